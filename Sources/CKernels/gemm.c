@@ -1,0 +1,221 @@
+// Single-precision GEMM with an AVX-512 micro-kernel: see tg_sgemm in CKernels.h.
+//
+// The structure is the usual one for cache-blocked GEMM (Goto & van de Geijn, "Anatomy of High-Performance Matrix
+// Multiplication"): C is computed in blocks of NC columns; within one, K in slices of KC; for each slice, a KC×NC
+// block of op(B) is packed into NR-wide column panels, then MC-row blocks of op(A) are packed into MR-tall row
+// panels, and the micro-kernel multiplies one A panel by one B panel into an MR×NR tile of C held in (up to) 24
+// registers.
+// Packing takes care of transposes and leading dimensions and pads the edges with zeros, so the micro-kernel only
+// ever sees whole tiles; partial tiles of C are written through a small buffer.
+//
+// Every C element is the sum over the K slices in order, each slice summed over p in order by one FMA chain, so
+// the result does not depend on how the caller splits C's rows or columns over threads.
+#include "CKernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+enum { MR = 8, NR = 48, KC = 192, MC = 144, NC = 4080, DIRECT_B_ROWS = 256 };
+
+#define AVX512 __attribute__((target("avx512f")))
+
+/// Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into MR-tall panels, each stored p-major (MR values per
+/// p), the last panel padded with zero rows.
+static void pack_a(const float *a, int64_t lda, int trans, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                   float *out) {
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        int64_t rows = mc - ir < MR ? mc - ir : MR;
+        if (trans) {
+            // op(A)[i, p] = A[p, i]: each p is a contiguous run of rows.
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + ir;
+                float *dst = out + p * MR;
+                for (int64_t i = 0; i < rows; i++) dst[i] = src[i];
+                for (int64_t i = rows; i < MR; i++) dst[i] = 0;
+            }
+        } else {
+            for (int64_t i = 0; i < rows; i++) {
+                const float *src = a + (i0 + ir + i) * lda + p0;
+                for (int64_t p = 0; p < kc; p++) out[p * MR + i] = src[p];
+            }
+            for (int64_t i = rows; i < MR; i++) {
+                for (int64_t p = 0; p < kc; p++) out[p * MR + i] = 0;
+            }
+        }
+        out += kc * MR;
+    }
+}
+
+/// Packs rows [p0, p0+kc) × columns [j0, j0+nc) of op(B) into NR-wide panels, each stored p-major (NR values per
+/// p), the last panel padded with zero columns.
+static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                   float *out) {
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t cols = nc - jr < NR ? nc - jr : NR;
+        if (trans) {
+            // op(B)[p, j] = B[j, p]: walk each source row (one column of op(B)) contiguously.
+            for (int64_t j = 0; j < cols; j++) {
+                const float *src = b + (j0 + jr + j) * ldb + p0;
+                for (int64_t p = 0; p < kc; p++) out[p * NR + j] = src[p];
+            }
+            for (int64_t j = cols; j < NR; j++) {
+                for (int64_t p = 0; p < kc; p++) out[p * NR + j] = 0;
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = b + (p0 + p) * ldb + j0 + jr;
+                float *dst = out + p * NR;
+                memcpy(dst, src, (size_t)cols * sizeof(float));
+                for (int64_t j = cols; j < NR; j++) dst[j] = 0;
+            }
+        }
+        out += kc * NR;
+    }
+}
+
+/// tile[MR × 16·NV] = A panel · B panel over kc steps, A's element (r, p) at a[r·rs + p·ps], B's row p at b + p·bs
+/// (only its first 16·NV columns are read); then C = alpha·tile + beta·C (+ bias, when given, for these columns) on the
+/// rows × cols that exist (beta == 0: C is not read). NV = 3 for whole
+/// panels; the last panel of a block uses as few vectors as cover its columns, so narrow products (32 columns, 100
+/// filters) waste little.
+#define MICRO_KERNEL(NV)                                                                                            \
+    AVX512 static void micro_kernel_##NV(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *b,        \
+                                         int64_t bs, float *c, int64_t ldc, int64_t rows, int64_t cols,             \
+                                         float alpha, float beta, const float *bias) {                              \
+        __m512 acc[MR][NV];                                                                                         \
+        for (int r = 0; r < MR; r++)                                                                                \
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();                                          \
+        for (int64_t p = 0; p < kc; p++) {                                                                          \
+            __m512 bv[NV];                                                                                          \
+            for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                      \
+            for (int r = 0; r < MR; r++) {                                                                          \
+                __m512 x = _mm512_set1_ps(a[r * rs]);                                                               \
+                for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);                    \
+            }                                                                                                       \
+            a += ps;                                                                                                \
+            b += bs;                                                                                                \
+        }                                                                                                           \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                               \
+        for (int64_t r = 0; r < rows; r++) {                                                                        \
+            float *row = c + r * ldc;                                                                               \
+            for (int v = 0; v < NV; v++) {                                                                          \
+                int64_t left = cols - v * 16;                                                                       \
+                if (left <= 0) break;                                                                               \
+                __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);                    \
+                __m512 result = _mm512_mul_ps(va, acc[r][v]);                                                       \
+                if (beta != 0) result = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row + v * 16), result);     \
+                if (bias) result = _mm512_add_ps(result, _mm512_maskz_loadu_ps(mask, bias + v * 16));               \
+                _mm512_mask_storeu_ps(row + v * 16, mask, result);                                                  \
+            }                                                                                                       \
+        }                                                                                                           \
+    }
+MICRO_KERNEL(1)
+MICRO_KERNEL(2)
+MICRO_KERNEL(3)
+#undef MICRO_KERNEL
+
+/// Per-thread packing buffers, grown on demand and kept for the thread's life.
+static _Thread_local float *packed_a = NULL, *packed_b = NULL;
+
+AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                               int64_t ldc, const float *bias) {
+    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MR * KC);
+    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * KC * (NC + NR));
+    if (!packed_a || !packed_b) return 0;
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        int64_t nc = n - jc < NC ? n - jc : NC;
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            int64_t kc = k - pc < KC ? k - pc : KC;
+            float slice_beta = pc == 0 ? beta : 1.0f;
+            // The bias row joins the first K slice, like beta's C.
+            const float *slice_bias = pc == 0 && bias ? bias + jc : NULL;
+            // With few rows of C, each packed element of op(B) would serve only a few tiles: whole panels of an
+            // untransposed B are read where they lie instead (a last, narrower panel is still packed, so the kernel
+            // never reads past a row's end).
+            int direct_b = !trans_b && m <= DIRECT_B_ROWS;
+            if (!direct_b) pack_b(b, ldb, trans_b, pc, kc, jc, nc, packed_b);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                int64_t mc = m - ic < MC ? m - ic : MC;
+                // Whole MR-row panels read op(A) where it lies (packing costs as much as the product when op(B)
+                // is narrow); a last, partial panel is packed with zero rows so the kernel can read all MR.
+                int64_t whole = mc / MR * MR;
+                if (whole < mc) pack_a(a, lda, trans_a, ic + whole, mc - whole, pc, kc, packed_a);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t cols = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = packed_b + (jr / NR) * kc * NR;
+                    int64_t bs = NR;
+                    if (direct_b && cols == NR) {
+                        bp = b + pc * ldb + jc + jr;
+                        bs = ldb;
+                    } else if (direct_b) {
+                        if (ic == 0) pack_b(b, ldb, 0, pc, kc, jc + jr, cols, packed_b);
+                        bp = packed_b;
+                    }
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t rows = mc - ir < MR ? mc - ir : MR;
+                        const float *ap;
+                        int64_t rs, ps;
+                        if (ir < whole) {
+                            int64_t i = ic + ir;
+                            ap = trans_a ? a + pc * lda + i : a + i * lda + pc;
+                            rs = trans_a ? 1 : lda;
+                            ps = trans_a ? lda : 1;
+                        } else {
+                            ap = packed_a;
+                            rs = 1;
+                            ps = MR;
+                        }
+                        float *cp = c + (ic + ir) * ldc + jc + jr;
+                        const float *tile_bias = slice_bias ? slice_bias + jr : NULL;
+                        if (cols > 32) micro_kernel_3(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                        else if (cols > 16) micro_kernel_2(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                        else micro_kernel_1(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+int tg_sgemm_available(void) {
+    static int available = -1;
+    if (available < 0) {
+        __builtin_cpu_init();
+        available = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return available;
+}
+
+int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+             const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    return tg_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+    if (!tg_sgemm_available() || m <= 0 || n <= 0 || k <= 0) return 0;
+    return sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+}
+
+#else
+
+int tg_sgemm_available(void) { return 0; }
+
+int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+             const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    return tg_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
+    (void)trans_a; (void)trans_b; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda;
+    (void)b; (void)ldb; (void)beta; (void)c; (void)ldc; (void)bias;
+    return 0;
+}
+
+#endif

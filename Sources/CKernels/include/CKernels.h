@@ -1,0 +1,61 @@
+// Elementwise float kernels behind plain C types: the transcendental loops of softmax, cross-entropy, sampling and
+// the LSTM gates. Each is compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time for the CPU.
+#ifndef TEXTGAN_CKERNELS_H
+#define TEXTGAN_CKERNELS_H
+
+#include <stdint.h>
+
+/// y[i] = exp(x[i] - shift); returns the sum of the y[i]. y may alias x.
+float tg_exp_sum(const float *x, float *y, int64_t n, float shift);
+/// y[i] = exp(x[i]). y may alias x.
+void tg_exp(const float *x, float *y, int64_t n);
+/// y[i] = 1 / (1 + exp(-x[i])). y may alias x.
+void tg_sigmoid(const float *x, float *y, int64_t n);
+/// y[i] = tanh(x[i]). y may alias x.
+void tg_tanh(const float *x, float *y, int64_t n);
+/// The largest x[i] (-infinity for n = 0; NaN entries are skipped).
+float tg_max(const float *x, int64_t n);
+/// y[i] *= a.
+void tg_scale(float *y, float a, int64_t n);
+/// The first index where the running sum of the non-negative weights w exceeds target (inverse-CDF sampling with
+/// target = u · Σw); the last index with positive weight when rounding keeps the sum from exceeding it.
+int64_t tg_inverse_cdf(const float *w, int64_t n, float target);
+/// y[i] += a * x[i].
+void tg_axpy(float a, const float *x, float *y, int64_t n);
+
+/// One Adam step over n parameters, in place: with g' = g + weight_decay·w (coupled L2; pass 0 for none),
+/// m ← β1·m + (1−β1)·g', v ← β2·v + (1−β2)·g'², w ← w − step_size·m / (√(v / correction2) + ε), where the caller
+/// folds the learning rate and 1/(1−β1ᵗ) into step_size. The operations and their order are those of the scalar
+/// rule, without fused multiply-adds, so the result is the same to the bit.
+void tg_adam(float *w, const float *g, float *m, float *v, int64_t n, float beta1, float beta2, float step_size,
+             float correction2, float epsilon, float weight_decay);
+
+/// C = alpha·op(A)·op(B) + beta·C for row-major matrices (op(X) = Xᵀ when trans_x), with leading dimensions as
+/// row strides, through textgan's AVX-512 kernel (gemm.c); C is not read when beta == 0. Returns 0, having done
+/// nothing, when the CPU lacks AVX-512 (the caller then uses BLAS) or a dimension is zero.
+int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+             const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/// tg_sgemm with a bias row added to every row of C: C = alpha·op(A)·op(B) + beta·C + 1·biasᵀ (bias has n entries;
+/// NULL for none). Returns 0, having done nothing, where tg_sgemm would.
+int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                  int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
+/// 1 when tg_sgemm runs on this CPU.
+int tg_sgemm_available(void);
+
+/// Max-over-time of one convolution width computed from per-token tables: for p in 0 ..< T−w+1,
+/// acc = bias + Σ_{k<w} table[(k·V + ids[p+k])·F ..< +F], and out[f] = max_p acc[f] (no ReLU). `table` holds w blocks
+/// of [V, F]: block k is the embedding matrix times the filters' k-th step. `acc` is F floats of scratch.
+void tg_table_conv_max(const float *table, int64_t V, int64_t F, int64_t w, const int32_t *ids, int64_t T,
+                       const float *bias, float *acc, float *out);
+
+/// This thread's count of enclosing parallel regions (`Parallel.forEachChunk` runs nested regions inline).
+int tg_parallel_depth(void);
+void tg_set_parallel_depth(int depth);
+
+/// Makes C's stdout line-buffered (it is block-buffered into pipes and files).
+void tg_line_buffer_stdout(void);
+
+/// Keeps freed large buffers in glibc's heap instead of returning them to the OS (mallopt); 1 when applied.
+int tg_keep_large_buffers(void);
+
+#endif

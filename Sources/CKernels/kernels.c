@@ -1,0 +1,205 @@
+// See CKernels.h. Written so the compiler vectorises every loop without -ffast-math (which would break the
+// rounding trick below and NaN handling): reductions keep 16 independent partial sums, branches are selects.
+#include "CKernels.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__linux__)
+#define TG_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TG_CLONES
+#endif
+
+// e^x by range reduction: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split into an exact head and a small tail),
+// e^x = 2^n · p(r) with Cephes' degree-7 polynomial; n = round(x·log2 e) by adding 1.5·2^23, which leaves the
+// rounded integer in the low mantissa bits. Relative error ≤ 2 ulp for x in [-87.3, 88.3]; outside that the
+// callers' fix-up gives 0, subnormals or infinity. NaN propagates through the selects below.
+static inline float exp_core(float x) {
+    float c = x < -87.33655f ? -87.33655f : (x > 88.37626f ? 88.37626f : x);
+    float t = c * 1.44269504f + 12582912.0f;
+    float n = t - 12582912.0f;
+    float r = c - n * 0.693359375f - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t ti, mi;
+    float magic = 12582912.0f;
+    memcpy(&ti, &t, 4);
+    memcpy(&mi, &magic, 4);
+    int32_t bits = (ti - mi + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    float y = p * scale;
+    y = x != x ? x : y;  // NaN in, NaN out
+    return y;
+}
+
+// Outside the core's range: exact limits, and subnormal results through two half-range factors.
+static float exp_edge(float x) {
+    if (x > 88.72284f) return INFINITY;
+    if (x < -103.97208f) return 0.0f;
+    float h = exp_core(x * 0.5f);
+    return h * h;
+}
+
+static inline int in_core_range(float x) { return x >= -87.33655f && x <= 88.37626f; }
+
+// 1 when x needs exp_edge: outside the core's range and not NaN. Written as integer arithmetic on the comparisons
+// so the loops below OR it into lane flags without branches and stay vectorised.
+static inline int needs_edge(float x) { return (x < -87.33655f) | (x > 88.37626f); }
+
+TG_CLONES float tg_exp_sum(const float *x, float *y, int64_t n, float shift) {
+    float acc[16] = {0};
+    int edge[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int l = 0; l < 16; l++) {
+            float v = x[i + l] - shift;
+            float e = exp_core(v);
+            y[i + l] = e;
+            acc[l] += e;
+            edge[l] |= needs_edge(v);
+        }
+    }
+    float s = 0;
+    int any = 0;
+    for (; i < n; i++) {
+        float v = x[i] - shift;
+        float e = exp_core(v);
+        y[i] = e;
+        s += e;
+        any |= needs_edge(v);
+    }
+    for (int l = 0; l < 16; l++) {
+        s += acc[l];
+        any |= edge[l];
+    }
+    // Rare: arguments outside the core range (e.g. -inf logits of masked positions) get their exact value.
+    if (any) {
+        for (int64_t j = 0; j < n; j++) {
+            float v = x[j] - shift;
+            if (!in_core_range(v) && v == v) {
+                float exact = exp_edge(v);
+                s += exact - y[j];
+                y[j] = exact;
+            }
+        }
+    }
+    return s;
+}
+
+TG_CLONES void tg_exp(const float *x, float *y, int64_t n) {
+    int any = 0;
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = exp_core(x[i]);
+        any |= needs_edge(x[i]);
+    }
+    if (!any) return;
+    for (int64_t i = 0; i < n; i++) {
+        if (!in_core_range(x[i]) && x[i] == x[i]) y[i] = exp_edge(x[i]);
+    }
+}
+
+TG_CLONES void tg_sigmoid(const float *x, float *y, int64_t n) {
+    // exp(-x) saturates to +inf or 0 at the extremes, giving exactly 0 or 1.
+    for (int64_t i = 0; i < n; i++) {
+        float v = -x[i];
+        float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
+        y[i] = 1.0f / (1.0f + e);
+    }
+}
+
+TG_CLONES void tg_tanh(const float *x, float *y, int64_t n) {
+    // tanh(x) = 1 − 2 / (e^{2x} + 1); absolute error ≤ 2·10⁻⁷, exactly ±1 at the extremes.
+    for (int64_t i = 0; i < n; i++) {
+        float v = 2.0f * x[i];
+        float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
+        y[i] = 1.0f - 2.0f / (e + 1.0f);
+    }
+}
+
+TG_CLONES float tg_max(const float *x, int64_t n) {
+    float acc[16];
+    for (int l = 0; l < 16; l++) acc[l] = -INFINITY;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int l = 0; l < 16; l++) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
+    }
+    float m = -INFINITY;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int l = 0; l < 16; l++) m = acc[l] > m ? acc[l] : m;
+    return m;
+}
+
+TG_CLONES void tg_scale(float *y, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+
+TG_CLONES void tg_axpy(float a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+// Contraction into FMA would round differently from the scalar rule the tests and checkpoints rely on.
+#pragma STDC FP_CONTRACT OFF
+TG_CLONES void tg_adam(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, int64_t n, float beta1, float beta2,
+                       float step_size, float correction2, float epsilon, float weight_decay) {
+    const float keep1 = 1 - beta1, keep2 = 1 - beta2;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = weight_decay != 0 ? g[i] + weight_decay * w[i] : g[i];
+        float mi = beta1 * m[i] + keep1 * gi;
+        float vi = beta2 * v[i] + keep2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] -= step_size * mi / (sqrtf(vi / correction2) + epsilon);
+    }
+}
+#pragma STDC FP_CONTRACT ON
+
+TG_CLONES void tg_table_conv_max(const float *restrict table, int64_t V, int64_t F, int64_t w,
+                                 const int32_t *restrict ids, int64_t T, const float *restrict bias,
+                                 float *restrict acc, float *restrict out) {
+    for (int64_t p = 0; p + w <= T; p++) {
+        for (int64_t f = 0; f < F; f++) acc[f] = bias[f];
+        for (int64_t k = 0; k < w; k++) {
+            const float *row = table + (k * V + ids[p + k]) * F;
+            for (int64_t f = 0; f < F; f++) acc[f] += row[f];
+        }
+        if (p == 0) {
+            for (int64_t f = 0; f < F; f++) out[f] = acc[f];
+        } else {
+            for (int64_t f = 0; f < F; f++) out[f] = acc[f] > out[f] ? acc[f] : out[f];
+        }
+    }
+}
+
+TG_CLONES int64_t tg_inverse_cdf(const float *w, int64_t n, float target) {
+    // Skip whole blocks of 64 by their sums (vectorised), then walk the block that crosses the target.
+    float cumulative = 0;
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        float acc[16] = {0};
+        for (int j = 0; j < 64; j += 16) {
+            for (int l = 0; l < 16; l++) acc[l] += w[i + j + l];
+        }
+        float s = 0;
+        for (int l = 0; l < 16; l++) s += acc[l];
+        if (cumulative + s > target) break;
+        cumulative += s;
+    }
+    for (; i < n; i++) {
+        if (w[i] > 0) {
+            cumulative += w[i];
+            if (cumulative > target) return i;
+        }
+    }
+    // The target reached the total through rounding: the last token with weight.
+    for (int64_t j = n - 1; j >= 0; j--) {
+        if (w[j] > 0) return j;
+    }
+    return n - 1;
+}

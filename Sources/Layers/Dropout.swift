@@ -1,0 +1,36 @@
+import NumericCore
+
+/// Inverted dropout: in training each element is kept with probability `keep` and scaled by 1/keep, so inference
+/// is the identity. The mask comes from the caller's generator, and the backward pass reuses it.
+public struct Dropout: Sendable, Equatable {
+    public var keepProbability: Float
+
+    public init(keepProbability: Float) {
+        precondition(keepProbability > 0 && keepProbability <= 1, "Dropout: keep probability must be in (0, 1]")
+        self.keepProbability = keepProbability
+    }
+
+    /// Returns y and the mask (already holding the 1/keep scale; empty when not training).
+    public func forward(_ x: Tensor, training: Bool, using rng: inout SeededGenerator) -> (y: Tensor, mask: Tensor?) {
+        guard training, keepProbability < 1 else { return (x, nil) }
+        var mask = Tensor(zeros: x.shape)
+        let scale = 1 / keepProbability
+        for i in 0..<mask.count where rng.nextFloat() < keepProbability { mask.scalars[i] = scale }
+        return (multiply(x, mask), mask)
+    }
+
+    public func backward(_ dy: Tensor, mask: Tensor?) -> Tensor {
+        guard let mask else { return dy }
+        return multiply(dy, mask)
+    }
+
+    private func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
+        var out = a
+        b.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { po in
+                for i in 0..<po.count { po[i] *= pb[i] }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,48 @@
+import NumericCore
+
+/// Token lookup.   ids [N] → y [N, E];  table [V, E].
+public struct Embedding: ParameterContainer {
+    public let table: Parameter
+    public let vocabularySize: Int
+    public let embeddingSize: Int
+
+    public init(_ name: String, vocabularySize: Int, embeddingSize: Int, initializer: Initializer = .normal(std: 0.1),
+                using rng: inout SeededGenerator) {
+        self.vocabularySize = vocabularySize
+        self.embeddingSize = embeddingSize
+        table = Parameter(
+            "\(name).weight",
+            initializer.make([vocabularySize, embeddingSize], fanIn: vocabularySize, fanOut: embeddingSize, using: &rng))
+    }
+
+    public var parameters: [Parameter] { [table] }
+
+    /// Rows of the table for each id, in order: y[n] = table[ids[n]].
+    public func forward(_ ids: [Int32]) -> Tensor {
+        let e = embeddingSize
+        var y = Tensor(zeros: [ids.count, e])
+        table.value.withUnsafeBufferPointer { t in
+            y.withUnsafeMutableBufferPointer { py in
+                for (n, id) in ids.enumerated() {
+                    precondition(id >= 0 && Int(id) < vocabularySize, "token id \(id) outside vocabulary 0..<\(vocabularySize)")
+                    (py.baseAddress! + n * e).update(from: t.baseAddress! + Int(id) * e, count: e)
+                }
+            }
+        }
+        return y
+    }
+
+    /// Scatters dy back: table.grad[ids[n]] += dy[n] (repeated ids accumulate).
+    public func backward(_ dy: Tensor, ids: [Int32]) {
+        let e = embeddingSize
+        precondition(dy.count == ids.count * e, "Embedding.backward: \(dy.shape) for \(ids.count) ids")
+        dy.withUnsafeBufferPointer { pdy in
+            table.grad.withUnsafeMutableBufferPointer { g in
+                for (n, id) in ids.enumerated() {
+                    let dst = g.baseAddress! + Int(id) * e, src = pdy.baseAddress! + n * e
+                    for j in 0..<e { dst[j] += src[j] }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import NumericCore
+
+/// Highway layer (Srivastava et al. 2015), as in the SeqGAN discriminator:
+///   t = σ(x·Wt + bt)   h = ReLU(x·Wh + bh)   y = t⊙h + (1 − t)⊙x        x, y [N, C]
+public struct Highway: ParameterContainer {
+    public let transform: Linear  // Wh, bh
+    public let gate: Linear  // Wt, bt
+
+    public struct Cache {
+        public let x: Tensor
+        public let h: Tensor  // after ReLU
+        public let t: Tensor  // after σ
+    }
+
+    /// `gateBias` is the initial gate bias (SeqGAN's reference adds 0; a negative value favours carrying x through).
+    public init(_ name: String, size: Int, gateBias: Float = 0, weightInit: Initializer = .normal(std: 0.1),
+                using rng: inout SeededGenerator) {
+        transform = Linear("\(name).transform", inputSize: size, outputSize: size, weightInit: weightInit, using: &rng)
+        gate = Linear("\(name).gate", inputSize: size, outputSize: size, weightInit: weightInit,
+                      biasInit: .constant(gateBias), using: &rng)
+    }
+
+    public var parameters: [Parameter] { transform.parameters + gate.parameters }
+
+    public func forward(_ x: Tensor) -> (y: Tensor, cache: Cache) {
+        var h = transform.forward(x)
+        var t = gate.forward(x)
+        var y = Tensor(zeros: x.shape)
+        x.withUnsafeBufferPointer { px in
+            h.withUnsafeMutableBufferPointer { ph in
+                t.withUnsafeMutableBufferPointer { pt in
+                    y.withUnsafeMutableBufferPointer { py in
+                        for i in 0..<px.count {
+                            let hv = max(ph[i], 0), tv = Activation.sigmoid(pt[i])
+                            ph[i] = hv
+                            pt[i] = tv
+                            py[i] = tv * hv + (1 - tv) * px[i]
+                        }
+                    }
+                }
+            }
+        }
+        return (y, Cache(x: x, h: h, t: t))
+    }
+
+    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+        var dhPre = Tensor(zeros: dy.shape)
+        var dtPre = Tensor(zeros: dy.shape)
+        var dx = Tensor(zeros: dy.shape)
+        dy.withUnsafeBufferPointer { pdy in
+            cache.x.withUnsafeBufferPointer { px in
+                cache.h.withUnsafeBufferPointer { ph in
+                    cache.t.withUnsafeBufferPointer { pt in
+                        dhPre.withUnsafeMutableBufferPointer { pdh in
+                            dtPre.withUnsafeMutableBufferPointer { pdt in
+                                dx.withUnsafeMutableBufferPointer { pdx in
+                                    for i in 0..<pdy.count {
+                                        let g = pdy[i], tv = pt[i], hv = ph[i]
+                                        pdh[i] = hv > 0 ? g * tv : 0
+                                        pdt[i] = g * (hv - px[i]) * tv * (1 - tv)
+                                        pdx[i] = g * (1 - tv)  // the carried path
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dx.add(transform.backward(dhPre, input: cache.x))
+        dx.add(gate.backward(dtPre, input: cache.x))
+        return dx
+    }
+}

@@ -1,0 +1,73 @@
+import NumericCore
+
+/// y = x·W + b.   x [N, I] (leading dimensions fold into N), W [I, O], b [O], y [N, O].
+/// W is stored input-major ([I, O]), the orientation of TensorFlow's and the SeqGAN oracle's matrices.
+public struct Linear: ParameterContainer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let inputSize: Int
+    public let outputSize: Int
+
+    public init(
+        _ name: String, inputSize: Int, outputSize: Int, bias: Bool = true,
+        weightInit: Initializer = .xavierUniform, biasInit: Initializer = .zeros,
+        using rng: inout SeededGenerator
+    ) {
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        weight = Parameter(
+            "\(name).weight", weightInit.make([inputSize, outputSize], fanIn: inputSize, fanOut: outputSize, using: &rng))
+        self.bias = bias
+            ? Parameter("\(name).bias", biasInit.make([outputSize], fanIn: inputSize, fanOut: outputSize, using: &rng))
+            : nil
+    }
+
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    // MARK: - Forward
+
+    public func forward(_ x: Tensor) -> Tensor {
+        let (n, i) = x.matrixShape
+        precondition(i == inputSize, "Linear(\(weight.name)): input has \(i) features, expected \(inputSize)")
+        let shape = Array(x.shape.dropLast()) + [outputSize]
+        guard let bias else { return matmul(x, weight.value).reshaped(shape) }
+        guard n > 0 else { return Tensor(zeros: shape) }
+        // y = x·W with the bias added to every row as the product is written (one pass over y).
+        return Tensor(uninitializedShape: shape) { py in
+            x.withUnsafeBufferPointer { px in
+                weight.value.withUnsafeBufferPointer { pw in
+                    bias.value.withUnsafeBufferPointer { pb in
+                        gemm(m: n, n: outputSize, k: inputSize, px.baseAddress!, lda: inputSize, pw.baseAddress!,
+                             ldb: outputSize, beta: 0, py.baseAddress!, ldc: outputSize, bias: pb.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Backward
+
+    /// Accumulates dW += xᵀ·dy and db += Σ_rows dy; returns dx = dy·Wᵀ.
+    public func backward(_ dy: Tensor, input x: Tensor) -> Tensor {
+        matmul(x, dy, into: &weight.grad, transposeA: true, accumulate: true)
+        if let bias { addColumnSums(of: dy, into: &bias.grad) }
+        return matmul(dy, weight.value, transposeB: true).reshaped(x.shape)
+    }
+}
+
+/// into[j] += Σ_r m[r, j] — the gradient of a bias broadcast over rows. Columns are split over threads; each
+/// column's sum runs over the rows in order, so the thread count changes no bit.
+public func addColumnSums(of m: Tensor, into: inout Tensor) {
+    let (rows, columns) = m.matrixShape
+    precondition(into.count == columns, "addColumnSums: \(m.shape) into \(into.shape)")
+    m.withUnsafeBufferPointer { pm in
+        into.withUnsafeMutableBufferPointer { pb in
+            guard let pm = pm.baseAddress, let pb = pb.baseAddress else { return }
+            Parallel.forEachChunk(columns, grain: rows * columns >= 1 << 16 ? 256 : columns) { range in
+                for r in 0..<rows {
+                    Vector.axpy(1, pm + r * columns + range.lowerBound, pb + range.lowerBound, count: range.count)
+                }
+            }
+        }
+    }
+}

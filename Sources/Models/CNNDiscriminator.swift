@@ -1,0 +1,246 @@
+import Foundation
+import Layers
+import NumericCore
+
+// The SeqGAN discriminator (Yu et al. 2017, after Kim 2014), read top to bottom: config, model, loss, scoring.
+//
+//   tokens [B, T] → embedding [B, T, E] → convolutions of several widths, ReLU, max over time [B, ΣF]
+//   → highway → dropout (keep 0.75 while training) → linear [B, 2] → softmax over (fake, real)
+//
+// Loss: mean cross-entropy + λ·½(‖W_out‖² + ‖b_out‖²), the reference's L2 on the output layer only (λ = 0.2).
+// Widths longer than the sequence cannot fit a single window; they are dropped (see `effectiveWidths`).
+
+// MARK: - Config
+
+public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    /// Every sequence is padded (with `padToken`) or cut to this length.
+    public var sequenceLength: Int
+    public var embeddingSize: Int = 64
+    /// The paper's widths and filter counts for length 20.
+    public var widths: [ConvolutionWidth] = CNNDiscriminatorConfig.paperWidths
+    public var keepProbability: Float = 0.75
+    public var l2: Float = 0.2
+    public var padToken: Int32 = 0
+    /// Initial weights N(0, initStd²) (the reference's truncated normal 0.1, untruncated here); biases 0.1.
+    public var initStd: Float = 0.1
+
+    public static let paperWidths: [ConvolutionWidth] = [
+        (1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100), (10, 100),
+        (15, 160), (20, 160),
+    ].map { ConvolutionWidth(width: $0.0, filters: $0.1) }
+
+    public init(vocabularySize: Int, sequenceLength: Int, embeddingSize: Int = 64,
+                widths: [ConvolutionWidth] = CNNDiscriminatorConfig.paperWidths, keepProbability: Float = 0.75,
+                l2: Float = 0.2, padToken: Int32 = 0, initStd: Float = 0.1) {
+        self.vocabularySize = vocabularySize
+        self.sequenceLength = sequenceLength
+        self.embeddingSize = embeddingSize
+        self.widths = widths
+        self.keepProbability = keepProbability
+        self.l2 = l2
+        self.padToken = padToken
+        self.initStd = initStd
+    }
+
+    /// The widths that fit the sequence length: a width w > T has no window at all and is dropped, with its
+    /// filters. (For corpora of length ≥ 20 the paper's list is used unchanged.)
+    public var effectiveWidths: [ConvolutionWidth] { widths.filter { $0.width <= sequenceLength } }
+}
+
+// MARK: - Model
+
+public final class CNNDiscriminator: ParameterContainer {
+    public let config: CNNDiscriminatorConfig
+    public let embedding: Embedding
+    public let convolution: TimeConvolution
+    public let highway: Highway
+    public let dropout: Dropout
+    public let output: Linear
+
+    public init(_ config: CNNDiscriminatorConfig, using rng: inout SeededGenerator) {
+        let widths = config.effectiveWidths
+        precondition(!widths.isEmpty, "CNNDiscriminator: no filter width fits sequences of length \(config.sequenceLength)")
+        self.config = config
+        let initializer = Initializer.normal(std: config.initStd)
+        embedding = Embedding("discriminator.embedding", vocabularySize: config.vocabularySize,
+                              embeddingSize: config.embeddingSize, initializer: .uniform(limit: 1), using: &rng)
+        convolution = TimeConvolution("discriminator.conv", inputSize: config.embeddingSize, widths: widths,
+                                      weightInit: initializer, biasInit: .constant(0.1), using: &rng)
+        let features = convolution.featureCount
+        highway = Highway("discriminator.highway", size: features, gateBias: 0, weightInit: initializer, using: &rng)
+        dropout = Dropout(keepProbability: config.keepProbability)
+        output = Linear("discriminator.output", inputSize: features, outputSize: 2, weightInit: initializer,
+                        biasInit: .constant(0.1), using: &rng)
+    }
+
+    public var parameters: [Parameter] {
+        embedding.parameters + convolution.parameters + highway.parameters + output.parameters
+    }
+
+    /// Sequences padded with the pad token or cut to the configured length, batch-major [B, T].
+    public func pack(_ sequences: [[Int32]]) -> [Int32] {
+        let T = config.sequenceLength
+        var ids = [Int32](repeating: config.padToken, count: sequences.count * T)
+        for (b, s) in sequences.enumerated() {
+            for (t, token) in s.prefix(T).enumerated() { ids[b * T + t] = token }
+        }
+        return ids
+    }
+
+    // MARK: - Forward and loss
+
+    public struct Cache {
+        let ids: [Int32]
+        let convolution: TimeConvolutionCache
+        let highway: Highway.Cache
+        let dropoutMask: Tensor?
+        let dropped: Tensor
+    }
+
+    /// Logits [B, 2] (column 1 is "real") for packed ids [B·T].
+    public func forward(_ ids: [Int32], training: Bool, using rng: inout SeededGenerator) -> (logits: Tensor, cache: Cache) {
+        let (T, E) = (config.sequenceLength, config.embeddingSize)
+        let B = ids.count / T
+        let x = embedding.forward(ids).reshaped([B, T, E])
+        let (features, convCache) = convolution.forward(x)
+        let (h, highwayCache) = highway.forward(features)
+        let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
+        return (output.forward(dropped), Cache(ids: ids, convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped))
+    }
+
+    /// One training step's loss on sequences with labels (1 real, 0 generated); accumulates gradients when
+    /// `backward`. Returns the loss (cross-entropy + L2) and, per sequence, whether D judged it real.
+    @discardableResult
+    public func loss(_ sequences: [[Int32]], labels: [Int32], training: Bool = true, backward: Bool,
+                     using rng: inout SeededGenerator) -> (loss: Float, judgedReal: [Bool]) {
+        precondition(labels.count == sequences.count, "CNNDiscriminator.loss: one label per sequence")
+        let ids = pack(sequences)
+        let (logits, cache) = forward(ids, training: training, using: &rng)
+        let judgedReal = (0..<labels.count).map { logits[$0, 1] > logits[$0, 0] }
+        let l2Term = 0.5 * config.l2 * Float(output.parameters.reduce(0.0) { $0 + $1.value.squaredNorm })
+        guard backward else {
+            return (softmaxCrossEntropy(logits: logits, targets: labels) + l2Term, judgedReal)
+        }
+        let (crossEntropy, dLogits) = softmaxCrossEntropyWithGradient(logits: logits, targets: labels)
+        // d(½λ‖θ‖²)/dθ = λθ on the output layer.
+        for p in output.parameters { p.grad.add(p.value, scaledBy: config.l2) }
+        let dDropped = output.backward(dLogits, input: cache.dropped)
+        let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
+        let dFeatures = highway.backward(dH, cache: cache.highway)
+        let dx = convolution.backward(dFeatures, cache: cache.convolution)
+        embedding.backward(dx, ids: cache.ids)
+        return (crossEntropy + l2Term, judgedReal)
+    }
+
+    // MARK: - Scoring
+
+    /// D's probability that each sequence is real (inference: no dropout), `batchSize` sequences at a time.
+    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 256) -> [Float] {
+        Self.inBatches(sequences, of: batchSize) { chunk in
+            var unused = SeededGenerator(seed: 0)  // dropout is off, so no randomness is drawn
+            return softmax(forward(pack(chunk), training: false, using: &unused).logits)
+        }
+    }
+
+    /// Column 1 ("real") of the [B, 2] probabilities `score` returns for each batch of `size` sequences, in order.
+    static func inBatches(_ sequences: [[Int32]], of size: Int, _ score: ([[Int32]]) -> Tensor) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(sequences.count)
+        for start in stride(from: 0, to: sequences.count, by: max(size, 1)) {
+            let chunk = Array(sequences[start..<min(start + size, sequences.count)])
+            let probabilities = score(chunk)
+            for b in 0..<chunk.count { out.append(probabilities[b, 1]) }
+        }
+        return out
+    }
+
+    // MARK: - Scoring with frozen weights
+
+    /// A scorer for many sequences while D's weights stay fixed (SeqGAN's rollout rewards): the convolutions'
+    /// products of embeddings and filters are taken once per vocabulary entry, so each sequence's convolution is a
+    /// sum of gathered table rows instead of a product (`FrozenScorer`). Nil when the tables would exceed
+    /// `maximumTableBytes` (then score with `probabilityReal`).
+    public func frozenScorer(maximumTableBytes: Int = 1 << 30) -> FrozenScorer? {
+        let bytes = convolution.widths.reduce(0) { $0 + $1.width * $1.filters } * config.vocabularySize * 4
+        guard bytes <= maximumTableBytes else { return nil }
+        return FrozenScorer(self)
+    }
+}
+
+/// D's probability of "real" from tables, valid while the discriminator's weights do not change.
+///
+/// A width-w filter's pre-activation at position p is b + Σ_{k<w} e(x_{p+k})·W[k], where W[k] is the filter's slice
+/// for step k of the window. With the embedding matrix fixed, e(v)·W[k] for every token v is one product
+/// [V, E]·[E, F] per (width, step), computed once; a sequence then costs Σ_w (T−w+1)·w·F additions of gathered rows
+/// instead of the convolution's Σ_w (T−w+1)·w·E·F multiply-adds (E = 64 times fewer operations). The highway and
+/// output layers run as usual. Results equal `probabilityReal` up to rounding (the sums run in another order).
+public struct FrozenScorer {
+    private let discriminator: CNNDiscriminator
+    /// Per width: w blocks of [V, F], block k = embeddings · (filters' step k)ᵀ.
+    private let tables: [Tensor]
+
+    init(_ discriminator: CNNDiscriminator) {
+        self.discriminator = discriminator
+        let (V, E) = (discriminator.config.vocabularySize, discriminator.config.embeddingSize)
+        let embeddings = discriminator.embedding.table.value
+        tables = zip(discriminator.convolution.widths, discriminator.convolution.filters).map { spec, filters in
+            let (w, F) = (spec.width, spec.filters)
+            return Tensor(uninitializedShape: [w, V, F]) { out in
+                embeddings.withUnsafeBufferPointer { pe in
+                    filters.weight.value.withUnsafeBufferPointer { pw in
+                        for k in 0..<w {
+                            // [V, E] · ([F, w·E] restricted to columns kE ..< (k+1)E)ᵀ
+                            gemm(transposeB: true, m: V, n: F, k: E, pe.baseAddress!, lda: E,
+                                 pw.baseAddress! + k * E, ldb: w * E, beta: 0, out.baseAddress! + k * V * F, ldc: F)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// D's probability that each sequence is real (padded or cut to D's length), as `probabilityReal` computes it.
+    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 1024) -> [Float] {
+        let d = discriminator
+        let (T, V) = (d.config.sequenceLength, d.config.vocabularySize)
+        let widths = d.convolution.widths
+        let total = d.convolution.featureCount
+        let maxFilters = widths.map(\.filters).max() ?? 0
+        return CNNDiscriminator.inBatches(sequences, of: batchSize) { chunk in
+            let ids = d.pack(chunk)
+            let B = chunk.count
+            var features = Tensor(zeros: [B, total])
+            features.withUnsafeMutableBufferPointer { pf in
+                let pf = pf.baseAddress!
+                Parallel.forEachChunk(B, grain: 8) { rows in
+                    var acc = [Float](repeating: 0, count: maxFilters)
+                    acc.withUnsafeMutableBufferPointer { acc in
+                        for b in rows {
+                            var offset = 0
+                            for (k, spec) in widths.enumerated() {
+                                tables[k].withUnsafeBufferPointer { table in
+                                    d.convolution.filters[k].bias.value.withUnsafeBufferPointer { bias in
+                                        ids.withUnsafeBufferPointer { pi in
+                                            Vector.tableConvolutionMax(
+                                                table: table.baseAddress!, vocabularySize: V, filters: spec.filters,
+                                                width: spec.width, ids: pi.baseAddress! + b * T, length: T,
+                                                bias: bias.baseAddress!, scratch: acc.baseAddress!,
+                                                out: pf + b * total + offset)
+                                        }
+                                    }
+                                }
+                                offset += spec.filters
+                            }
+                            for f in 0..<total { pf[b * total + f] = max(pf[b * total + f], 0) }  // ReLU
+                        }
+                    }
+                }
+            }
+            var unused = SeededGenerator(seed: 0)  // dropout is off, so no randomness is drawn
+            let (h, _) = d.highway.forward(features)
+            let (dropped, _) = d.dropout.forward(h, training: false, using: &unused)
+            return softmax(d.output.forward(dropped))
+        }
+    }
+}

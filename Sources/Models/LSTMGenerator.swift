@@ -1,0 +1,259 @@
+import Foundation
+import Layers
+import NumericCore
+
+// The LSTM generator of SeqGAN: embedding → LSTM → vocabulary logits, read top to bottom:
+// config, model, teacher-forced likelihood (MLE and the policy-gradient loss share it), sampling.
+//
+// Sequences are token ids. Step t's input is the previous token (the start token at t = 0) and its target is token t.
+// Text corpora use bos as the start token and end every sequence with eos (sampling stops there; padding after it is
+// masked out of every loss); the SeqGAN synthetic oracle has no end token and fixed length 20.
+
+// MARK: - Config
+
+public struct LSTMGeneratorConfig: Codable, Sendable, Equatable {
+    public var vocabularySize: Int
+    /// SeqGAN reference sizes: embedding 32, hidden 32.
+    public var embeddingSize: Int = 32
+    public var hiddenSize: Int = 32
+    /// Most tokens a sampled sequence has (including its end token).
+    public var maxLength: Int = 20
+    /// Input at step 0: bos for text corpora, 0 for the SeqGAN oracle.
+    public var startToken: Int32 = 0
+    /// Sampling stops at this token; nil means fixed-length sequences (the oracle).
+    public var endToken: Int32? = nil
+    /// Every tensor starts N(0, initStd²), as in SeqGAN's reference (0.1).
+    public var initStd: Float = 0.1
+
+    public init(vocabularySize: Int, embeddingSize: Int = 32, hiddenSize: Int = 32, maxLength: Int = 20,
+                startToken: Int32 = 0, endToken: Int32? = nil, initStd: Float = 0.1) {
+        self.vocabularySize = vocabularySize
+        self.embeddingSize = embeddingSize
+        self.hiddenSize = hiddenSize
+        self.maxLength = maxLength
+        self.startToken = startToken
+        self.endToken = endToken
+        self.initStd = initStd
+    }
+}
+
+/// A batch of sequences, batch-major: tokens [B, T] and a weight per token (1 for real tokens, 0 for padding;
+/// the policy-gradient step puts rewards here instead).
+public struct TokenBatch: Sendable, Equatable {
+    public var tokens: [Int32]
+    public var weights: [Float]
+    public let batchSize: Int
+    public let length: Int
+
+    public init(tokens: [Int32], weights: [Float], batchSize: Int, length: Int) {
+        precondition(tokens.count == batchSize * length && weights.count == tokens.count, "TokenBatch: sizes disagree")
+        self.tokens = tokens
+        self.weights = weights
+        self.batchSize = batchSize
+        self.length = length
+    }
+
+    /// Pads sequences of up to `length` tokens with `padToken`; padding gets weight 0.
+    public init(sequences: [[Int32]], length: Int, padToken: Int32 = 0) {
+        batchSize = sequences.count
+        self.length = length
+        tokens = [Int32](repeating: padToken, count: sequences.count * length)
+        weights = [Float](repeating: 0, count: sequences.count * length)
+        for (b, s) in sequences.enumerated() {
+            precondition(s.count <= length, "TokenBatch: a sequence of \(s.count) tokens exceeds length \(length)")
+            for (t, token) in s.enumerated() {
+                tokens[b * length + t] = token
+                weights[b * length + t] = 1
+            }
+        }
+    }
+
+    public var realTokenCount: Int { weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+}
+
+// MARK: - Model
+
+public final class LSTMGenerator: ParameterContainer {
+    public let config: LSTMGeneratorConfig
+    public let embedding: Embedding
+    public let lstm: LSTM
+    public let output: Linear
+
+    public init(_ config: LSTMGeneratorConfig, using rng: inout SeededGenerator) {
+        precondition(config.vocabularySize > 0 && config.maxLength > 0, "LSTMGenerator: empty vocabulary or length")
+        self.config = config
+        let initializer = Initializer.normal(std: config.initStd)
+        embedding = Embedding("generator.embedding", vocabularySize: config.vocabularySize,
+                              embeddingSize: config.embeddingSize, initializer: initializer, using: &rng)
+        lstm = LSTM("generator.lstm", inputSize: config.embeddingSize, hiddenSize: config.hiddenSize,
+                    weightInit: initializer, biasInit: initializer, using: &rng)
+        output = Linear("generator.output", inputSize: config.hiddenSize, outputSize: config.vocabularySize,
+                        weightInit: initializer, biasInit: initializer, using: &rng)
+    }
+
+    public var parameters: [Parameter] { embedding.parameters + lstm.parameters + output.parameters }
+
+    // MARK: - Teacher-forced likelihood
+
+    /// Step inputs in time-major order: (t, b) ↦ token t−1 of sequence b, the start token at t = 0.
+    private func inputIds(_ batch: TokenBatch) -> [Int32] {
+        let (B, T) = (batch.batchSize, batch.length)
+        var ids = [Int32](repeating: config.startToken, count: T * B)
+        for t in 1..<max(T, 1) { for b in 0..<B { ids[t * B + b] = batch.tokens[b * T + t - 1] } }
+        return ids
+    }
+
+    /// Batch-major [B, T] values reordered to time-major [T, B].
+    private func timeMajor<E>(_ values: [E], _ batch: TokenBatch) -> [E] {
+        let (B, T) = (batch.batchSize, batch.length)
+        return (0..<(T * B)).map { values[($0 % B) * T + $0 / B] }
+    }
+
+    /// The weighted negative log-likelihood Σ w·(−log G(y_t | y_<t)) / normalizer, and, when `backward`, its
+    /// gradient accumulated into every parameter. With weights = mask and normalizer = number of real tokens this is
+    /// the MLE loss (mean NLL per token); with weights = rewards it is SeqGAN's policy-gradient loss.
+    @discardableResult
+    public func weightedNLL(_ batch: TokenBatch, normalizer: Float? = nil, backward: Bool) -> Float {
+        let (B, T, E) = (batch.batchSize, batch.length, config.embeddingSize)
+        let ids = inputIds(batch)
+        let x = embedding.forward(ids).reshaped([T, B, E])
+        let (hidden, _, cache) = lstm.forward(x)
+        var logits = output.forward(hidden.reshaped([T * B, config.hiddenSize]))
+        let targets = timeMajor(batch.tokens, batch), weights = timeMajor(batch.weights, batch)
+        let norm = normalizer ?? Float(batch.realTokenCount)
+        guard backward else {
+            return softmaxCrossEntropy(logits: logits, targets: targets, weights: weights, normalizer: norm)
+        }
+        // The logits become their own gradient: one [T·B, V] buffer for the whole step.
+        let loss = softmaxCrossEntropyGradientInPlace(&logits, targets: targets, weights: weights, normalizer: norm)
+        let dHidden = output.backward(logits, input: hidden.reshaped([T * B, config.hiddenSize]))
+        let (dx, _) = lstm.backward(dHidden.reshaped([T, B, config.hiddenSize]), cache: cache)
+        embedding.backward(dx, ids: ids)
+        return loss
+    }
+
+    /// log G(y_t | y_<t) for every token, batch-major [B, T] (padding positions included; mask them yourself).
+    public func tokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
+        let (B, T, E) = (batch.batchSize, batch.length, config.embeddingSize)
+        let ids = inputIds(batch)
+        let (hidden, _, _) = lstm.forward(embedding.forward(ids).reshaped([T, B, E]))
+        let logits = output.forward(hidden.reshaped([T * B, config.hiddenSize]))
+        let logProbabilities = logSoftmax(logits)
+        var out = [Float](repeating: 0, count: B * T)
+        for t in 0..<T {
+            for b in 0..<B {
+                out[b * T + t] = logProbabilities.scalars[(t * B + b) * config.vocabularySize + Int(batch.tokens[b * T + t])]
+            }
+        }
+        return out
+    }
+
+    // MARK: - Sampling
+
+    /// Samples `count` sequences, `batchSize` at a time. Each sequence continues `prefix` (which is part of the
+    /// returned tokens) and ends at the end token or at `maxLength` tokens (`options.maxLength` when smaller).
+    /// Every batch draws from its own stream forked from `rng` in batch order, so independent batches run side by
+    /// side (one per thread) and the tokens do not depend on the thread count. `shouldStop` is asked before every
+    /// round of batches and every step; once it returns true, sampling stops and the sequences are returned as they
+    /// are (fewer than `count`, the last batches unfinished). An interactive caller cancels this way.
+    public func sample(
+        count: Int, options: SamplingOptions = SamplingOptions(), prefix: [Int32] = [], batchSize: Int = 256,
+        using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }
+    ) -> [[Int32]] {
+        precondition(batchSize > 0, "sample: batchSize must be positive")
+        let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
+        var streams = sizes.map { _ in rng.fork() }
+        var batches = [[[Int32]]](repeating: [], count: sizes.count)
+        var next = 0
+        while next < sizes.count && !shouldStop() {
+            let round = min(max(Parallel.threads, 1), sizes.count - next)
+            streams.withUnsafeMutableBufferPointer { streams in
+                batches.withUnsafeMutableBufferPointer { batches in
+                    // One batch per thread; a lone batch spreads its steps over the threads instead.
+                    Parallel.forEachChunk(round) { range in
+                        for k in range {
+                            batches[next + k] = sampleBatch(sizes[next + k], options: options, prefix: prefix,
+                                                            using: &streams[next + k], shouldStop: shouldStop)
+                        }
+                    }
+                }
+            }
+            next += round
+        }
+        return Array(batches.joined())
+    }
+
+    private func sampleBatch(
+        _ n: Int, options: SamplingOptions, prefix: [Int32], using rng: inout SeededGenerator, shouldStop: () -> Bool
+    ) -> [[Int32]] {
+        var state = LSTMState.zeros(batch: n, hidden: config.hiddenSize)
+        var current = [Int32](repeating: config.startToken, count: n)
+        // Feed all but the last prefix token (teacher-forced); the loop below feeds `current` first.
+        for token in prefix {
+            state = lstm.step(embedding.forward(current), state)
+            current = [Int32](repeating: token, count: n)
+        }
+        return continueSampling(
+            from: state, next: current, sequences: [[Int32]](repeating: prefix, count: n), options: options, using: &rng,
+            shouldStop: shouldStop)
+    }
+
+    /// Continues sequences from a state: `state` [n, H] is the LSTM state before feeding `next` (each row's last
+    /// token, or the start token), and `sequences` are the tokens so far. Sampling stops per row at the end token or
+    /// at `maxLength` tokens (`options.maxLength` when smaller), and for all rows once `shouldStop` returns true.
+    /// Rollouts use this to complete prefixes from the hidden states of one teacher-forced pass.
+    public func continueSampling(
+        from state: LSTMState, next: [Int32], sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
+        using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }
+    ) -> [[Int32]] {
+        let n = sequences.count, V = config.vocabularySize
+        let maxLength = min(options.maxLength ?? config.maxLength, config.maxLength)
+        precondition(next.count == n && state.h.shape == [n, config.hiddenSize], "continueSampling: sizes disagree")
+        precondition(maxLength >= 1, "continueSampling: maxLength must be at least 1")
+        var state = state, current = next, sequences = sequences
+        var finished = sequences.map { $0.count >= maxLength || ($0.last != nil && $0.last == config.endToken) }
+        let randomized = TokenSampler(options: options, vocabularySize: V).usesRandomness
+        while !finished.allSatisfy({ $0 }) && !shouldStop() {
+            state = lstm.step(embedding.forward(current), state)
+            let logits = output.forward(state.h)
+            // The unfinished rows' uniforms come from `rng` in row order, as one sequential pass would draw them;
+            // the rows are then drawn on several threads, so the thread count changes no token.
+            let rows = (0..<n).filter { !finished[$0] }
+            let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
+            var drawn = [Int32](repeating: 0, count: rows.count)
+            logits.withUnsafeBufferPointer { pl in
+                drawn.withUnsafeMutableBufferPointer { pd in
+                    Parallel.forEachChunk(rows.count, grain: 16) { range in
+                        var sampler = TokenSampler(options: options, vocabularySize: V)
+                        for i in range { pd[i] = sampler.draw(pl.baseAddress! + rows[i] * V, uniform: uniforms[i]) }
+                    }
+                }
+            }
+            for (i, b) in rows.enumerated() {
+                let token = drawn[i]
+                sequences[b].append(token)
+                current[b] = token
+                if token == config.endToken || sequences[b].count >= maxLength { finished[b] = true }
+            }
+        }
+        return sequences
+    }
+
+    /// log G(· | prefix): the log-probabilities [V] of the token that follows `prefix` (after the start token).
+    public func nextTokenLogProbabilities(after prefix: [Int32]) -> [Float] {
+        var state = LSTMState.zeros(batch: 1, hidden: config.hiddenSize)
+        for token in [config.startToken] + prefix { state = lstm.step(embedding.forward([token]), state) }
+        return logSoftmax(output.forward(state.h)).scalars
+    }
+
+    /// The LSTM states after each prefix, from one teacher-forced pass: element t (0…T) holds, for every sequence,
+    /// the state after feeding the start token and tokens 1…t−1, i.e. the state that predicts token t.
+    public func prefixStates(_ batch: TokenBatch) -> [LSTMState] {
+        let (B, T, H, E) = (batch.batchSize, batch.length, config.hiddenSize, config.embeddingSize)
+        let (_, _, cache) = lstm.forward(embedding.forward(inputIds(batch)).reshaped([T, B, E]))
+        return (0...T).map { t in
+            LSTMState(h: Tensor(shape: [B, H], scalars: Array(cache.hiddens.scalars[(t * B * H)..<((t + 1) * B * H)])),
+                      c: Tensor(shape: [B, H], scalars: Array(cache.cells.scalars[(t * B * H)..<((t + 1) * B * H)])))
+        }
+    }
+}

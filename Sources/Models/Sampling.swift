@@ -1,0 +1,109 @@
+import Foundation
+import NumericCore
+
+/// How the next token is drawn from the model's logits.
+public struct SamplingOptions: Codable, Sendable, Equatable {
+    /// Logits are divided by the temperature; 0 means greedy (arg-max) decoding.
+    public var temperature: Float = 1
+    /// Keep only the k most likely tokens (nil: all).
+    public var topK: Int? = nil
+    /// Keep the smallest set of most likely tokens whose probability reaches p (nil: all).
+    public var topP: Float? = nil
+    /// Stop every sequence at this many tokens (nil: the model's `maxLength`, which is also the upper bound).
+    public var maxLength: Int? = nil
+
+    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, maxLength: Int? = nil) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.maxLength = maxLength
+    }
+}
+
+/// Draws one token from a row of logits: greedy, or by inverse CDF with one uniform draw per token, after
+/// temperature, top-k and top-p filtering. Reuses its scratch buffers across rows.
+struct TokenSampler {
+    let options: SamplingOptions
+    let vocabularySize: Int
+    private var weights: [Float]
+    private var order: [Int32]
+
+    init(options: SamplingOptions, vocabularySize: Int) {
+        precondition(options.temperature >= 0, "temperature must not be negative")
+        precondition(options.topK.map { $0 > 0 } ?? true, "top-k must be positive")
+        precondition(options.topP.map { $0 > 0 && $0 <= 1 } ?? true, "top-p must be in (0, 1]")
+        self.options = options
+        self.vocabularySize = vocabularySize
+        weights = [Float](repeating: 0, count: vocabularySize)
+        order = []
+    }
+
+    /// Whether `draw` consumes a uniform (greedy decoding at temperature 0 does not).
+    var usesRandomness: Bool { options.temperature != 0 }
+
+    /// One token from the distribution the logits and options define; `uniform` in [0, 1) (drawn by the caller, so
+    /// rows can be drawn on several threads with the numbers a sequential pass would have used).
+    mutating func draw(_ logits: UnsafePointer<Float>, uniform: Double) -> Int32 {
+        let V = vocabularySize
+        if options.temperature == 0 { return Int32(argmax(logits, V)) }
+        let mx = Vector.maximum(logits, count: V)
+        let inverseTemperature = 1 / options.temperature
+        let filtered = options.topK != nil || options.topP != nil
+        // Work on the scratch buffers as locals (swapped out and back), so self is not accessed while they are.
+        var buffer: [Float] = [], ranking: [Int32] = []
+        swap(&buffer, &weights)
+        swap(&ranking, &order)
+        defer {
+            swap(&buffer, &weights)
+            swap(&ranking, &order)
+        }
+        return buffer.withUnsafeMutableBufferPointer { w in
+            // Unnormalised probabilities exp((logit − max)/T).
+            let total: Float
+            if inverseTemperature == 1 {
+                total = Vector.expSum(logits, w.baseAddress!, count: V, shift: mx)
+            } else {
+                for j in 0..<V { w[j] = logits[j] * inverseTemperature }
+                total = Vector.expSum(w.baseAddress!, w.baseAddress!, count: V, shift: mx * inverseTemperature)
+            }
+            let kept = filtered ? Self.filter(w, total: total, options: options, order: &ranking) : total
+            // Inverse CDF: the first token whose cumulative weight exceeds u·total.
+            let u = Float(uniform) * kept
+            return Int32(Vector.inverseCDF(w.baseAddress!, count: V, target: u))
+        }
+    }
+
+    /// Zeroes the weights outside top-k / top-p; returns the new total.
+    private static func filter(
+        _ w: UnsafeMutableBufferPointer<Float>, total: Float, options: SamplingOptions, order: inout [Int32]
+    ) -> Float {
+        let V = w.count
+        if order.count != V { order = (0..<Int32(V)).map { $0 } }
+        // Descending by weight, ties by token id, so the filter is deterministic.
+        order.sort { w[Int($0)] != w[Int($1)] ? w[Int($0)] > w[Int($1)] : $0 < $1 }
+        var keep = min(options.topK ?? V, V)
+        if let p = options.topP {
+            // Top-p within what top-k kept (the order Hugging Face applies them in).
+            let topKTotal = options.topK == nil ? total : order.prefix(keep).reduce(0) { $0 + w[Int($1)] }
+            var cumulative: Float = 0
+            for (rank, id) in order.prefix(keep).enumerated() {
+                cumulative += w[Int(id)]
+                if cumulative >= p * topKTotal {
+                    keep = rank + 1
+                    break
+                }
+            }
+        }
+        var kept: Float = 0
+        for (rank, id) in order.enumerated() {
+            if rank < keep { kept += w[Int(id)] } else { w[Int(id)] = 0 }
+        }
+        return kept
+    }
+
+    private func argmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for j in 1..<n where x[j] > x[best] { best = j }
+        return best
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+// Elementwise nonlinearities as forward/backward pairs over raw buffers. Each backward takes what its forward
+// produced (the output y, or the input x where y alone does not determine the derivative) and the upstream
+// gradient dy, and writes dx. Buffers of one call may not overlap unless stated.
+
+public enum Activation {
+    // MARK: - Sigmoid: y = 1 / (1 + e^−x);  dy/dx = y (1 − y)   (buffers: vectorised; y may alias x)
+
+    @inlinable
+    public static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+    public static func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Vector.sigmoid(x, y, count: count)
+    }
+
+    public static func sigmoidBackward(
+        y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
+    }
+
+    // MARK: - Tanh: dy/dx = 1 − y²   (buffers: vectorised; y may alias x)
+
+    public static func tanhForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Vector.tanh(x, y, count: count)
+    }
+
+    public static func tanhBackward(
+        y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count { dx[i] = dy[i] * (1 - y[i] * y[i]) }
+    }
+
+    // MARK: - ReLU: dy/dx = [y > 0]
+
+    public static func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { y[i] = max(x[i], 0) }
+    }
+
+    public static func reluBackward(
+        y: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+    }
+
+    // MARK: - GELU (tanh approximation, as GPT-2): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+
+    @usableFromInline static let geluScale = Float((2 / Double.pi).squareRoot())
+
+    public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count {
+            let v = x[i]
+            y[i] = 0.5 * v * (1 + tanhf(geluScale * (v + 0.044715 * v * v * v)))
+        }
+    }
+
+    /// GELU's derivative depends on x, so the backward takes the forward's input.
+    public static func geluBackward(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        for i in 0..<count {
+            let v = x[i]
+            let u = geluScale * (v + 0.044715 * v * v * v)
+            let t = tanhf(u)
+            let du = geluScale * (1 + 3 * 0.044715 * v * v)
+            dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        }
+    }
+}

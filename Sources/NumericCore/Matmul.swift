@@ -1,0 +1,193 @@
+import CBLAS
+import Foundation
+import CKernels
+
+// Matrix products. Every product goes through textgan's own AVX-512 sgemm (CKernels/gemm.c) when the CPU has
+// AVX-512, else through OpenBLAS's sgemm (`GEMMBackend` chooses; TEXTGAN_GEMM=openblas forces OpenBLAS); `naiveGemm` is the
+// straightforward triple loop kept beside it as the reference the tests compare against.
+//
+// Conventions: row-major storage, C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C, where op(X) is X or Xᵀ.
+// Leading dimensions (`lda`, `ldb`, `ldc`) are the row strides of the matrices as stored, so a matrix can be a
+// view into a larger buffer (a head of an attention tensor, a window of a sequence).
+
+/// C = alpha · op(A) · op(B) + beta · C (+ `bias` added to every row, when given: n entries).
+///
+/// The kernel runs single-threaded (see `BLAS.setThreads`); a product big enough to be worth it is split into
+/// `Parallel.threads` blocks of rows of C (or of columns, when C has few rows), one sgemm call per block. A fixed
+/// thread count gives the same bits run after run. With the AVX-512 kernel another thread count gives the same bits
+/// too (each element's sum runs in one order whatever the blocks); OpenBLAS can change the last bits (it picks
+/// other kernel paths for other block shapes), which the tests bound.
+public func gemm(
+    transposeA: Bool = false, transposeB: Bool = false,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    _ a: UnsafePointer<Float>, lda: Int,
+    _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    bias: UnsafePointer<Float>? = nil
+) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 {
+        // BLAS would also only scale C here; keep the k == 0 case explicit and defined.
+        for i in 0..<m {
+            for j in 0..<n { c[i * ldc + j] = (beta == 0 ? 0 : beta * c[i * ldc + j]) + (bias?[j] ?? 0) }
+        }
+        return
+    }
+    let backend = GEMMBackend.current
+    func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+              _ bias: UnsafePointer<Float>?) {
+        if backend == .avx512,
+           tg_sgemm_bias(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                         b, Int64(ldb), beta, c, Int64(ldc), bias) != 0 {
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if let bias {
+            for i in 0..<m { Vector.axpy(1, bias, c + i * ldc, count: n) }
+        }
+    }
+    let work = m * n * k
+    guard Parallel.threads > 1, work >= parallelGemmThreshold else { return call(m, n, a, b, c, bias) }
+    // Block boundaries fall on multiples of 64, where OpenBLAS's kernels tile anyway.
+    let split = m >= n ? m : n
+    let blocks = Parallel.threads
+    let bounds = (0...blocks).map { min(split, ($0 * split / blocks + 63) / 64 * 64) }
+    Parallel.forEachChunk(blocks) { chunk in
+        for block in chunk {
+            let (lo, hi) = (bounds[block], bounds[block + 1])
+            guard hi > lo else { continue }
+            if m >= n {
+                // Rows of op(A) and of C.
+                call(hi - lo, n, transposeA ? a + lo : a + lo * lda, b, c + lo * ldc, bias)
+            } else {
+                // Columns of op(B) and of C.
+                call(m, hi - lo, a, transposeB ? b + lo * ldb : b + lo, c + lo, bias.map { $0 + lo })
+            }
+        }
+    }
+}
+
+/// Which sgemm `gemm` calls.
+public enum GEMMBackend: String, Sendable {
+    /// textgan's AVX-512 kernel (CKernels/gemm.c), not affected by OPENBLAS_CORETYPE.
+    case avx512
+    /// OpenBLAS's cblas_sgemm, with the kernel OpenBLAS chose for this CPU (or OPENBLAS_CORETYPE).
+    case openblas
+
+    /// The default: avx512 where the CPU has it, unless the environment sets TEXTGAN_GEMM=openblas.
+    public static let detected: GEMMBackend = {
+        if let forced = ProcessInfo.processInfo.environment["TEXTGAN_GEMM"], let backend = GEMMBackend(rawValue: forced) {
+            return backend == .avx512 && tg_sgemm_available() == 0 ? .openblas : backend
+        }
+        return tg_sgemm_available() != 0 ? .avx512 : .openblas
+    }()
+
+    /// The backend in use; tests and benchmarks may switch it.
+    nonisolated(unsafe) public static var current: GEMMBackend = detected
+}
+
+/// Products with fewer multiply-adds than this run on one thread: below it, handing work to another thread costs
+/// more than it saves (an LSTM step's 64×128×32 stays on one; the output layer's 1280×5000×32 is split).
+public let parallelGemmThreshold = 1 << 20
+
+/// The reference product: same contract as `gemm`, accumulated in Double, no BLAS.
+public func naiveGemm(
+    transposeA: Bool = false, transposeB: Bool = false,
+    m: Int, n: Int, k: Int,
+    alpha: Float = 1,
+    _ a: UnsafePointer<Float>, lda: Int,
+    _ b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0,
+    _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    bias: UnsafePointer<Float>? = nil
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                let av = transposeA ? a[p * lda + i] : a[i * lda + p]
+                let bv = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                s += Double(av) * Double(bv)
+            }
+            let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+            c[i * ldc + j] = Float(Double(alpha) * s + old + Double(bias?[j] ?? 0))
+        }
+    }
+}
+
+// MARK: - Tensor-level products
+
+/// op(A) · op(B) for matrices (rank-2, or higher rank with the leading dimensions folded into rows).
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    let (ar, ac) = a.matrixShape
+    let (br, bc) = b.matrixShape
+    let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let (k2, n) = transposeB ? (bc, br) : (br, bc)
+    precondition(k == k2, "matmul: inner dimensions differ (\(a.shape) × \(b.shape))")
+    guard m > 0, n > 0, k > 0 else { return Tensor(zeros: [m, n]) }
+    // Every element is written by the product (beta = 0), so the buffer starts uninitialised.
+    return Tensor(uninitializedShape: [m, n]) { pc in
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                     pa.baseAddress!, lda: ac, pb.baseAddress!, ldb: bc, beta: 0, pc.baseAddress!, ldc: n)
+            }
+        }
+    }
+}
+
+/// C = op(A) · op(B), or C += op(A) · op(B) when `accumulate` (the shape of gradient accumulation).
+public func matmul(
+    _ a: Tensor, _ b: Tensor, into c: inout Tensor,
+    transposeA: Bool = false, transposeB: Bool = false, accumulate: Bool = false
+) {
+    let (ar, ac) = a.matrixShape
+    let (br, bc) = b.matrixShape
+    let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+    let n = transposeB ? br : bc
+    precondition((transposeB ? bc : br) == k, "matmul: inner dimensions differ (\(a.shape) × \(b.shape))")
+    precondition(c.count == m * n, "matmul: output \(c.shape) is not \(m)×\(n)")
+    guard m > 0, n > 0 else { return }
+    guard k > 0 else {
+        if !accumulate { c.fill(0) }
+        return
+    }
+    a.withUnsafeBufferPointer { pa in
+        b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                gemm(
+                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                    pa.baseAddress!, lda: ac, pb.baseAddress!, ldb: bc,
+                    beta: accumulate ? 1 : 0, pc.baseAddress!, ldc: n)
+            }
+        }
+    }
+}
+
+// MARK: - OpenBLAS settings
+
+public enum BLAS {
+    /// Sets the threads for products: OpenBLAS itself stays on one thread (its idle workers spin and steal the
+    /// other core from textgan's own loops), and `gemm` splits large products over `n` threads itself.
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(1)
+        Parallel.threads = max(1, n)
+    }
+
+    /// OpenBLAS's build configuration and the kernel it selected (e.g. "Haswell" or "SkylakeX").
+    public static var configuration: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? "?"
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "?"
+        return "\(config.trimmingCharacters()) core=\(core)"
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters() -> String {
+        String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}

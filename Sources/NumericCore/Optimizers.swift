@@ -1,0 +1,199 @@
+import CKernels
+import Foundation
+
+// Optimizers and gradient clipping. An optimizer is built over a fixed list of parameters and updates their values
+// from their accumulated gradients; it does not zero the gradients (the training loop does, once per step).
+// Optimizer state is exposed as named tensors so checkpoints can store and restore it exactly.
+
+public protocol Optimizer: AnyObject {
+    var parameters: [Parameter] { get }
+    /// Number of updates applied so far.
+    var step: Int { get }
+    func update()
+    /// State as named tensors (moments, …) plus the step count, for checkpoints.
+    var stateTensors: [String: Tensor] { get }
+    func loadState(_ tensors: [String: Tensor]) throws
+}
+
+// MARK: - Adam
+
+/// Adam (Kingma & Ba), with optional L2 regularisation.
+/// `weightDecay` adds λ·θ to the gradient before the moments (PyTorch's `Adam(weight_decay=)`); with
+/// `decoupledWeightDecay` it is AdamW's θ ← θ − lr·λ·θ instead.
+public final class Adam: Optimizer {
+    public struct Config: Codable, Sendable, Equatable {
+        public var learningRate: Float = 1e-3
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.999
+        public var epsilon: Float = 1e-8
+        public var weightDecay: Float = 0
+        public var decoupledWeightDecay: Bool = false
+
+        public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                    weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
+            self.learningRate = learningRate
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.epsilon = epsilon
+            self.weightDecay = weightDecay
+            self.decoupledWeightDecay = decoupledWeightDecay
+        }
+    }
+
+    public let parameters: [Parameter]
+    public var config: Config
+    public private(set) var step = 0
+    private var m: [Tensor]
+    private var v: [Tensor]
+
+    public init(_ parameters: [Parameter], config: Config = Config()) {
+        self.parameters = parameters
+        self.config = config
+        m = parameters.map { Tensor(zeros: $0.shape) }
+        v = parameters.map { Tensor(zeros: $0.shape) }
+    }
+
+    public func update() {
+        step += 1
+        let c = config
+        let correction1 = 1 - powf(c.beta1, Float(step))
+        let correction2 = 1 - powf(c.beta2, Float(step))
+        let stepSize = c.learningRate / correction1
+        // AdamW's decoupled decay shrinks θ first; coupled L2 is folded into the gradient by the kernel.
+        let coupledDecay = c.decoupledWeightDecay ? 0 : c.weightDecay
+        for (k, p) in parameters.enumerated() {
+            if c.decoupledWeightDecay && c.weightDecay != 0 {
+                p.value.withUnsafeMutableBufferPointer { w in
+                    for i in 0..<w.count { w[i] -= c.learningRate * c.weightDecay * w[i] }
+                }
+            }
+            p.grad.withUnsafeBufferPointer { g in
+                m[k].withUnsafeMutableBufferPointer { m in
+                    v[k].withUnsafeMutableBufferPointer { v in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            // Element-wise, so splitting over threads changes no number.
+                            let count = w.count
+                            guard let w = w.baseAddress, let g = g.baseAddress, let m = m.baseAddress,
+                                  let v = v.baseAddress else { return }
+                            Parallel.forEachChunk(count, grain: 1 << 16) { range in
+                                let o = range.lowerBound
+                                tg_adam(w + o, g + o, m + o, v + o, Int64(range.count), c.beta1, c.beta2, stepSize,
+                                        correction2, c.epsilon, coupledDecay)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var stateTensors: [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(shape: [], scalars: [Float(step)])]
+        for (k, p) in parameters.enumerated() {
+            out["m.\(p.name)"] = m[k]
+            out["v.\(p.name)"] = v[k]
+        }
+        return out
+    }
+
+    public func loadState(_ tensors: [String: Tensor]) throws {
+        guard let s = tensors["step"], s.count == 1 else { throw ParameterLoadError.missing("step") }
+        var newM = m, newV = v
+        for (k, p) in parameters.enumerated() {
+            for (prefix, slot) in [("m", 0), ("v", 1)] {
+                let name = "\(prefix).\(p.name)"
+                guard let t = tensors[name] else { throw ParameterLoadError.missing(name) }
+                guard t.shape == p.shape else {
+                    throw ParameterLoadError.shapeMismatch(name, expected: p.shape, found: t.shape)
+                }
+                if slot == 0 { newM[k] = t } else { newV[k] = t }
+            }
+        }
+        m = newM
+        v = newV
+        step = Int(s.scalars[0])
+    }
+}
+
+// MARK: - SGD
+
+/// Stochastic gradient descent with optional momentum (PyTorch's convention: b ← μb + g; θ ← θ − lr·b) and L2.
+public final class SGD: Optimizer {
+    public struct Config: Codable, Sendable, Equatable {
+        public var learningRate: Float = 0.01
+        public var momentum: Float = 0
+        public var weightDecay: Float = 0
+
+        public init(learningRate: Float = 0.01, momentum: Float = 0, weightDecay: Float = 0) {
+            self.learningRate = learningRate
+            self.momentum = momentum
+            self.weightDecay = weightDecay
+        }
+    }
+
+    public let parameters: [Parameter]
+    public var config: Config
+    public private(set) var step = 0
+    private var velocity: [Tensor]
+
+    public init(_ parameters: [Parameter], config: Config = Config()) {
+        self.parameters = parameters
+        self.config = config
+        velocity = parameters.map { Tensor(zeros: $0.shape) }
+    }
+
+    public func update() {
+        step += 1
+        let c = config
+        for (k, p) in parameters.enumerated() {
+            p.grad.withUnsafeBufferPointer { g in
+                velocity[k].withUnsafeMutableBufferPointer { b in
+                    p.value.withUnsafeMutableBufferPointer { w in
+                        for i in 0..<w.count {
+                            let gi = g[i] + c.weightDecay * w[i]
+                            if c.momentum != 0 {
+                                b[i] = c.momentum * b[i] + gi
+                                w[i] -= c.learningRate * b[i]
+                            } else {
+                                w[i] -= c.learningRate * gi
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var stateTensors: [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(shape: [], scalars: [Float(step)])]
+        for (k, p) in parameters.enumerated() { out["velocity.\(p.name)"] = velocity[k] }
+        return out
+    }
+
+    public func loadState(_ tensors: [String: Tensor]) throws {
+        guard let s = tensors["step"], s.count == 1 else { throw ParameterLoadError.missing("step") }
+        var newVelocity = velocity
+        for (k, p) in parameters.enumerated() {
+            let name = "velocity.\(p.name)"
+            guard let t = tensors[name] else { throw ParameterLoadError.missing(name) }
+            guard t.shape == p.shape else { throw ParameterLoadError.shapeMismatch(name, expected: p.shape, found: t.shape) }
+            newVelocity[k] = t
+        }
+        velocity = newVelocity
+        step = Int(s.scalars[0])
+    }
+}
+
+// MARK: - Gradient clipping
+
+/// Scales all gradients together so their global L2 norm is at most `maxNorm` (TensorFlow's
+/// `clip_by_global_norm`, as the SeqGAN reference uses). Returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+    let norm = Float(parameters.reduce(0.0) { $0 + $1.grad.squaredNorm }.squareRoot())
+    if norm > maxNorm, norm.isFinite {
+        let scale = maxNorm / norm
+        for p in parameters { p.grad.scale(by: scale) }
+    }
+    return norm
+}

@@ -1,0 +1,38 @@
+import CKernels
+import Dispatch
+
+/// Splits independent work over threads. Callers keep results deterministic by writing each item's result to its
+/// own slot and reducing in a fixed order afterwards, so the thread count never changes a number.
+public enum Parallel {
+    /// Threads for textgan's own loops (OpenBLAS has its own setting); set once at start-up.
+    nonisolated(unsafe) public static var threads = 1
+
+    /// Calls `body` on consecutive chunks covering 0..<count, concurrently when there are several threads and the
+    /// work is large enough (`grain`: the fewest items worth a thread). Inside a chunk, further calls run inline on
+    /// that chunk's thread, so work that is already split (e.g. independent sampling batches) is not split again.
+    public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = tg_parallel_depth() > 0 ? 1 : min(threads, max(1, count / max(grain, 1)))
+        if chunks <= 1 {
+            body(0..<count)
+            return
+        }
+        // The chunks touch disjoint data by contract, which the compiler cannot see: vouch for it here, once.
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                let depth = tg_parallel_depth()
+                tg_set_parallel_depth(depth + 1)
+                defer { tg_set_parallel_depth(depth) }
+                work.value((k * count / chunks)..<((k + 1) * count / chunks))
+            }
+        }
+    }
+
+    /// True inside a chunk of `forEachChunk` running on several threads.
+    public static var isInsideParallelRegion: Bool { tg_parallel_depth() > 0 }
+}
+
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+// The one random generator of textgan: xoshiro256** seeded through SplitMix64.
+//
+// It is passed explicitly (inout) to initialisation, dropout, batching and sampling, so one seed reproduces a run
+// bit for bit on the same machine. Its state is Codable so checkpoints can store and restore it exactly.
+
+public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatable {
+    private var s0, s1, s2, s3: UInt64
+
+    public init(seed: UInt64) {
+        var x = seed
+        s0 = SeededGenerator.splitMix64(&x)
+        s1 = SeededGenerator.splitMix64(&x)
+        s2 = SeededGenerator.splitMix64(&x)
+        s3 = SeededGenerator.splitMix64(&x)
+    }
+
+    /// A generator for an independent stream (e.g. one per worker), derived deterministically from this one.
+    public mutating func fork() -> SeededGenerator {
+        SeededGenerator(seed: next())
+    }
+
+    public mutating func next() -> UInt64 {
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
+        return result
+    }
+
+    /// Uniform in [0, 1), 24 random bits.
+    public mutating func nextFloat() -> Float {
+        Float(next() >> 40) * 0x1p-24
+    }
+
+    /// Uniform in [0, 1), 53 random bits.
+    public mutating func nextDouble() -> Double {
+        Double(next() >> 11) * 0x1p-53
+    }
+
+    /// Standard normal by the Box–Muller transform (two uniforms per draw; no cached spare, so state stays simple).
+    public mutating func nextNormal() -> Float {
+        let u1 = 1 - nextDouble()  // (0, 1]: log is finite
+        let u2 = nextDouble()
+        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+    }
+
+    /// Uniform integer in 0..<bound without modulo bias.
+    public mutating func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0, "bound must be positive")
+        return Int(next(upperBound: UInt64(bound)))
+    }
+
+    /// Fisher–Yates shuffle with this generator (our own, so the order never depends on the standard library).
+    public mutating func shuffle<C: MutableCollection & RandomAccessCollection>(_ items: inout C) where C.Index == Int {
+        guard items.count > 1 else { return }
+        let start = items.startIndex
+        for i in stride(from: items.count - 1, to: 0, by: -1) {
+            let j = nextInt(below: i + 1)
+            items.swapAt(start + i, start + j)
+        }
+    }
+
+    /// A random permutation of 0..<n.
+    public mutating func permutation(_ n: Int) -> [Int] {
+        var p = Array(0..<n)
+        shuffle(&p)
+        return p
+    }
+
+    private static func splitMix64(_ x: inout UInt64) -> UInt64 {
+        x &+= 0x9E37_79B9_7F4A_7C15
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}

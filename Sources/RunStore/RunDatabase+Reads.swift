@@ -1,0 +1,214 @@
+import Foundation
+import GRDB
+
+// MARK: - Reads
+//
+// What the CLI shows. Statuses are read through `runs_view`, so a run whose heartbeat went stale reads as crashed.
+
+/// Which runs to list.
+public struct RunFilter: Sendable, Equatable {
+    public var status: RunStatus?
+    public var algorithm: String?
+    public var corpus: String?
+    public var limit: Int?
+
+    public init(status: RunStatus? = nil, algorithm: String? = nil, corpus: String? = nil, limit: Int? = nil) {
+        self.status = status
+        self.algorithm = algorithm
+        self.corpus = corpus
+        self.limit = limit
+    }
+}
+
+/// One line of `textgan runs`.
+public struct RunSummary: Sendable, Equatable {
+    /// The run with its effective status (`crashed` when its heartbeat is stale).
+    public var run: Run
+    public var bestBLEU4: Double?
+    public var latestNLLOracle: Double?
+    public var latestNLLTest: Double?
+}
+
+/// How one metric (or evaluation score) evolved over a run.
+public struct MetricSummary: Sendable, Equatable {
+    public var phase: String?
+    public var key: String
+    public var count: Int
+    public var firstStep: Int
+    public var lastStep: Int
+    public var last: Double
+    public var min: Double?
+    public var max: Double?
+    /// How many recorded values were NaN or infinite (excluded from min and max).
+    public var nonFinite: Int
+}
+
+/// Everything `textgan runs show` prints.
+public struct RunDetails: Sendable {
+    public var run: Run
+    public var params: [Param]
+    public var metrics: [MetricSummary]
+    public var evaluations: [MetricSummary]
+    /// Latest evaluation row per metric, with its protocol.
+    public var latestEvaluations: [Evaluation]
+    /// The samples of the last step that recorded any.
+    public var lastSamples: [Sample]
+    public var checkpoints: [Checkpoint]
+}
+
+/// Several runs side by side: params by key, and the latest value of each metric and evaluation.
+public struct RunComparison: Sendable {
+    public var runs: [Run]
+    /// key → value per run (nil when the run has no such param), in the order of `runs`.
+    public var params: [(key: String, values: [String?])]
+    public var metrics: [(key: String, values: [Double?])]
+    public var evaluations: [(key: String, values: [Double?])]
+
+    /// Params whose values are not all equal (a param missing from some run counts as different).
+    public var differingParams: [(key: String, values: [String?])] {
+        params.filter { Set($0.values.map { $0 ?? "\u{0}missing" }).count > 1 }
+    }
+}
+
+extension RunDatabase {
+    /// Runs, newest first, with their effective status.
+    public func runs(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
+        try writer.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let status = filter.status { conditions.append("status = ?"); arguments += [status] }
+            if let algorithm = filter.algorithm { conditions.append("algorithm = ?"); arguments += [algorithm] }
+            if let corpus = filter.corpus { conditions.append("corpus = ?"); arguments += [corpus] }
+            var sql = "SELECT * FROM runs_view"
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += " ORDER BY started_at DESC, id DESC"
+            if let limit = filter.limit { sql += " LIMIT ?"; arguments += [limit] }
+            let runs = try Run.fetchAll(db, sql: sql, arguments: arguments)
+            return try runs.map { run in
+                RunSummary(
+                    run: run,
+                    bestBLEU4: try Double.fetchOne(
+                        db, sql: "SELECT value FROM leaderboard WHERE run_id = ? AND metric = 'bleu4'",
+                        arguments: [run.id]),
+                    latestNLLOracle: try latestEvaluation(db, run.id!, "nll_oracle"),
+                    latestNLLTest: try latestEvaluation(db, run.id!, "nll_test"))
+            }
+        }
+    }
+
+    /// One run with its effective status.
+    public func run(_ id: Int64) throws -> Run {
+        try writer.read { db in
+            guard let run = try Run.fetchOne(db, sql: "SELECT * FROM runs_view WHERE id = ?", arguments: [id])
+            else { throw RunStoreError.noSuchRun(id) }
+            return run
+        }
+    }
+
+    public func details(of id: Int64, sampleLimit: Int = 5) throws -> RunDetails {
+        let run = try self.run(id)
+        return try writer.read { db in
+            let lastSampleStep = try Int.fetchOne(db, sql: "SELECT max(step) FROM samples WHERE run_id = ?",
+                                                  arguments: [id])
+            return RunDetails(
+                run: run,
+                params: try Param.fetchAll(db, sql: "SELECT * FROM params WHERE run_id = ? ORDER BY key",
+                                           arguments: [id]),
+                metrics: try summaries(db, table: "metrics", keyColumn: "key", phase: true, run: id),
+                evaluations: try summaries(db, table: "evaluations", keyColumn: "metric", phase: false, run: id),
+                latestEvaluations: try Evaluation.fetchAll(db, sql: """
+                    SELECT * FROM evaluations WHERE id IN (
+                        SELECT max(id) FROM evaluations e WHERE run_id = ?
+                        AND step = (SELECT max(step) FROM evaluations WHERE run_id = e.run_id AND metric = e.metric)
+                        GROUP BY metric)
+                    ORDER BY metric
+                    """, arguments: [id]),
+                lastSamples: try Sample.fetchAll(
+                    db, sql: "SELECT * FROM samples WHERE run_id = ? AND step = ? ORDER BY id LIMIT ?",
+                    arguments: [id, lastSampleStep, sampleLimit]),
+                checkpoints: try Checkpoint.fetchAll(
+                    db, sql: "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", arguments: [id]))
+        }
+    }
+
+    /// The given runs side by side, in the order given.
+    public func compare(_ ids: [Int64]) throws -> RunComparison {
+        let runs = try ids.map { try run($0) }
+        return try writer.read { db in
+            let marks = ids.map { _ in "?" }.joined(separator: ",")
+            let params = try Param.fetchAll(
+                db, sql: "SELECT * FROM params WHERE run_id IN (\(marks))",
+                arguments: StatementArguments(ids))
+            func latest(_ view: String, _ keyColumn: String) throws -> [(key: String, values: [Double?])] {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT run_id, \(keyColumn) AS key, value, kind FROM \(view) WHERE run_id IN (\(marks))",
+                    arguments: StatementArguments(ids))
+                let keys = Set(rows.map { $0["key"] as String }).sorted()
+                return keys.map { key in
+                    (key, ids.map { id in
+                        rows.first { $0["run_id"] == id && $0["key"] == key }.map { row in
+                            (ValueKind(rawValue: row["kind"] as String) ?? .nan).value(row["value"])
+                        }
+                    })
+                }
+            }
+            let paramKeys = Set(params.map(\.key)).sorted()
+            return RunComparison(
+                runs: runs,
+                params: paramKeys.map { k in
+                    (k, ids.map { id in params.first { $0.runID == id && $0.key == k }?.text })
+                },
+                metrics: try latest("latest_metrics", "key"),
+                evaluations: try latest("latest_evaluations", "metric"))
+        }
+    }
+
+    /// Every recorded value of one metric of a run, in step order (NaN and infinities included).
+    public func metricHistory(run id: Int64, key: String) throws -> [Metric] {
+        try writer.read { db in
+            try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, id",
+                                arguments: [id, key])
+        }
+    }
+
+    /// Every evaluation of a run, in step order.
+    public func evaluations(run id: Int64) throws -> [Evaluation] {
+        try writer.read { db in
+            try Evaluation.fetchAll(db, sql: "SELECT * FROM evaluations WHERE run_id = ? ORDER BY step, metric, id",
+                                    arguments: [id])
+        }
+    }
+
+    private func latestEvaluation(_ db: Database, _ run: Int64, _ metric: String) throws -> Double? {
+        try Evaluation.fetchOne(
+            db, sql: "SELECT * FROM evaluations WHERE run_id = ? AND metric = ? ORDER BY step DESC, id DESC LIMIT 1",
+            arguments: [run, metric])?.value
+    }
+
+    private func summaries(_ db: Database, table: String, keyColumn: String, phase: Bool, run: Int64) throws
+        -> [MetricSummary]
+    {
+        let phaseColumn = phase ? "phase" : "NULL"
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT \(phaseColumn) AS phase, \(keyColumn) AS key, count(*) AS count,
+                   min(step) AS first_step, max(step) AS last_step,
+                   min(CASE WHEN kind = 'finite' THEN value END) AS min,
+                   max(CASE WHEN kind = 'finite' THEN value END) AS max,
+                   sum(kind <> 'finite') AS non_finite,
+                   (SELECT t.value FROM \(table) t WHERE t.run_id = x.run_id AND t.\(keyColumn) = x.\(keyColumn)
+                        \(phase ? "AND t.phase = x.phase" : "") ORDER BY t.step DESC, t.id DESC LIMIT 1) AS last,
+                   (SELECT t.kind FROM \(table) t WHERE t.run_id = x.run_id AND t.\(keyColumn) = x.\(keyColumn)
+                        \(phase ? "AND t.phase = x.phase" : "") ORDER BY t.step DESC, t.id DESC LIMIT 1) AS last_kind
+            FROM \(table) x WHERE run_id = ?
+            GROUP BY \(phase ? "phase, " : "")\(keyColumn)
+            ORDER BY min(id)
+            """, arguments: [run])
+        return rows.map { row in
+            let kind = ValueKind(rawValue: row["last_kind"] as String) ?? .nan
+            return MetricSummary(
+                phase: row["phase"], key: row["key"], count: row["count"], firstStep: row["first_step"],
+                lastStep: row["last_step"], last: kind.value(row["last"]), min: row["min"], max: row["max"],
+                nonFinite: row["non_finite"])
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import GRDB
+
+// MARK: - Writes: one method per transaction
+//
+// What a training recorder calls. Each method is one immediate transaction, so a crash never leaves half a step,
+// and a concurrent writer waits (up to `busyTimeout`) instead of failing with "database is locked".
+
+extension RunDatabase {
+    /// Starts a run with status `running`, stores its config and flattens it into `params`. Returns the run id.
+    @discardableResult
+    public func startRun(_ new: NewRun, at time: Date = Date()) throws -> Int64 {
+        let params = try flattenConfig(new.configJSON)
+        return try writer.write { db in
+            var run = Run(
+                id: nil, name: new.name, algorithm: new.algorithm, generator: new.generator,
+                discriminator: new.discriminator, corpus: new.corpus, corpusSHA256: new.corpusSHA256,
+                vocabulary: new.vocabulary, seed: Int64(bitPattern: new.seed), status: .running, startedAt: time,
+                endedAt: nil, heartbeatAt: time, staleAfter: new.staleAfter, exitReason: nil,
+                configJSON: new.configJSON, codeCommit: new.environment.codeCommit,
+                codeDirty: new.environment.codeDirty, host: new.environment.host,
+                toolchain: new.environment.toolchain)
+            try run.insert(db)
+            let id = run.id!
+            for param in params {
+                try Param(runID: id, key: param.key, value: param.value, type: param.type).insert(db)
+            }
+            return id
+        }
+    }
+
+    /// Marks the run alive now. Does nothing once the run has ended.
+    public func heartbeat(run id: Int64, at time: Date = Date()) throws {
+        try writer.write { db in
+            try db.execute(
+                sql: "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", arguments: [time, id])
+        }
+    }
+
+    /// Records one step's losses and scores (`values` keyed by name) in one transaction; also beats the heart.
+    public func recordMetrics(
+        run id: Int64, phase: String, step: Int, epoch: Int? = nil, values: [String: Double], at time: Date = Date()
+    ) throws {
+        try writer.write { db in
+            for key in values.keys.sorted() {
+                try Metric(runID: id, phase: phase, step: step, epoch: epoch, key: key, value: values[key]!,
+                           time: time).insert(db)
+            }
+            try touch(db, id, time)
+        }
+    }
+
+    /// Records the scores of one evaluation (e.g. bleu2…bleu5, nll_oracle) with the protocol that produced them.
+    /// `signOfLife: false` is for scores computed by another process (`textgan eval` of a checkpoint): they do not
+    /// beat the run's heart, so evaluating a crashed run never makes it read as running.
+    public func recordEvaluation(
+        run id: Int64, step: Int, values: [String: Double], protocol: EvaluationProtocol, signOfLife: Bool = true,
+        at time: Date = Date()
+    ) throws {
+        try writer.write { db in
+            if !signOfLife, try !Run.exists(db, key: id) { throw RunStoreError.noSuchRun(id) }
+            for metric in values.keys.sorted() {
+                try Evaluation(runID: id, step: step, metric: metric, value: values[metric]!, protocol: `protocol`,
+                               time: time).insert(db)
+            }
+            if signOfLife { try touch(db, id, time) }
+        }
+    }
+
+    /// Records generated texts, in order.
+    public func recordSamples(
+        run id: Int64, step: Int, temperature: Double, texts: [String], at time: Date = Date()
+    ) throws {
+        try writer.write { db in
+            for text in texts {
+                try Sample(id: nil, runID: id, step: step, temperature: temperature, text: text, time: time)
+                    .insert(db)
+            }
+            try touch(db, id, time)
+        }
+    }
+
+    /// Records a checkpoint file written at `step` (its SHA-256 as 64 hex digits, its size in bytes).
+    public func recordCheckpoint(
+        run id: Int64, step: Int, path: String, sha256: String, bytes: Int64, at time: Date = Date()
+    ) throws {
+        try writer.write { db in
+            try Checkpoint(id: nil, runID: id, step: step, path: path, sha256: sha256.lowercased(), bytes: bytes,
+                           createdAt: time).insert(db)
+            try touch(db, id, time)
+        }
+    }
+
+    /// Ends a running run: `finished`, `failed` (reason: the error), or `interrupted` (reason: the signal).
+    /// Throws `runNotRunning` if the run already ended, so the first exit path to report wins.
+    public func finish(run id: Int64, status: RunStatus, reason: String? = nil, at time: Date = Date()) throws {
+        precondition(status != .running && status != .crashed, "a run finishes as finished, failed or interrupted")
+        try writer.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE runs SET status = ?, exit_reason = ?, ended_at = ?, heartbeat_at = ?
+                    WHERE id = ? AND status = 'running'
+                    """,
+                arguments: [status, reason, time, time, id])
+            if db.changesCount == 0 {
+                guard let current = try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?",
+                                                        arguments: [id])
+                else { throw RunStoreError.noSuchRun(id) }
+                throw RunStoreError.runNotRunning(id: id, status: current)
+            }
+        }
+    }
+
+    /// Reopens an ended (or crashed) run to continue it from a checkpoint: status `running` again, a fresh heartbeat,
+    /// no end time or exit reason. Metrics recorded later continue its history. Refuses a run that is still alive.
+    public func resumeRun(_ id: Int64, at time: Date = Date()) throws {
+        try writer.write { db in
+            guard let current = try String.fetchOne(db, sql: "SELECT status FROM runs_view WHERE id = ?", arguments: [id])
+            else { throw RunStoreError.noSuchRun(id) }
+            guard current != RunStatus.running.rawValue else {
+                throw RunStoreError.runStillRunning(id)
+            }
+            try db.execute(
+                sql: "UPDATE runs SET status = 'running', ended_at = NULL, exit_reason = NULL, heartbeat_at = ? WHERE id = ?",
+                arguments: [time, id])
+        }
+    }
+
+    /// Every record of a run is also a sign of life.
+    private func touch(_ db: Database, _ id: Int64, _ time: Date) throws {
+        try db.execute(sql: "UPDATE runs SET heartbeat_at = max(heartbeat_at, ?) WHERE id = ? AND status = 'running'",
+                       arguments: [time, id])
+        if db.changesCount == 0, try !Run.exists(db, key: id) { throw RunStoreError.noSuchRun(id) }
+    }
+}

@@ -1,0 +1,280 @@
+import Foundation
+import GRDB
+
+/// textgan's run store: one SQLite file holding every run, its params, metric history, evaluations, samples and
+/// checkpoints. This file is the schema's specification — `docs/run-store.md` describes it for SQL users.
+///
+/// Writes are one transaction each (see `RunDatabase+Writes.swift`); the file is in WAL mode with a busy timeout,
+/// so several training processes and readers can share it.
+public final class RunDatabase: Sendable {
+    /// The GRDB connection. Exposed read-only for tests and tools that need plain SQL.
+    public let writer: DatabaseQueue
+    /// Where the database lives, or nil for an in-memory database.
+    public let path: String?
+
+    /// How long a write waits for another process's transaction before giving up.
+    public static let busyTimeout: TimeInterval = 10
+
+    /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
+    /// Throws `RunStoreError.schemaTooNew` when a newer textgan has upgraded the file.
+    public init(path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var configuration = Self.configuration()
+        configuration.journalMode = .wal
+        self.writer = try DatabaseQueue(path: path, configuration: configuration)
+        self.path = path
+        try Self.migrate(writer)
+    }
+
+    /// A private in-memory database with the current schema, for tests and dry runs.
+    public static func inMemory() throws -> RunDatabase {
+        try RunDatabase(inMemory: ())
+    }
+
+    private init(inMemory: Void) throws {
+        self.writer = try DatabaseQueue(configuration: Self.configuration())
+        self.path = nil
+        try Self.migrate(writer)
+    }
+
+    private static func configuration() -> Configuration {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.foreignKeysEnabled = true
+        configuration.label = "textgan.runs"
+        return configuration
+    }
+}
+
+// MARK: - Errors
+
+public enum RunStoreError: Error, Equatable, CustomStringConvertible {
+    case schemaTooNew(path: String, version: Int, known: Int, unknownMigrations: [String])
+    case noSuchRun(Int64)
+    case invalidConfigJSON(String)
+    case runNotRunning(id: Int64, status: String)
+    case runStillRunning(Int64)
+
+    public var description: String {
+        switch self {
+        case let .schemaTooNew(path, version, known, unknown):
+            let names = unknown.isEmpty ? "" : " (unknown migrations: \(unknown.joined(separator: ", ")))"
+            return "the run store \(path) has schema version \(version)\(names), but this textgan knows versions "
+                + "up to \(known) only; it was written by a newer textgan. Upgrade textgan, or point --db / "
+                + "TEXTGAN_DB at another file."
+        case let .noSuchRun(id):
+            return "no run with id \(id)"
+        case let .invalidConfigJSON(message):
+            return "the run's config is not a JSON object: \(message)"
+        case let .runNotRunning(id, status):
+            return "run \(id) is already \(status)"
+        case let .runStillRunning(id):
+            return "run \(id) is still running (its heartbeat is fresh); stop it before resuming it"
+        }
+    }
+}
+
+// MARK: - Schema
+
+extension RunDatabase {
+    /// The schema version this build writes; stored in `PRAGMA user_version` by the last migration.
+    public static var schemaVersion: Int { migrator.migrations.count }
+
+    /// Every schema change, in order. Never edit a shipped migration: append a new one.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+
+        migrator.registerMigration("v1-runs-metrics-evaluations") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    algorithm TEXT NOT NULL,
+                    generator TEXT NOT NULL,
+                    discriminator TEXT,
+                    corpus TEXT NOT NULL,
+                    corpus_sha256 TEXT,
+                    vocabulary TEXT,
+                    seed INTEGER NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'running'
+                        CHECK (status IN ('running', 'finished', 'failed', 'interrupted', 'crashed')),
+                    started_at TEXT NOT NULL,
+                    ended_at TEXT,
+                    heartbeat_at TEXT NOT NULL,
+                    stale_after REAL NOT NULL CHECK (stale_after > 0),
+                    exit_reason TEXT,
+                    config_json TEXT NOT NULL CHECK (json_valid(config_json)),
+                    code_commit TEXT,
+                    code_dirty INTEGER CHECK (code_dirty IN (0, 1)),
+                    host TEXT,
+                    toolchain TEXT
+                );
+                CREATE INDEX runs_by_status ON runs(status);
+                CREATE INDEX runs_by_algorithm_corpus ON runs(algorithm, corpus);
+                CREATE INDEX runs_by_start ON runs(started_at);
+
+                -- Values keep their JSON type: numbers are INTEGER or REAL, so `value > 0.001` compares numbers.
+                CREATE TABLE params (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    value,  -- no declared type: each value keeps its own (INTEGER, REAL, TEXT or NULL)
+                    type TEXT NOT NULL CHECK (type IN ('integer', 'real', 'text', 'boolean', 'null', 'array')),
+                    PRIMARY KEY (run_id, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX params_by_key ON params(key, value);
+
+                -- value is NULL exactly when kind = 'nan'; +/-infinity are stored as SQLite's REAL infinities.
+                CREATE TABLE metrics (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    phase TEXT NOT NULL,
+                    step INTEGER NOT NULL,
+                    epoch INTEGER,
+                    key TEXT NOT NULL,
+                    value REAL,
+                    kind TEXT NOT NULL CHECK (kind IN ('finite', 'nan', 'inf', '-inf')),
+                    is_nan INTEGER GENERATED ALWAYS AS (kind = 'nan') VIRTUAL,
+                    time TEXT NOT NULL,
+                    CHECK ((kind = 'nan') = (value IS NULL))
+                );
+                CREATE INDEX metrics_by_run_key_step ON metrics(run_id, key, step);
+
+                CREATE TABLE evaluations (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL,
+                    metric TEXT NOT NULL,
+                    value REAL,
+                    kind TEXT NOT NULL CHECK (kind IN ('finite', 'nan', 'inf', '-inf')),
+                    is_nan INTEGER GENERATED ALWAYS AS (kind = 'nan') VIRTUAL,
+                    sample_count INTEGER NOT NULL,
+                    reference_set TEXT NOT NULL,
+                    reference_count INTEGER,
+                    tokenizer TEXT NOT NULL,
+                    smoothing TEXT,
+                    seed INTEGER,
+                    temperature REAL,
+                    time TEXT NOT NULL,
+                    CHECK ((kind = 'nan') = (value IS NULL))
+                );
+                CREATE INDEX evaluations_by_run_metric_step ON evaluations(run_id, metric, step);
+                CREATE INDEX evaluations_by_metric ON evaluations(metric, value);
+
+                CREATE TABLE samples (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL,
+                    temperature REAL NOT NULL,
+                    text TEXT NOT NULL,
+                    time TEXT NOT NULL
+                );
+                CREATE INDEX samples_by_run_step ON samples(run_id, step);
+
+                CREATE TABLE checkpoints (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    step INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+                    bytes INTEGER NOT NULL CHECK (bytes >= 0),
+                    created_at TEXT NOT NULL
+                );
+                CREATE INDEX checkpoints_by_run_step ON checkpoints(run_id, step);
+
+                -- Which way is better for each evaluation metric; the leaderboard uses it (unknown: higher).
+                CREATE TABLE metric_directions (
+                    metric TEXT PRIMARY KEY,
+                    higher_is_better INTEGER NOT NULL CHECK (higher_is_better IN (0, 1))
+                ) WITHOUT ROWID;
+                INSERT INTO metric_directions VALUES
+                    ('bleu2', 1), ('bleu3', 1), ('bleu4', 1), ('bleu5', 1),
+                    ('self_bleu2', 0), ('self_bleu3', 0), ('self_bleu4', 0), ('self_bleu5', 0),
+                    ('nll_oracle', 0), ('nll_test', 0), ('nll_gen', 0), ('perplexity', 0);
+                """)
+
+            // Effective status: a 'running' run whose heartbeat is older than its stale_after reads as 'crashed'.
+            try db.execute(sql: """
+                CREATE VIEW runs_view AS
+                SELECT id, name, algorithm, generator, discriminator, corpus, corpus_sha256, vocabulary, seed,
+                       CASE WHEN status = 'running'
+                                 AND (julianday('now') - julianday(heartbeat_at)) * 86400.0 > stale_after
+                            THEN 'crashed' ELSE status END AS status,
+                       status AS stored_status,
+                       started_at, ended_at, heartbeat_at, stale_after,
+                       (julianday(COALESCE(ended_at, heartbeat_at)) - julianday(started_at)) * 86400.0
+                           AS duration_seconds,
+                       exit_reason, config_json, code_commit, code_dirty, host, toolchain
+                FROM runs;
+
+                CREATE VIEW latest_metrics AS
+                SELECT run_id, phase, key, step, epoch, value, kind, time FROM (
+                    SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY step DESC, id DESC) AS recency
+                    FROM metrics)
+                WHERE recency = 1;
+
+                CREATE VIEW latest_evaluations AS
+                SELECT run_id, metric, step, value, kind, sample_count, reference_set, reference_count, tokenizer,
+                       smoothing, seed, temperature, time FROM (
+                    SELECT *, row_number() OVER (PARTITION BY run_id, metric ORDER BY step DESC, id DESC) AS recency
+                    FROM evaluations)
+                WHERE recency = 1;
+
+                CREATE VIEW leaderboard AS
+                SELECT r.id AS run_id, r.name, r.algorithm, r.generator, r.corpus, r.status,
+                       e.metric, e.value, e.step, e.higher_is_better, e.evaluations
+                FROM (
+                    SELECT run_id, metric, value, step, higher_is_better,
+                           count(*) OVER (PARTITION BY run_id, metric) AS evaluations,
+                           row_number() OVER (
+                               PARTITION BY run_id, metric
+                               ORDER BY CASE WHEN higher_is_better THEN -value ELSE value END, step) AS rank
+                    FROM (SELECT ev.*, COALESCE(d.higher_is_better, 1) AS higher_is_better
+                          FROM evaluations ev LEFT JOIN metric_directions d USING (metric))
+                    WHERE kind <> 'nan'
+                ) AS e
+                JOIN runs_view AS r ON r.id = e.run_id
+                WHERE e.rank = 1;
+                """)
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+
+        // `textgan eval`'s metrics: which way is better for each.
+        migrator.registerMigration("v2-eval-metric-directions") { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO metric_directions VALUES
+                    ('rouge_l', 1), ('distinct1', 1), ('distinct2', 1), ('distinct3', 1), ('distinct4', 1),
+                    ('memorisation_rate', 0), ('longest_copied', 0), ('longest_copied_mean', 0);
+                PRAGMA user_version = 2;
+                """)
+        }
+
+        return migrator
+    }()
+
+    /// Applies missing migrations, refusing files written by a newer schema.
+    static func migrate(_ writer: DatabaseQueue) throws {
+        try refuseNewerSchema(writer)
+        // Two processes opening a fresh file at once may both try the first migration; the loser's transaction
+        // rolls back ("table already exists") and the retry finds the schema in place.
+        for attempt in 1...3 {
+            do {
+                try migrator.migrate(writer)
+                return
+            } catch is DatabaseError where attempt < 3 {
+                if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+            }
+        }
+    }
+
+    private static func refuseNewerSchema(_ writer: DatabaseQueue) throws {
+        try writer.read { db in
+            let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+            let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
+            if version > schemaVersion || !unknown.isEmpty {
+                throw RunStoreError.schemaTooNew(
+                    path: writer.path, version: version, known: schemaVersion, unknownMigrations: unknown)
+            }
+        }
+    }
+}

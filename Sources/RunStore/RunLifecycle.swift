@@ -1,0 +1,136 @@
+import Dispatch
+import Foundation
+
+/// Keeps a run's status true to what happened to its process: a heartbeat every few seconds while it lives, and
+/// SIGINT/SIGTERM recorded as `interrupted` before the process exits (130 / 143, as a shell reports them).
+///
+/// A kill -9 cannot be caught; the heartbeat simply stops and the run reads as crashed once it is older than the
+/// run's `stale_after`. Typical use, from the CLI's training recorder:
+///
+///     let id = try database.startRun(newRun)
+///     let lifecycle = RunLifecycle(database: database, run: id, signals: .stopAtNextStep)
+///     try lifecycle.run { lifecycle in
+///         for step in 0..<steps where !lifecycle.stopRequested { … }   // training polls the flag
+///     }
+///     if let code = lifecycle.interruptionExitCode { exit(code) }
+public final class RunLifecycle: @unchecked Sendable {
+    /// Seconds between heartbeats.
+    public static let defaultHeartbeatInterval: TimeInterval = 10
+    /// Six missed heartbeats: long enough for a slow disk or a suspended laptop's first seconds, short enough that a
+    /// crashed run is not shown as running for long.
+    public static let defaultStaleAfter: TimeInterval = 60
+
+    /// What SIGINT and SIGTERM do.
+    public enum SignalPolicy: Sendable {
+        /// Record `interrupted` and exit at once with 128 + the signal number.
+        case exitImmediately
+        /// Set `stopRequested` so the training loop can stop cleanly at its next step (and save what it wants);
+        /// a second signal exits immediately.
+        case stopAtNextStep
+        /// Leave signals alone (the caller handles them).
+        case ignore
+    }
+
+    public let database: RunDatabase
+    public let run: Int64
+
+    private let queue = DispatchQueue(label: "textgan.run-lifecycle")
+    private let lock = NSLock()
+    private var timer: DispatchSourceTimer?
+    private var signalSources: [DispatchSourceSignal] = []
+    private var receivedSignal: Int32?
+    private var ended = false
+
+    /// Starts beating at once and, unless `.ignore`, takes over SIGINT and SIGTERM until the run ends.
+    public init(
+        database: RunDatabase, run: Int64, heartbeatInterval: TimeInterval = defaultHeartbeatInterval,
+        signals policy: SignalPolicy = .exitImmediately
+    ) {
+        self.database = database
+        self.run = run
+
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + heartbeatInterval, repeating: heartbeatInterval, leeway: .milliseconds(50))
+        timer.setEventHandler { [database, run] in
+            // A failed beat (e.g. the disk is full) is retried at the next tick; training must not die of it.
+            try? database.heartbeat(run: run)
+        }
+        timer.resume()
+        self.timer = timer
+
+        if policy != .ignore {
+            for signo in [SIGINT, SIGTERM] {
+                signal(signo, SIG_IGN)  // let the dispatch source, not the default action, see the signal
+                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
+                source.setEventHandler { [unowned self] in self.received(signo, policy: policy) }
+                source.resume()
+                signalSources.append(source)
+            }
+        }
+    }
+
+    deinit { stopWatching() }
+
+    /// True once SIGINT or SIGTERM arrived under `.stopAtNextStep`: the training loop should stop.
+    public var stopRequested: Bool { lock.withLock { receivedSignal != nil } }
+
+    /// 130 after SIGINT, 143 after SIGTERM, nil when no signal arrived.
+    public var interruptionExitCode: Int32? { lock.withLock { receivedSignal.map { 128 + $0 } } }
+
+    /// Records how the run ended and stops the heartbeat and signal handling. Only the first call writes.
+    public func finish(_ status: RunStatus, reason: String? = nil) throws {
+        let first = lock.withLock { () -> Bool in
+            defer { ended = true }
+            return !ended
+        }
+        stopWatching()
+        if first { try database.finish(run: run, status: status, reason: reason) }
+    }
+
+    /// Runs `body` (the training) and records its outcome: finished when it returns, interrupted when it returns
+    /// after a stop request, failed — with the error's description — when it throws (the error is rethrown).
+    public func run<T>(_ body: (RunLifecycle) throws -> T) throws -> T {
+        do {
+            let result = try body(self)
+            if let signo = lock.withLock({ receivedSignal }) {
+                try finish(.interrupted, reason: Self.reason(signo))
+            } else {
+                try finish(.finished)
+            }
+            return result
+        } catch {
+            try? finish(.failed, reason: String(describing: error))
+            throw error
+        }
+    }
+
+    static func reason(_ signo: Int32) -> String {
+        switch signo {
+        case SIGINT: return "interrupted by SIGINT (Ctrl-C)"
+        case SIGTERM: return "interrupted by SIGTERM"
+        default: return "interrupted by signal \(signo)"
+        }
+    }
+
+    private func received(_ signo: Int32, policy: SignalPolicy) {
+        let second = lock.withLock { () -> Bool in
+            defer { if receivedSignal == nil { receivedSignal = signo } }
+            return receivedSignal != nil
+        }
+        if policy == .stopAtNextStep && !second { return }
+        try? finish(.interrupted, reason: Self.reason(signo))
+        exit(128 + signo)
+    }
+
+    private func stopWatching() {
+        let (timer, sources) = lock.withLock { () -> (DispatchSourceTimer?, [DispatchSourceSignal]) in
+            defer { self.timer = nil; signalSources = [] }
+            return (self.timer, signalSources)
+        }
+        timer?.cancel()
+        for source in sources {
+            source.cancel()
+            signal(Int32(source.handle), SIG_DFL)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Models
+import NumericCore
+
+// Maximum-likelihood training of the LSTM generator: teacher forcing over shuffled batches, Adam, gradient clipping
+// by global norm, an evaluation after every epoch, samples, checkpoints (latest and best), optional early stopping.
+
+public struct MLEConfig: Codable, Sendable, Equatable {
+    /// SeqGAN's reference pretrains for 120 epochs.
+    public var epochs: Int = 120
+    public var batchSize: Int = 64
+    /// SeqGAN reference: Adam, learning rate 0.01, gradients clipped to global norm 5.
+    public var learningRate: Float = 0.01
+    public var gradientClip: Float = 5
+    /// Stop when the selection metric has not improved for this many epochs (nil: never).
+    public var earlyStoppingPatience: Int? = nil
+    /// Run the evaluation (test NLL, NLL-oracle, …) every this many epochs, and after the last one.
+    public var evaluateEvery: Int = 1
+    /// Report a step event every this many steps.
+    public var logEvery: Int = 10
+    /// Sequences sampled after each epoch for the log.
+    public var samplesPerEpoch: Int = 3
+    public var sampleTemperature: Float = 1
+
+    public init(epochs: Int = 120, batchSize: Int = 64, learningRate: Float = 0.01, gradientClip: Float = 5,
+                earlyStoppingPatience: Int? = nil, evaluateEvery: Int = 1, logEvery: Int = 10,
+                samplesPerEpoch: Int = 3, sampleTemperature: Float = 1) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.gradientClip = gradientClip
+        self.earlyStoppingPatience = earlyStoppingPatience
+        self.evaluateEvery = evaluateEvery
+        self.logEvery = logEvery
+        self.samplesPerEpoch = samplesPerEpoch
+        self.sampleTemperature = sampleTemperature
+    }
+}
+
+/// Everything that moves during MLE training besides parameters and optimizer moments; stored in checkpoints.
+public struct MLEState: Codable, Sendable, Equatable {
+    /// Completed epochs.
+    public var epoch = 0
+    /// Batches completed within the current epoch.
+    public var batchInEpoch = 0
+    /// Optimisation steps so far.
+    public var step = 0
+    /// The generator for shuffling and sampling.
+    public var rng: SeededGenerator
+    /// The seed of the current epoch's order (drawn from `rng` when the epoch starts).
+    public var epochSeed: UInt64?
+    /// Running sums of the current epoch's training loss.
+    public var epochLossSum = 0.0
+    public var epochTokens = 0
+    /// Best value of the selection metric so far, its epoch, and epochs since it improved.
+    public var best: Double?
+    public var bestEpoch: Int?
+    public var epochsSinceBest = 0
+
+    public init(seed: UInt64) {
+        rng = SeededGenerator(seed: seed)
+    }
+}
+
+public struct MLETrainer {
+    public let generator: LSTMGenerator
+    public let optimizer: Adam
+    public let loader: BatchLoader
+    public let config: MLEConfig
+    /// Scores the generator after an epoch, e.g. ["nll_test": …, "nll_oracle": …]. Gets its own generator, seeded
+    /// from the epoch, so evaluation never shifts the training stream.
+    public var evaluate: ((LSTMGenerator, inout SeededGenerator) -> [String: Double])?
+    /// The metric that picks the best checkpoint and drives early stopping (lower is better); the first of these
+    /// that the evaluation reports.
+    public var selectionMetrics = ["nll_test", "nll_oracle", "train_nll"]
+    /// Where latest.safetensors and best.safetensors go (nil: no checkpoints).
+    public var checkpointDirectory: URL?
+    /// Replaces the default checkpoint writer (used when MLE is a phase of a larger algorithm whose checkpoint
+    /// holds more): gets the state and the kind ("latest" or "best"), returns the file written.
+    public var writeCheckpoint: ((MLEState, String) throws -> URL?)?
+    /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
+    public var metadata: [String: String] = [:]
+
+    public init(generator: LSTMGenerator, loader: BatchLoader, config: MLEConfig) {
+        self.generator = generator
+        self.loader = loader
+        self.config = config
+        optimizer = Adam(generator.parameters, config: Adam.Config(learningRate: config.learningRate))
+    }
+
+    /// Restores parameters, optimizer moments and state from a checkpoint written by `run`.
+    public func restore(from url: URL) throws -> MLEState {
+        let contents = try Checkpoint.load(from: url)
+        try contents.restore(generator)
+        try contents.restore(optimizer, name: "generator")
+        return try contents.state(MLEState.self)
+    }
+
+    /// Trains until `config.epochs` epochs are complete, early stopping triggers, or `emit` says stop.
+    public func run(state: inout MLEState, emit: TrainingEventHandler) throws -> TrainingOutcome {
+        let phase = "mle"
+        let batches = loader.batchesPerEpoch
+        precondition(batches > 0, "MLE: the corpus has fewer sequences than one batch")
+        _ = emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))
+        var clock = Throughput()
+        while state.epoch < config.epochs {
+            if state.epochSeed == nil { state.epochSeed = state.rng.next() }
+            let order = loader.order(epochSeed: state.epochSeed!)
+            // MARK: One epoch of teacher-forced steps
+            while state.batchInEpoch < batches {
+                let batch = loader.batch(state.batchInEpoch, order: order)
+                generator.zeroGrad()
+                let loss = generator.weightedNLL(batch, backward: true)
+                let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
+                optimizer.update()
+                state.step += 1
+                state.batchInEpoch += 1
+                let tokens = batch.realTokenCount
+                state.epochLossSum += Double(loss) * Double(tokens)
+                state.epochTokens += tokens
+                clock.add(tokens)
+                if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
+                    let metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
+                    if emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics)) == .stop {
+                        try saveCheckpoint(state, kind: "latest", emit: emit)
+                        return .stopped
+                    }
+                }
+            }
+            // MARK: End of epoch: evaluate, sample, checkpoint
+            var metrics = ["train_nll": state.epochLossSum / Double(max(state.epochTokens, 1))]
+            var evaluationRNG = SeededGenerator(seed: state.epochSeed! ^ 0x5EED_E7A1)
+            let evaluating = (state.epoch + 1) % max(config.evaluateEvery, 1) == 0 || state.epoch + 1 == config.epochs
+            if evaluating, let evaluate { metrics.merge(evaluate(generator, &evaluationRNG)) { _, new in new } }
+            state.epoch += 1
+            state.batchInEpoch = 0
+            state.epochSeed = nil
+            state.epochLossSum = 0
+            state.epochTokens = 0
+            var control = emit(.evaluation(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics))
+            if config.samplesPerEpoch > 0 {
+                let samples = generator.sample(
+                    count: config.samplesPerEpoch, options: SamplingOptions(temperature: config.sampleTemperature),
+                    using: &evaluationRNG)
+                if emit(.samples(step: state.step, temperature: config.sampleTemperature, sequences: samples)) == .stop {
+                    control = .stop
+                }
+            }
+            // The best checkpoint and early stopping look only at evaluated epochs (patience counts evaluations).
+            let selection = evaluating ? selectionMetrics.lazy.compactMap { metrics[$0] }.first : nil
+            let improved = selection.map { value in state.best.map { value < $0 } ?? true } ?? false
+            if improved {
+                state.best = selection
+                state.bestEpoch = state.epoch
+                state.epochsSinceBest = 0
+            } else if evaluating {
+                state.epochsSinceBest += 1
+            }
+            try saveCheckpoint(state, kind: "latest", emit: emit)
+            if improved { try saveCheckpoint(state, kind: "best", emit: emit) }
+            if control == .stop { return .stopped }
+            if let patience = config.earlyStoppingPatience, state.epochsSinceBest >= patience {
+                _ = emit(.phaseFinished(phase: phase, step: state.step))
+                return .earlyStopped(epoch: state.epoch)
+            }
+        }
+        _ = emit(.phaseFinished(phase: phase, step: state.step))
+        return .completed
+    }
+
+    private func saveCheckpoint(_ state: MLEState, kind: String, emit: TrainingEventHandler) throws {
+        let written: URL?
+        if let writeCheckpoint {
+            written = try writeCheckpoint(state, kind)
+        } else if let directory = checkpointDirectory {
+            written = directory.appendingPathComponent("\(kind).safetensors")
+            try Checkpoint.save(to: written!, models: [("", generator)], optimizers: ["generator": optimizer],
+                                state: state, metadata: metadata)
+        } else {
+            written = nil
+        }
+        if let written { _ = emit(.checkpoint(step: state.step, kind: kind, path: written)) }
+    }
+}
+
+/// Tokens per second over the recent past (for progress display only; never part of the training state).
+struct Throughput {
+    private var start = DispatchTime.now().uptimeNanoseconds
+    private var tokens = 0
+
+    mutating func add(_ n: Int) { tokens += n }
+
+    mutating func rate() -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let rate = Double(tokens) / max(Double(now - start) / 1e9, 1e-9)
+        start = now
+        tokens = 0
+        return rate
+    }
+}

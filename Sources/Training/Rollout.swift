@@ -1,0 +1,126 @@
+import Foundation
+import Layers
+import Models
+import NumericCore
+
+// SeqGAN's reward: Monte Carlo rollouts scored by the discriminator (Yu et al. 2017, eq. 4).
+//
+// For a generated sequence Y = y_1 … y_T and each prefix length t < T, the rollout policy completes y_1 … y_t to full
+// length N times; the reward of token t is the mean, over the N completions, of D's probability that the completion
+// is real. The reward of the last token is D's probability of Y itself:
+//
+//     Q(y_<t, y_t) = (1/N) Σ_n D(Y^n_{1:T}),  Y^n ~ rollout(· | y_1 … y_t)    for t < T
+//     Q(y_<T, y_T) = D(Y_{1:T})
+//
+// The rollout policy is a delayed copy of the generator. Following SeqGAN's reference code (rollout.py), its
+// embedding is copied from the generator and every other tensor moves as θ_r ← r·θ_r + (1 − r)·θ_G (r = 0.8).
+//
+// All N completions of a whole batch for one prefix length run together, starting from the hidden states of a
+// single teacher-forced pass over the batch, so no prefix is ever re-run.
+
+public final class RolloutPolicy {
+    public let model: LSTMGenerator
+    public let updateRate: Float
+
+    /// A copy of `generator` (same config, same values).
+    public init(copying generator: LSTMGenerator, updateRate: Float = 0.8) {
+        var unused = SeededGenerator(seed: 0)  // the values are overwritten below
+        model = LSTMGenerator(generator.config, using: &unused)
+        model.copyValues(from: generator)
+        self.updateRate = updateRate
+    }
+
+    /// θ_r ← r·θ_r + (1 − r)·θ_G for every tensor but the embedding, which is copied.
+    public func update(from generator: LSTMGenerator) {
+        let source = Dictionary(uniqueKeysWithValues: generator.parameters.map { ($0.name, $0) })
+        for p in model.parameters {
+            let g = source[p.name]!.value
+            if p === model.embedding.table {
+                p.value = g
+                continue
+            }
+            p.value.scale(by: updateRate)
+            p.value.add(g, scaledBy: 1 - updateRate)
+        }
+    }
+
+    /// Rewards for each token of each sequence ([b][t], same lengths as the sequences). A sequence shorter than the
+    /// maximum (it ended with the end token) gets rewards for its own tokens only. `score` is the discriminator:
+    /// the probability that each sequence is real.
+    public func rewards(
+        for sequences: [[Int32]], rollouts: Int, score: ([[Int32]]) -> [Float], using rng: inout SeededGenerator
+    ) -> [[Float]] {
+        precondition(rollouts > 0, "at least one rollout")
+        let length = sequences.map(\.count).max() ?? 0
+        let batch = TokenBatch(sequences: sequences, length: length)
+        let states = model.prefixStates(batch)
+        var rewards = sequences.map { [Float](repeating: 0, count: $0.count) }
+        let H = model.config.hiddenSize
+
+        for t in 1..<max(length, 1) {
+            // Rows whose sequence continues past t: their prefix y_1 … y_t gets `rollouts` completions.
+            let rows = sequences.indices.filter { sequences[$0].count > t }
+            guard !rows.isEmpty else { continue }
+            let n = rows.count * rollouts
+            // The state that consumes y_t is the one after t inputs (start, y_1 … y_{t−1}), replicated per rollout.
+            var h = [Float](repeating: 0, count: n * H), c = h
+            var next = [Int32](repeating: 0, count: n), prefixes: [[Int32]] = []
+            prefixes.reserveCapacity(n)
+            for (k, b) in rows.enumerated() {
+                for r in 0..<rollouts {
+                    let row = k * rollouts + r
+                    h.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].h.scalars[(b * H)..<((b + 1) * H)])
+                    c.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].c.scalars[(b * H)..<((b + 1) * H)])
+                    next[row] = sequences[b][t - 1]
+                    prefixes.append(Array(sequences[b][..<t]))
+                }
+            }
+            let start = LSTMState(h: Tensor(shape: [n, H], scalars: h), c: Tensor(shape: [n, H], scalars: c))
+            let completions = model.continueSampling(from: start, next: next, sequences: prefixes, using: &rng)
+            let probabilities = score(completions)
+            for (k, b) in rows.enumerated() {
+                var sum: Float = 0
+                for r in 0..<rollouts { sum += probabilities[k * rollouts + r] }
+                rewards[b][t - 1] = sum / Float(rollouts)
+            }
+        }
+        // The last token of every sequence: D's probability of the sequence itself.
+        let full = score(sequences)
+        for b in sequences.indices where !sequences[b].isEmpty { rewards[b][sequences[b].count - 1] = full[b] }
+        return rewards
+    }
+}
+
+/// D's probability of "real" for rollout completions. D's weights do not change while rewards are computed, so its
+/// convolutions run from per-token tables built once here (`CNNDiscriminator.frozenScorer`), unless the tables would
+/// be too large for memory; either way the scores are D's, equal up to rounding.
+public func rewardScorer(_ discriminator: CNNDiscriminator) -> ([[Int32]]) -> [Float] {
+    if let scorer = discriminator.frozenScorer() { return { scorer.probabilityReal($0) } }
+    return { discriminator.probabilityReal($0) }
+}
+
+// MARK: - Policy gradient
+
+/// One REINFORCE step on the generator: loss = −Σ_{b,t} log G(y_t | y_<t) · Q_t, summed over the batch as in
+/// SeqGAN's reference (its Adam makes the scale immaterial, except against the clipping threshold). With `baseline`,
+/// the batch's mean reward is subtracted from every reward first (a variance reduction the paper does not use).
+/// Returns the loss and the mean reward.
+@discardableResult
+public func policyGradientStep(
+    generator: LSTMGenerator, optimizer: some Optimizer, sequences: [[Int32]], rewards: [[Float]],
+    baseline: Bool = false, gradientClip: Float = 5
+) -> (loss: Float, meanReward: Double) {
+    let length = sequences.map(\.count).max() ?? 0
+    var batch = TokenBatch(sequences: sequences, length: length)
+    let all = rewards.joined()
+    let mean = all.isEmpty ? 0 : Double(all.reduce(0, +)) / Double(all.count)
+    for (b, row) in rewards.enumerated() {
+        precondition(row.count == sequences[b].count, "policyGradientStep: one reward per token")
+        for (t, q) in row.enumerated() { batch.weights[b * length + t] = baseline ? q - Float(mean) : q }
+    }
+    generator.zeroGrad()
+    let loss = generator.weightedNLL(batch, normalizer: 1, backward: true)
+    clipGradientNorm(generator.parameters, maxNorm: gradientClip)
+    optimizer.update()
+    return (loss, mean)
+}

@@ -1,0 +1,221 @@
+import Foundation
+import Models
+import NumericCore
+
+// SeqGAN (Yu et al., AAAI 2017): the generator is pretrained by maximum likelihood, the discriminator is pretrained to
+// tell corpus sequences from generated ones, and then they alternate: the generator takes policy-gradient steps
+// with Monte Carlo rollout rewards from the discriminator, the rollout policy follows the generator with a delay,
+// and the discriminator is retrained on fresh negatives. Defaults are the reference code's settings.
+
+public struct SeqGANConfig: Codable, Sendable, Equatable {
+    /// Phase 1: MLE pretraining of the generator (the reference: 120 epochs, Adam 0.01, batch 64, clip 5).
+    public var pretrain = MLEConfig()
+    /// Phase 2: discriminator pretraining, rounds × epochs, each round on fresh negatives (reference 50 × 3).
+    public var discriminatorPretrainRounds = 50
+    public var discriminatorPretrainEpochs = 3
+    /// Phase 3: adversarial steps (reference 200), each with this many generator steps (1) and discriminator
+    /// rounds (5) of this many epochs (3).
+    public var adversarialSteps = 200
+    public var generatorSteps = 1
+    public var discriminatorRounds = 5
+    public var discriminatorEpochs = 3
+    /// Sequences per policy-gradient step (the reference samples one batch of 64).
+    public var generatorBatchSize = 64
+    /// Monte Carlo completions per prefix (the paper: 16).
+    public var rollouts = 16
+    /// θ_rollout ← r·θ_rollout + (1 − r)·θ_G with r = 0.8.
+    public var rolloutUpdateRate: Float = 0.8
+    /// Fresh negatives per discriminator round (nil: as many as there are training sequences; reference 10,000).
+    public var negatives: Int? = nil
+    /// The adversarial generator optimizer (its own Adam, as in the reference).
+    public var generatorLearningRate: Float = 0.01
+    public var gradientClip: Float = 5
+    public var discriminatorLearningRate: Float = 1e-4
+    public var discriminatorBatchSize = 64
+    /// Subtract the mean reward from the rewards (a documented variance reduction; off, as in the paper).
+    public var baseline = false
+    /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
+    public var evaluateEvery = 5
+    public var samplesPerEvaluation = 3
+
+    public init() {}
+}
+
+public enum SeqGANPhase: String, Codable, Sendable {
+    case pretrainGenerator, pretrainDiscriminator, adversarial, done
+}
+
+/// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
+public struct SeqGANState: Codable, Sendable, Equatable {
+    public var phase: SeqGANPhase = .pretrainGenerator
+    public var mle: MLEState
+    /// Completed discriminator pretraining rounds and adversarial steps.
+    public var discriminatorRound = 0
+    public var adversarialStep = 0
+    /// The generator for negatives, rollouts, dropout and D's batch order (MLE has its own in `mle`).
+    public var rng: SeededGenerator
+
+    public init(seed: UInt64) {
+        var root = SeededGenerator(seed: seed)
+        mle = MLEState(seed: root.next())
+        rng = root.fork()
+    }
+}
+
+public final class SeqGANTrainer {
+    public let config: SeqGANConfig
+    public let generator: LSTMGenerator
+    public let discriminator: CNNDiscriminator
+    public let rollout: RolloutPolicy
+    public let mle: MLETrainer
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+    /// The corpus sequences: MLE's data and D's positives.
+    public let positives: SequenceDataset
+    /// Scores the generator ("nll_oracle", "nll_test", …); gets its own generator so the training stream is untouched.
+    public var evaluate: ((LSTMGenerator, inout SeededGenerator) -> [String: Double])?
+    public var checkpointDirectory: URL?
+    /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
+    public var metadata: [String: String] = [:]
+
+    public init(generator: LSTMGenerator, discriminator: CNNDiscriminator, positives: SequenceDataset, config: SeqGANConfig) {
+        self.config = config
+        self.generator = generator
+        self.discriminator = discriminator
+        self.positives = positives
+        rollout = RolloutPolicy(copying: generator, updateRate: config.rolloutUpdateRate)
+        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: config.pretrain.batchSize),
+                         config: config.pretrain)
+        generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
+        discriminatorOptimizer = Adam(discriminator.parameters, config: .init(learningRate: config.discriminatorLearningRate))
+    }
+
+    // MARK: - The algorithm
+
+    public func run(state: inout SeqGANState, emit: TrainingEventHandler) throws -> TrainingOutcome {
+        var mle = self.mle
+        mle.evaluate = evaluate
+        mle.metadata = metadata
+        var snapshot = state
+        mle.writeCheckpoint = { [unowned self] mleState, kind in
+            snapshot.mle = mleState
+            return try self.save(snapshot, kind: kind)
+        }
+
+        // MARK: Phase 1 — pretrain the generator by maximum likelihood
+        if state.phase == .pretrainGenerator {
+            switch try mle.run(state: &state.mle, emit: emit) {
+            case .stopped: return .stopped
+            case .completed, .earlyStopped: state.phase = .pretrainDiscriminator
+            }
+            // The rollout policy starts as a copy of the pretrained generator.
+            rollout.model.copyValues(from: generator)
+            try checkpoint(state, emit: emit)
+        }
+
+        // MARK: Phase 2 — pretrain the discriminator on fresh negatives each round
+        if state.phase == .pretrainDiscriminator {
+            _ = emit(.phaseStarted(phase: "discriminator", totalSteps: config.discriminatorPretrainRounds))
+            while state.discriminatorRound < config.discriminatorPretrainRounds {
+                let report = discriminatorRound(epochs: config.discriminatorPretrainEpochs, rng: &state.rng)
+                state.discriminatorRound += 1
+                try checkpoint(state, emit: emit)
+                let control = emit(.step(phase: "discriminator", step: state.discriminatorRound, epoch: 0, metrics: report.metrics))
+                if control == .stop { return .stopped }
+            }
+            _ = emit(.phaseFinished(phase: "discriminator", step: state.discriminatorRound))
+            state.phase = .adversarial
+            try checkpoint(state, emit: emit)
+            if evaluateAndSample(state, emit: emit) == .stop { return .stopped }
+        }
+
+        // MARK: Phase 3 — adversarial training
+        if state.phase == .adversarial {
+            _ = emit(.phaseStarted(phase: "adversarial", totalSteps: config.adversarialSteps))
+            while state.adversarialStep < config.adversarialSteps {
+                var metrics: [String: Double] = [:]
+                // Generator: policy-gradient step(s) with rollout rewards.
+                for _ in 0..<config.generatorSteps {
+                    let sequences = generator.sample(count: config.generatorBatchSize, using: &state.rng)
+                    let rewards = rollout.rewards(
+                        for: sequences, rollouts: config.rollouts, score: rewardScorer(discriminator),
+                        using: &state.rng)
+                    let (loss, meanReward) = policyGradientStep(
+                        generator: generator, optimizer: generatorOptimizer, sequences: sequences, rewards: rewards,
+                        baseline: config.baseline, gradientClip: config.gradientClip)
+                    metrics["pg_loss"] = Double(loss)
+                    metrics["mean_reward"] = meanReward
+                }
+                // The rollout policy follows the generator with a delay.
+                rollout.update(from: generator)
+                // Discriminator: rounds on fresh negatives.
+                for _ in 0..<config.discriminatorRounds {
+                    metrics.merge(discriminatorRound(epochs: config.discriminatorEpochs, rng: &state.rng).metrics) { _, new in new }
+                }
+                state.adversarialStep += 1
+                try checkpoint(state, emit: emit)
+                var control = emit(.step(phase: "adversarial", step: state.adversarialStep, epoch: 0, metrics: metrics))
+                if state.adversarialStep % config.evaluateEvery == 0 || state.adversarialStep == config.adversarialSteps {
+                    if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+                }
+                if control == .stop { return .stopped }
+            }
+            _ = emit(.phaseFinished(phase: "adversarial", step: state.adversarialStep))
+            state.phase = .done
+            try checkpoint(state, emit: emit)
+        }
+        return .completed
+    }
+
+    /// Fresh negatives from the generator, then `epochs` passes of D over positives and negatives.
+    private func discriminatorRound(epochs: Int, rng: inout SeededGenerator) -> DiscriminatorReport {
+        let negatives = generator.sample(count: config.negatives ?? positives.count, using: &rng)
+        return trainDiscriminator(
+            discriminator, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
+            epochs: epochs, batchSize: config.discriminatorBatchSize, using: &rng)
+    }
+
+    private func evaluateAndSample(_ state: SeqGANState, emit: TrainingEventHandler) -> TrainingControl {
+        var rng = SeededGenerator(seed: 0xADE5_0000 &+ UInt64(state.adversarialStep))
+        var metrics = evaluate?(generator, &rng) ?? [:]
+        metrics["adversarial_step"] = Double(state.adversarialStep)
+        var control = emit(.evaluation(phase: "adversarial", step: state.adversarialStep, epoch: state.mle.epoch, metrics: metrics))
+        if config.samplesPerEvaluation > 0 {
+            let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
+            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples)) == .stop { control = .stop }
+        }
+        return control
+    }
+
+    // MARK: - Checkpoints
+
+    private func checkpoint(_ state: SeqGANState, emit: TrainingEventHandler) throws {
+        if let url = try save(state, kind: "latest") {
+            _ = emit(.checkpoint(step: state.mle.step + state.discriminatorRound + state.adversarialStep, kind: "latest", path: url))
+        }
+    }
+
+    private func save(_ state: SeqGANState, kind: String) throws -> URL? {
+        guard let directory = checkpointDirectory else { return nil }
+        let url = directory.appendingPathComponent("\(kind).safetensors")
+        try Checkpoint.save(
+            to: url, models: [("", generator), ("", discriminator), ("rollout.", rollout.model)],
+            optimizers: ["generator_mle": mle.optimizer, "generator_pg": generatorOptimizer,
+                         "discriminator": discriminatorOptimizer],
+            state: state, metadata: metadata)
+        return url
+    }
+
+    /// Restores every model, optimizer and the state from a checkpoint written by `run`.
+    public func restore(from url: URL) throws -> SeqGANState {
+        let contents = try Checkpoint.load(from: url)
+        let state = try contents.state(SeqGANState.self)
+        try contents.restore(generator)
+        try contents.restore(discriminator)
+        try contents.restore(rollout.model, prefix: "rollout.")
+        try contents.restore(mle.optimizer, name: "generator_mle")
+        try contents.restore(generatorOptimizer, name: "generator_pg")
+        try contents.restore(discriminatorOptimizer, name: "discriminator")
+        return state
+    }
+}

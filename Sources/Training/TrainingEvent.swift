@@ -1,0 +1,35 @@
+import Foundation
+
+// Training reports what happens through typed events to a callback, and the callback answers whether to go on.
+// The CLI prints events and the run store records them; training code never imports storage.
+
+public enum TrainingEvent: Sendable {
+    /// A phase begins (e.g. "mle", "discriminator", "adversarial"), with its planned length in steps when known.
+    case phaseStarted(phase: String, totalSteps: Int?)
+    /// One optimisation step: its losses and rates (e.g. "loss", "grad_norm", "tokens_per_s").
+    case step(phase: String, step: Int, epoch: Int, metrics: [String: Double])
+    /// End-of-epoch (or end-of-evaluation) numbers: "train_nll", "nll_test", "nll_oracle", …
+    case evaluation(phase: String, step: Int, epoch: Int, metrics: [String: Double])
+    /// A few sampled sequences as token ids (the caller turns them into text).
+    case samples(step: Int, temperature: Float, sequences: [[Int32]])
+    /// A checkpoint was written atomically at `path`; `kind` is "latest" or "best".
+    case checkpoint(step: Int, kind: String, path: URL)
+    /// A phase ended normally.
+    case phaseFinished(phase: String, step: Int)
+}
+
+/// The callback's answer: go on, or stop cleanly (a checkpoint is written first so the run can be resumed).
+public enum TrainingControl: Sendable {
+    case proceed
+    case stop
+}
+
+public typealias TrainingEventHandler = (TrainingEvent) -> TrainingControl
+
+/// How a training function ended.
+public enum TrainingOutcome: Sendable, Equatable {
+    case completed
+    case earlyStopped(epoch: Int)
+    /// The event handler asked to stop; the latest checkpoint holds the exact position.
+    case stopped
+}

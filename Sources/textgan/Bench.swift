@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import NumericCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the speed of textgan's kernels (and, as they land, its training phases).",
+        discussion: """
+            Each measurement runs `--warmup` untimed repetitions, then `--repeats` timed ones, and prints the median,
+            minimum and maximum wall time, a throughput and the achieved GFLOP/s from a documented operation count,
+            as a table and as one JSON line per measurement (`--json` prints only the JSON lines).
+
+            Phases:
+              core   the numerical core at the SeqGAN sizes (batch 64, embedding 32, hidden 32, vocabulary 5000,
+                     length 20): the big GEMMs, LSTM forward+backward, fused softmax-cross-entropy, and the
+                     discriminator's 12-width convolution forward+backward.
+              mle, gen, rollout, dis, adv, nll
+                     the SeqGAN synthetic setup's phases with the sizes, data and schedule of the PyTorch reference
+                     (../shared/bench/torch_seqgan.py): one MLE epoch (156 batches of 64), generating 10,000
+                     sequences, rollout rewards for one batch (16 rollouts), one discriminator epoch (312 batches),
+                     one paper adversarial epoch, NLL-oracle of 10,000 samples.
+              bleu   BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and
+                     Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
+
+            OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the results.
+            """
+    )
+
+    enum Phase: String, ExpressibleByArgument, CaseIterable {
+        case core
+        case bleu
+        case mle, gen, rollout, dis, adv, nll
+    }
+
+    @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var phases: [Phase] = [.core]
+
+    @Option(help: "Threads for OpenBLAS (and, later, for textgan's own parallel loops).")
+    var threads: Int = 2
+
+    @Option(help: "Timed repetitions per measurement.")
+    var repeats: Int = 5
+
+    @Option(help: "Untimed repetitions before timing.")
+    var warmup: Int = 1
+
+    @Option(help: "The benchmark data folder (holding coco/), for the bleu phase.")
+    var data: String = "../shared/data"
+
+    @Flag(help: "Print only the JSON lines.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let runner = BenchmarkRunner(repeats: repeats, warmup: warmup, threads: threads)
+        if !json {
+            print("textgan bench — \(threads) thread(s), \(warmup) warm-up + \(repeats) timed repetitions")
+            print("OpenBLAS: \(BLAS.configuration)")
+            print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        }
+        var results: [BenchmarkResult] = []
+        if phases.contains(.core) { results += CoreBenchmarks.run(runner) }
+        if phases.contains(.bleu) { results += MetricsBenchmarks.run(runner, dataDirectory: data, quiet: json) }
+        // The synthetic-setup phases share one oracle, its data and the models.
+        let synthetic = phases.compactMap { PhaseBenchmarks.Phase(rawValue: $0.rawValue) }
+        if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner) }
+        if !json { print(BenchmarkResult.table(results)) }
+        for r in results { print(r.jsonLine) }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// Times a workload: warm-up repetitions, then timed ones; reports median, min and max.
+struct BenchmarkRunner {
+    let repeats: Int
+    let warmup: Int
+    let threads: Int
+
+    /// Runs `body` and returns its timings. `body` does exactly one repetition of the measured work.
+    func measure(
+        phase: String, name: String, flops: Double? = nil, work: (count: Double, unit: String)? = nil,
+        _ body: () -> Void
+    ) -> BenchmarkResult {
+        for _ in 0..<warmup { body() }
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return BenchmarkResult(
+            phase: phase, name: name, threads: threads, times: times, flops: flops, work: work,
+            peakMemoryMiB: peakResidentMiB())
+    }
+}
+
+struct BenchmarkResult {
+    let phase: String
+    let name: String
+    let threads: Int
+    let times: [Double]
+    /// Floating-point operations of one repetition (multiply and add counted separately).
+    let flops: Double?
+    /// Items processed per repetition, for a throughput figure (e.g. tokens).
+    let work: (count: Double, unit: String)?
+    let peakMemoryMiB: Double?
+
+    var median: Double {
+        let s = times.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+    var gflops: Double? { flops.map { $0 / median / 1e9 } }
+    var throughput: Double? { work.map { $0.count / median } }
+
+    var jsonLine: String {
+        var fields: [String] = [
+            "\"phase\": \"\(phase)\"", "\"name\": \"\(name)\"", "\"threads\": \(threads)",
+            "\"repeats\": \(times.count)", "\"median_s\": \(fmt(median))",
+            "\"min_s\": \(fmt(times.min()!))", "\"max_s\": \(fmt(times.max()!))",
+        ]
+        if let flops { fields.append("\"flops\": \(fmt(flops))") }
+        if let gflops { fields.append("\"gflops\": \(fmt(gflops))") }
+        if let work, let throughput {
+            fields.append("\"\(work.unit)\": \(fmt(work.count))")
+            fields.append("\"\(work.unit)_per_s\": \(fmt(throughput))")
+        }
+        if let peakMemoryMiB { fields.append("\"peak_rss_mib\": \(fmt(peakMemoryMiB))") }
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+
+    static func table(_ results: [BenchmarkResult]) -> String {
+        var lines = [pad("measurement", 34) + pad("median", 11) + pad("min", 11) + pad("max", 11) + pad("GFLOP/s", 9) + "throughput"]
+        for r in results {
+            let tp = r.throughput.map { String(format: "%.3g %@/s", $0, r.work!.unit) } ?? ""
+            lines.append(
+                pad(r.name, 34) + pad(ms(r.median), 11) + pad(ms(r.times.min()!), 11) + pad(ms(r.times.max()!), 11)
+                    + pad(r.gflops.map { String(format: "%.1f", $0) } ?? "", 9) + tp)
+        }
+        if let peak = results.compactMap(\.peakMemoryMiB).max() { lines.append(String(format: "peak RSS %.0f MiB", peak)) }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func ms(_ s: Double) -> String { String(format: "%.3f ms", s * 1e3) }
+    private static func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s + " " : s + String(repeating: " ", count: n - s.count) }
+    private func fmt(_ v: Double) -> String { String(format: "%.6g", v) }
+}
+
+/// Peak resident set size of this process (VmHWM from /proc), in MiB; nil where /proc is unavailable.
+func peakResidentMiB() -> Double? {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kib = line.split(separator: " ").compactMap { Double($0) }.first
+        return kib.map { $0 / 1024 }
+    }
+    return nil
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import RunStore
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Runs side by side: the params that differ, then the latest value of every metric and score.",
+        discussion: """
+            Params equal in every run are folded into one line (--all lists them). A param missing from a run \
+            shows as —. Metrics are the latest recorded value of each; evaluations the latest score.
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Two or more run ids.")
+    var ids: [Int64]
+
+    @Flag(help: "Also list the params that are identical in every run.")
+    var all = false
+
+    func validate() throws {
+        guard ids.count >= 2 else { throw ValidationError("give at least two run ids to compare") }
+        guard Set(ids).count == ids.count else { throw ValidationError("each run id may appear only once") }
+    }
+
+    func run() throws {
+        let comparison = try database.openExisting().compare(ids)
+        let headers = ["", ] + comparison.runs.map { "#\($0.id ?? 0) \($0.name)" }
+        let runRows: [[String]] = [
+            ["algorithm"] + comparison.runs.map(\.algorithm),
+            ["corpus"] + comparison.runs.map(\.corpus),
+            ["status"] + comparison.runs.map(\.status.rawValue),
+            ["duration"] + comparison.runs.map { Format.duration($0.duration) },
+            ["code"] + comparison.runs.map { ($0.codeCommit.map { String($0.prefix(10)) } ?? "—")
+                + ($0.codeDirty == true ? "+dirty" : "") },
+        ]
+        print(TextTable(headers: headers, rows: runRows).render())
+
+        let differing = comparison.differingParams
+        let identicalCount = comparison.params.count - differing.count
+        print("\n" + Style.bold("params that differ (\(differing.count))"))
+        if differing.isEmpty {
+            print("none")
+        } else {
+            print(TextTable(headers: ["key"] + headers.dropFirst(),
+                            rows: differing.map { [$0.key] + $0.values.map { $0 ?? "—" } }).render())
+        }
+        if all {
+            let identical = comparison.params.filter { p in !differing.contains { $0.key == p.key } }
+            print("\n" + Style.bold("identical params (\(identical.count))"))
+            if !identical.isEmpty {
+                print(TextTable(headers: ["key", "value"],
+                                rows: identical.map { [$0.key, $0.values.first.flatMap { $0 } ?? "—"] }).render())
+            }
+        } else if identicalCount > 0 {
+            print(Style.dim("\(identicalCount) identical param(s) folded; --all lists them"))
+        }
+
+        for (title, rows) in [("metrics (latest)", comparison.metrics), ("evaluations (latest)", comparison.evaluations)] {
+            print("\n" + Style.bold(title))
+            if rows.isEmpty {
+                print("none recorded")
+                continue
+            }
+            print(TextTable(headers: ["key"] + headers.dropFirst(),
+                            rows: rows.map { [$0.key] + $0.values.map(Format.number) },
+                            rightAligned: Set(1...comparison.runs.count)).render())
+        }
+    }
+}

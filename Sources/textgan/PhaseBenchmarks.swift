@@ -1,0 +1,115 @@
+import Layers
+import Models
+import NumericCore
+import Training
+
+/// The SeqGAN synthetic setup's phases, with the sizes, data and schedule of the PyTorch reference in
+/// `../shared/bench/torch_seqgan.py`: vocabulary 5000, embedding 32, hidden 32, length 20, batch 64; an oracle drawn
+/// N(0, 1) and a generator N(0, 0.1); the paper's discriminator.
+///
+/// Operation counts (multiply and add counted separately, matrix products only) follow the reference's analytic model:
+///   per token forward: 4H(E+H) (LSTM cell) + H·V (output layer); training: 3× forward − 4H·E (no embedding input
+///   gradient); the discriminator: Σ_w (T−w+1)·w·E_D·F_w + 2·ΣF² + 2·ΣF per sequence forward, 3× for training.
+enum PhaseBenchmarks {
+    static let (V, E, H, T, B) = (5000, 32, 32, 20, 64)
+    static let sequences = 10_000
+
+    // MARK: - Operation counts
+
+    static let lstmMAC = Double(4 * H * (E + H))
+    static let projectionMAC = Double(H * V)
+    static let tokenForward = lstmMAC + projectionMAC
+    static let tokenTrain = 3 * tokenForward - Double(4 * H * E)
+    static var discriminatorForwardMAC: Double {
+        let widths = CNNDiscriminatorConfig.paperWidths
+        let conv = widths.reduce(0.0) { $0 + Double((T - $1.width + 1) * $1.width * 64 * $1.filters) }
+        let features = Double(widths.reduce(0) { $0 + $1.filters })
+        return conv + 2 * features * features + 2 * features
+    }
+    static var flops: [String: Double] {
+        let mleTokens = Double((sequences / B) * B * T)
+        let sample10k = 2 * Double(sequences * T) * tokenForward
+        let dEpoch = 2 * Double((2 * sequences / B) * B) * 3 * discriminatorForwardMAC
+        var rollout = Double(B * T) * lstmMAC + Double(B + 16 * B * (T - 1)) * discriminatorForwardMAC
+        for g in 1..<T { rollout += 16 * Double(B) * (Double(T - g) * projectionMAC + Double(T - 1 - g) * lstmMAC) }
+        let pg = 2 * Double(B * T) * tokenTrain
+        return [
+            "mle": 2 * mleTokens * tokenTrain,
+            "gen": sample10k,
+            "nll": sample10k + 2 * Double(sequences * T) * tokenForward,
+            "dis": dEpoch,
+            "rollout": 2 * rollout,
+            "adv": 2 * Double(B * T) * tokenForward + 2 * rollout + pg + 5 * (sample10k + 3 * dEpoch),
+        ]
+    }
+
+    // MARK: - Phases
+
+    enum Phase: String, CaseIterable {
+        case mle, gen, rollout, dis, adv, nll
+    }
+
+    static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
+        let oracle = Oracle.random(seed: 2017)
+        let data = SequenceDataset(sequences: oracle.sampleCorpus(count: sequences, seed: 88), length: T)
+        var rng = SeededGenerator(seed: 1)
+        let config = LSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, maxLength: T)
+        let generator = LSTMGenerator(config, using: &rng)
+        let discriminator = CNNDiscriminator(CNNDiscriminatorConfig(vocabularySize: V, sequenceLength: T), using: &rng)
+        let flops = self.flops
+        var results: [BenchmarkResult] = []
+        for phase in phases {
+            let name = phase.rawValue
+            switch phase {
+            case .mle:
+                let trainer = MLETrainer(generator: generator, loader: BatchLoader(dataset: data, batchSize: B),
+                                         config: MLEConfig(epochs: 1, batchSize: B, logEvery: 1_000_000, samplesPerEpoch: 0))
+                results.append(runner.measure(phase: name, name: "mle epoch (156 batches)", flops: flops[name],
+                                              work: (Double((sequences / B) * B * T), "tokens")) {
+                    var state = MLEState(seed: rng.next())
+                    _ = try? trainer.run(state: &state) { _ in .proceed }
+                })
+            case .gen:
+                results.append(runner.measure(phase: name, name: "generate 10,000 (batch 64)", flops: flops[name],
+                                              work: (Double(sequences), "sequences")) {
+                    _ = generator.sample(count: sequences, batchSize: B, using: &rng)
+                })
+            case .nll:
+                results.append(runner.measure(phase: name, name: "nll-oracle of 10,000 samples", flops: flops[name],
+                                              work: (Double(sequences), "sequences")) {
+                    _ = oracle.negativeLogLikelihood(generator.sample(count: sequences, batchSize: B, using: &rng))
+                })
+            case .rollout:
+                let rollout = RolloutPolicy(copying: generator)
+                let batch = generator.sample(count: B, using: &rng)
+                results.append(runner.measure(phase: name, name: "rollout rewards, 64 × 16 rollouts", flops: flops[name],
+                                              work: (Double(B), "sequences")) {
+                    // As training does: D's convolution tables are built once, then every completion is scored.
+                    _ = rollout.rewards(for: batch, rollouts: 16, score: rewardScorer(discriminator), using: &rng)
+                })
+            case .dis:
+                let negatives = generator.sample(count: sequences, batchSize: B, using: &rng)
+                let optimizer = Adam(discriminator.parameters, config: .init(learningRate: 1e-4))
+                results.append(runner.measure(phase: name, name: "discriminator epoch (312 batches)", flops: flops[name],
+                                              work: (Double((2 * sequences / B) * B), "sequences")) {
+                    _ = trainDiscriminator(discriminator, optimizer: optimizer, positives: data.sequences,
+                                           negatives: negatives, epochs: 1, batchSize: B, using: &rng)
+                })
+            case .adv:
+                var seqgan = SeqGANConfig()
+                seqgan.pretrain.epochs = 0
+                seqgan.discriminatorPretrainRounds = 0
+                seqgan.adversarialSteps = 1
+                seqgan.negatives = sequences
+                seqgan.evaluateEvery = 1_000_000
+                seqgan.samplesPerEvaluation = 0
+                let trainer = SeqGANTrainer(generator: generator, discriminator: discriminator, positives: data, config: seqgan)
+                results.append(runner.measure(phase: name, name: "adversarial epoch (paper)", flops: flops[name]) {
+                    var state = SeqGANState(seed: rng.next())
+                    _ = try? trainer.run(state: &state) { _ in .proceed }
+                })
+            }
+        }
+        return results
+    }
+}

@@ -1,0 +1,35 @@
+import Digest
+import Foundation
+import RunStore
+import Training
+
+/// Writes training events into the run store: losses into `metrics`, evaluation scores into `metrics` and, with
+/// their protocol, into `evaluations`, samples as text, checkpoints with their SHA-256 and size.
+/// The training code knows nothing of this: it only emits events.
+struct RunRecorder {
+    let database: RunDatabase
+    let run: Int64
+    let render: ([Int32]) -> String
+    /// The protocol of each evaluation metric the training reports (e.g. nll_oracle: 10,000 samples vs the oracle).
+    let protocols: [String: EvaluationProtocol]
+
+    func record(_ event: TrainingEvent) throws {
+        switch event {
+        case .phaseStarted, .phaseFinished:
+            break
+        case .step(let phase, let step, let epoch, let metrics):
+            try database.recordMetrics(run: run, phase: phase, step: step, epoch: epoch, values: metrics)
+        case .evaluation(let phase, let step, let epoch, let metrics):
+            try database.recordMetrics(run: run, phase: phase, step: step, epoch: epoch, values: metrics)
+            for (metric, value) in metrics.sorted(by: { $0.key < $1.key }) {
+                guard let evaluationProtocol = protocols[metric] else { continue }
+                try database.recordEvaluation(run: run, step: step, values: [metric: value], protocol: evaluationProtocol)
+            }
+        case .samples(let step, let temperature, let sequences):
+            try database.recordSamples(run: run, step: step, temperature: Double(temperature), texts: sequences.map(render))
+        case .checkpoint(let step, _, let path):
+            let bytes = (try FileManager.default.attributesOfItem(atPath: path.path)[.size] as? NSNumber)?.int64Value ?? 0
+            try database.recordCheckpoint(run: run, step: step, path: path.path, sha256: try SHA256.hex(ofFile: path), bytes: bytes)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import RunStore
+
+struct SQLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sql",
+        abstract: "Run read-only SQL on the run store.",
+        discussion: """
+            The database is opened read-only: statements that write, change the schema, ATTACH or DETACH, or change \
+            a PRAGMA are refused (reading pragmas such as table_info are allowed). A query running longer than \
+            --timeout is interrupted; at most --max-rows rows are printed, with a notice on stderr when there were \
+            more. Errors print SQLite's message on stderr and exit with status 1. Tables and views are described \
+            in docs/run-store.md; try `textgan sql "SELECT * FROM leaderboard WHERE metric = 'bleu4' ORDER BY \
+            value DESC"`.
+            """)
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case table, csv, json
+    }
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "The SQL to run (several statements separated by ; are run in turn).")
+    var query: String
+
+    @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var format: OutputFormat = .table
+
+    @Option(help: "Seconds after which the query is interrupted.")
+    var timeout: Double = 5
+
+    @Option(help: "At most this many rows per statement.")
+    var maxRows = 1000
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard maxRows >= 1 else { throw ValidationError("--max-rows must be at least 1") }
+    }
+
+    func run() throws {
+        let results: [ReadOnlyQuery.Result]
+        do {
+            results = try ReadOnlyQuery(path: database.path).execute(query, timeout: timeout, maxRows: maxRows)
+        } catch let failure as ReadOnlyQuery.Failure {
+            FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+            throw ExitCode.failure
+        }
+        for (index, result) in results.enumerated() {
+            if index > 0 && format == .table { print() }
+            switch format {
+            case .table: print(Self.table(result))
+            case .csv: print(Self.csv(result), terminator: "")
+            case .json: print(Self.json(result))
+            }
+            if result.truncated {
+                FileHandle.standardError.write(Data(
+                    "note: showing the first \(maxRows) rows; the query returned more (raise --max-rows)\n".utf8))
+            }
+        }
+    }
+
+    // MARK: - Output (shared with the REPL's /sql)
+
+    static func text(_ value: ReadOnlyQuery.Value) -> String {
+        switch value {
+        case .null: return "NULL"
+        case .integer(let i): return String(i)
+        case .real(let d): return d.isInfinite ? (d > 0 ? "inf" : "-inf") : String(d)
+        case .text(let s): return s
+        case .blob(let bytes): return "x'" + bytes.map { String(format: "%02x", $0) }.joined() + "'"
+        }
+    }
+
+    static func table(_ result: ReadOnlyQuery.Result) -> String {
+        let numeric = Set(result.columns.indices.filter { column in
+            result.rows.contains { if case .integer = $0[column] { true } else if case .real = $0[column] { true } else { false } }
+                && result.rows.allSatisfy { row in
+                    switch row[column] { case .integer, .real, .null: true; default: false }
+                }
+        })
+        let rows = result.rows.map { $0.map { text($0).replacingOccurrences(of: "\n", with: "⏎") } }
+        let footer = "(\(result.rows.count) row\(result.rows.count == 1 ? "" : "s")\(result.truncated ? ", more not shown" : ""))"
+        return TextTable(headers: result.columns, rows: rows, rightAligned: numeric).render() + "\n" + Style.dim(footer)
+    }
+
+    /// RFC 4180: fields with a comma, quote or line break are quoted; NULL is an empty field.
+    static func csv(_ result: ReadOnlyQuery.Result) -> String {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        let header = result.columns.map(field).joined(separator: ",")
+        let lines = result.rows.map { row in
+            row.map { value in if case .null = value { "" } else { field(text(value)) } }.joined(separator: ",")
+        }
+        return ([header] + lines).map { $0 + "\r\n" }.joined()
+    }
+
+    /// An array of objects, keys in column order. Infinite reals become the strings "inf" / "-inf" (JSON has no
+    /// infinity); blobs become hex strings.
+    static func json(_ result: ReadOnlyQuery.Result) -> String {
+        func string(_ s: String) -> String {
+            String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
+        }
+        func value(_ v: ReadOnlyQuery.Value) -> String {
+            switch v {
+            case .null: return "null"
+            case .integer(let i): return String(i)
+            case .real(let d): return d.isFinite ? String(d) : string(d > 0 ? "inf" : "-inf")
+            case .text(let s): return string(s)
+            case .blob: return string(text(v))
+            }
+        }
+        let objects = result.rows.map { row in
+            "{" + zip(result.columns, row).map { string($0) + ":" + value($1) }.joined(separator: ",") + "}"
+        }
+        return "[" + objects.joined(separator: ",\n ") + "]"
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import NumericCore
+
+@main
+struct TextGAN: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "textgan",
+        abstract: "A research workbench for text-generation GANs.",
+        discussion: "Train, compare and probe adversarial text generators on a CPU. Runs, vocabularies and corpora "
+            + "live under runs/, vocab/ and corpora/ beside the package.",
+        subcommands: [
+            TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
+            RunsCommand.self, CompareCommand.self, SQLCommand.self,
+            CorpusCommand.self, VocabCommand.self, TokenizeCommand.self,
+            Bleu.self, Bench.self,
+        ]
+    )
+
+    static func main() {
+        // Line-buffered even into a pipe or file, so `textgan train … | tee log` shows progress as it happens
+        // (progress lines are mixed with FileHandle writes, which are unbuffered).
+        StandardOutput.lineBuffered()
+        AllocatorTuning.keepLargeBuffers()
+        main(nil)
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import TextPipeline
+
+struct VocabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vocab",
+        abstract: "Build vocabularies from corpora.",
+        subcommands: [Build.self]
+    )
+
+    struct Build: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build a vocabulary from a corpus's training split and save it under vocab/.",
+            discussion: """
+                Ids 0-3 are <pad> <bos> <eos> <unk>; the corpus's tokens follow by count descending, ties by Unicode \
+                code-point order, so the same corpus and settings always give a byte-identical file. The file is \
+                text: the tokenizer settings in a header, then one token<TAB>count per line.
+                """)
+
+        @Argument(help: "A named corpus (see `textgan corpus list`) or a path to a text file.")
+        var corpus: String
+
+        @OptionGroup var load: CorpusLoadOptions
+
+        @Option(help: "Keep tokens seen at least this many times.")
+        var minCount: Int = 1
+
+        @Option(help: "Largest vocabulary, including the four special tokens.")
+        var maxSize: Int?
+
+        @Option(help: "Where to write the vocabulary (default: vocab/<corpus>.vocab under the package root).")
+        var output: String?
+
+        func validate() throws {
+            if minCount < 1 { throw ValidationError("--min-count must be at least 1") }
+            if let maxSize, maxSize < Vocabulary.specialTokens.count + 1 {
+                throw ValidationError("--max-size must leave room for a token besides the four special ones")
+            }
+        }
+
+        func run() throws {
+            let (corpus, root) = try load.load(self.corpus)
+            let tokenizer = try corpus.tokenizer()
+            let vocabulary = Vocabulary.build(from: corpus.train.lazy.map(tokenizer.tokenizeAll),
+                                              config: tokenizer.config, minCount: minCount, maxSize: maxSize)
+            let url = output.map { URL(fileURLWithPath: $0) }
+                ?? root.appendingPathComponent("vocab/\(corpus.name).vocab")
+            try vocabulary.save(to: url)
+            print("vocabulary of \(corpus.name) (sha256 \(corpus.sha256.prefix(16))…, \(corpus.train.count) training examples)")
+            print("  tokenizer  \(tokenizer.config)")
+            print("  entries    \(vocabulary.count) (4 special + \(vocabulary.count - 4)); min-count \(minCount)"
+                  + (maxSize.map { ", max-size \($0)" } ?? ""))
+            print("  <unk>      \(vocabulary.counts[Int(Vocabulary.unk)]) training occurrences left out")
+            print("  written    \(url.path)")
+        }
+    }
+}

@@ -1,0 +1,340 @@
+import Foundation
+import Metrics
+import RunStore
+import TestSupport
+import TextPipeline
+import XCTest
+
+@testable import textgan
+
+/// The scoring shared by training and `eval`, on hand-made samples: no model, no process.
+final class EvaluationScoringTests: XCTestCase {
+    // Given a vocabulary that lacks some test-split words (min count 2),
+    let train = [["a", "cat", "sits"], ["a", "dog", "sits"], ["a", "cat", "runs"], ["a", "dog", "runs"],
+                 ["the", "cat", "sits"], ["the", "dog", "runs"]]
+    let test = [["a", "zebra", "sits", "here"], ["the", "cat", "runs"], ["a", "dog", "sits", "quietly", "zebra"]]
+    lazy var vocabulary = Vocabulary.build(from: train, config: TokenizerConfig(mode: .space), minCount: 2)
+
+    func testBLEUOfSamplesEqualsMetricsBLEUOnTheDecodedTokens() throws {
+        XCTAssertFalse(vocabulary.contains("zebra"))
+        let id = vocabulary.id(of:)
+        let (pad, bos, eos, unk) = (Vocabulary.pad, Vocabulary.bos, Vocabulary.eos, Vocabulary.unk)
+        // and samples as a generator emits them: <unk> where the reference has an unknown word, tokens after
+        // <eos>, a stray <pad> and <bos>, one without <eos> at all, one empty,
+        let samples: [[Int32]] = [
+            [id("a"), unk, id("sits"), eos, id("cat"), id("cat")],
+            [id("the"), pad, id("cat"), id("runs"), eos],
+            [bos, id("a"), id("dog"), id("sits"), unk, unk],
+            [eos, id("dog")],
+            [id("a"), unk, id("sits"), id("the"), eos],
+        ]
+        let tokens = ScoringTokens(vocabulary: vocabulary)
+        let evaluator = BLEUEvaluator(
+            references: ReferenceSet(name: "t:test", sentences: tokens.corpus(test), maxOrder: 5),
+            orders: [2, 3, 4, 5], smoothing: .method1)
+
+        // when the evaluator scores them,
+        let scores = evaluator.scores(samples.map(tokens.sample), selfBLEU: true, threads: 2)
+
+        // then every score equals Metrics' BLEU and Self-BLEU of the decoded token strings.
+        let decoded = samples.map { vocabulary.decode($0, stopAtEOS: true, skipPadAndBOS: true) }
+        XCTAssertEqual(decoded[0], ["a", "<unk>", "sits"])
+        let expected = Metrics.bleu(hypotheses: decoded, references: test)
+        let expectedSelf = Metrics.selfBLEU(decoded)
+        for (k, n) in [2, 3, 4, 5].enumerated() {
+            XCTAssertEqual(scores["bleu\(n)"]!, expected[k].mean, accuracy: 1e-12, "BLEU-\(n)")
+            XCTAssertEqual(scores["self_bleu\(n)"]!, expectedSelf[k].mean, accuracy: 1e-12, "Self-BLEU-\(n)")
+        }
+        XCTAssertEqual(Set(scores.keys).count, 8)
+        // The mapping matters: encoding the references with the vocabulary (unknown words → <unk>) lets a sampled
+        // <unk> match "zebra", and BLEU comes out higher.
+        let naive = Metrics.bleu(hypotheses: samples.map(tokens.sample), references: test.map { vocabulary.encode($0) })
+        XCTAssertGreaterThan(naive[0].mean, expected[0].mean + 1e-3)
+    }
+
+    func testUnknownReferenceWordsGetDistinctIDsAboveTheVocabulary() {
+        let ids = ScoringTokens(vocabulary: vocabulary).corpus(test)
+        let zebra = ids[0][1]
+        XCTAssertGreaterThanOrEqual(Int(zebra), vocabulary.count)
+        XCTAssertEqual(ids[2][4], zebra, "the same unknown word gets the same id")
+        XCTAssertNotEqual(ids[2][3], zebra, "another unknown word gets another id")
+        XCTAssertEqual(ids[1], vocabulary.encode(["the", "cat", "runs"]))
+        // The oracle's ids are used as they are.
+        XCTAssertEqual(ScoringTokens(vocabulary: nil).sample([5, 2, 0, 1]), [5, 2, 0, 1])
+    }
+
+    func testEvaluationSettingsDecodeOldConfigsWithoutBLEUAndValidate() throws {
+        // A config stored before BLEU evaluation existed keeps training without it.
+        let old = try JSONDecoder().decode(EvaluationSettings.self, from: Data(#"{"nllOracleSamples": 7, "testNLL": true}"#.utf8))
+        XCTAssertEqual(old.nllOracleSamples, 7)
+        XCTAssertEqual(old.bleuSamples, 0)
+        XCTAssertEqual(old.bleuOrders, [2, 3, 4, 5])
+        // New configs score 2,000 samples (1,000 with the quick preset), and round-trip.
+        let fresh = EvaluationSettings()
+        XCTAssertEqual(fresh.bleuSamples, 2_000)
+        XCTAssertEqual(RunConfig.defaults(corpus: "coco", preset: .quick).evaluation.bleuSamples, 1_000)
+        XCTAssertEqual(try JSONDecoder().decode(EvaluationSettings.self, from: JSONEncoder().encode(fresh)), fresh)
+        var bad = fresh
+        bad.bleuOrders = [2, 12]
+        XCTAssertThrowsError(try bad.validate())
+        bad = fresh
+        bad.bleuSamples = -1
+        XCTAssertThrowsError(try bad.validate())
+        XCTAssertNoThrow(try fresh.validate())
+        // A --config file may set them.
+        let merged = try RunConfig(corpus: "coco").merging(
+            json: Data(#"{"evaluation": {"bleuSamples": 500, "bleuSmoothing": "method0", "selfBLEU": false}}"#.utf8),
+            source: "e.json")
+        XCTAssertEqual(merged.evaluation.bleuSamples, 500)
+        XCTAssertEqual(merged.evaluation.bleuSmoothing, .method0)
+        XCTAssertFalse(merged.evaluation.selfBLEU)
+    }
+
+    func testEvalArgumentsParseAndContradictionsAreRejected() throws {
+        let sweep = try EvalCommand.parse(["3", "--sweep", "0.5, 0.7,1.0"])
+        XCTAssertEqual(sweep.temperatures, [0.5, 0.7, 1.0])
+        XCTAssertEqual(sweep.samples, 10_000)
+        XCTAssertEqual(sweep.references, "test")
+        XCTAssertEqual(try EvalCommand.parse(["3"]).temperatures, [1])
+        XCTAssertEqual(try EvalCommand.parse(["3", "--temperature", "0.8"]).temperatures, [0.8])
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--sweep", "0.5", "--temperature", "1"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--sweep", "0.5,hot"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--sweep", "0.5,0.5"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--temperature", "-1"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--samples", "0"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--top-p", "1.5"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["3", "--smoothing", "method7"]))
+    }
+}
+
+/// Training with BLEU evaluation, then `textgan eval`, end to end on one tiny MLE run (trained once for the class).
+final class EvalEndToEndTests: XCTestCase {
+    nonisolated(unsafe) static var directory: URL!
+    nonisolated(unsafe) static var trainResult: Finished!
+    /// What training recorded, before any test evaluated the run.
+    nonisolated(unsafe) static var trainingRows: [Evaluation] = []
+    static var database: String { directory.appendingPathComponent("runs/textgan.sqlite").path }
+    var database: String { Self.database }
+    let bleuSamples = 40
+
+    override class func setUp() {
+        super.setUp()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("textgan-eval-tests-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // "the <adjective> <animal> <verb> ." sentences, as in TrainEndToEndTests.
+        var state: UInt64 = 11
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        let adjectives = ["small", "big", "red", "quiet"], animals = ["cat", "dog", "bird", "fox"]
+        let verbs = ["runs", "sleeps", "sings", "jumps"]
+        let lines = (0..<240).map { _ in "the \(adjectives[next(4)]) \(animals[next(4)]) \(verbs[next(4)]) ." }
+        try! lines.joined(separator: "\n").write(to: directory.appendingPathComponent("tiny.txt"), atomically: true, encoding: .utf8)
+        let config = """
+            {"generator": {"embeddingSize": 8, "hiddenSize": 16},
+             "mle": {"epochs": 30, "batchSize": 16, "logEvery": 50, "evaluateEvery": 10},
+             "evaluation": {"bleuSamples": 40}}
+            """
+        try! config.write(to: directory.appendingPathComponent("tiny.json"), atomically: true, encoding: .utf8)
+        trainResult = try! runProcess("textgan", [
+            "train", directory.appendingPathComponent("tiny.txt").path, "--algo", "mle",
+            "--config", directory.appendingPathComponent("tiny.json").path,
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        trainingRows = (try? RunDatabase(path: database).evaluations(run: 1)) ?? []
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        XCTAssertEqual(Self.trainResult.status, 0, Self.trainResult.stderr + Self.trainResult.stdout.suffix(2000))
+        try XCTSkipIf(Self.trainResult.status != 0, "the tiny training run failed")
+    }
+
+    private func eval(_ arguments: [String]) throws -> Finished {
+        try runProcess("textgan", ["eval"] + arguments + ["--db", database, "--root", packageRoot.path])
+    }
+
+    private var store: RunDatabase { get throws { try RunDatabase(path: database) } }
+
+    /// The split sizes the training run printed ("216 training sequences, 24 test").
+    private var splits: (train: Int, test: Int) {
+        let line = Self.trainResult.stdout.split(separator: "\n").first { $0.contains(" training sequences, ") }!
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        return (numbers[0], numbers[1])
+    }
+
+    func testTrainingRecordsBLEUAndSelfBLEUWithTheirProtocolAtEveryEvaluation() throws {
+        let rows = Self.trainingRows
+        let nllSteps = rows.filter { $0.metric == "nll_test" }.map(\.step)
+        XCTAssertEqual(nllSteps.count, 3, "one evaluation every 10 epochs")
+        let testCount = rows.first { $0.metric == "nll_test" }!.referenceCount!
+        for n in 2...5 {
+            let bleu = rows.filter { $0.metric == "bleu\(n)" }
+            XCTAssertEqual(bleu.map(\.step), nllSteps, "bleu\(n) at every evaluation")
+            for row in bleu {
+                XCTAssertEqual(row.evaluationProtocol, EvaluationProtocol(
+                    sampleCount: bleuSamples, referenceSet: "tiny:test", referenceCount: testCount,
+                    tokenizer: "mode=word lowercase=false normalization=nfc max-length=none", smoothing: "method1",
+                    seed: 2017, temperature: 1))
+                XCTAssertTrue((0...1).contains(row.value), "\(row.value)")
+            }
+            let selfBLEU = rows.filter { $0.metric == "self_bleu\(n)" }
+            XCTAssertEqual(selfBLEU.map(\.step), nllSteps)
+            XCTAssertEqual(selfBLEU.first?.referenceSet, "self")
+            XCTAssertEqual(selfBLEU.first?.referenceCount, bleuSamples - 1)
+        }
+        // The structured corpus is learnt: BLEU-2 ends far above an untrained generator's (about 0.2 here).
+        let bleu2 = rows.filter { $0.metric == "bleu2" }.map(\.value)
+        XCTAssertGreaterThan(bleu2.last!, 0.8)
+        // The console shows them too.
+        XCTAssertTrue(Self.trainResult.stdout.contains("bleu4 "), Self.trainResult.stdout.suffix(2000).description)
+    }
+
+    func testEvalScoresEveryMetricAndStoresItWithItsProtocol() throws {
+        let before = try store.evaluations(run: 1)
+        let lastTrainingStep = before.map(\.step).max()!
+
+        let result = try eval(["1", "--samples", "200", "--seed", "5"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let (trainCount, testCount) = splits
+        for text in ["bleu2", "bleu5", "self_bleu4", "rouge_l", "distinct1", "distinct4", "memorisation_rate",
+                     "longest_copied", "nll_test", "T=1", "references    tiny:test (\(testCount) sentences)",
+                     "recorded 17 scores"] {
+            XCTAssertTrue(result.stdout.contains(text), "missing \(text) in\n\(result.stdout)")
+        }
+
+        let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
+        XCTAssertEqual(added.count, 17)  // bleu 4, self-bleu 4, rouge_l, distinct 4, memorisation 3, nll_test
+        XCTAssertTrue(added.allSatisfy { $0.step == lastTrainingStep }, "at the latest checkpoint's step")
+        func row(_ metric: String) -> Evaluation { added.first { $0.metric == metric }! }
+        let tokenizer = "mode=word lowercase=false normalization=nfc max-length=none"
+        XCTAssertEqual(row("bleu4").evaluationProtocol, EvaluationProtocol(
+            sampleCount: 200, referenceSet: "tiny:test", referenceCount: testCount, tokenizer: tokenizer,
+            smoothing: "method1", seed: 5, temperature: 1))
+        XCTAssertEqual(row("self_bleu4").evaluationProtocol, EvaluationProtocol(
+            sampleCount: 200, referenceSet: "self", referenceCount: 199, tokenizer: tokenizer,
+            smoothing: "method1", seed: 5, temperature: 1))
+        XCTAssertEqual(row("rouge_l").evaluationProtocol, EvaluationProtocol(
+            sampleCount: 200, referenceSet: "tiny:test", referenceCount: testCount, tokenizer: tokenizer, seed: 5, temperature: 1))
+        XCTAssertEqual(row("distinct2").evaluationProtocol, EvaluationProtocol(
+            sampleCount: 200, referenceSet: "self", tokenizer: tokenizer, seed: 5, temperature: 1))
+        XCTAssertEqual(row("memorisation_rate").evaluationProtocol, EvaluationProtocol(
+            sampleCount: 200, referenceSet: "tiny:train", referenceCount: trainCount, tokenizer: tokenizer, seed: 5, temperature: 1))
+        XCTAssertEqual(row("nll_test").evaluationProtocol, EvaluationProtocol(
+            sampleCount: testCount, referenceSet: "tiny:test", referenceCount: testCount, tokenizer: tokenizer))
+        // NLL-test does not depend on sampling: eval reproduces what training recorded at the same step.
+        let trainingNLL = before.first { $0.metric == "nll_test" && $0.step == lastTrainingStep }!.value
+        XCTAssertEqual(row("nll_test").value, trainingNLL, accuracy: 1e-9)
+        for metric in ["bleu2", "self_bleu2", "rouge_l", "distinct1", "memorisation_rate"] {
+            XCTAssertTrue((0...1).contains(row(metric).value), "\(metric) \(row(metric).value)")
+        }
+        // A 64-sentence language: only a few distinct words, and some samples repeat training sentences.
+        XCTAssertLessThan(row("distinct1").value, 0.1)
+        XCTAssertGreaterThanOrEqual(row("longest_copied").value, 3)
+        XCTAssertGreaterThanOrEqual(row("longest_copied").value, row("longest_copied_mean").value)
+
+        // The same seed gives the same scores; JSON output parses; --no-record records nothing.
+        let again = try eval(["1", "--samples", "200", "--seed", "5", "--format", "json", "--no-record"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["run"] as? Int, 1)
+        XCTAssertEqual(json["step"] as? Int, lastTrainingStep)
+        XCTAssertEqual((json["references"] as? [String: Any])?["count"] as? Int, testCount)
+        let temperatures = try XCTUnwrap(json["temperatures"] as? [[String: Any]])
+        XCTAssertEqual(temperatures.count, 1)
+        let metrics = try XCTUnwrap(temperatures[0]["metrics"] as? [String: Double])
+        XCTAssertEqual(metrics["bleu4"]!, row("bleu4").value, accuracy: 1e-12)
+        XCTAssertEqual(metrics["memorisation_rate"]!, row("memorisation_rate").value, accuracy: 1e-12)
+        XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 17)
+    }
+
+    func testSweepStoresOneRowPerTemperaturePerMetric() throws {
+        let result = try eval(["1", "--samples", "150", "--sweep", "0.5,1.0,1.5", "--format", "json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let temperatures = try XCTUnwrap(json["temperatures"] as? [[String: Any]])
+        XCTAssertEqual(temperatures.compactMap { $0["temperature"] as? Double }, [0.5, 1.0, 1.5])
+
+        let sampled = try store.evaluations(run: 1).filter { $0.sampleCount == 150 }
+        XCTAssertEqual(sampled.count, 3 * 16)
+        for metric in Set(sampled.map(\.metric)) {
+            XCTAssertEqual(sampled.filter { $0.metric == metric }.compactMap(\.temperature).sorted(), [0.5, 1.0, 1.5], metric)
+        }
+        // The quality–diversity curve, with the query of docs/run-store.md: hotter sampling gives more distinct
+        // bigrams, cooler a higher BLEU.
+        let query = """
+            SELECT temperature,
+                   max(CASE WHEN metric = 'bleu2' THEN value END) AS bleu2,
+                   max(CASE WHEN metric = 'self_bleu2' THEN value END) AS self_bleu2,
+                   max(CASE WHEN metric = 'distinct2' THEN value END) AS distinct2
+            FROM evaluations
+            WHERE run_id = 1 AND sample_count = 150 AND temperature IS NOT NULL
+            GROUP BY temperature
+            ORDER BY temperature;
+            """
+        let sql = try runProcess("textgan", ["sql", query, "--db", database, "--format", "json"])
+        XCTAssertEqual(sql.status, 0, sql.stderr)
+        let curve = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sql.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(curve.compactMap { $0["temperature"] as? Double }, [0.5, 1.0, 1.5])
+        let distinct2 = curve.compactMap { $0["distinct2"] as? Double }, bleu2 = curve.compactMap { $0["bleu2"] as? Double }
+        XCTAssertLessThan(distinct2[0], distinct2[2])
+        XCTAssertGreaterThan(bleu2[0], bleu2[2])
+    }
+
+    func testACheckpointFileIsScoredButNotRecorded() throws {
+        let before = try store.evaluations(run: 1).count
+        let checkpoint = Self.directory.appendingPathComponent("runs/1/latest.safetensors").path
+        let result = try eval([checkpoint, "--samples", "50"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("bleu4"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("not recorded: a checkpoint file"), result.stdout)
+        // Top-k sampling cannot be described by the stored protocol, so it is not recorded either.
+        let topK = try eval(["1", "--samples", "50", "--top-k", "3"])
+        XCTAssertEqual(topK.status, 0, topK.stderr)
+        XCTAssertTrue(topK.stdout.contains("not recorded: the run store's protocol has no top-k"), topK.stdout)
+        XCTAssertEqual(try store.evaluations(run: 1).count, before)
+    }
+
+    func testReferencesFromTheTrainingSplitOrAFile() throws {
+        let references = Self.directory.appendingPathComponent("refs.txt")
+        try "the big cat runs .\nthe red fox sings .\n".write(to: references, atomically: true, encoding: .utf8)
+        let file = try eval(["1", "--samples", "60", "--references", references.path, "--no-record", "--format", "json"])
+        XCTAssertEqual(file.status, 0, file.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [String: Any])
+        let named = try XCTUnwrap(json["references"] as? [String: Any])
+        XCTAssertEqual(named["count"] as? Int, 2)
+        XCTAssertTrue((named["name"] as? String ?? "").hasPrefix("file:\(references.standardizedFileURL.path) sha256:"), "\(named)")
+
+        let train = try eval(["1", "--samples", "60", "--references", "train", "--no-record"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("references    tiny:train (\(splits.train) sentences)"), train.stdout)
+    }
+
+    func testBadRunsAndCheckpointsGiveOneClearError() throws {
+        let missingRun = try eval(["99"])
+        XCTAssertNotEqual(missingRun.status, 0)
+        XCTAssertTrue(missingRun.stderr.contains("no run 99 in the run store"), missingRun.stderr)
+
+        let missingFile = try eval([Self.directory.appendingPathComponent("nope.safetensors").path])
+        XCTAssertNotEqual(missingFile.status, 0)
+        XCTAssertTrue(missingFile.stderr.contains("neither a run id nor a checkpoint file"), missingFile.stderr)
+
+        // A run whose checkpoint is gone (here: a run that never wrote one).
+        let other = Self.directory.appendingPathComponent("other/textgan.sqlite").path
+        let id = try RunDatabase(path: other).startRun(NewRun(
+            name: "empty", algorithm: "mle", generator: "lstm", corpus: "tiny", seed: 1, configJSON: "{}"))
+        let noCheckpoint = try runProcess("textgan", ["eval", "\(id)", "--db", other, "--root", packageRoot.path])
+        XCTAssertNotEqual(noCheckpoint.status, 0)
+        XCTAssertTrue(noCheckpoint.stderr.contains("run \(id) has no latest checkpoint"), noCheckpoint.stderr)
+
+        let noStore = try runProcess("textgan", ["eval", "1", "--db", Self.directory.appendingPathComponent("none/x.sqlite").path])
+        XCTAssertNotEqual(noStore.status, 0)
+        XCTAssertTrue(noStore.stderr.contains("no run store at"), noStore.stderr)
+
+    }
+}

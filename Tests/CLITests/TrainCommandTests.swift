@@ -1,0 +1,182 @@
+import Foundation
+import RunStore
+import TestSupport
+import XCTest
+
+@testable import textgan
+
+/// Argument parsing and config layering, without running anything.
+final class TrainCommandParsingTests: XCTestCase {
+    func testPresetThenFlagsLayerOverTheDefaults() throws {
+        let command = try TrainCommand.parse(["tang", "--preset", "quick", "--epochs", "3", "--rollouts", "2", "--g-lr", "0.005"])
+        let config = try command.effectiveConfig(corpus: "tang")
+        XCTAssertEqual(config.algorithm, .seqgan)
+        XCTAssertEqual(config.mle.epochs, 3)  // flag over preset
+        XCTAssertEqual(config.seqgan.rollouts, 2)
+        XCTAssertEqual(config.seqgan.adversarialSteps, RunConfig.defaults(corpus: "tang", preset: .quick).seqgan.adversarialSteps)
+        XCTAssertEqual(config.mle.learningRate, 0.005)
+        XCTAssertEqual(config.seqgan.generatorLearningRate, 0.005)
+        // The paper defaults: the reference's settings.
+        let paper = try TrainCommand.parse(["oracle"]).effectiveConfig(corpus: "oracle")
+        XCTAssertEqual(paper.mle.epochs, 120)
+        XCTAssertEqual(paper.seqgan.rollouts, 16)
+        XCTAssertEqual(paper.seqgan.adversarialSteps, 200)
+        XCTAssertEqual(paper.seqgan.discriminatorPretrainRounds, 50)
+        XCTAssertEqual(paper.discriminator.widths.reduce(0) { $0 + $1.filters }, 1720)
+    }
+
+    func testConfigFileOverridesNestedFieldsAndRejectsUnknownKeys() throws {
+        let base = RunConfig.defaults(corpus: "coco", preset: nil)
+        let merged = try base.merging(json: Data(#"{"mle": {"epochs": 7}, "generator": {"hiddenSize": 64}}"#.utf8), source: "a.json")
+        XCTAssertEqual(merged.mle.epochs, 7)
+        XCTAssertEqual(merged.mle.batchSize, base.mle.batchSize)  // untouched siblings keep their values
+        XCTAssertEqual(merged.generator.hiddenSize, 64)
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"mle": {"epoch": 7}}"#.utf8), source: "b.json")) {
+            XCTAssertTrue("\($0)".contains("unknown config key 'mle.epoch'"), "\($0)")
+        }
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"mle": {"epochs": "many"}}"#.utf8), source: "c.json")) {
+            XCTAssertTrue("\($0)".contains("c.json") && "\($0)".contains("mle.epochs"), "\($0)")
+        }
+        XCTAssertThrowsError(try base.merging(json: Data("{not json".utf8), source: "d.json")) {
+            XCTAssertTrue("\($0)".contains("not valid JSON"), "\($0)")
+        }
+        XCTAssertThrowsError(try base.merging(json: Data("[1, 2]".utf8), source: "e.json"))
+    }
+
+    func testValidationRejectsContradictoryOrBadFlags() {
+        XCTAssertThrowsError(try TrainCommand.parse([]))
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--resume", "3"]))
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--epochs", "0"]))
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--g-lr", "-1"]))
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--algo", "leakgan"]))
+        XCTAssertNoThrow(try TrainCommand.parse(["--resume", "3"]))
+        XCTAssertThrowsError(try SampleCommand.parse(["1", "--top-p", "1.5"]))
+        XCTAssertThrowsError(try SampleCommand.parse(["1", "-n", "0"]))
+    }
+}
+
+/// `textgan train` end to end, as a user runs it: a tiny corpus, a tiny config, a real run store.
+final class TrainEndToEndTests: XCTestCase {
+    private var directory: URL!
+    private var database: String { directory.appendingPathComponent("runs/textgan.sqlite").path }
+
+    override func setUpWithError() throws {
+        directory = try temporaryDirectory(self)
+        // A corpus with structure: "the <adjective> <animal> <verb> ." sentences.
+        var rng = (seed: UInt64(7), 0).0
+        func next(_ n: Int) -> Int {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Int((rng >> 33) % UInt64(n))
+        }
+        let adjectives = ["small", "big", "red", "quiet"], animals = ["cat", "dog", "bird", "fox"]
+        let verbs = ["runs", "sleeps", "sings", "jumps"]
+        let lines = (0..<240).map { _ in
+            "the \(adjectives[next(4)]) \(animals[next(4)]) \(verbs[next(4)]) ."
+        }
+        try lines.joined(separator: "\n").write(to: directory.appendingPathComponent("tiny.txt"), atomically: true, encoding: .utf8)
+        let config = """
+            {"generator": {"embeddingSize": 8, "hiddenSize": 16},
+             "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 8}, {"width": 3, "filters": 8}]},
+             "mle": {"epochs": 3, "batchSize": 16, "logEvery": 5, "evaluateEvery": 1},
+             "seqgan": {"discriminatorPretrainRounds": 2, "discriminatorPretrainEpochs": 1, "adversarialSteps": 2,
+                        "discriminatorRounds": 1, "discriminatorEpochs": 1, "rollouts": 2, "negatives": 64,
+                        "generatorBatchSize": 16, "evaluateEvery": 1},
+             "evaluation": {"bleuSamples": 200}}
+            """
+        try config.write(to: directory.appendingPathComponent("tiny.json"), atomically: true, encoding: .utf8)
+    }
+
+    private func train(_ extra: [String]) throws -> Finished {
+        try runProcess("textgan", ["train"] + extra + ["--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+    }
+
+    func testASeqGANRunIsRecordedAndCanBeSampled() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let result = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--name", "tiny"])
+        XCTAssertEqual(result.status, 0, result.stderr + result.stdout.suffix(2000))
+        XCTAssertTrue(result.stdout.contains("== adversarial finished"), result.stdout)
+
+        let store = try RunDatabase(path: database)
+        let runs = try store.runs()
+        XCTAssertEqual(runs.count, 1)
+        let id = runs[0].run.id!
+        XCTAssertEqual(runs[0].run.status, .finished)
+        XCTAssertEqual(runs[0].run.name, "tiny")
+        let details = try store.details(of: id)
+        XCTAssertFalse(details.checkpoints.isEmpty)
+        XCTAssertFalse(details.lastSamples.isEmpty)
+        let nll = try store.metricHistory(run: id, key: "nll_test")
+        XCTAssertGreaterThanOrEqual(nll.count, 3)
+        // MLE lowers the test NLL from the first to the last pretraining epoch.
+        let trainNLL = try store.metricHistory(run: id, key: "train_nll").map(\.value)
+        XCTAssertLessThan(trainNLL.last!, trainNLL.first!)
+        // Every evaluation, in pretraining and adversarial training, records NLL-test and BLEU-2..5 with Self-BLEU
+        // (of evaluation.bleuSamples samples) in the evaluations table.
+        let evaluations = try store.evaluations(run: id)
+        let nllSteps = evaluations.filter { $0.metric == "nll_test" }.map(\.step)
+        XCTAssertEqual(nllSteps.count, 3 + 3)  // 3 MLE epochs; the adversarial start and 2 steps
+        for metric in ["bleu2", "bleu3", "bleu4", "bleu5", "self_bleu2", "self_bleu5"] {
+            let rows = evaluations.filter { $0.metric == metric }
+            XCTAssertEqual(rows.map(\.step), nllSteps, metric)
+            XCTAssertTrue(rows.allSatisfy { $0.sampleCount == 200 && $0.temperature == 1 }, metric)
+        }
+
+        let samples = try runProcess("textgan", ["sample", "\(id)", "--db", database, "-n", "4", "--prefix", "the big"])
+        XCTAssertEqual(samples.status, 0, samples.stderr)
+        let lines = samples.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 4)
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("the big") }, samples.stdout)
+    }
+
+    func testAnInterruptedRunResumesWhereItStopped() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let child = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
+        // Into a pipe, stdout is line-buffered: what has arrived ends at a line's end, not wherever a 4 KiB block did.
+        XCTAssertTrue(child.stdout.hasSuffix("\n"), String(child.stdout.suffix(200)))
+        kill(child.process.processIdentifier, SIGINT)
+        let interrupted = child.wait()
+        XCTAssertEqual(interrupted.status, 130, interrupted.stderr)
+        XCTAssertTrue(interrupted.stdout.contains("textgan train --resume 1"), interrupted.stdout)
+        let store = try RunDatabase(path: database)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+        let stoppedAt = try store.metricHistory(run: 1, key: "pg_loss").count
+
+        // Resume, with fewer remaining steps so the test ends: the recorded config says 400, so stop it again
+        // after two more steps and check that it continued where it was, rather than starting over.
+        let resumed = try Child(try executable("textgan"), ["train", "--resume", "1", "--db", database, "--root", packageRoot.path])
+        XCTAssertTrue(resumed.waitForOutput("adversarial step \(stoppedAt + 2)/400", timeout: 120), resumed.stdout)
+        kill(resumed.process.processIdentifier, SIGTERM)
+        let second = resumed.wait()
+        XCTAssertEqual(second.status, 143, second.stderr)
+        XCTAssertFalse(second.stdout.contains("== mle"), "a resumed run does not pretrain again")
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+        XCTAssertGreaterThan(try store.metricHistory(run: 1, key: "pg_loss").count, stoppedAt)
+    }
+
+    func testBadCorporaGiveOneClearErrorAndNoRun() throws {
+        let missing = try train([directory.appendingPathComponent("nope.txt").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("nope.txt"), missing.stderr)
+
+        let binary = directory.appendingPathComponent("bad.txt")
+        try Data([0x61, 0x62, 0x0A, 0xC3, 0x28, 0x0A]).write(to: binary)
+        let invalid = try train([binary.path])
+        XCTAssertNotEqual(invalid.status, 0)
+        XCTAssertTrue(invalid.stderr.contains("UTF-8"), invalid.stderr)
+
+        let badConfig = directory.appendingPathComponent("bad.json")
+        try Data(#"{"mle": {"epochz": 1}}"#.utf8).write(to: badConfig)
+        let config = try train([directory.appendingPathComponent("tiny.txt").path, "--config", badConfig.path])
+        XCTAssertNotEqual(config.status, 0)
+        XCTAssertTrue(config.stderr.contains("unknown config key 'mle.epochz'"), config.stderr)
+
+        // Nothing was recorded for any of them.
+        if FileManager.default.fileExists(atPath: database) {
+            XCTAssertEqual(try RunDatabase(path: database).runs().count, 0)
+        }
+    }
+}

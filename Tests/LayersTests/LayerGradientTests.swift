@@ -1,0 +1,231 @@
+@testable import Layers
+import NumericCore
+import TestSupport
+import XCTest
+
+// A numerical gradient check for every layer: each test projects the layer's outputs onto fixed random weights,
+// runs the backward pass with those weights as the upstream gradient, and compares every gradient (inputs and
+// parameters) with central differences.
+
+final class LayerGradientTests: XCTestCase {
+    private var rng = SeededGenerator(seed: 20_170_204)
+
+    private func random(_ shape: [Int], std: Float = 1) -> Tensor {
+        Tensor(randomNormal: shape, std: std, using: &rng)
+    }
+
+    func testLinear() {
+        let layer = Linear("fc", inputSize: 5, outputSize: 4, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5), using: &rng)
+        let x = Parameter("x", random([2, 3, 5]))
+        let w = random([2, 3, 4])
+        layer.zeroGrad()
+        let dx = layer.backward(w, input: x.value)
+        XCTAssertEqual(dx.shape, [2, 3, 5])
+        assertGradientsMatch([(x, dx), (layer.weight, layer.weight.grad), (layer.bias!, layer.bias!.grad)]) {
+            weightedSum(layer.forward(x.value), w)
+        }
+    }
+
+    func testEmbeddingWithRepeatedIds() {
+        let layer = Embedding("emb", vocabularySize: 7, embeddingSize: 3, using: &rng)
+        let ids: [Int32] = [3, 1, 3, 6, 0, 3]
+        let w = random([6, 3])
+        layer.zeroGrad()
+        layer.backward(w, ids: ids)
+        assertGradientsMatch([(layer.table, layer.table.grad)]) { weightedSum(layer.forward(ids), w) }
+        // Rows never looked up get no gradient.
+        XCTAssertEqual(Array(layer.table.grad.scalars[(2 * 3)..<(3 * 3)]), [0, 0, 0])
+    }
+
+    func testLSTMThroughSeveralSteps() {
+        let (T, B, E, H) = (5, 3, 4, 6)
+        let lstm = LSTM("lstm", inputSize: E, hiddenSize: H, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5), using: &rng)
+        let x = Parameter("x", random([T, B, E]))
+        let h0 = Parameter("h0", random([B, H], std: 0.5))
+        let c0 = Parameter("c0", random([B, H], std: 0.5))
+        let (wOut, wH, wC) = (random([T, B, H]), random([B, H]), random([B, H]))
+        func loss() -> Double {
+            let (out, final, _) = lstm.forward(x.value, initial: LSTMState(h: h0.value, c: c0.value))
+            return weightedSum(out, wOut) + weightedSum(final.h, wH) + weightedSum(final.c, wC)
+        }
+        lstm.zeroGrad()
+        let (_, _, cache) = lstm.forward(x.value, initial: LSTMState(h: h0.value, c: c0.value))
+        let (dx, dInitial) = lstm.backward(wOut, dFinal: LSTMState(h: wH, c: wC), cache: cache)
+        assertGradientsMatch([
+            (x, dx), (h0, dInitial.h), (c0, dInitial.c),
+            (lstm.inputWeight, lstm.inputWeight.grad), (lstm.recurrentWeight, lstm.recurrentWeight.grad),
+            (lstm.bias, lstm.bias.grad),
+        ], loss: loss)
+    }
+
+    func testLSTMStepMatchesSequenceForward() {
+        let lstm = LSTM("lstm", inputSize: 3, hiddenSize: 4, weightInit: .normal(std: 0.5), using: &rng)
+        let x = random([6, 2, 3])
+        let (out, final, _) = lstm.forward(x)
+        var state = LSTMState.zeros(batch: 2, hidden: 4)
+        for t in 0..<6 {
+            state = lstm.step(Tensor(shape: [2, 3], scalars: Array(x.scalars[(t * 6)..<((t + 1) * 6)])), state)
+            XCTAssertEqual(state.h.scalars, Array(out.scalars[(t * 8)..<((t + 1) * 8)]), "step \(t)")
+        }
+        XCTAssertEqual(state, final)
+    }
+
+    func testTimeConvolutionWithSeveralWidths() {
+        let (B, T, E) = (3, 7, 4)
+        let widths = [ConvolutionWidth(width: 1, filters: 3), ConvolutionWidth(width: 2, filters: 4),
+                      ConvolutionWidth(width: 3, filters: 2), ConvolutionWidth(width: 7, filters: 3)]
+        let conv = TimeConvolution("conv", inputSize: E, widths: widths, weightInit: .normal(std: 0.5), using: &rng)
+        XCTAssertEqual(conv.featureCount, 12)
+        let x = Parameter("x", random([B, T, E]))
+        let w = random([B, 12])
+        conv.zeroGrad()
+        let (features, cache) = conv.forward(x.value)
+        XCTAssertEqual(features.shape, [B, 12])
+        let dx = conv.backward(w, cache: cache)
+        // Max-over-time has kinks where two positions tie; a small step keeps the arg-max fixed.
+        let options = GradientCheckOptions(epsilon: 2e-3, relativeTolerance: 2e-2, absoluteTolerance: 5e-3)
+        assertGradientsMatch([(x, dx)] + conv.parameters.map { ($0, $0.grad) }, options: options) {
+            weightedSum(conv.forward(x.value).features, w)
+        }
+    }
+
+    /// The sparse backward pass against the dense reference: same dx, same filter gradients.
+    func testTimeConvolutionSparseBackwardMatchesDense() {
+        let (B, T, E) = (5, 9, 3)
+        let widths = [ConvolutionWidth(width: 1, filters: 4), ConvolutionWidth(width: 4, filters: 6), ConvolutionWidth(width: 9, filters: 2)]
+        let conv = TimeConvolution("conv", inputSize: E, widths: widths, weightInit: .normal(std: 0.5), using: &rng)
+        let x = random([B, T, E])
+        let dFeatures = random([B, 12])
+        let (_, cache) = conv.forward(x)
+        conv.zeroGrad()
+        let sparse = conv.backward(dFeatures, cache: cache)
+        let sparseGrads = conv.parameters.map(\.grad)
+        conv.zeroGrad()
+        let dense = conv.backwardDense(dFeatures, cache: cache)
+        XCTAssertLessThan(sparse.maxAbsDifference(dense), 1e-5)
+        for (a, p) in zip(sparseGrads, conv.parameters) {
+            XCTAssertLessThan(a.maxAbsDifference(p.grad), 1e-5, p.name)
+            XCTAssertGreaterThan(p.grad.squaredNorm, 0, p.name)
+        }
+    }
+
+    /// The backward pass split over two threads gives the same bits as on one.
+    func testTimeConvolutionBackwardIsTheSameOnTwoThreads() {
+        let (B, T, E) = (16, 12, 8)
+        let widths = [ConvolutionWidth(width: 2, filters: 40), ConvolutionWidth(width: 5, filters: 48)]
+        let conv = TimeConvolution("conv", inputSize: E, widths: widths, weightInit: .normal(std: 0.5), using: &rng)
+        let x = random([B, T, E])
+        let dFeatures = random([B, 88])
+        let (_, cache) = conv.forward(x)
+        func run(threads: Int) -> [Tensor] {
+            let saved = Parallel.threads
+            Parallel.threads = threads
+            defer { Parallel.threads = saved }
+            conv.zeroGrad()
+            return [conv.backward(dFeatures, cache: cache)] + conv.parameters.map(\.grad)
+        }
+        let one = run(threads: 1), two = run(threads: 2)
+        for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern)) }
+    }
+
+    func testTimeConvolutionMatchesDirectConvolution() {
+        // The unfolded-GEMM path against the definition: feature = ReLU(max_p Σ_{k,e} x[p+k, e]·W[f, k·E+e] + b[f]).
+        let (B, T, E) = (2, 6, 3)
+        let conv = TimeConvolution("conv", inputSize: E, widths: [ConvolutionWidth(width: 3, filters: 5)],
+                                   weightInit: .normal(std: 0.5), using: &rng)
+        let x = random([B, T, E])
+        let features = conv.forward(x).features
+        let W = conv.filters[0].weight.value, bias = conv.filters[0].bias.value
+        for b in 0..<B {
+            for f in 0..<5 {
+                var best = -Float.infinity
+                for p in 0...(T - 3) {
+                    var s = bias[f]
+                    for k in 0..<3 { for e in 0..<E { s += x[b, p + k, e] * W[f, k * E + e] } }
+                    best = max(best, s)
+                }
+                XCTAssertEqual(features[b, f], max(best, 0), accuracy: 1e-5)
+            }
+        }
+    }
+
+    func testHighway() {
+        let layer = Highway("hw", size: 6, gateBias: 0.3, weightInit: .normal(std: 0.5), using: &rng)
+        let x = Parameter("x", random([4, 6]))
+        let w = random([4, 6])
+        layer.zeroGrad()
+        let dx = layer.backward(w, cache: layer.forward(x.value).cache)
+        // ReLU has a kink at 0; a small step keeps each pre-activation on its side.
+        let options = GradientCheckOptions(epsilon: 2e-3, relativeTolerance: 2e-2, absoluteTolerance: 5e-3)
+        assertGradientsMatch([(x, dx)] + layer.parameters.map { ($0, $0.grad) }, options: options) {
+            weightedSum(layer.forward(x.value).y, w)
+        }
+    }
+
+    func testDropoutUsesItsMaskInBothPasses() {
+        let dropout = Dropout(keepProbability: 0.75)
+        let x = Parameter("x", random([8, 10]))
+        let w = random([8, 10])
+        var maskRNG = SeededGenerator(seed: 5)
+        let (y, mask) = dropout.forward(x.value, training: true, using: &maskRNG)
+        let dx = dropout.backward(w, mask: mask)
+        let kept = mask!.scalars.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.75) < 1e-6 })
+        XCTAssertGreaterThan(kept.count, 40)  // ≈ 60 of 80 expected
+        XCTAssertLessThan(kept.count, 80)
+        for i in 0..<y.count where mask!.scalars[i] == 0 { XCTAssertEqual(y.scalars[i], 0) }
+        assertGradientsMatch([(x, dx)]) {
+            var same = SeededGenerator(seed: 5)
+            return weightedSum(dropout.forward(x.value, training: true, using: &same).y, w)
+        }
+        // Not training: the identity.
+        XCTAssertEqual(dropout.forward(x.value, training: false, using: &maskRNG).y, x.value)
+    }
+
+    func testLayerNorm() {
+        let layer = LayerNorm("ln", size: 7)
+        layer.gamma.value = random([7])
+        layer.beta.value = random([7])
+        let x = Parameter("x", random([5, 7], std: 2))
+        let w = random([5, 7])
+        layer.zeroGrad()
+        let dx = layer.backward(w, cache: layer.forward(x.value).cache)
+        assertGradientsMatch([(x, dx), (layer.gamma, layer.gamma.grad), (layer.beta, layer.beta.grad)]) {
+            weightedSum(layer.forward(x.value).y, w)
+        }
+    }
+
+    func testCausalSelfAttention() {
+        let (B, T, C) = (2, 5, 8)
+        let layer = CausalSelfAttention("attn", size: C, heads: 2, weightInit: .normal(std: 0.4), using: &rng)
+        let x = Parameter("x", random([B, T, C]))
+        let w = random([B, T, C])
+        layer.zeroGrad()
+        let dx = layer.backward(w, cache: layer.forward(x.value).cache)
+        assertGradientsMatch([(x, dx)] + layer.parameters.map { ($0, $0.grad) }) {
+            weightedSum(layer.forward(x.value).y, w)
+        }
+    }
+
+    func testAttentionIsCausal() {
+        // Changing a later step must not change any earlier output.
+        let layer = CausalSelfAttention("attn", size: 4, heads: 2, weightInit: .normal(std: 0.5), using: &rng)
+        var x = random([1, 6, 4])
+        let before = layer.forward(x).y
+        for e in 0..<4 { x[0, 4, e] += 1 }
+        let after = layer.forward(x).y
+        XCTAssertEqual(Array(before.scalars[0..<16]), Array(after.scalars[0..<16]))
+        XCTAssertNotEqual(Array(before.scalars[16..<20]), Array(after.scalars[16..<20]))
+    }
+
+    func testMLP() {
+        let layer = MLP("mlp", size: 4, weightInit: .normal(std: 0.5), using: &rng)
+        let x = Parameter("x", random([3, 4]))
+        let w = random([3, 4])
+        layer.zeroGrad()
+        let dx = layer.backward(w, cache: layer.forward(x.value).cache)
+        assertGradientsMatch([(x, dx)] + layer.parameters.map { ($0, $0.grad) }) {
+            weightedSum(layer.forward(x.value).y, w)
+        }
+    }
+}

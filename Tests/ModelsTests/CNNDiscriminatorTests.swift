@@ -1,0 +1,108 @@
+import Layers
+import Models
+import NumericCore
+import TestSupport
+import XCTest
+
+final class CNNDiscriminatorTests: XCTestCase {
+    private let tiny = CNNDiscriminatorConfig(
+        vocabularySize: 9, sequenceLength: 6, embeddingSize: 4,
+        widths: [ConvolutionWidth(width: 1, filters: 3), ConvolutionWidth(width: 2, filters: 2),
+                 ConvolutionWidth(width: 6, filters: 2), ConvolutionWidth(width: 8, filters: 5)],
+        keepProbability: 0.75, l2: 0.2, initStd: 0.5)
+
+    func testWidthsLongerThanTheSequenceAreDropped() {
+        var rng = SeededGenerator(seed: 1)
+        let d = CNNDiscriminator(tiny, using: &rng)
+        XCTAssertEqual(d.convolution.widths.map(\.width), [1, 2, 6])
+        XCTAssertEqual(d.convolution.featureCount, 7)
+        XCTAssertEqual(d.output.weight.shape, [7, 2])
+        // The paper's configuration at length 20 keeps all 12 widths and 1720 filters.
+        let paper = CNNDiscriminator(CNNDiscriminatorConfig(vocabularySize: 50, sequenceLength: 20), using: &rng)
+        XCTAssertEqual(paper.convolution.featureCount, 1720)
+    }
+
+    /// The whole discriminator's gradient (with dropout on and L2) against central differences.
+    func testGradientOfTheLoss() {
+        var rng = SeededGenerator(seed: 2)
+        let d = CNNDiscriminator(tiny, using: &rng)
+        let sequences: [[Int32]] = [[1, 2, 3, 4, 5, 6], [7, 8, 1], [2, 2, 2, 2, 2, 2], [3, 1, 4, 1, 5]]
+        let labels: [Int32] = [1, 0, 1, 0]
+        d.zeroGrad()
+        var dropoutRNG = SeededGenerator(seed: 3)
+        d.loss(sequences, labels: labels, backward: true, using: &dropoutRNG)
+        let options = GradientCheckOptions(epsilon: 2e-3, relativeTolerance: 3e-2, absoluteTolerance: 5e-3)
+        assertGradientsMatch(d.parameters.map { ($0, $0.grad) }, options: options) {
+            var same = SeededGenerator(seed: 3)
+            return Double(d.loss(sequences, labels: labels, backward: false, using: &same).loss)
+        }
+    }
+
+    func testLearnsToTellAPatternFromNoise() {
+        var rng = SeededGenerator(seed: 4)
+        let config = CNNDiscriminatorConfig(
+            vocabularySize: 12, sequenceLength: 8, embeddingSize: 8,
+            widths: [ConvolutionWidth(width: 2, filters: 8), ConvolutionWidth(width: 3, filters: 8)])
+        let d = CNNDiscriminator(config, using: &rng)
+        let adam = Adam(d.parameters, config: .init(learningRate: 1e-2))
+        func realBatch() -> [[Int32]] {
+            (0..<32).map { _ in let s = rng.nextInt(below: 4); return (0..<8).map { Int32(s + $0) } }
+        }
+        func fakeBatch() -> [[Int32]] { (0..<32).map { _ in (0..<8).map { _ in Int32(rng.nextInt(below: 12)) } } }
+        let labels = [Int32](repeating: 1, count: 32) + [Int32](repeating: 0, count: 32)
+        for _ in 0..<60 {
+            d.zeroGrad()
+            d.loss(realBatch() + fakeBatch(), labels: labels, backward: true, using: &rng)
+            adam.update()
+        }
+        let real = d.probabilityReal(realBatch()), fake = d.probabilityReal(fakeBatch())
+        XCTAssertGreaterThan(real.reduce(0, +) / 32, 0.9)
+        XCTAssertLessThan(fake.reduce(0, +) / 32, 0.1)
+        let (_, judgedReal) = d.loss(realBatch() + fakeBatch(), labels: labels, training: false, backward: false, using: &rng)
+        let correct = zip(judgedReal, labels).filter { $0 == ($1 == 1) }.count
+        XCTAssertGreaterThan(correct, 60)
+    }
+
+    /// The table-based scorer used for rollout rewards agrees with the ordinary forward pass: for padded, full-length
+    /// and over-long sequences, after some training has moved the weights away from their initial values, and on
+    /// two threads; over the memory cap there is no scorer.
+    func testFrozenScorerAgreesWithTheForwardPass() throws {
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 14)
+        let config = CNNDiscriminatorConfig(
+            vocabularySize: 50, sequenceLength: 12, embeddingSize: 8,
+            widths: [ConvolutionWidth(width: 1, filters: 5), ConvolutionWidth(width: 3, filters: 24),
+                     ConvolutionWidth(width: 12, filters: 7)], initStd: 0.3)
+        let d = CNNDiscriminator(config, using: &rng)
+        let sequences: [[Int32]] = (0..<300).map { i in
+            (0..<(1 + i % 15)).map { _ in Int32(rng.nextInt(below: 50)) }  // 1 … 15 tokens: padded and cut
+        }
+        let optimizer = Adam(d.parameters, config: .init(learningRate: 0.01))
+        for step in 0..<3 {
+            d.zeroGrad()
+            let batch = Array(sequences[(step * 64)..<((step + 1) * 64)])
+            d.loss(batch, labels: batch.map { Int32($0.count % 2) }, backward: true, using: &rng)
+            optimizer.update()
+        }
+        let scorer = try XCTUnwrap(d.frozenScorer())
+        let expected = d.probabilityReal(sequences, batchSize: 100)
+        let fromTables = scorer.probabilityReal(sequences, batchSize: 100)
+        XCTAssertEqual(fromTables.count, sequences.count)
+        let worst = zip(expected, fromTables).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(worst, 1e-5)
+        XCTAssertGreaterThan(Set(expected.map { ($0 * 1000).rounded() }).count, 10, "the scores vary")
+        XCTAssertNil(d.frozenScorer(maximumTableBytes: 1000))
+    }
+
+    func testInferenceIsDeterministicAndProbabilitiesAreValid() {
+        var rng = SeededGenerator(seed: 5)
+        let d = CNNDiscriminator(tiny, using: &rng)
+        let sequences: [[Int32]] = [[1, 2, 3], [4, 5, 6, 7, 8, 1, 2, 3]]  // shorter is padded, longer is cut
+        let p = d.probabilityReal(sequences)
+        XCTAssertEqual(p, d.probabilityReal(sequences))
+        XCTAssertTrue(p.allSatisfy { $0 > 0 && $0 < 1 })
+        XCTAssertEqual(d.pack(sequences), [1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 8, 1])
+    }
+}

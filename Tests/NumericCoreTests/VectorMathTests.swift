@@ -1,0 +1,67 @@
+import Foundation
+import NumericCore
+import XCTest
+
+/// The vectorised exp against libm's expf (the naive reference), over its whole range.
+final class VectorMathTests: XCTestCase {
+    func testExpRelativeErrorOverTheWholeRange() {
+        var worst: Double = 0, at: Float = 0
+        var x: Float = -103
+        var inputs: [Float] = []
+        while x < 88.7 {
+            inputs.append(x)
+            x += 0.000_731  // not a multiple of ln2 or any power of two
+        }
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        Vector.exp(inputs, &outputs, count: inputs.count)
+        for (v, y) in zip(inputs, outputs) {
+            let exact = Foundation.exp(Double(v))
+            // Relative error where the result is normal; subnormal results are checked for absolute error.
+            let error = exact < Double(Float.leastNormalMagnitude) ? abs(Double(y) - exact) / Double(Float.leastNormalMagnitude)
+                                                                   : abs(Double(y) - exact) / exact
+            if error > worst { (worst, at) = (error, v) }
+        }
+        XCTAssertLessThan(worst, 3e-7, "worst relative error \(worst) at x = \(at)")
+    }
+
+    func testExpSpecialValues() {
+        let x: [Float] = [0, -.infinity, .infinity, 89, 100, -104, -200, .nan, 1, -1]
+        var y = [Float](repeating: 0, count: x.count)
+        Vector.exp(x, &y, count: x.count)
+        XCTAssertEqual(y[0], 1)
+        XCTAssertEqual(y[1], 0)
+        XCTAssertEqual(y[2], .infinity)
+        XCTAssertEqual(y[3], .infinity)
+        XCTAssertEqual(y[4], .infinity)
+        XCTAssertEqual(y[5], 0)
+        XCTAssertEqual(y[6], 0)
+        XCTAssertTrue(y[7].isNaN)
+        XCTAssertEqual(y[8], Float(M_E), accuracy: 3e-7)
+        XCTAssertEqual(y[9], Float(1 / M_E), accuracy: 1e-7)
+    }
+
+    func testSigmoidAndTanhAgainstLibm() {
+        let n = 1003  // not a multiple of 8, so the tail path runs
+        let x = (0..<n).map { Float($0 - n / 2) * 0.047 }
+        var s = [Float](repeating: 0, count: n), t = [Float](repeating: 0, count: n)
+        Vector.sigmoid(x, &s, count: n)
+        Vector.tanh(x, &t, count: n)
+        for i in 0..<n {
+            XCTAssertEqual(Double(s[i]), 1 / (1 + Foundation.exp(-Double(x[i]))), accuracy: 2e-7, "sigmoid(\(x[i]))")
+            XCTAssertEqual(Double(t[i]), Foundation.tanh(Double(x[i])), accuracy: 3e-7, "tanh(\(x[i]))")
+        }
+        var extremes: [Float] = [-100, 100, -1e30, 1e30]
+        Vector.tanh(extremes, &extremes, count: 4)
+        XCTAssertEqual(extremes, [-1, 1, -1, 1])
+    }
+
+    func testExpSumAndMaximum() {
+        let x: [Float] = (0..<21).map { Float($0) * 0.3 - 2 }
+        var y = [Float](repeating: 0, count: 21)
+        let s = Vector.expSum(x, &y, count: 21, shift: 1)
+        let exact = x.reduce(0.0) { $0 + Foundation.exp(Double($1) - 1) }
+        XCTAssertEqual(Double(s), exact, accuracy: exact * 1e-6)
+        XCTAssertEqual(Vector.maximum(x, count: 21), x.max()!)
+        XCTAssertEqual(Vector.maximum(x, count: 0), -.infinity)
+    }
+}

@@ -1,0 +1,93 @@
+import GRDB
+import RunStore
+import TestSupport
+import XCTest
+
+final class SchemaTests: XCTestCase {
+    func testMigratesAnEmptyDatabaseToEveryTableAndView() throws {
+        // Given an empty database, when the run store opens it
+        let database = try RunDatabase.inMemory()
+
+        // then every table and view of the spec exists and user_version is this build's schema version.
+        try database.writer.read { db in
+            let objects = try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
+            let tables = Set(objects.filter { $0["type"] == "table" }.map { $0["name"] as String })
+            let views = Set(objects.filter { $0["type"] == "view" }.map { $0["name"] as String })
+            XCTAssertTrue(tables.isSuperset(of: ["runs", "params", "metrics", "evaluations", "samples", "checkpoints",
+                                                 "metric_directions"]), "\(tables)")
+            XCTAssertEqual(views, ["runs_view", "latest_metrics", "latest_evaluations", "leaderboard"])
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+            let runColumns = Set(try db.columns(in: "runs").map(\.name))
+            XCTAssertTrue(runColumns.isSuperset(of: [
+                "id", "name", "algorithm", "generator", "discriminator", "corpus", "corpus_sha256", "vocabulary",
+                "seed", "status", "started_at", "ended_at", "heartbeat_at", "exit_reason", "config_json",
+                "code_commit", "code_dirty", "host", "toolchain",
+            ]))
+            let indexes = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'")
+            XCTAssertTrue(indexes.contains("metrics_by_run_key_step"))
+            XCTAssertTrue(try db.foreignKeys(on: "metrics").contains { $0.destinationTable == "runs" })
+        }
+    }
+
+    func testReopeningAnOnDiskDatabaseKeepsItsRunsAndUsesWAL() throws {
+        // Given a run stored on disk
+        let path = try temporaryDirectory(self).appendingPathComponent("runs/textgan.sqlite").path
+        let id = try RunDatabase(path: path).startRun(makeRun())
+
+        // when the file is opened again
+        let reopened = try RunDatabase(path: path)
+
+        // then the run is there, nothing was migrated twice, and the journal is WAL.
+        XCTAssertEqual(try reopened.run(id).name, "seqgan-lstm")
+        try reopened.writer.read { db in
+            XCTAssertEqual(try String.fetchOne(db, sql: "PRAGMA journal_mode"), "wal")
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations"),
+                           RunDatabase.schemaVersion)
+        }
+    }
+
+    func testRefusesADatabaseMigratedByANewerTextgan() throws {
+        // Given a store that a newer textgan migrated (an unknown migration applied)
+        let path = try temporaryDirectory(self).appendingPathComponent("future.sqlite").path
+        let database = try RunDatabase(path: path)
+        try database.writer.write { db in
+            try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v2-from-the-future')")
+        }
+
+        // when this build opens it, then it refuses with a message naming the path and the unknown migration.
+        XCTAssertThrowsError(try RunDatabase(path: path)) { error in
+            guard case RunStoreError.schemaTooNew(let errorPath, _, let known, let unknown) = error else {
+                return XCTFail("unexpected \(error)")
+            }
+            XCTAssertEqual(errorPath, path)
+            XCTAssertEqual(known, RunDatabase.schemaVersion)
+            XCTAssertEqual(unknown, ["v2-from-the-future"])
+            XCTAssertTrue(String(describing: error).contains("newer textgan"), String(describing: error))
+        }
+    }
+
+    func testRefusesADatabaseWhoseUserVersionIsNewer() throws {
+        // Given a store whose PRAGMA user_version is ahead of this build
+        let path = try temporaryDirectory(self).appendingPathComponent("future.sqlite").path
+        try RunDatabase(path: path).writer.write { db in
+            try db.execute(sql: "PRAGMA user_version = \(RunDatabase.schemaVersion + 1)")
+        }
+
+        // when it is opened, then it is refused, and the CLI says so on stderr with exit status 1.
+        XCTAssertThrowsError(try RunDatabase(path: path)) { error in
+            XCTAssertEqual(error as? RunStoreError, .schemaTooNew(
+                path: path, version: RunDatabase.schemaVersion + 1, known: RunDatabase.schemaVersion,
+                unknownMigrations: []))
+        }
+        let cli = try runProcess("textgan", ["runs", "--db", path])
+        XCTAssertNotEqual(cli.status, 0)
+        XCTAssertTrue(cli.stderr.contains("newer textgan"), cli.stderr)
+    }
+
+    func testCreatesTheDatabaseInMissingDirectories() throws {
+        // Given a path whose directories do not exist, when a run store opens it, then it is created there.
+        let path = try temporaryDirectory(self).appendingPathComponent("a/b/c/runs.sqlite").path
+        _ = try RunDatabase(path: path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path))
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Models
+import NumericCore
+import TestSupport
+import Training
+import XCTest
+
+final class MLETrainingTests: XCTestCase {
+    /// A small corpus with structure to learn: counting sequences "k, k+1, k+2, …" of varying length, ending in eos.
+    private func countingCorpus(count: Int, seed: UInt64) -> SequenceDataset {
+        var rng = SeededGenerator(seed: seed)
+        let sequences: [[Int32]] = (0..<count).map { _ in
+            let start = 4 + rng.nextInt(below: 6), length = 3 + rng.nextInt(below: 5)
+            return (0..<length).map { Int32(start + $0) } + [2]
+        }
+        return SequenceDataset(sequences: sequences, length: 9)
+    }
+
+    private let generatorConfig = LSTMGeneratorConfig(
+        vocabularySize: 16, embeddingSize: 8, hiddenSize: 16, maxLength: 9, startToken: 1, endToken: 2)
+
+    private func trainer(_ dataset: SequenceDataset, epochs: Int, seed: UInt64, directory: URL? = nil) -> MLETrainer {
+        var rng = SeededGenerator(seed: seed)
+        let generator = LSTMGenerator(generatorConfig, using: &rng)
+        var trainer = MLETrainer(
+            generator: generator, loader: BatchLoader(dataset: dataset, batchSize: 16),
+            config: MLEConfig(epochs: epochs, batchSize: 16, learningRate: 0.01, logEvery: 1, samplesPerEpoch: 2))
+        trainer.checkpointDirectory = directory
+        return trainer
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("textgan-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return url
+    }
+
+    func testLossFallsOnASmallSeededCorpus() throws {
+        let t = trainer(countingCorpus(count: 320, seed: 1), epochs: 15, seed: 2)
+        var state = MLEState(seed: 3)
+        var trainNLL: [Double] = []
+        var sampled = 0
+        let outcome = try t.run(state: &state) { event in
+            if case .evaluation(_, _, _, let metrics) = event { trainNLL.append(metrics["train_nll"]!) }
+            if case .samples(_, _, let sequences) = event { sampled += sequences.count }
+            return .proceed
+        }
+        XCTAssertEqual(outcome, .completed)
+        XCTAssertEqual(trainNLL.count, 15)
+        XCTAssertEqual(state.step, 15 * 20)
+        XCTAssertEqual(sampled, 30)
+        // Uniform guessing over 16 tokens costs ln 16 ≈ 2.77 nats; the counting rule leaves only the start and the
+        // length uncertain (≈ 0.6 nats per token on this corpus).
+        XCTAssertGreaterThan(trainNLL[0], 1.5)
+        XCTAssertLessThan(trainNLL.last!, 0.75, "curve: \(trainNLL)")
+    }
+
+    /// 10 epochs straight and 4 epochs + resume for 6 end bit-identical; so does a stop in the middle of an epoch.
+    func testResumeIsBitIdentical() throws {
+        let data = countingCorpus(count: 100, seed: 4)
+        let straight = trainer(data, epochs: 10, seed: 5)
+        var straightState = MLEState(seed: 6)
+        _ = try straight.run(state: &straightState) { _ in .proceed }
+
+        for stopAt in [4 * 6, 4 * 6 + 3] {  // after epoch 4; 3 steps into epoch 5 (6 batches per epoch)
+            let directory = try temporaryDirectory()
+            let first = trainer(data, epochs: 10, seed: 5, directory: directory)
+            var state = MLEState(seed: 6)
+            let outcome = try first.run(state: &state) { event in
+                if case .step(_, let step, _, _) = event, step == stopAt { return .stop }
+                return .proceed
+            }
+            XCTAssertEqual(outcome, .stopped)
+            // A fresh process: new model with other initial values, everything restored from the checkpoint.
+            let second = trainer(data, epochs: 10, seed: 999, directory: directory)
+            var resumed = try second.restore(from: directory.appendingPathComponent("latest.safetensors"))
+            XCTAssertEqual(resumed.step, stopAt)
+            _ = try second.run(state: &resumed) { _ in .proceed }
+            XCTAssertEqual(resumed, straightState, "stop at step \(stopAt)")
+            XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors, "stop at step \(stopAt)")
+            for (a, b) in zip(second.optimizer.stateTensors.sorted(by: { $0.key < $1.key }),
+                              straight.optimizer.stateTensors.sorted(by: { $0.key < $1.key })) {
+                XCTAssertEqual(a.value, b.value, a.key)
+            }
+        }
+    }
+
+    func testTruncatedCheckpointGivesAClearErrorAndLeavesTheBestUsable() throws {
+        let directory = try temporaryDirectory()
+        let t = trainer(countingCorpus(count: 64, seed: 7), epochs: 2, seed: 8, directory: directory)
+        var state = MLEState(seed: 9)
+        _ = try t.run(state: &state) { _ in .proceed }
+        let latest = directory.appendingPathComponent("latest.safetensors")
+        let bytes = try Data(contentsOf: latest)
+        try bytes.prefix(bytes.count / 2).write(to: latest)
+        XCTAssertThrowsError(try t.restore(from: latest)) { error in
+            XCTAssertTrue("\(error)".contains("truncated"), "\(error)")
+        }
+        XCTAssertThrowsError(try t.restore(from: directory.appendingPathComponent("nope.safetensors"))) { error in
+            XCTAssertTrue("\(error)".contains("no checkpoint"), "\(error)")
+        }
+        XCTAssertNoThrow(try t.restore(from: directory.appendingPathComponent("best.safetensors")))
+    }
+
+    func testEarlyStoppingWhenTheMetricStopsImproving() throws {
+        var t = trainer(countingCorpus(count: 64, seed: 10), epochs: 50, seed: 11)
+        t = MLETrainer(generator: t.generator, loader: t.loader,
+                       config: MLEConfig(epochs: 50, batchSize: 16, earlyStoppingPatience: 2, samplesPerEpoch: 0))
+        var calls = 0
+        // A metric that improves twice and then gets worse.
+        t.evaluate = { _, _ in
+            calls += 1
+            return ["nll_test": [3.0, 2.0, 2.5, 2.6, 1.0][min(calls - 1, 4)]]
+        }
+        var state = MLEState(seed: 12)
+        XCTAssertEqual(try t.run(state: &state) { _ in .proceed }, .earlyStopped(epoch: 4))
+        XCTAssertEqual(state.best, 2.0)
+        XCTAssertEqual(state.bestEpoch, 2)
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Side by side: textgan's `bench` phases against the PyTorch reference (../shared/bench/torch_seqgan.py) on this
+# machine, in one run, alternating the two per phase so both see the same machine state. Not part of CI.
+#
+#   scripts/bench-vs-torch.sh [--install] [--threads N] [--repeats N] [--openblas-native] [phase …]
+#
+#   --install          create the virtual environment ($TORCH_VENV, default ~/venvs/torchbench) and install torch
+#                      and numpy from PyPI into it (the default torch wheel is large: ~0.5 GB download, ~5 GB installed)
+#   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
+#                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
+#                      by either variable. Without it both run in the environment as it is. The output says which.
+#   phases             any of mle gen rollout dis nll adv (default: mle gen rollout dis nll)
+#
+# Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${TORCH_VENV:-$HOME/venvs/torchbench}"
+threads=2 repeats=3 install=0 native=0 phases=()
+while (($#)); do
+  case "$1" in
+    --install) install=1 ;;
+    --threads) threads="$2"; shift ;;
+    --repeats) repeats="$2"; shift ;;
+    --openblas-native) native=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    mle|gen|rollout|dis|nll|adv) phases+=("$1") ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+((${#phases[@]})) || phases=(mle gen rollout dis nll)
+
+reference=../shared/bench/torch_seqgan.py
+[ -f "$reference" ] || { echo "no PyTorch reference at $reference (../shared beside the checkout)" >&2; exit 1; }
+if ((install)); then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q torch numpy
+fi
+[ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import torch" 2>/dev/null || {
+  echo "no PyTorch in $venv: run with --install (or set TORCH_VENV)" >&2; exit 1; }
+
+swift build -c release >/dev/null
+textgan=(.build/release/textgan)
+if ((native)); then
+  textgan=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .build/release/textgan)
+  echo "textgan runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS's own kernel choice)"
+else
+  echo "textgan runs with the environment as it is: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+fi
+
+results=$(mktemp)
+for phase in "${phases[@]}"; do
+  # The adversarial epoch takes minutes: one timed run, no warm-up.
+  r=$repeats w=1; [ "$phase" = adv ] && r=1 w=0
+  torch_line=$("$venv/bin/python" "$reference" --phase "$phase" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
+  ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --json | tail -n 1)
+  echo "torch:   $torch_line"
+  echo "textgan: $ours_line"
+  printf '%s\t%s\t%s\n' "$phase" "$torch_line" "$ours_line" >> "$results"
+done
+
+python3 - "$results" <<'PY'
+import json, sys
+print(f"\n{'phase':8} {'torch s':>10} {'textgan s':>10} {'torch/textgan':>14} {'torch MiB':>10} {'textgan MiB':>12}")
+for line in open(sys.argv[1]):
+    phase, t, o = line.rstrip("\n").split("\t")
+    t, o = json.loads(t), json.loads(o)
+    tm = t.get("peak_rss_mib", float("nan")); om = o.get("peak_rss_mib", float("nan"))
+    print(f"{phase:8} {t['median_s']:10.3f} {o['median_s']:10.3f} {t['median_s'] / o['median_s']:14.2f} {tm:10.0f} {om:12.0f}")
+PY
+rm -f "$results"
