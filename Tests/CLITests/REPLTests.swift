@@ -380,12 +380,15 @@ final class REPLTests: XCTestCase {
         let runs = try self.runs
         let history = runs.runs.appendingPathComponent(".repl_history")
         try? FileManager.default.removeItem(at: history)
-        let command = [try executable("textgan").path, "repl", "1", "--db", runs.database].map { "'\($0)'" }.joined(separator: " ")
+        // `script` runs the command through $SHELL -c. The shell must exec textgan rather than wait for it: a waiting
+        // shell (dash, when SHELL is unset) shares the terminal's foreground group, receives the Ctrl-C itself, and
+        // exits 130 after textgan has ended normally.
+        let command = "exec " + [try executable("textgan").path, "repl", "1", "--db", runs.database].map { "'\($0)'" }.joined(separator: " ")
         /// Types each step's keys, then waits for its text to appear (or, when nil, half a second).
         func session(_ steps: [(keys: String, waitFor: String?)]) throws -> (Finished, String) {
             let input = Pipe()
             let child = try Child(URL(fileURLWithPath: "/usr/bin/script"), ["-qfec", command, "/dev/null"],
-                                  environment: ["TERM": "xterm", "NO_COLOR": "1"], input: input)
+                                  environment: ["TERM": "xterm", "NO_COLOR": "1", "SHELL": "/bin/sh"], input: input)
             XCTAssertTrue(child.waitForOutput("run 1> "), child.stdout)
             for (keys, waitFor) in steps {
                 try input.fileHandleForWriting.write(contentsOf: Data(keys.utf8))
@@ -410,7 +413,7 @@ final class REPLTests: XCTestCase {
             ("/score the cat\r", "D(real)"),
             ("\u{04}", nil),                       // Ctrl-D leaves
         ])
-        XCTAssertEqual(first.status, 0, transcript)
+        XCTAssertEqual(first.status, 0, "exit status \(first.status): \(transcript)")
         XCTAssertLessThan(transcript.split(separator: "\n").count, 100, "the generation was cut short: \(transcript.prefix(2000))")
         let saved = try String(contentsOf: history, encoding: .utf8)
         XCTAssertTrue(saved.contains("/settings") && saved.contains("/score"), saved)
@@ -418,7 +421,7 @@ final class REPLTests: XCTestCase {
 
         // A new session recalls the previous one's lines: Up, Enter runs "/score the cat" again.
         let (second, recalled) = try session([("\u{1B}[A\r", "D(real)"), ("/quit\r", nil)])
-        XCTAssertEqual(second.status, 0, recalled)
+        XCTAssertEqual(second.status, 0, "exit status \(second.status): \(recalled)")
         XCTAssertEqual(recalled.components(separatedBy: "D(real)").count - 1, 1, recalled)
     }
 }
