@@ -45,6 +45,21 @@ public struct Linear: ParameterContainer {
         }
     }
 
+    /// y = x·W + b for `rows` rows of x at `x` (row stride `inputSize`), written to `y` (row stride `outputSize`),
+    /// for callers that use the output a block of rows at a time while it is still in cache. With the AVX-512
+    /// kernel each row's values are the bits `forward` gives that row, whatever the block.
+    public func forward(rows: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        guard rows > 0 else { return }
+        weight.value.withUnsafeBufferPointer { pw in
+            func product(_ pb: UnsafePointer<Float>?) {
+                gemm(m: rows, n: outputSize, k: inputSize, x, lda: inputSize, pw.baseAddress!, ldb: outputSize,
+                     beta: 0, y, ldc: outputSize, bias: pb)
+            }
+            guard let bias else { return product(nil) }
+            bias.value.withUnsafeBufferPointer { product($0.baseAddress!) }
+        }
+    }
+
     // MARK: - Backward
 
     /// Accumulates dW += xᵀ·dy and db += Σ_rows dy; returns dx = dy·Wᵀ.

@@ -215,20 +215,11 @@ public final class LSTMGenerator: ParameterContainer {
         let randomized = TokenSampler(options: options, vocabularySize: V).usesRandomness
         while !finished.allSatisfy({ $0 }) && !shouldStop() {
             state = lstm.step(embedding.forward(current), state)
-            let logits = output.forward(state.h)
             // The unfinished rows' uniforms come from `rng` in row order, as one sequential pass would draw them;
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
             let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            var drawn = [Int32](repeating: 0, count: rows.count)
-            logits.withUnsafeBufferPointer { pl in
-                drawn.withUnsafeMutableBufferPointer { pd in
-                    Parallel.forEachChunk(rows.count, grain: 16) { range in
-                        var sampler = TokenSampler(options: options, vocabularySize: V)
-                        for i in range { pd[i] = sampler.draw(pl.baseAddress! + rows[i] * V, uniform: uniforms[i]) }
-                    }
-                }
-            }
+            let drawn = drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)
@@ -237,6 +228,40 @@ public final class LSTMGenerator: ParameterContainer {
             }
         }
         return sequences
+    }
+
+    /// Rows processed together by `drawTokens`: their logits (`sampleBlockRows` × V floats, 640 KB at V = 5000)
+    /// stay in a core's L2 cache between the product that writes them and the passes that sample from them.
+    static let sampleBlockRows = 32
+
+    /// One token for each of `rows` (indices into `hidden`'s rows), the i-th drawn with `uniforms[i]`. The
+    /// vocabulary projection runs a block of rows at a time, and each block is sampled from while its logits are
+    /// in cache; blocks are spread over threads. Finished rows cost nothing.
+    private func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions) -> [Int32] {
+        let (H, V, B) = (config.hiddenSize, config.vocabularySize, Self.sampleBlockRows)
+        var drawn = [Int32](repeating: 0, count: rows.count)
+        hidden.withUnsafeBufferPointer { ph in
+            drawn.withUnsafeMutableBufferPointer { pd in
+                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
+                    var sampler = TokenSampler(options: options, vocabularySize: V)
+                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
+                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
+                    defer {
+                        x.deallocate()
+                        logits.deallocate()
+                    }
+                    for block in blocks {
+                        let range = (block * B)..<min(rows.count, (block + 1) * B)
+                        for (r, i) in range.enumerated() {
+                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
+                        }
+                        output.forward(rows: range.count, x, into: logits)
+                        for (r, i) in range.enumerated() { pd[i] = sampler.draw(logits + r * V, uniform: uniforms[i]) }
+                    }
+                }
+            }
+        }
+        return drawn
     }
 
     /// log G(· | prefix): the log-probabilities [V] of the token that follows `prefix` (after the start token).

@@ -1,6 +1,6 @@
 import Foundation
 import Layers
-import Models
+@testable import Models
 import NumericCore
 import TestSupport
 import XCTest
@@ -129,6 +129,61 @@ final class LSTMGeneratorTests: XCTestCase {
                 return g.sample(count: 300, options: options, batchSize: 100, using: &r)
             }
             XCTAssertEqual(run(threads: 1), run(threads: 2), "\(options)")
+        }
+    }
+
+    /// `continueSampling` projects and samples a block of rows at a time, skipping finished rows: it must give the
+    /// tokens of the straightforward loop (all rows' logits, then one draw per unfinished row, uniforms in row order),
+    /// including a last, partial block and rows that end early, on one thread and on two.
+    func testBlockwiseSamplingMatchesTheStraightforwardLoop() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let config = LSTMGeneratorConfig(vocabularySize: 300, embeddingSize: 8, hiddenSize: 12, maxLength: 9,
+                                         startToken: 1, endToken: 2, initStd: 0.6)
+        var rng = SeededGenerator(seed: 21)
+        let g = LSTMGenerator(config, using: &rng)
+        let n = 2 * LSTMGenerator.sampleBlockRows + 7
+        // Rows start from different prefixes; some are already finished (at eos or at the maximum length).
+        var prefixes: [[Int32]] = []
+        for i in 0..<n {
+            prefixes.append((0..<(i % 4)).map { j -> Int32 in Int32(3 + (j * 7 + i) % 290) })
+        }
+        prefixes[5] = [4, 2]
+        prefixes[9] = [Int32](repeating: 6, count: config.maxLength)
+        let state = LSTMState(h: Tensor(randomNormal: [n, 12], std: 0.8, using: &rng),
+                              c: Tensor(randomNormal: [n, 12], std: 0.8, using: &rng))
+        let next = prefixes.map { $0.last ?? config.startToken }
+
+        func straightforward(_ options: SamplingOptions) -> [[Int32]] {
+            var r = SeededGenerator(seed: 5)
+            var (state, current, sequences) = (state, next, prefixes)
+            var finished = sequences.map { $0.count >= config.maxLength || $0.last == config.endToken }
+            while !finished.allSatisfy({ $0 }) {
+                state = g.lstm.step(g.embedding.forward(current), state)
+                let logits = g.output.forward(state.h).scalars
+                let rows = (0..<n).filter { !finished[$0] }
+                let uniforms = rows.map { _ in r.nextDouble() }
+                var sampler = TokenSampler(options: options, vocabularySize: config.vocabularySize)
+                for (i, b) in rows.enumerated() {
+                    let token = logits.withUnsafeBufferPointer {
+                        sampler.draw($0.baseAddress! + b * config.vocabularySize, uniform: uniforms[i])
+                    }
+                    sequences[b].append(token)
+                    current[b] = token
+                    if token == config.endToken || sequences[b].count >= config.maxLength { finished[b] = true }
+                }
+            }
+            return sequences
+        }
+        for options in [SamplingOptions(), SamplingOptions(temperature: 0.8, topK: 50, topP: 0.95)] {
+            let expected = straightforward(options)
+            XCTAssertTrue(expected.contains { $0.count < config.maxLength }, "some rows should end at eos")
+            for threads in [1, 2] {
+                Parallel.threads = threads
+                var r = SeededGenerator(seed: 5)
+                let got = g.continueSampling(from: state, next: next, sequences: prefixes, options: options, using: &r)
+                XCTAssertEqual(got, expected, "\(options), \(threads) threads")
+            }
         }
     }
 
