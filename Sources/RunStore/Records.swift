@@ -53,10 +53,14 @@ public struct EvaluationProtocol: Sendable, Equatable, Codable {
     public var smoothing: String?
     public var seed: UInt64?
     public var temperature: Double?
+    /// Sampling filters, when the samples were drawn with them (nil: the whole distribution).
+    public var topK: Int?
+    public var topP: Double?
 
     public init(
         sampleCount: Int, referenceSet: String, referenceCount: Int? = nil, tokenizer: String,
-        smoothing: String? = nil, seed: UInt64? = nil, temperature: Double? = nil
+        smoothing: String? = nil, seed: UInt64? = nil, temperature: Double? = nil, topK: Int? = nil,
+        topP: Double? = nil
     ) {
         self.sampleCount = sampleCount
         self.referenceSet = referenceSet
@@ -65,6 +69,8 @@ public struct EvaluationProtocol: Sendable, Equatable, Codable {
         self.smoothing = smoothing
         self.seed = seed
         self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
     }
 }
 
@@ -221,12 +227,14 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var smoothing: String?
     var storedSeed: Int64?
     public var temperature: Double?
+    public var topK: Int?
+    public var topP: Double?
     public var time: Date
 
     enum CodingKeys: String, CodingKey {
         case id, runID = "run_id", step, metric, storedValue = "value", kind, sampleCount = "sample_count"
         case referenceSet = "reference_set", referenceCount = "reference_count", tokenizer, smoothing
-        case storedSeed = "seed", temperature, time
+        case storedSeed = "seed", temperature, topK = "top_k", topP = "top_p", time
     }
 
     init(runID: Int64, step: Int, metric: String, value: Double, protocol p: EvaluationProtocol, time: Date) {
@@ -242,6 +250,8 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         self.smoothing = p.smoothing
         self.storedSeed = p.seed.map { Int64(bitPattern: $0) }
         self.temperature = p.temperature
+        self.topK = p.topK
+        self.topP = p.topP
         self.time = time
     }
 
@@ -251,7 +261,7 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         EvaluationProtocol(
             sampleCount: sampleCount, referenceSet: referenceSet, referenceCount: referenceCount,
             tokenizer: tokenizer, smoothing: smoothing, seed: storedSeed.map { UInt64(bitPattern: $0) },
-            temperature: temperature)
+            temperature: temperature, topK: topK, topP: topP)
     }
 }
 

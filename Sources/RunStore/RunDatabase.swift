@@ -249,6 +249,23 @@ extension RunDatabase {
                 """)
         }
 
+        // Sampling filters join the evaluation protocol, so top-k / top-p scores are kept apart from plain
+        // temperature sampling (rows written before have NULL: no filter).
+        migrator.registerMigration("v3-eval-top-k-top-p") { db in
+            try db.execute(sql: """
+                ALTER TABLE evaluations ADD COLUMN top_k INTEGER;
+                ALTER TABLE evaluations ADD COLUMN top_p REAL;
+                DROP VIEW latest_evaluations;
+                CREATE VIEW latest_evaluations AS
+                SELECT run_id, metric, step, value, kind, sample_count, reference_set, reference_count, tokenizer,
+                       smoothing, seed, temperature, top_k, top_p, time FROM (
+                    SELECT *, row_number() OVER (PARTITION BY run_id, metric ORDER BY step DESC, id DESC) AS recency
+                    FROM evaluations)
+                WHERE recency = 1;
+                PRAGMA user_version = 3;
+                """)
+        }
+
         return migrator
     }()
 

@@ -66,11 +66,11 @@ struct EvalCommand: ParsableCommand {
             })
     var sweep: [Double]?
 
-    @Option(help: "Keep only the k most likely tokens. Scores are printed, not stored (the store has no column for it).")
+    @Option(help: "Sample from the k most likely tokens only; recorded with the scores (evaluations.top_k).")
     var topK: Int?
 
-    @Option(help: "Keep the most likely tokens up to this total probability. Printed, not stored, like --top-k.")
-    var topP: Float?
+    @Option(help: "Sample from the most likely tokens up to this total probability; recorded (evaluations.top_p).")
+    var topP: Double?
 
     @Option(help: ArgumentHelp(
         "BLEU and ROUGE-L references: test (the run's test split), train, or a file of sentences, one per line, "
@@ -151,7 +151,7 @@ struct EvalCommand: ParsableCommand {
         // Score at each temperature, from the same seed.
         var results: [TemperatureResult] = []
         for t in temperatures {
-            let options = SamplingOptions(temperature: Float(t), topK: topK, topP: topP)
+            let options = SamplingOptions(temperature: Float(t), topK: topK, topP: topP.map { Float($0) })
             results.append(suite.evaluate(loaded.generator, options: options, temperature: t, count: samples, seed: seed))
         }
         let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
@@ -162,11 +162,12 @@ struct EvalCommand: ParsableCommand {
         if let store, let runID {
             if noRecord {
                 notes.append("not recorded (--no-record)")
-            } else if topK != nil || topP != nil {
-                notes.append("not recorded: the run store's protocol has no top-k/top-p column, and these scores must not pass for plain temperature sampling")
             } else {
                 for result in results {
-                    for (evaluationProtocol, values) in suite.protocols(of: result, seed: seed) {
+                    for (var evaluationProtocol, values) in suite.protocols(of: result, seed: seed) {
+                        // Every protocol here is on samples, so the sampling filters are part of each.
+                        evaluationProtocol.topK = topK
+                        evaluationProtocol.topP = topP
                         try store.recordEvaluation(run: runID, step: loaded.step, values: values,
                                                    protocol: evaluationProtocol, signOfLife: false)
                         recordedCount += values.count
@@ -424,7 +425,7 @@ private struct Report {
             "samples": command.samples,
             "seed": command.seed,
             "top_k": command.topK.map { $0 as Any } ?? NSNull(),
-            "top_p": command.topP.map { Double($0) as Any } ?? NSNull(),
+            "top_p": command.topP.map { $0 as Any } ?? NSNull(),
             "tokenizer": suite.tokenizer,
             "training_set": ["name": suite.trainingSet.name, "count": suite.trainingSet.count],
             "nll_test": number(nllTest),

@@ -293,11 +293,25 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("bleu4"), result.stdout)
         XCTAssertTrue(result.stdout.contains("not recorded: a checkpoint file"), result.stdout)
-        // Top-k sampling cannot be described by the stored protocol, so it is not recorded either.
-        let topK = try eval(["1", "--samples", "50", "--top-k", "3"])
-        XCTAssertEqual(topK.status, 0, topK.stderr)
-        XCTAssertTrue(topK.stdout.contains("not recorded: the run store's protocol has no top-k"), topK.stdout)
         XCTAssertEqual(try store.evaluations(run: 1).count, before)
+    }
+
+    func testTopKAndTopPAreRecordedWithTheProtocol() throws {
+        let before = try store.evaluations(run: 1)
+        let filtered = try eval(["1", "--samples", "40", "--top-k", "3", "--top-p", "0.9"])
+        XCTAssertEqual(filtered.status, 0, filtered.stderr)
+        let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
+        XCTAssertFalse(added.isEmpty, filtered.stdout)
+        for row in added where row.metric != "nll_test" {
+            XCTAssertEqual(row.evaluationProtocol.topK, 3, row.metric)
+            XCTAssertEqual(row.evaluationProtocol.topP, 0.9, row.metric)
+        }
+        // Unfiltered scores keep NULL, so SQL can keep the two kinds of sampling apart.
+        XCTAssertTrue(before.allSatisfy { $0.topK == nil && $0.topP == nil })
+        let sql = try runProcess("textgan", ["sql", "SELECT count(*) AS n FROM latest_evaluations WHERE top_k = 3 AND top_p = 0.9",
+                                             "--db", database, "--format", "csv"])
+        XCTAssertEqual(sql.status, 0, sql.stderr)
+        XCTAssertNotEqual(sql.stdout, "n\r\n0\r\n", sql.stdout)
     }
 
     func testReferencesFromTheTrainingSplitOrAFile() throws {

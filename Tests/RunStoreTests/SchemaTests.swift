@@ -1,5 +1,5 @@
 import GRDB
-import RunStore
+@testable import RunStore
 import TestSupport
 import XCTest
 
@@ -26,6 +26,45 @@ final class SchemaTests: XCTestCase {
             let indexes = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'")
             XCTAssertTrue(indexes.contains("metrics_by_run_key_step"))
             XCTAssertTrue(try db.foreignKeys(on: "metrics").contains { $0.destinationTable == "runs" })
+        }
+    }
+
+    func testUpgradesAVersion2StoreKeepingItsEvaluations() throws {
+        // Given a store written by schema version 2 (before top_k / top_p), holding one evaluation
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v2-eval-metric-directions")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
+                    INSERT INTO evaluations (run_id, step, metric, value, kind, sample_count, reference_set, tokenizer,
+                                             temperature, time)
+                    VALUES (1, 5, 'bleu2', 0.25, 'finite', 100, 'coco:test', 'space', 1.0, '2026-01-01');
+                    """)
+            }
+            XCTAssertEqual(try queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }, 2)
+        }
+
+        // when this build opens it
+        let database = try RunDatabase(path: path)
+
+        // then it is upgraded, the old score is still there with no sampling filter, and new scores carry theirs.
+        let old = try database.evaluations(run: 1)
+        XCTAssertEqual(old.map(\.value), [0.25])
+        XCTAssertEqual(old.first?.evaluationProtocol.topK, nil)
+        XCTAssertEqual(old.first?.evaluationProtocol.topP, nil)
+        let filtered = EvaluationProtocol(sampleCount: 100, referenceSet: "coco:test", tokenizer: "space",
+                                          temperature: 1, topK: 40, topP: 0.9)
+        try database.recordEvaluation(run: 1, step: 6, values: ["bleu2": 0.2], protocol: filtered, signOfLife: false)
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+            let latest = try Row.fetchOne(db, sql: "SELECT step, top_k, top_p FROM latest_evaluations WHERE metric = 'bleu2'")
+            XCTAssertEqual(latest?["step"], 6)
+            XCTAssertEqual(latest?["top_k"], 40)
+            XCTAssertEqual(latest?["top_p"], 0.9)
         }
     }
 
