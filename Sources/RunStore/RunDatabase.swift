@@ -250,7 +250,8 @@ extension RunDatabase {
         }
 
         // Sampling filters join the evaluation protocol, so top-k / top-p scores are kept apart from plain
-        // temperature sampling (rows written before have NULL: no filter).
+        // temperature sampling (rows written before have NULL: no filter). `leaderboard_by_protocol` ranks each
+        // run's scores within one protocol, so a comparison of runs need not mix sample counts or temperatures.
         migrator.registerMigration("v3-eval-top-k-top-p") { db in
             try db.execute(sql: """
                 ALTER TABLE evaluations ADD COLUMN top_k INTEGER;
@@ -262,6 +263,24 @@ extension RunDatabase {
                     SELECT *, row_number() OVER (PARTITION BY run_id, metric ORDER BY step DESC, id DESC) AS recency
                     FROM evaluations)
                 WHERE recency = 1;
+                CREATE VIEW leaderboard_by_protocol AS
+                SELECT r.id AS run_id, r.name, r.algorithm, r.generator, r.corpus, r.status,
+                       e.metric, e.value, e.step, e.higher_is_better, e.evaluations,
+                       e.sample_count, e.reference_set, e.reference_count, e.tokenizer, e.smoothing, e.temperature,
+                       e.top_k, e.top_p
+                FROM (
+                    SELECT *,
+                           count(*) OVER protocol AS evaluations,
+                           row_number() OVER (protocol
+                               ORDER BY CASE WHEN higher_is_better THEN -value ELSE value END, step, id) AS rank
+                    FROM (SELECT ev.*, COALESCE(d.higher_is_better, 1) AS higher_is_better
+                          FROM evaluations ev LEFT JOIN metric_directions d USING (metric))
+                    WHERE kind <> 'nan'
+                    WINDOW protocol AS (PARTITION BY run_id, metric, sample_count, reference_set, reference_count,
+                                        tokenizer, smoothing, temperature, top_k, top_p)
+                ) AS e
+                JOIN runs_view AS r ON r.id = e.run_id
+                WHERE e.rank = 1;
                 PRAGMA user_version = 3;
                 """)
         }

@@ -15,7 +15,8 @@ final class SchemaTests: XCTestCase {
             let views = Set(objects.filter { $0["type"] == "view" }.map { $0["name"] as String })
             XCTAssertTrue(tables.isSuperset(of: ["runs", "params", "metrics", "evaluations", "samples", "checkpoints",
                                                  "metric_directions"]), "\(tables)")
-            XCTAssertEqual(views, ["runs_view", "latest_metrics", "latest_evaluations", "leaderboard"])
+            XCTAssertEqual(views, ["runs_view", "latest_metrics", "latest_evaluations", "leaderboard",
+                                   "leaderboard_by_protocol"])
             XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
             let runColumns = Set(try db.columns(in: "runs").map(\.name))
             XCTAssertTrue(runColumns.isSuperset(of: [

@@ -126,6 +126,36 @@ final class WriteReadTests: XCTestCase {
         XCTAssertNil(summary.latestNLLTest)
     }
 
+    func testLeaderboardByProtocolKeepsProtocolsApart() throws {
+        // Given a run scored at temperature 1 and, higher, at temperature 0.7 and with a top-k filter
+        let database = try RunDatabase.inMemory()
+        let run = try database.startRun(makeRun())
+        var cool = evaluationProtocol, filtered = evaluationProtocol
+        cool.temperature = 0.7
+        filtered.topK = 40
+        try database.recordEvaluation(run: run, step: 1, values: ["bleu4": 0.20], protocol: evaluationProtocol)
+        try database.recordEvaluation(run: run, step: 2, values: ["bleu4": 0.22], protocol: evaluationProtocol)
+        try database.recordEvaluation(run: run, step: 2, values: ["bleu4": 0.40], protocol: cool)
+        try database.recordEvaluation(run: run, step: 2, values: ["bleu4": 0.45], protocol: filtered)
+
+        // when the per-protocol leaderboard is read
+        let rows = try database.writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT value, step, evaluations, temperature, top_k FROM leaderboard_by_protocol
+                WHERE run_id = ? AND metric = 'bleu4' ORDER BY value
+                """, arguments: [run])
+        }
+
+        // then each protocol has its own best, and the plain one is not overtaken by the other two.
+        XCTAssertEqual(rows.map { $0["value"] as Double }, [0.22, 0.40, 0.45])
+        XCTAssertEqual(rows.map { $0["evaluations"] as Int }, [2, 1, 1])
+        XCTAssertEqual(rows.map { $0["top_k"] as Int? }, [nil, nil, 40])
+        XCTAssertEqual(try database.writer.read { db in
+            try Double.fetchOne(db, sql: "SELECT value FROM leaderboard WHERE run_id = ? AND metric = 'bleu4'",
+                                arguments: [run])
+        }, 0.45)
+    }
+
     // MARK: - Samples, checkpoints, details, compare
 
     func testDetailsShowTheLastStepsSamplesCheckpointsAndEvaluationProtocol() throws {
