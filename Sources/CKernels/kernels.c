@@ -53,43 +53,38 @@ static inline int in_core_range(float x) { return x >= -87.33655f && x <= 88.376
 // so the loops below OR it into lane flags without branches and stay vectorised.
 static inline int needs_edge(float x) { return (x < -87.33655f) | (x > 88.37626f); }
 
+// Each block of 16 is finished (edge lanes included) before it is stored, so y may alias x.
 TG_CLONES float tg_exp_sum(const float *x, float *y, int64_t n, float shift) {
     float acc[16] = {0};
-    int edge[16] = {0};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
+        float e[16];
+        int edge = 0;
         for (int l = 0; l < 16; l++) {
             float v = x[i + l] - shift;
-            float e = exp_core(v);
-            y[i + l] = e;
-            acc[l] += e;
-            edge[l] |= needs_edge(v);
+            e[l] = exp_core(v);
+            edge |= needs_edge(v);
+        }
+        // Rare: arguments outside the core range (e.g. -inf logits of masked positions) get their exact value.
+        if (edge) {
+            for (int l = 0; l < 16; l++) {
+                float v = x[i + l] - shift;
+                if (!in_core_range(v) && v == v) e[l] = exp_edge(v);
+            }
+        }
+        for (int l = 0; l < 16; l++) {
+            y[i + l] = e[l];
+            acc[l] += e[l];
         }
     }
     float s = 0;
-    int any = 0;
     for (; i < n; i++) {
         float v = x[i] - shift;
-        float e = exp_core(v);
+        float e = in_core_range(v) || v != v ? exp_core(v) : exp_edge(v);
         y[i] = e;
         s += e;
-        any |= needs_edge(v);
     }
-    for (int l = 0; l < 16; l++) {
-        s += acc[l];
-        any |= edge[l];
-    }
-    // Rare: arguments outside the core range (e.g. -inf logits of masked positions) get their exact value.
-    if (any) {
-        for (int64_t j = 0; j < n; j++) {
-            float v = x[j] - shift;
-            if (!in_core_range(v) && v == v) {
-                float exact = exp_edge(v);
-                s += exact - y[j];
-                y[j] = exact;
-            }
-        }
-    }
+    for (int l = 0; l < 16; l++) s += acc[l];
     return s;
 }
 

@@ -118,15 +118,12 @@ public final class LSTMGenerator: ParameterContainer {
         let ids = inputIds(batch)
         let x = embedding.forward(ids).reshaped([T, B, E])
         let (hidden, _, cache) = lstm.forward(x)
-        var logits = output.forward(hidden.reshaped([T * B, config.hiddenSize]))
         let targets = timeMajor(batch.tokens, batch), weights = timeMajor(batch.weights, batch)
         let norm = normalizer ?? Float(batch.realTokenCount)
-        guard backward else {
-            return softmaxCrossEntropy(logits: logits, targets: targets, weights: weights, normalizer: norm)
-        }
-        // The logits become their own gradient: one [T·B, V] buffer for the whole step.
-        let loss = softmaxCrossEntropyGradientInPlace(&logits, targets: targets, weights: weights, normalizer: norm)
-        let dHidden = output.backward(logits, input: hidden.reshaped([T * B, config.hiddenSize]))
+        // The output layer and the loss run block by block, so the [T·B, V] logits are never held whole.
+        let (loss, dHidden) = output.softmaxCrossEntropy(hidden.reshaped([T * B, config.hiddenSize]), targets: targets,
+                                                         weights: weights, normalizer: norm, backward: backward)
+        guard let dHidden else { return loss }
         let (dx, _) = lstm.backward(dHidden.reshaped([T, B, config.hiddenSize]), cache: cache)
         embedding.backward(dx, ids: ids)
         return loss

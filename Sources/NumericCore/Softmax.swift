@@ -106,8 +106,7 @@ public func softmaxCrossEntropyGradientInPlace(
     }
 }
 
-/// The kernel behind both: `gradient` may be the logits themselves; then each row's exponentials go to scratch first
-/// (the exp kernel re-reads its input for out-of-range entries), and the row is overwritten only after.
+/// The kernel behind both: `gradient` may be the logits themselves (the exp kernel may write over its input).
 private func crossEntropyRows(
     _ px: UnsafePointer<Float>, rows: Int, columns: Int, targets: [Int32], weights: [Float]?, normalizer: Float?,
     gradient: UnsafeMutablePointer<Float>?
@@ -118,12 +117,11 @@ private func crossEntropyRows(
     let scale: Float = total > 0 ? 1 / total : 0
     // Each row's loss goes to its own slot and the sum is taken in row order, so threads never change the result.
     var rowLoss = [Double](repeating: 0, count: rows)
-    let inPlace = gradient.map { UnsafePointer($0) == px } ?? false
     rowLoss.withUnsafeMutableBufferPointer { losses in
         let losses = losses.baseAddress!
         Parallel.forEachChunk(rows, grain: 64) { range in
-            // Without a separate gradient buffer, one row of scratch holds the exponentials.
-            var scratch = [Float](repeating: 0, count: gradient == nil || inPlace ? columns : 0)
+            // Without a gradient buffer, one row of scratch holds the exponentials.
+            var scratch = [Float](repeating: 0, count: gradient == nil ? columns : 0)
             scratch.withUnsafeMutableBufferPointer { ps in
                 for r in range {
                     let t = Int(targets[r])
@@ -136,12 +134,11 @@ private func crossEntropyRows(
                     }
                     let mx = Vector.maximum(xr, count: columns)
                     let targetLogit = xr[t]
-                    let out = inPlace ? ps.baseAddress! : gradient.map { $0 + r * columns } ?? ps.baseAddress!
+                    let out = gradient.map { $0 + r * columns } ?? ps.baseAddress!
                     let s = Vector.expSum(xr, out, count: columns, shift: mx)
                     losses[r] = Double(w) * Double(mx + logf(s) - targetLogit)
                     if let gradient {
                         let row = gradient + r * columns
-                        if inPlace { row.update(from: out, count: columns) }
                         Vector.scale(row, by: w * scale / s, count: columns)
                         row[t] -= w * scale
                     }

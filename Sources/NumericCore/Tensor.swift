@@ -133,6 +133,18 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
+    /// The matrix [columns, rows] of a (rank-2 or folded) [rows, columns] tensor.
+    public func transposedMatrix() -> Tensor {
+        let (rows, columns) = matrixShape
+        return Tensor(uninitializedShape: [columns, rows]) { out in
+            withUnsafeBufferPointer { p in
+                for r in 0..<rows {
+                    for c in 0..<columns { out[c * rows + r] = p[r * columns + c] }
+                }
+            }
+        }
+    }
+
     /// Sum of all elements, accumulated in Double.
     public var sum: Double {
         withUnsafeBufferPointer { p in

@@ -64,4 +64,21 @@ final class VectorMathTests: XCTestCase {
         XCTAssertEqual(Vector.maximum(x, count: 21), x.max()!)
         XCTAssertEqual(Vector.maximum(x, count: 0), -.infinity)
     }
+
+    func testExpSumInPlaceHandlesArgumentsOutsideTheCoreRange() {
+        // Logits spread over more than 87 (a random N(0, 1) oracle has them): in place, the exact small values must
+        // come from the original arguments, not from the exponentials already written over them.
+        let x: [Float] = (0..<37).map { $0 % 3 == 0 ? -95 - Float($0) : Float($0 % 5) }
+        var separate = [Float](repeating: 0, count: x.count)
+        let s = Vector.expSum(x, &separate, count: x.count, shift: 4)
+        var inPlace = x
+        let t = inPlace.withUnsafeMutableBufferPointer { p in Vector.expSum(p.baseAddress!, p.baseAddress!, count: x.count, shift: 4) }
+        XCTAssertEqual(inPlace, separate)
+        XCTAssertEqual(t, s)
+        for (v, e) in zip(x, separate) {
+            // Subnormal results carry few bits: the tolerance is relative, or two of the smallest subnormals.
+            let exact = Foundation.exp(Double(v) - 4)
+            XCTAssertEqual(Double(e), exact, accuracy: max(1e-6 * exact, 3e-45), "exp(\(v) − 4)")
+        }
+    }
 }

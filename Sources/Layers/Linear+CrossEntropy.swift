@@ -1,0 +1,138 @@
+import Foundation
+import NumericCore
+
+// The output layer and the softmax cross-entropy in one pass over blocks of rows: a language model's vocabulary
+// projection and its loss, without ever holding the [N, V] logits.
+//
+//   x [N, I] → logits [N, V] = x·W + b → loss = Σ_r w_r·(logsumexp(logits_r) − logits_r[t_r]) / normalizer
+//   backward: dLogits_r = w_r·(softmax(logits_r) − onehot(t_r)) / normalizer
+//             dW += xᵀ·dLogits   db += Σ_r dLogits_r   dx = dLogits·Wᵀ
+//
+// The straightforward way (`forward`, `softmaxCrossEntropyGradientInPlace`, `backward`) writes the logits of a whole
+// batch (1280 × 5000 floats at the SeqGAN sizes: 25.6 MB) to memory and reads them back three times. Here a block of
+// `rows` rows goes through all of it while its logits are in cache. The bits differ from the straightforward way only
+// in dW and db, whose sums over rows run block by block; `LinearCrossEntropyTests` compares the two.
+
+extension Linear {
+    /// Rows per block: a block's logits and their gradient (2 · 32 · V floats, 1.3 MB for V = 5000) stay in L2.
+    public static let crossEntropyBlockRows = 32
+    /// Blocks are grouped into at most this many runs, each summing its own partial dW and db; the partial sums are
+    /// added in run order. The number depends on N only, so the thread count (≤ this many threads are used) changes no
+    /// bit of the result.
+    public static let crossEntropyGradientRuns = 4
+
+    /// The weighted softmax cross-entropy of the logits x·W + b against `targets` (one per row of x), normalised
+    /// by `normalizer` (default: Σ weights, or N without weights); rows of weight 0 contribute nothing. With
+    /// `backward`, accumulates dW and db into the parameters' gradients and returns dx [N, I].
+    public func softmaxCrossEntropy(
+        _ x: Tensor, targets: [Int32], weights: [Float]? = nil, normalizer: Float? = nil, backward: Bool
+    ) -> (loss: Float, dx: Tensor?) {
+        let (N, I) = x.matrixShape
+        let V = outputSize
+        precondition(I == inputSize, "Linear(\(weight.name)): input has \(I) features, expected \(inputSize)")
+        precondition(targets.count == N, "softmaxCrossEntropy: \(targets.count) targets for \(N) rows")
+        precondition(weights == nil || weights!.count == N, "softmaxCrossEntropy: weights count")
+        precondition(targets.allSatisfy { $0 >= 0 && Int($0) < V }, "softmaxCrossEntropy: a target is outside 0..<\(V)")
+        let total = normalizer ?? (weights.map { $0.reduce(0, +) } ?? Float(N))
+        let scale: Float = total > 0 ? 1 / total : 0
+        guard N > 0 else { return (0, backward ? Tensor(zeros: x.shape) : nil) }
+
+        let R = Self.crossEntropyBlockRows
+        let blocks = (N + R - 1) / R
+        let runs = min(blocks, Self.crossEntropyGradientRuns)
+        // dx = dLogits·Wᵀ reads Wᵀ [V, I] untransposed: a product never packs the 5000 × 32 matrix per block.
+        let wt = backward ? weight.value.transposedMatrix() : Tensor(zeros: [0])
+        var rowLoss = [Double](repeating: 0, count: N)
+        var partialW = [Float](repeating: 0, count: backward ? runs * I * V : 0)
+        var partialB = [Float](repeating: 0, count: backward ? runs * V : 0)
+        var dx = backward ? Tensor(zeros: [N, I]) : Tensor(zeros: [0])
+        x.withUnsafeBufferPointer { px in
+            weight.value.withUnsafeBufferPointer { pw in
+                wt.withUnsafeBufferPointer { pwt in
+                    withBias { pb in
+                        rowLoss.withUnsafeMutableBufferPointer { losses in
+                            partialW.withUnsafeMutableBufferPointer { partialW in
+                                partialB.withUnsafeMutableBufferPointer { partialB in
+                                    dx.withUnsafeMutableBufferPointer { pdx in
+                                        let (px, pw, losses) = (px.baseAddress!, pw.baseAddress!, losses.baseAddress!)
+                                        Parallel.forEachChunk(runs) { runRange in
+                                            var logits = [Float](repeating: 0, count: R * V)
+                                            var gradient = [Float](repeating: 0, count: backward ? R * V : 0)
+                                            logits.withUnsafeMutableBufferPointer { logits in
+                                                gradient.withUnsafeMutableBufferPointer { gradient in
+                                                    for run in runRange {
+                                                        for block in (run * blocks / runs)..<((run + 1) * blocks / runs) {
+                                                            let r0 = block * R, rows = min(R, N - r0)
+                                                            // logits = x·W + b for this block's rows
+                                                            gemm(m: rows, n: V, k: I, px + r0 * I, lda: I, pw, ldb: V,
+                                                                 beta: 0, logits.baseAddress!, ldc: V, bias: pb)
+                                                            for r in 0..<rows {
+                                                                let w = weights?[r0 + r] ?? 1
+                                                                let row = logits.baseAddress! + r * V
+                                                                let t = Int(targets[r0 + r])
+                                                                guard w != 0 else {
+                                                                    if backward { (gradient.baseAddress! + r * V).update(repeating: 0, count: V) }
+                                                                    continue
+                                                                }
+                                                                let mx = Vector.maximum(row, count: V)
+                                                                let out = backward ? gradient.baseAddress! + r * V : row
+                                                                // Without backward the row is its own scratch (the
+                                                                // loss needs only the sum and the target's logit).
+                                                                let targetLogit = row[t]
+                                                                let s = Vector.expSum(row, out, count: V, shift: mx)
+                                                                losses[r0 + r] = Double(w) * Double(mx + logf(s) - targetLogit)
+                                                                if backward {
+                                                                    Vector.scale(out, by: w * scale / s, count: V)
+                                                                    out[t] -= w * scale
+                                                                }
+                                                            }
+                                                            guard backward else { continue }
+                                                            let g = gradient.baseAddress!
+                                                            let first = block == run * blocks / runs
+                                                            // dx = dLogits·Wᵀ, dW_run (+)= xᵀ·dLogits, db_run (+)= Σ rows
+                                                            gemm(m: rows, n: I, k: V, g, lda: V, pwt.baseAddress!, ldb: I,
+                                                                 beta: 0, pdx.baseAddress! + r0 * I, ldc: I)
+                                                            gemm(transposeA: true, m: I, n: V, k: rows, px + r0 * I, lda: I,
+                                                                 g, ldb: V, beta: first ? 0 : 1,
+                                                                 partialW.baseAddress! + run * I * V, ldc: V)
+                                                            let db = partialB.baseAddress! + run * V
+                                                            if first { db.update(repeating: 0, count: V) }
+                                                            for r in 0..<rows { Vector.axpy(1, g + r * V, db, count: V) }
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if backward {
+            // The runs' partial sums, added in run order.
+            weight.grad.withUnsafeMutableBufferPointer { g in
+                partialW.withUnsafeBufferPointer { p in
+                    for run in 0..<runs { Vector.axpy(1, p.baseAddress! + run * I * V, g.baseAddress!, count: I * V) }
+                }
+            }
+            if let bias {
+                bias.grad.withUnsafeMutableBufferPointer { g in
+                    partialB.withUnsafeBufferPointer { p in
+                        for run in 0..<runs { Vector.axpy(1, p.baseAddress! + run * V, g.baseAddress!, count: V) }
+                    }
+                }
+            }
+        }
+        let loss = Float(rowLoss.reduce(0, +) * Double(scale))
+        return (loss, backward ? dx.reshaped(x.shape) : nil)
+    }
+
+    /// Calls `body` with the bias values, or nil without a bias.
+    private func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let bias else { return body(nil) }
+        return bias.value.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
