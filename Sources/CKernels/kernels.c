@@ -172,6 +172,78 @@ TG_CLONES void tg_table_conv_max(const float *restrict table, int64_t V, int64_t
     }
 }
 
+TG_CLONES void tg_max_over_time(const float *restrict conv, int64_t P, int64_t F, float *restrict out,
+                                int32_t *restrict argmax) {
+    for (int64_t f = 0; f < F; f++) {
+        out[f] = conv[f];
+        argmax[f] = 0;
+    }
+    for (int64_t p = 1; p < P; p++) {
+        const float *row = conv + p * F;
+        for (int64_t f = 0; f < F; f++) {
+            int greater = row[f] > out[f];
+            out[f] = greater ? row[f] : out[f];
+            argmax[f] = greater ? (int32_t)p : argmax[f];
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+// 64 outputs at a time in registers, over all gathered rows, then one store: a load and an FMA per 16 terms (an axpy
+// per row would also load and store `out` for each). Even and odd rows go to separate accumulators, so eight FMA
+// chains are in flight (four would wait on the FMA latency); out[j] = (out[j] + Σ_even) + Σ_odd.
+__attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, int64_t n, const float *base,
+                                                                    const int64_t *offsets, const float *coefficients,
+                                                                    int64_t count) {
+    for (int64_t j = 0; j < n; j += 64) {
+        __mmask16 mask[4];
+        for (int v = 0; v < 4; v++) {
+            int64_t left = n - j - 16 * v;
+            mask[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+        }
+        __m512 even[4], odd[4];
+        for (int v = 0; v < 4; v++) {
+            even[v] = _mm512_maskz_loadu_ps(mask[v], out + j + 16 * v);
+            odd[v] = _mm512_setzero_ps();
+        }
+        int64_t i = 0;
+        for (; i + 2 <= count; i += 2) {
+            const float *r0 = base + offsets[i] + j, *r1 = base + offsets[i + 1] + j;
+            __m512 c0 = _mm512_set1_ps(coefficients[i]), c1 = _mm512_set1_ps(coefficients[i + 1]);
+            for (int v = 0; v < 4; v++) {
+                even[v] = _mm512_fmadd_ps(c0, _mm512_maskz_loadu_ps(mask[v], r0 + 16 * v), even[v]);
+                odd[v] = _mm512_fmadd_ps(c1, _mm512_maskz_loadu_ps(mask[v], r1 + 16 * v), odd[v]);
+            }
+        }
+        if (i < count) {
+            const float *r0 = base + offsets[i] + j;
+            __m512 c0 = _mm512_set1_ps(coefficients[i]);
+            for (int v = 0; v < 4; v++) even[v] = _mm512_fmadd_ps(c0, _mm512_maskz_loadu_ps(mask[v], r0 + 16 * v), even[v]);
+        }
+        for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(out + j + 16 * v, mask[v], _mm512_add_ps(even[v], odd[v]));
+    }
+}
+#endif
+
+void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *offsets, const float *coefficients,
+                    int64_t count) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (tg_sgemm_available()) {
+        gather_axpy_avx512(out, n, base, offsets, coefficients, count);
+        return;
+    }
+#endif
+    for (int64_t j = 0; j < n; j++) {
+        float even = out[j], odd = 0;
+        for (int64_t i = 0; i < count; i++) {
+            if (i % 2 == 0) even = fmaf(coefficients[i], base[offsets[i] + j], even);
+            else odd = fmaf(coefficients[i], base[offsets[i] + j], odd);
+        }
+        out[j] = even + odd;
+    }
+}
+
 TG_CLONES int64_t tg_inverse_cdf(const float *w, int64_t n, float target) {
     // Skip whole blocks of 64 by their sums (vectorised), then walk the block that crosses the target.
     float cumulative = 0;

@@ -23,8 +23,6 @@ public struct ConvolutionWidth: Codable, Sendable, Equatable {
 
 public struct TimeConvolutionCache {
     public let x: Tensor  // [B, T, E]
-    /// Unfolded windows per width [B·P_w, w·E] (P_w = T − w + 1).
-    public let windows: [Tensor]
     /// Position of the maximum for every (b, feature).  [B, ΣF]
     public let argmax: [Int32]
     /// The output features (after ReLU).  [B, ΣF]
@@ -78,7 +76,6 @@ public struct TimeConvolution: ParameterContainer {
         let total = featureCount
         var features = Tensor(zeros: [B, total])
         var argmax = [Int32](repeating: 0, count: B * total)
-        var windows: [Tensor] = []
         var offset = 0
         for (spec, kernel) in zip(widths, filters) {
             let (w, F) = (spec.width, spec.filters)
@@ -96,25 +93,25 @@ public struct TimeConvolution: ParameterContainer {
                     }
                 }
             }
+            // Max over time (the first position attaining it), then ReLU on the maxima.
             conv.withUnsafeBufferPointer { pc in
                 features.withUnsafeMutableBufferPointer { pf in
-                    for b in 0..<B {
-                        for f in 0..<F {
-                            var best = pc[b * P * F + f], at = 0
-                            for p in 1..<max(P, 1) where pc[(b * P + p) * F + f] > best {
-                                best = pc[(b * P + p) * F + f]
-                                at = p
+                    argmax.withUnsafeMutableBufferPointer { pa in
+                        let (pc, pf, pa) = (pc.baseAddress!, pf.baseAddress!, pa.baseAddress!)
+                        Parallel.forEachChunk(B, grain: 8) { range in
+                            for b in range {
+                                let out = pf + b * total + offset
+                                Vector.maxOverTime(pc + b * P * F, positions: P, filters: F, into: out,
+                                                   argmax: pa + b * total + offset)
+                                for f in 0..<F { out[f] = max(out[f], 0) }
                             }
-                            pf[b * total + offset + f] = max(best, 0)
-                            argmax[b * total + offset + f] = Int32(at)
                         }
                     }
                 }
             }
-            windows.append(unfolded)
             offset += F
         }
-        return (features, TimeConvolutionCache(x: x, windows: windows, argmax: argmax, features: features))
+        return (features, TimeConvolutionCache(x: x, argmax: argmax, features: features))
     }
 
     /// The windows of w consecutive steps, one per row: [B, T, E] → [B·(T−w+1), w·E].
@@ -139,48 +136,77 @@ public struct TimeConvolution: ParameterContainer {
     /// dFeatures [B, ΣF] → accumulates filter gradients, returns dx [B, T, E].
     ///
     /// Max-over-time sends each (b, filter)'s gradient to one window only, so of the dense products
-    /// dW = dConvᵀ·windows and dWindows = dConv·W just B·F rows are non-zero. This pass touches only those:
-    /// per active (b, f) one contiguous axpy into dW[f] and one into the w·E inputs of the arg-max window —
-    /// B·F·w·E multiply-adds per width instead of the products' B·P·F·w·E. Filters are split over threads for dW
-    /// and sequences for dx; each sum still runs in one fixed order (b for dW[f], then width and f for dx[b]), so the
-    /// thread count changes no bit. `backwardDense` is the straightforward version it is tested against.
+    /// dW = dConvᵀ·windows and dWindows = dConv·W just B·F rows are non-zero. This pass touches only those, as sums
+    /// of gathered rows (`Vector.gatherAxpy`, which keeps 64 outputs in registers over all its rows):
+    ///   dW[f] += Σ_b d(b, f) · x[b, p(b, f) ..< p(b, f) + w]   (the arg-max window, read where it lies in x)
+    ///   dx[b, p ..< p + w] += Σ_{f : p(b, f) = p} d(b, f) · W[f]
+    /// B·F·w·E multiply-adds per width for each, instead of the products' B·P·F·w·E. Filters are split over threads
+    /// for dW and sequences for dx; each sum runs in one fixed order (b for dW[f]; width, position, then f for dx[b]),
+    /// so the thread count changes no bit. `backwardDense` is the straightforward version it is tested against.
     public func backward(_ dFeatures: Tensor, cache: TimeConvolutionCache) -> Tensor {
         let (B, T, E) = (cache.x.shape[0], cache.x.shape[1], inputSize)
         let total = featureCount
         precondition(dFeatures.count == B * total, "TimeConvolution.backward: \(dFeatures.shape) is not [\(B), \(total)]")
         var dx = Tensor(zeros: cache.x.shape)
         var offset = 0
-        for (k, (spec, kernel)) in zip(widths, filters).enumerated() {
+        for (spec, kernel) in zip(widths, filters) {
             let (w, F) = (spec.width, spec.filters)
             let (P, window) = (T - w + 1, w * E)
             dFeatures.withUnsafeBufferPointer { pd in
                 cache.features.withUnsafeBufferPointer { pf in
                     cache.argmax.withUnsafeBufferPointer { pa in
-                        cache.windows[k].withUnsafeBufferPointer { pw in
+                        cache.x.withUnsafeBufferPointer { px in
                             kernel.weight.value.withUnsafeBufferPointer { weight in
                                 kernel.weight.grad.withUnsafeMutableBufferPointer { dWeight in
                                     kernel.bias.grad.withUnsafeMutableBufferPointer { db in
-                                        dx.withUnsafeMutableBufferPointer { px in
-                                            let (pd, pf, pa, pw) = (pd.baseAddress!, pf.baseAddress!, pa.baseAddress!, pw.baseAddress!)
-                                            let (weight, dWeight, db, px) = (weight.baseAddress!, dWeight.baseAddress!, db.baseAddress!, px.baseAddress!)
-                                            // dW[f] += d · window(b, argmax), db[f] += d
+                                        dx.withUnsafeMutableBufferPointer { pdx in
+                                            let (pd, pf, pa, px) = (pd.baseAddress!, pf.baseAddress!, pa.baseAddress!, px.baseAddress!)
+                                            let (weight, dWeight, db, pdx) = (weight.baseAddress!, dWeight.baseAddress!, db.baseAddress!, pdx.baseAddress!)
+                                            // The gradient reaches (b, f) only where ReLU passed its maximum.
+                                            func active(_ b: Int, _ f: Int) -> Bool { pf[b * total + offset + f] > 0 }
+                                            func d(_ b: Int, _ f: Int) -> Float { pd[b * total + offset + f] }
+                                            func position(_ b: Int, _ f: Int) -> Int { Int(pa[b * total + offset + f]) }
                                             Parallel.forEachChunk(F, grain: 16) { range in
+                                                var offsets = [Int64](repeating: 0, count: B)
+                                                var coefficients = [Float](repeating: 0, count: B)
                                                 for f in range {
-                                                    for b in 0..<B where pf[b * total + offset + f] > 0 {
-                                                        let d = pd[b * total + offset + f]
-                                                        let p = Int(pa[b * total + offset + f])
-                                                        db[f] += d
-                                                        Vector.axpy(d, pw + (b * P + p) * window, dWeight + f * window, count: window)
+                                                    var n = 0
+                                                    for b in 0..<B where active(b, f) {
+                                                        db[f] += d(b, f)
+                                                        offsets[n] = Int64((b * T + position(b, f)) * E)
+                                                        coefficients[n] = d(b, f)
+                                                        n += 1
                                                     }
+                                                    Vector.gatherAxpy(into: dWeight + f * window, count: window, base: px,
+                                                                      offsets: offsets, coefficients: coefficients, rows: n)
                                                 }
                                             }
-                                            // dx[b, argmax ..< argmax + w] += d · W[f]
                                             Parallel.forEachChunk(B, grain: 4) { range in
+                                                var offsets = [Int64](repeating: 0, count: F)
+                                                var coefficients = [Float](repeating: 0, count: F)
+                                                var start = [Int](repeating: 0, count: P + 1)
                                                 for b in range {
-                                                    for f in 0..<F where pf[b * total + offset + f] > 0 {
-                                                        let d = pd[b * total + offset + f]
-                                                        let p = Int(pa[b * total + offset + f])
-                                                        Vector.axpy(d, weight + f * window, px + (b * T + p) * E, count: window)
+                                                    // The active filters grouped by arg-max position, in filter order.
+                                                    for p in 0...P { start[p] = 0 }
+                                                    for f in 0..<F where active(b, f) { start[position(b, f) + 1] += 1 }
+                                                    for p in 0..<P { start[p + 1] += start[p] }
+                                                    var next = start
+                                                    for f in 0..<F where active(b, f) {
+                                                        let p = position(b, f)
+                                                        offsets[next[p]] = Int64(f * window)
+                                                        coefficients[next[p]] = d(b, f)
+                                                        next[p] += 1
+                                                    }
+                                                    for p in 0..<P where start[p + 1] > start[p] {
+                                                        offsets.withUnsafeBufferPointer { o in
+                                                            coefficients.withUnsafeBufferPointer { c in
+                                                                Vector.gatherAxpy(
+                                                                    into: pdx + (b * T + p) * E, count: window, base: weight,
+                                                                    offsets: o.baseAddress! + start[p],
+                                                                    coefficients: c.baseAddress! + start[p],
+                                                                    rows: start[p + 1] - start[p])
+                                                            }
+                                                        }
                                                     }
                                                 }
                                             }
@@ -203,7 +229,7 @@ public struct TimeConvolution: ParameterContainer {
         let total = featureCount
         var dx = Tensor(zeros: cache.x.shape)
         var offset = 0
-        for (k, (spec, kernel)) in zip(widths, filters).enumerated() {
+        for (spec, kernel) in zip(widths, filters) {
             let (w, F) = (spec.width, spec.filters)
             let P = T - w + 1
             // The gradient reaches only the arg-max position of each (b, filter), and only where ReLU passed it.
@@ -214,7 +240,8 @@ public struct TimeConvolution: ParameterContainer {
                     dConv.scalars[(b * P + p) * F + f] = dFeatures.scalars[b * total + offset + f]
                 }
             }
-            matmul(dConv, cache.windows[k], into: &kernel.weight.grad, transposeA: true, accumulate: true)  // [F, w·E]
+            let windows = TimeConvolution.unfold(cache.x, width: w)
+            matmul(dConv, windows, into: &kernel.weight.grad, transposeA: true, accumulate: true)  // [F, w·E]
             addColumnSums(of: dConv, into: &kernel.bias.grad)
             let dWindows = matmul(dConv, kernel.weight.value)  // [B·P, w·E]
             // Fold the windows back: each window's gradient adds onto the w steps it covered.

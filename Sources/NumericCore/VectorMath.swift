@@ -59,6 +59,20 @@ public enum Vector {
         tg_table_conv_max(table, Int64(vocabularySize), Int64(filters), Int64(width), ids, Int64(length), bias, scratch, out)
     }
 
+    /// out[f] = max_p conv[p, f] over conv [P, F], and the first p attaining it (see `tg_max_over_time`).
+    @inlinable
+    public static func maxOverTime(_ conv: UnsafePointer<Float>, positions: Int, filters: Int,
+                                   into out: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>) {
+        tg_max_over_time(conv, Int64(positions), Int64(filters), out, argmax)
+    }
+
+    /// out[j] += Σ_i coefficients[i] · base[offsets[i] + j] for j < count, summed over i in order.
+    @inlinable
+    public static func gatherAxpy(into out: UnsafeMutablePointer<Float>, count: Int, base: UnsafePointer<Float>,
+                                  offsets: UnsafePointer<Int64>, coefficients: UnsafePointer<Float>, rows: Int) {
+        tg_gather_axpy(out, Int64(count), base, offsets, coefficients, Int64(rows))
+    }
+
     /// y[i] += a·x[i].
     @inlinable
     public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {

@@ -81,4 +81,37 @@ final class VectorMathTests: XCTestCase {
             XCTAssertEqual(Double(e), exact, accuracy: max(1e-6 * exact, 3e-45), "exp(\(v) − 4)")
         }
     }
+
+    func testGatherAxpyMatchesTheStraightforwardSum() {
+        var rng = SeededGenerator(seed: 64)
+        let base = (0..<4_000).map { _ in rng.nextNormal() }
+        for (n, rows) in [(64, 5), (128, 4), (1_280, 7), (37, 3), (200, 0), (15, 1), (80, 2)] {
+            let offsets = (0..<rows).map { _ in Int64(rng.nextInt(below: base.count - n)) }
+            let coefficients = (0..<rows).map { _ in rng.nextNormal() }
+            let start = (0..<n).map { _ in rng.nextNormal() }
+            var out = start
+            Vector.gatherAxpy(into: &out, count: n, base: base, offsets: offsets, coefficients: coefficients, rows: rows)
+            for j in 0..<n {
+                var expected = Double(start[j])
+                for i in 0..<rows { expected += Double(coefficients[i]) * Double(base[Int(offsets[i]) + j]) }
+                XCTAssertEqual(Double(out[j]), expected, accuracy: 1e-5 * (1 + abs(expected)), "n \(n), rows \(rows), j \(j)")
+            }
+        }
+    }
+
+    func testMaxOverTimeTakesTheFirstMaximum() {
+        var rng = SeededGenerator(seed: 65)
+        for (P, F) in [(1, 5), (20, 100), (11, 37), (6, 160)] {
+            // Few distinct values, so ties are common: the first position attaining the maximum must win.
+            let conv = (0..<(P * F)).map { _ in Float(rng.nextInt(below: 4)) }
+            var out = [Float](repeating: 0, count: F)
+            var argmax = [Int32](repeating: -1, count: F)
+            Vector.maxOverTime(conv, positions: P, filters: F, into: &out, argmax: &argmax)
+            for f in 0..<F {
+                let column = (0..<P).map { conv[$0 * F + f] }
+                XCTAssertEqual(out[f], column.max()!)
+                XCTAssertEqual(Int(argmax[f]), column.firstIndex(of: column.max()!)!, "P \(P), f \(f)")
+            }
+        }
+    }
 }

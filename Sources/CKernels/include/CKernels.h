@@ -48,6 +48,16 @@ int tg_sgemm_available(void);
 void tg_table_conv_max(const float *table, int64_t V, int64_t F, int64_t w, const int32_t *ids, int64_t T,
                        const float *bias, float *acc, float *out);
 
+/// Max over time of one sequence's convolution outputs conv [P, F] (row p = position p): out[f] = max_p conv[p, f] and
+/// argmax[f] = the first p attaining it (NaN never wins; all-NaN columns give conv[0, f] and 0).
+void tg_max_over_time(const float *conv, int64_t P, int64_t F, float *out, int32_t *argmax);
+
+/// out[j] += Σ_i coefficients[i] · base[offsets[i] + j] for j < n: a sparse matrix–vector product whose rows are
+/// gathered from `base` (the convolution's sparse backward pass). Fixed order: out[j] = (out[j] + Σ_{i even}) + Σ_{i odd},
+/// each partial sum over i ascending.
+void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *offsets, const float *coefficients,
+                    int64_t count);
+
 /// This thread's count of enclosing parallel regions (`Parallel.forEachChunk` runs nested regions inline).
 int tg_parallel_depth(void);
 void tg_set_parallel_depth(int depth);
