@@ -182,6 +182,31 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
     return 1;
 }
 
+/// C = alpha·A·Bᵀ for a short A (few rows) and a large B, computed as Cᵀ = B·Aᵀ and written back transposed: the
+/// large B is then read in place, row by row, instead of being packed through a strided transpose (which runs at
+/// half speed when B comes from memory, as a highway layer's weights do in its backward pass). Every element is the
+/// same sum in the same order with the factors of each product swapped, so the bits equal the direct path's.
+/// Only for beta = 0 without bias (elsewhere the direct path folds C and the bias in after the first K slice).
+enum { TRANSPOSED_MAX_ROWS = 128, TRANSPOSED_MIN_COLUMNS = 512, TRANSPOSED_MIN_DEPTH = 64 };
+static _Thread_local float *transposed_c = NULL;
+static _Thread_local int64_t transposed_capacity = 0;
+
+AVX512 static int sgemm_transposed(int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                                   const float *b, int64_t ldb, float *c, int64_t ldc) {
+    if (transposed_capacity < m * n) {
+        free(transposed_c);
+        transposed_c = aligned_alloc(64, sizeof(float) * (size_t)((m * n + 15) / 16 * 16));
+        transposed_capacity = transposed_c ? m * n : 0;
+        if (!transposed_c) return 0;
+    }
+    // Cᵀ [n, m] = B [n, k] · (A [m, k])ᵀ
+    if (!sgemm_avx512(0, 1, n, m, k, alpha, b, ldb, a, lda, 0, transposed_c, m, NULL)) return 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = transposed_c[j * m + i];
+    }
+    return 1;
+}
+
 int tg_sgemm_available(void) {
     static int available = -1;
     if (available < 0) {
@@ -199,6 +224,10 @@ int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
 int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
     if (!tg_sgemm_available() || m <= 0 || n <= 0 || k <= 0) return 0;
+    if (!trans_a && trans_b && beta == 0 && !bias && m <= TRANSPOSED_MAX_ROWS && n >= TRANSPOSED_MIN_COLUMNS &&
+        k >= TRANSPOSED_MIN_DEPTH) {
+        return sgemm_transposed(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    }
     return sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
 }
 

@@ -52,10 +52,12 @@ public func gemm(
     }
     let work = m * n * k
     guard Parallel.threads > 1, work >= parallelGemmThreshold else { return call(m, n, a, b, c, bias) }
-    // Block boundaries fall on multiples of 64, where OpenBLAS's kernels tile anyway.
+    // Block boundaries fall on multiples of 64 for OpenBLAS, where its kernels tile anyway; the AVX-512 kernel's
+    // results do not depend on the split, so its blocks are as even as its row panels (8) or column vectors (16) allow.
     let split = m >= n ? m : n
     let blocks = Parallel.threads
-    let bounds = (0...blocks).map { min(split, ($0 * split / blocks + 63) / 64 * 64) }
+    let granule = backend == .avx512 ? (m >= n ? 8 : 16) : 64
+    let bounds = (0...blocks).map { min(split, ($0 * split / blocks + granule - 1) / granule * granule) }
     Parallel.forEachChunk(blocks) { chunk in
         for block in chunk {
             let (lo, hi) = (bounds[block], bounds[block + 1])

@@ -53,6 +53,46 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    /// A short A times a large Bᵀ (a layer's input gradient, dY·Wᵀ) is computed transposed by the AVX-512 kernel
+    /// (B read in place): the same bits as the direct path, which a taller A takes for the same rows; also across
+    /// K slices, with padded strides and a column split over two threads.
+    func testShortTimesLargeTransposedHasTheDirectPathsBits() throws {
+        try XCTSkipUnless(tg_sgemm_available() != 0, "the transposed path belongs to the AVX-512 kernel")
+        let saved = (GEMMBackend.current, Parallel.threads)
+        defer { GEMMBackend.current = saved.0; BLAS.setThreads(saved.1) }
+        GEMMBackend.current = .avx512
+        var rng = SeededGenerator(seed: 17)
+        for (m, n, k) in [(64, 1720, 1720), (5, 600, 70), (128, 515, 400)] {
+            let tall = 200  // more rows than the transposed path takes
+            let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
+            let a = Tensor(randomNormal: [tall * lda], using: &rng).scalars
+            let b = Tensor(randomNormal: [n * ldb], using: &rng).scalars
+            var direct = [Float](repeating: 0, count: tall * ldc)
+            direct.withUnsafeMutableBufferPointer { c in
+                tg_sgemm(0, 1, Int64(tall), Int64(n), Int64(k), 0.7, a, Int64(lda), b, Int64(ldb), 0, c.baseAddress!, Int64(ldc))
+            }
+            for threads in [1, 2] {
+                BLAS.setThreads(threads)
+                var short = [Float](repeating: -1, count: m * ldc)
+                short.withUnsafeMutableBufferPointer { c in
+                    gemm(transposeB: true, m: m, n: n, k: k, alpha: 0.7, a, lda: lda, b, ldb: ldb, beta: 0, c.baseAddress!, ldc: ldc)
+                }
+                for i in 0..<m {
+                    XCTAssertEqual(Array(short[(i * ldc)..<(i * ldc + n)]), Array(direct[(i * ldc)..<(i * ldc + n)]),
+                                   "row \(i) of \(m)×\(n)×\(k), \(threads) threads")
+                    XCTAssertEqual(short[i * ldc + n], -1, "padding")
+                }
+                var reference = [Float](repeating: 0, count: m * ldc)
+                reference.withUnsafeMutableBufferPointer { c in
+                    naiveGemm(transposeB: true, m: m, n: n, k: k, alpha: 0.7, a, lda: lda, b, ldb: ldb, beta: 0, c.baseAddress!, ldc: ldc)
+                }
+                var worst: Float = 0
+                for i in 0..<m { for j in 0..<n { worst = max(worst, abs(short[i * ldc + j] - reference[i * ldc + j])) } }
+                XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "\(m)×\(n)×\(k) against the naive product")
+            }
+        }
+    }
+
     /// A bias row joins the product as it is written, for both backends, with and without beta, across the kernel's
     /// K slices and over two threads, like the naive product with the bias added.
     func testBiasRowIsAddedToEveryRow() {
