@@ -69,49 +69,91 @@ public struct TimeConvolution: ParameterContainer {
 
     // MARK: - Forward
 
+    /// Sequences are split over threads, and each thread runs every width on its sequences with its own scratch:
+    /// one parallel region per call, and a thread's unfolded windows stay in its cache between the copy and the
+    /// product. Rows of a product do not depend on the others, so the split changes no bit.
     public func forward(_ x: Tensor) -> (features: Tensor, cache: TimeConvolutionCache) {
         precondition(x.rank == 3 && x.shape[2] == inputSize, "TimeConvolution: input \(x.shape) is not [B, T, \(inputSize)]")
-        let (B, T) = (x.shape[0], x.shape[1])
+        let (B, T, E) = (x.shape[0], x.shape[1], inputSize)
         precondition(widths.allSatisfy { $0.width <= T }, "TimeConvolution: a width exceeds the sequence length \(T)")
         let total = featureCount
+        let featureOffsets = featureOffsets
+        // Scratch per sequence: the largest unfolded windows [P, w·E] and convolution outputs [P, F] of any width.
+        let windowFloats = widths.map { (T - $0.width + 1) * $0.width * E }.max() ?? 0
+        let convFloats = widths.map { (T - $0.width + 1) * $0.filters }.max() ?? 0
         var features = Tensor(zeros: [B, total])
         var argmax = [Int32](repeating: 0, count: B * total)
-        var offset = 0
-        for (spec, kernel) in zip(widths, filters) {
-            let (w, F) = (spec.width, spec.filters)
-            let P = T - w + 1
-            let unfolded = TimeConvolution.unfold(x, width: w)
-            // conv [B·P, F] = windows · Wᵀ + bias on every row
-            let window = w * inputSize
-            let conv = Tensor(uninitializedShape: [B * P, F]) { pc in
-                unfolded.withUnsafeBufferPointer { pu in
-                    kernel.weight.value.withUnsafeBufferPointer { pw in
-                        kernel.bias.value.withUnsafeBufferPointer { pb in
-                            gemm(transposeB: true, m: B * P, n: F, k: window, pu.baseAddress!, lda: window,
-                                 pw.baseAddress!, ldb: window, beta: 0, pc.baseAddress!, ldc: F, bias: pb.baseAddress!)
-                        }
-                    }
-                }
-            }
-            // Max over time (the first position attaining it), then ReLU on the maxima.
-            conv.withUnsafeBufferPointer { pc in
-                features.withUnsafeMutableBufferPointer { pf in
-                    argmax.withUnsafeMutableBufferPointer { pa in
-                        let (pc, pf, pa) = (pc.baseAddress!, pf.baseAddress!, pa.baseAddress!)
-                        Parallel.forEachChunk(B, grain: 8) { range in
-                            for b in range {
-                                let out = pf + b * total + offset
-                                Vector.maxOverTime(pc + b * P * F, positions: P, filters: F, into: out,
-                                                   argmax: pa + b * total + offset)
-                                for f in 0..<F { out[f] = max(out[f], 0) }
+        x.withUnsafeBufferPointer { px in
+            features.withUnsafeMutableBufferPointer { pf in
+                argmax.withUnsafeMutableBufferPointer { pa in
+                    withFilterValues { weights, biases in
+                        let (px, pf, pa) = (px.baseAddress!, pf.baseAddress!, pa.baseAddress!)
+                        Parallel.forEachChunk(B, grain: 8) { sequences in
+                            let nb = sequences.count
+                            var windows = [Float](repeating: 0, count: nb * windowFloats)
+                            var conv = [Float](repeating: 0, count: nb * convFloats)
+                            windows.withUnsafeMutableBufferPointer { windows in
+                                conv.withUnsafeMutableBufferPointer { conv in
+                                    let (windows, conv) = (windows.baseAddress!, conv.baseAddress!)
+                                    for (k, spec) in widths.enumerated() {
+                                        let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
+                                        let window = w * E
+                                        // Row (b, p) of the unfolded windows is x[b, p ..< p + w]: w·E contiguous floats.
+                                        for (i, b) in sequences.enumerated() {
+                                            for p in 0..<P {
+                                                (windows + (i * P + p) * window).update(from: px + (b * T + p) * E, count: window)
+                                            }
+                                        }
+                                        // conv [nb·P, F] = windows · Wᵀ + bias on every row
+                                        gemm(transposeB: true, m: nb * P, n: F, k: window, windows, lda: window,
+                                             weights[k], ldb: window, beta: 0, conv, ldc: F, bias: biases[k])
+                                        // Max over time (the first position attaining it), then ReLU on the maxima.
+                                        for (i, b) in sequences.enumerated() {
+                                            let out = pf + b * total + featureOffsets[k]
+                                            Vector.maxOverTime(conv + i * P * F, positions: P, filters: F, into: out,
+                                                               argmax: pa + b * total + featureOffsets[k])
+                                            for f in 0..<F { out[f] = max(out[f], 0) }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-            offset += F
         }
         return (features, TimeConvolutionCache(x: x, argmax: argmax, features: features))
+    }
+
+    /// Where each width's features start in the concatenated [ΣF] features.
+    var featureOffsets: [Int] {
+        widths.reduce(into: [0]) { $0.append($0.last! + $1.filters) }.dropLast()
+    }
+
+    /// Calls `body` with every width's filter weights [F, w·E] and biases [F], as pointers valid inside it.
+    private func withFilterValues<R>(_ body: ([UnsafePointer<Float>], [UnsafePointer<Float>]) -> R) -> R {
+        func nest(_ k: Int, _ weights: [UnsafePointer<Float>], _ biases: [UnsafePointer<Float>]) -> R {
+            guard k < filters.count else { return body(weights, biases) }
+            return filters[k].weight.value.withUnsafeBufferPointer { w in
+                filters[k].bias.value.withUnsafeBufferPointer { b in
+                    nest(k + 1, weights + [w.baseAddress!], biases + [b.baseAddress!])
+                }
+            }
+        }
+        return nest(0, [], [])
+    }
+
+    /// Calls `body` with every width's filter and bias gradients, as pointers valid inside it.
+    private func withFilterGradients<R>(_ body: ([UnsafeMutablePointer<Float>], [UnsafeMutablePointer<Float>]) -> R) -> R {
+        func nest(_ k: Int, _ weights: [UnsafeMutablePointer<Float>], _ biases: [UnsafeMutablePointer<Float>]) -> R {
+            guard k < filters.count else { return body(weights, biases) }
+            return filters[k].weight.grad.withUnsafeMutableBufferPointer { w in
+                filters[k].bias.grad.withUnsafeMutableBufferPointer { b in
+                    nest(k + 1, weights + [w.baseAddress!], biases + [b.baseAddress!])
+                }
+            }
+        }
+        return nest(0, [], [])
     }
 
     /// The windows of w consecutive steps, one per row: [B, T, E] → [B·(T−w+1), w·E].
@@ -140,72 +182,75 @@ public struct TimeConvolution: ParameterContainer {
     /// of gathered rows (`Vector.gatherAxpy`, which keeps 64 outputs in registers over all its rows):
     ///   dW[f] += Σ_b d(b, f) · x[b, p(b, f) ..< p(b, f) + w]   (the arg-max window, read where it lies in x)
     ///   dx[b, p ..< p + w] += Σ_{f : p(b, f) = p} d(b, f) · W[f]
-    /// B·F·w·E multiply-adds per width for each, instead of the products' B·P·F·w·E. Filters are split over threads
-    /// for dW and sequences for dx; each sum runs in one fixed order (b for dW[f]; width, position, then f for dx[b]),
-    /// so the thread count changes no bit. `backwardDense` is the straightforward version it is tested against.
+    /// B·F·w·E multiply-adds per width for each, instead of the products' B·P·F·w·E. The filters of all widths are
+    /// split over threads for dW, and sequences for dx (two parallel regions per call); each sum runs in one fixed
+    /// order (b for dW[f]; width, position, then f for dx[b]), so the thread count changes no bit. `backwardDense` is the straightforward version it is tested against.
     public func backward(_ dFeatures: Tensor, cache: TimeConvolutionCache) -> Tensor {
         let (B, T, E) = (cache.x.shape[0], cache.x.shape[1], inputSize)
         let total = featureCount
         precondition(dFeatures.count == B * total, "TimeConvolution.backward: \(dFeatures.shape) is not [\(B), \(total)]")
+        let featureOffsets = featureOffsets
+        // The width of every feature, so one parallel region covers the filters of all widths.
+        let widthOf = widths.enumerated().flatMap { k, spec in [Int](repeating: k, count: spec.filters) }
+        let maxFilters = widths.map(\.filters).max() ?? 0
         var dx = Tensor(zeros: cache.x.shape)
-        var offset = 0
-        for (spec, kernel) in zip(widths, filters) {
-            let (w, F) = (spec.width, spec.filters)
-            let (P, window) = (T - w + 1, w * E)
-            dFeatures.withUnsafeBufferPointer { pd in
-                cache.features.withUnsafeBufferPointer { pf in
-                    cache.argmax.withUnsafeBufferPointer { pa in
-                        cache.x.withUnsafeBufferPointer { px in
-                            kernel.weight.value.withUnsafeBufferPointer { weight in
-                                kernel.weight.grad.withUnsafeMutableBufferPointer { dWeight in
-                                    kernel.bias.grad.withUnsafeMutableBufferPointer { db in
-                                        dx.withUnsafeMutableBufferPointer { pdx in
-                                            let (pd, pf, pa, px) = (pd.baseAddress!, pf.baseAddress!, pa.baseAddress!, px.baseAddress!)
-                                            let (weight, dWeight, db, pdx) = (weight.baseAddress!, dWeight.baseAddress!, db.baseAddress!, pdx.baseAddress!)
-                                            // The gradient reaches (b, f) only where ReLU passed its maximum.
-                                            func active(_ b: Int, _ f: Int) -> Bool { pf[b * total + offset + f] > 0 }
-                                            func d(_ b: Int, _ f: Int) -> Float { pd[b * total + offset + f] }
-                                            func position(_ b: Int, _ f: Int) -> Int { Int(pa[b * total + offset + f]) }
-                                            Parallel.forEachChunk(F, grain: 16) { range in
-                                                var offsets = [Int64](repeating: 0, count: B)
-                                                var coefficients = [Float](repeating: 0, count: B)
-                                                for f in range {
-                                                    var n = 0
-                                                    for b in 0..<B where active(b, f) {
-                                                        db[f] += d(b, f)
-                                                        offsets[n] = Int64((b * T + position(b, f)) * E)
-                                                        coefficients[n] = d(b, f)
-                                                        n += 1
-                                                    }
-                                                    Vector.gatherAxpy(into: dWeight + f * window, count: window, base: px,
-                                                                      offsets: offsets, coefficients: coefficients, rows: n)
-                                                }
+        dFeatures.withUnsafeBufferPointer { pd in
+            cache.features.withUnsafeBufferPointer { pf in
+                cache.argmax.withUnsafeBufferPointer { pa in
+                    cache.x.withUnsafeBufferPointer { px in
+                        dx.withUnsafeMutableBufferPointer { pdx in
+                            withFilterValues { weights, _ in
+                                withFilterGradients { dWeights, dBiases in
+                                    let (pd, pf, pa, px, pdx) = (pd.baseAddress!, pf.baseAddress!, pa.baseAddress!,
+                                                                 px.baseAddress!, pdx.baseAddress!)
+                                    // The gradient reaches (b, feature) only where ReLU passed its maximum.
+                                    // dW[f] += Σ_b d(b, f) · x[b, p(b, f) ..< p(b, f) + w],  db[f] += Σ_b d(b, f)
+                                    Parallel.forEachChunk(total, grain: 16) { range in
+                                        var offsets = [Int64](repeating: 0, count: B)
+                                        var coefficients = [Float](repeating: 0, count: B)
+                                        for feature in range {
+                                            let k = widthOf[feature]
+                                            let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
+                                            var n = 0
+                                            for b in 0..<B where pf[b * total + feature] > 0 {
+                                                let d = pd[b * total + feature]
+                                                dBiases[k][f] += d
+                                                offsets[n] = Int64((b * T + Int(pa[b * total + feature])) * E)
+                                                coefficients[n] = d
+                                                n += 1
                                             }
-                                            Parallel.forEachChunk(B, grain: 4) { range in
-                                                var offsets = [Int64](repeating: 0, count: F)
-                                                var coefficients = [Float](repeating: 0, count: F)
-                                                var start = [Int](repeating: 0, count: P + 1)
-                                                for b in range {
-                                                    // The active filters grouped by arg-max position, in filter order.
-                                                    for p in 0...P { start[p] = 0 }
-                                                    for f in 0..<F where active(b, f) { start[position(b, f) + 1] += 1 }
-                                                    for p in 0..<P { start[p + 1] += start[p] }
-                                                    var next = start
-                                                    for f in 0..<F where active(b, f) {
-                                                        let p = position(b, f)
-                                                        offsets[next[p]] = Int64(f * window)
-                                                        coefficients[next[p]] = d(b, f)
-                                                        next[p] += 1
-                                                    }
-                                                    for p in 0..<P where start[p + 1] > start[p] {
-                                                        offsets.withUnsafeBufferPointer { o in
-                                                            coefficients.withUnsafeBufferPointer { c in
-                                                                Vector.gatherAxpy(
-                                                                    into: pdx + (b * T + p) * E, count: window, base: weight,
-                                                                    offsets: o.baseAddress! + start[p],
-                                                                    coefficients: c.baseAddress! + start[p],
-                                                                    rows: start[p + 1] - start[p])
-                                                            }
+                                            Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
+                                                              offsets: offsets, coefficients: coefficients, rows: n)
+                                        }
+                                    }
+                                    // dx[b, p ..< p + w] += Σ_{f : p(b, f) = p} d(b, f) · W[f], width by width
+                                    Parallel.forEachChunk(B, grain: 4) { range in
+                                        var offsets = [Int64](repeating: 0, count: maxFilters)
+                                        var coefficients = [Float](repeating: 0, count: maxFilters)
+                                        var start = [Int](repeating: 0, count: T + 1)
+                                        for b in range {
+                                            for (k, spec) in widths.enumerated() {
+                                                let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
+                                                let base = b * total + featureOffsets[k]
+                                                // The active filters grouped by arg-max position, in filter order.
+                                                for p in 0...P { start[p] = 0 }
+                                                for f in 0..<F where pf[base + f] > 0 { start[Int(pa[base + f]) + 1] += 1 }
+                                                for p in 0..<P { start[p + 1] += start[p] }
+                                                var next = start
+                                                for f in 0..<F where pf[base + f] > 0 {
+                                                    let p = Int(pa[base + f])
+                                                    offsets[next[p]] = Int64(f * w * E)
+                                                    coefficients[next[p]] = pd[base + f]
+                                                    next[p] += 1
+                                                }
+                                                offsets.withUnsafeBufferPointer { o in
+                                                    coefficients.withUnsafeBufferPointer { c in
+                                                        for p in 0..<P where start[p + 1] > start[p] {
+                                                            Vector.gatherAxpy(
+                                                                into: pdx + (b * T + p) * E, count: w * E, base: weights[k],
+                                                                offsets: o.baseAddress! + start[p],
+                                                                coefficients: c.baseAddress! + start[p],
+                                                                rows: start[p + 1] - start[p])
                                                         }
                                                     }
                                                 }
@@ -218,7 +263,6 @@ public struct TimeConvolution: ParameterContainer {
                     }
                 }
             }
-            offset += F
         }
         return dx
     }
