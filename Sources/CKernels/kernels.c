@@ -157,15 +157,21 @@ TG_CLONES void tg_adam(float *restrict w, const float *restrict g, float *restri
 
 TG_CLONES void tg_table_conv_max(const float *restrict table, int64_t V, int64_t F, int64_t w,
                                  const int32_t *restrict ids, int64_t T, const float *restrict bias,
-                                 float *restrict acc, float *restrict out) {
-    for (int64_t p = 0; p + w <= T; p++) {
+                                 float *restrict acc, float *restrict out, int64_t first, const float *restrict init) {
+    int64_t p = first < 0 ? 0 : first;
+    int started = init != NULL;
+    if (started) {
+        for (int64_t f = 0; f < F; f++) out[f] = init[f];
+    }
+    for (; p + w <= T; p++) {
         for (int64_t f = 0; f < F; f++) acc[f] = bias[f];
         for (int64_t k = 0; k < w; k++) {
             const float *row = table + (k * V + ids[p + k]) * F;
             for (int64_t f = 0; f < F; f++) acc[f] += row[f];
         }
-        if (p == 0) {
+        if (!started) {
             for (int64_t f = 0; f < F; f++) out[f] = acc[f];
+            started = 1;
         } else {
             for (int64_t f = 0; f < F; f++) out[f] = acc[f] > out[f] ? acc[f] : out[f];
         }

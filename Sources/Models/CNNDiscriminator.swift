@@ -201,38 +201,66 @@ public struct FrozenScorer {
     }
 
     /// D's probability that each sequence is real (padded or cut to D's length), as `probabilityReal` computes it.
-    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 1024) -> [Float] {
+    ///
+    /// With `sharing`, the sequences come in runs that share their first tokens (the completions of one rollout
+    /// prefix): each width's windows inside a run's shared prefix are summed and maxed once for the whole run, and each
+    /// sequence adds only the windows that reach past it. A max is exact in any grouping, so the scores are the same
+    /// bits either way; a run that does not share its prefix is a programming error.
+    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 1024, sharing: SharedPrefix = .none) -> [Float] {
         let d = discriminator
         let (T, V) = (d.config.sequenceLength, d.config.vocabularySize)
         let widths = d.convolution.widths
         let total = d.convolution.featureCount
         let maxFilters = widths.map(\.filters).max() ?? 0
-        return CNNDiscriminator.inBatches(sequences, of: batchSize) { chunk in
+        let run = max(sharing.runLength, 1), L = min(max(sharing.length, 0), T)
+        precondition(sequences.count % run == 0, "FrozenScorer: \(sequences.count) sequences are not runs of \(run)")
+        // Per width: the windows 0 ..< shared[k] lie inside the shared prefix.
+        let shared = widths.map { max(0, L - $0.width + 1) }
+        let featureOffsets = widths.reduce(into: [0]) { $0.append($0.last! + $1.filters) }
+        return CNNDiscriminator.inBatches(sequences, of: max(run, batchSize / run * run)) { chunk in
             let ids = d.pack(chunk)
             let B = chunk.count
             var features = Tensor(zeros: [B, total])
             features.withUnsafeMutableBufferPointer { pf in
-                let pf = pf.baseAddress!
-                Parallel.forEachChunk(B, grain: 8) { rows in
-                    var acc = [Float](repeating: 0, count: maxFilters)
-                    acc.withUnsafeMutableBufferPointer { acc in
-                        for b in rows {
-                            var offset = 0
-                            for (k, spec) in widths.enumerated() {
-                                tables[k].withUnsafeBufferPointer { table in
-                                    d.convolution.filters[k].bias.value.withUnsafeBufferPointer { bias in
-                                        ids.withUnsafeBufferPointer { pi in
+                ids.withUnsafeBufferPointer { pi in
+                    let (pf, pi) = (pf.baseAddress!, pi.baseAddress!)
+                    Parallel.forEachChunk(B / run, grain: max(1, 8 / run)) { runs in
+                        var acc = [Float](repeating: 0, count: maxFilters)
+                        var prefixMax = [Float](repeating: 0, count: total)
+                        acc.withUnsafeMutableBufferPointer { acc in
+                            prefixMax.withUnsafeMutableBufferPointer { prefixMax in
+                                /// out = max(initial, windows first ..< P of width k over `length` tokens of `row`)
+                                func windowsMax(_ k: Int, row: UnsafePointer<Int32>, length: Int, first: Int,
+                                                initial: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
+                                    tables[k].withUnsafeBufferPointer { table in
+                                        d.convolution.filters[k].bias.value.withUnsafeBufferPointer { bias in
                                             Vector.tableConvolutionMax(
-                                                table: table.baseAddress!, vocabularySize: V, filters: spec.filters,
-                                                width: spec.width, ids: pi.baseAddress! + b * T, length: T,
-                                                bias: bias.baseAddress!, scratch: acc.baseAddress!,
-                                                out: pf + b * total + offset)
+                                                table: table.baseAddress!, vocabularySize: V, filters: widths[k].filters,
+                                                width: widths[k].width, ids: row, length: length, bias: bias.baseAddress!,
+                                                scratch: acc.baseAddress!, out: out, firstWindow: first, initial: initial)
                                         }
                                     }
                                 }
-                                offset += spec.filters
+                                for r in runs {
+                                    let leader = pi + r * run * T
+                                    for b in (r * run + 1)..<((r + 1) * run) {
+                                        precondition(memcmp(leader, pi + b * T, L * MemoryLayout<Int32>.size) == 0,
+                                                     "FrozenScorer: sequence \(b) does not share its run's first \(L) tokens")
+                                    }
+                                    for k in widths.indices where shared[k] > 0 {
+                                        windowsMax(k, row: leader, length: L, first: 0, initial: nil,
+                                                   into: prefixMax.baseAddress! + featureOffsets[k])
+                                    }
+                                    for b in (r * run)..<((r + 1) * run) {
+                                        for k in widths.indices {
+                                            windowsMax(k, row: pi + b * T, length: T, first: shared[k],
+                                                       initial: shared[k] > 0 ? prefixMax.baseAddress! + featureOffsets[k] : nil,
+                                                       into: pf + b * total + featureOffsets[k])
+                                        }
+                                        for f in 0..<total { pf[b * total + f] = max(pf[b * total + f], 0) }  // ReLU
+                                    }
+                                }
                             }
-                            for f in 0..<total { pf[b * total + f] = max(pf[b * total + f], 0) }  // ReLU
                         }
                     }
                 }
@@ -243,4 +271,19 @@ public struct FrozenScorer {
             return softmax(d.output.forward(dropped))
         }
     }
+}
+
+/// How a batch of sequences to score shares prefixes: runs of `runLength` consecutive sequences share their first
+/// `length` tokens (SeqGAN's rollouts: the completions of one prefix).
+public struct SharedPrefix: Sendable, Equatable {
+    public var runLength: Int
+    public var length: Int
+
+    public init(runLength: Int, length: Int) {
+        self.runLength = runLength
+        self.length = length
+    }
+
+    /// No sharing: every sequence on its own.
+    public static let none = SharedPrefix(runLength: 1, length: 0)
 }

@@ -51,12 +51,15 @@ public enum Vector {
     }
 
     /// Max over positions of one convolution width from per-token tables (see `tg_table_conv_max`): `table` holds
-    /// `width` blocks of [V, F]; out[f] = max_p (bias[f] + Σ_k table[k][ids[p+k]][f]); `scratch` is F floats.
+    /// `width` blocks of [V, F]; out[f] = max(initial[f], max_p (bias[f] + Σ_k table[k][ids[p+k]][f])) over the windows
+    /// p ≥ `firstWindow` (without `initial`, the max over those windows alone); `scratch` is F floats.
     public static func tableConvolutionMax(
         table: UnsafePointer<Float>, vocabularySize: Int, filters: Int, width: Int, ids: UnsafePointer<Int32>,
-        length: Int, bias: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        length: Int, bias: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+        firstWindow: Int = 0, initial: UnsafePointer<Float>? = nil
     ) {
-        tg_table_conv_max(table, Int64(vocabularySize), Int64(filters), Int64(width), ids, Int64(length), bias, scratch, out)
+        tg_table_conv_max(table, Int64(vocabularySize), Int64(filters), Int64(width), ids, Int64(length), bias, scratch,
+                          out, Int64(firstWindow), initial)
     }
 
     /// out[f] = max_p conv[p, f] over conv [P, F], and the first p attaining it (see `tg_max_over_time`).

@@ -46,9 +46,9 @@ public final class RolloutPolicy {
 
     /// Rewards for each token of each sequence ([b][t], same lengths as the sequences). A sequence shorter than the
     /// maximum (it ended with the end token) gets rewards for its own tokens only. `score` is the discriminator:
-    /// the probability that each sequence is real.
+    /// the probability that each sequence is real; it is told that the completions of one prefix come together.
     public func rewards(
-        for sequences: [[Int32]], rollouts: Int, score: ([[Int32]]) -> [Float], using rng: inout SeededGenerator
+        for sequences: [[Int32]], rollouts: Int, score: RewardScorer, using rng: inout SeededGenerator
     ) -> [[Float]] {
         precondition(rollouts > 0, "at least one rollout")
         let length = sequences.map(\.count).max() ?? 0
@@ -77,7 +77,8 @@ public final class RolloutPolicy {
             }
             let start = LSTMState(h: Tensor(shape: [n, H], scalars: h), c: Tensor(shape: [n, H], scalars: c))
             let completions = model.continueSampling(from: start, next: next, sequences: prefixes, using: &rng)
-            let probabilities = score(completions)
+            // Each prefix's `rollouts` completions are consecutive and share its t tokens.
+            let probabilities = score(completions, SharedPrefix(runLength: rollouts, length: t))
             for (k, b) in rows.enumerated() {
                 var sum: Float = 0
                 for r in 0..<rollouts { sum += probabilities[k * rollouts + r] }
@@ -85,18 +86,22 @@ public final class RolloutPolicy {
             }
         }
         // The last token of every sequence: D's probability of the sequence itself.
-        let full = score(sequences)
+        let full = score(sequences, .none)
         for b in sequences.indices where !sequences[b].isEmpty { rewards[b][sequences[b].count - 1] = full[b] }
         return rewards
     }
 }
 
+/// The probability that each sequence is real, told how the sequences share prefixes (a scorer may use that to save
+/// work; its scores must not depend on it).
+public typealias RewardScorer = (_ sequences: [[Int32]], _ sharing: SharedPrefix) -> [Float]
+
 /// D's probability of "real" for rollout completions. D's weights do not change while rewards are computed, so its
 /// convolutions run from per-token tables built once here (`CNNDiscriminator.frozenScorer`), unless the tables would
 /// be too large for memory; either way the scores are D's, equal up to rounding.
-public func rewardScorer(_ discriminator: CNNDiscriminator) -> ([[Int32]]) -> [Float] {
-    if let scorer = discriminator.frozenScorer() { return { scorer.probabilityReal($0) } }
-    return { discriminator.probabilityReal($0) }
+public func rewardScorer(_ discriminator: CNNDiscriminator) -> RewardScorer {
+    if let scorer = discriminator.frozenScorer() { return { scorer.probabilityReal($0, sharing: $1) } }
+    return { sequences, _ in discriminator.probabilityReal(sequences) }
 }
 
 // MARK: - Policy gradient

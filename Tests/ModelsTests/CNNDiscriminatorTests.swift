@@ -96,6 +96,34 @@ final class CNNDiscriminatorTests: XCTestCase {
         XCTAssertNil(d.frozenScorer(maximumTableBytes: 1000))
     }
 
+    /// Runs of rollout completions that share a prefix: the scorer sums the shared windows once per run, and the
+    /// scores are the same bits as scoring every sequence on its own — for prefixes shorter than the widest window,
+    /// longer than some, as long as the sequence, and for sequences shorter than the prefix (padding is shared too).
+    func testFrozenScorerWithSharedPrefixesGivesTheSameBits() throws {
+        var rng = SeededGenerator(seed: 15)
+        let config = CNNDiscriminatorConfig(
+            vocabularySize: 40, sequenceLength: 10, embeddingSize: 8,
+            widths: [ConvolutionWidth(width: 1, filters: 5), ConvolutionWidth(width: 3, filters: 9),
+                     ConvolutionWidth(width: 4, filters: 6), ConvolutionWidth(width: 10, filters: 7)], initStd: 0.3)
+        let d = CNNDiscriminator(config, using: &rng)
+        let scorer = try XCTUnwrap(d.frozenScorer())
+        for (runLength, prefix) in [(4, 0), (4, 1), (3, 3), (5, 6), (4, 9), (2, 10), (6, 12)] {
+            var sequences: [[Int32]] = []
+            for run in 0..<7 {
+                let shared = (0..<prefix).map { _ in Int32(rng.nextInt(below: 40)) }
+                for _ in 0..<runLength {
+                    // Some runs end early (padded), so the shared prefix may include padding.
+                    let rest = run % 3 == 0 ? 0 : max(0, 10 - prefix)
+                    sequences.append(shared + (0..<rest).map { _ in Int32(rng.nextInt(below: 40)) })
+                }
+            }
+            let alone = scorer.probabilityReal(sequences, batchSize: 8)
+            let together = scorer.probabilityReal(sequences, batchSize: 8, sharing: SharedPrefix(runLength: runLength, length: prefix))
+            XCTAssertEqual(together, alone, "runs of \(runLength) sharing \(prefix) tokens")
+            XCTAssertGreaterThanOrEqual(Set(alone).count, 7, "the scores vary (between runs at least)")
+        }
+    }
+
     func testInferenceIsDeterministicAndProbabilitiesAreValid() {
         var rng = SeededGenerator(seed: 5)
         let d = CNNDiscriminator(tiny, using: &rng)

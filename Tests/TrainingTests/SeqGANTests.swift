@@ -19,7 +19,7 @@ final class RolloutTests: XCTestCase {
         let rollout = RolloutPolicy(copying: generator)
         let sequences = generator.sample(count: 3, using: &rng)
         var calls: [[[Int32]]] = []
-        let rewards = rollout.rewards(for: sequences, rollouts: 4, score: { batch in
+        let rewards = rollout.rewards(for: sequences, rollouts: 4, score: { batch, _ in
             calls.append(batch)
             return batch.map(self.knownScore)
         }, using: &rng)
@@ -49,7 +49,7 @@ final class RolloutTests: XCTestCase {
         let generator = LSTMGenerator(textConfig, using: &rng)
         let rollout = RolloutPolicy(copying: generator)
         let sequences: [[Int32]] = [[3, 2], [4, 5, 6, 7, 8, 3], [5, 5, 2]]
-        let rewards = rollout.rewards(for: sequences, rollouts: 3, score: { $0.map(self.knownScore) }, using: &rng)
+        let rewards = rollout.rewards(for: sequences, rollouts: 3, score: { batch, _ in batch.map(self.knownScore) }, using: &rng)
         XCTAssertEqual(rewards.map(\.count), [2, 6, 3])
         XCTAssertEqual(rewards[0][1], knownScore([3, 2]))
         XCTAssertEqual(rewards[2][2], knownScore([5, 5, 2]))

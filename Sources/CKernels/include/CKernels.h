@@ -42,11 +42,13 @@ int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
 /// 1 when tg_sgemm runs on this CPU.
 int tg_sgemm_available(void);
 
-/// Max-over-time of one convolution width computed from per-token tables: for p in 0 ..< T−w+1,
-/// acc = bias + Σ_{k<w} table[(k·V + ids[p+k])·F ..< +F], and out[f] = max_p acc[f] (no ReLU). `table` holds w blocks
-/// of [V, F]: block k is the embedding matrix times the filters' k-th step. `acc` is F floats of scratch.
+/// Max-over-time of one convolution width computed from per-token tables: for p in first ..< T−w+1,
+/// acc = bias + Σ_{k<w} table[(k·V + ids[p+k])·F ..< +F], and out[f] = max(init[f], max_p acc[f]) (no ReLU; without
+/// `init`, NULL, the max over the windows alone). `table` holds w blocks of [V, F]: block k is the embedding matrix
+/// times the filters' k-th step. `acc` is F floats of scratch. Max is exact, so windows may be taken in several calls
+/// (the earlier ones' maxima passed as `init`) with the same result.
 void tg_table_conv_max(const float *table, int64_t V, int64_t F, int64_t w, const int32_t *ids, int64_t T,
-                       const float *bias, float *acc, float *out);
+                       const float *bias, float *acc, float *out, int64_t first, const float *init);
 
 /// Max over time of one sequence's convolution outputs conv [P, F] (row p = position p): out[f] = max_p conv[p, f] and
 /// argmax[f] = the first p attaining it (NaN never wins; all-NaN columns give conv[0, f] and 0).
