@@ -62,9 +62,10 @@ public struct Linear: ParameterContainer {
 
     // MARK: - Backward
 
-    /// Accumulates dW += xᵀ·dy and db += Σ_rows dy; returns dx = dy·Wᵀ.
+    /// Accumulates dW += xᵀ·dy (left pending, see `Parameter.accumulateGradient`) and db += Σ_rows dy; returns
+    /// dx = dy·Wᵀ.
     public func backward(_ dy: Tensor, input x: Tensor) -> Tensor {
-        matmul(x, dy, into: &weight.grad, transposeA: true, accumulate: true)
+        weight.accumulateGradient(transposing: x, times: dy)
         if let bias { addColumnSums(of: dy, into: &bias.grad) }
         return matmul(dy, weight.value, transposeB: true).reshaped(x.shape)
     }

@@ -67,6 +67,20 @@ public final class Adam: Optimizer {
                     for i in 0..<w.count { w[i] -= c.learningRate * c.weightDecay * w[i] }
                 }
             }
+            let fused: Void? = p.withPendingGradient { product, rest in
+                m[k].withUnsafeMutableBufferPointer { m in
+                    v[k].withUnsafeMutableBufferPointer { v in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            Adam.updateRowBlocks(w: w.baseAddress!, m: m.baseAddress!, v: v.baseAddress!, product: product,
+                                                 rest: rest) { w, g, m, v, count in
+                                tg_adam(w, g, m, v, Int64(count), c.beta1, c.beta2, stepSize, correction2, c.epsilon,
+                                        coupledDecay)
+                            }
+                        }
+                    }
+                }
+            }
+            if fused != nil { continue }
             p.grad.withUnsafeBufferPointer { g in
                 m[k].withUnsafeMutableBufferPointer { m in
                     v[k].withUnsafeMutableBufferPointer { v in
@@ -80,6 +94,43 @@ public final class Adam: Optimizer {
                                 tg_adam(w + o, g + o, m + o, v + o, Int64(range.count), c.beta1, c.beta2, stepSize,
                                         correction2, c.epsilon, coupledDecay)
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows per block of the fused update: 16 rows of a 1720-column gradient (110 KB) stay in L2 between the product
+    /// that writes them and the update that reads them.
+    static let fusedRows = 16
+
+    /// The update from a pending gradient aᵀ·b (+ `rest`), block by block: each block of rows of the gradient is
+    /// computed into a small buffer and `update` applies the rule to those rows at once, so the gradient never goes
+    /// through memory. A block's rows of the product are the bits the whole product gives them (the AVX-512 kernel's
+    /// rows do not depend on each other), so the result is the unfused update's, bit for bit.
+    static func updateRowBlocks(
+        w: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        product: PendingGradientProduct, rest: UnsafePointer<Float>?,
+        update: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
+        let (N, R) = product.a.matrixShape
+        let C = product.b.matrixShape.columns
+        let blocks = (R + fusedRows - 1) / fusedRows
+        product.a.withUnsafeBufferPointer { pa in
+            product.b.withUnsafeBufferPointer { pb in
+                let (pa, pb) = (pa.baseAddress!, pb.baseAddress!)
+                Parallel.forEachChunk(blocks, grain: 4) { range in
+                    var gradient = [Float](repeating: 0, count: fusedRows * C)
+                    gradient.withUnsafeMutableBufferPointer { g in
+                        let g = g.baseAddress!
+                        for block in range {
+                            let r0 = block * fusedRows, rows = min(fusedRows, R - r0)
+                            // g = (aᵀ·b)[r0 ..< r0 + rows] (+ rest's rows), as the whole product would write them
+                            if let rest { g.update(from: rest + r0 * C, count: rows * C) }
+                            gemm(transposeA: true, m: rows, n: C, k: N, pa + r0, lda: R, pb, ldb: C,
+                                 beta: rest == nil ? 0 : 1, g, ldc: C)
+                            update(w + r0 * C, g, m + r0 * C, v + r0 * C, rows * C)
                         }
                     }
                 }

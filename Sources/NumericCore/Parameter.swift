@@ -1,20 +1,85 @@
 // A trainable tensor and its gradient. Layers own parameters by reference, so an optimizer, a gradient clipper
 // and the serializer can all walk the same list; gradients accumulate (+=) until `zeroGrad()`.
+//
+// Two things make the gradient cheaper to keep without changing what `grad` reads:
+// - `zeroGrad()` only notes that the gradient is zero; the zeros are written when it is next read or accumulated.
+// - A linear layer's weight gradient xᵀ·dy can be left pending (`accumulateGradient(transposing:times:)`). Reading
+//   `grad` computes it; Adam instead computes it a block of rows at a time as it updates those rows, so a large
+//   gradient (the discriminator's 1720 × 1720 highway matrices) never goes through memory.
 
 public final class Parameter {
     public let name: String
     public var value: Tensor
-    public var grad: Tensor
+
+    private var storage: Tensor
+    private var storageIsZero = false
+    private var pending: PendingGradientProduct?
+
+    /// The accumulated gradient (any pending product and noted zeros are written first).
+    public var grad: Tensor {
+        get {
+            materializeGradient()
+            return storage
+        }
+        set {
+            storage = newValue
+            storageIsZero = false
+            pending = nil
+        }
+        _modify {
+            materializeGradient()
+            yield &storage
+        }
+    }
 
     public init(_ name: String, _ value: Tensor) {
         self.name = name
         self.value = value
-        self.grad = Tensor(zeros: value.shape)
+        self.storage = Tensor(zeros: value.shape)
     }
 
     public var shape: [Int] { value.shape }
 
-    public func zeroGrad() { grad.fill(0) }
+    public func zeroGrad() {
+        storageIsZero = true
+        pending = nil
+    }
+
+    /// grad += aᵀ·b for a [N, R] and b [N, C] with R·C = the gradient's size (leading dimensions fold into N): the
+    /// weight gradient of a linear map. The product stays pending until the gradient is read or updated from.
+    public func accumulateGradient(transposing a: Tensor, times b: Tensor) {
+        precondition(a.matrixShape.rows == b.matrixShape.rows && a.matrixShape.columns * b.matrixShape.columns == value.count,
+                     "accumulateGradient: \(a.shape)ᵀ · \(b.shape) is not the shape of \(name) \(value.shape)")
+        if pending != nil { materializeGradient() }
+        pending = PendingGradientProduct(a: a, b: b)
+    }
+
+    /// For an optimizer that fuses the pending product into its update: `body` gets the product and the rest of the
+    /// gradient (nil when that is zero). Nil, without calling `body`, when no product is pending. The product stays
+    /// pending, so `grad` still reads the whole gradient afterwards.
+    public func withPendingGradient<R>(_ body: (PendingGradientProduct, UnsafePointer<Float>?) -> R) -> R? {
+        guard let pending else { return nil }
+        if storageIsZero { return body(pending, nil) }
+        return storage.withUnsafeBufferPointer { body(pending, $0.baseAddress!) }
+    }
+
+    private func materializeGradient() {
+        if let product = pending {
+            pending = nil
+            // Onto noted zeros the product simply overwrites (beta 0): no zero fill, no read.
+            matmul(product.a, product.b, into: &storage, transposeA: true, accumulate: !storageIsZero)
+            storageIsZero = false
+        } else if storageIsZero {
+            storage.fill(0)
+            storageIsZero = false
+        }
+    }
+}
+
+/// A gradient term aᵀ·b not yet computed: a [N, R], b [N, C], giving [R, C].
+public struct PendingGradientProduct {
+    public let a: Tensor
+    public let b: Tensor
 }
 
 /// Anything made of parameters (a layer or a model). Names are dotted paths, unique within the container,

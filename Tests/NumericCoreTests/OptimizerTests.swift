@@ -101,4 +101,64 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(clipGradientNorm([a, b], maxNorm: 5), 1, accuracy: 1e-6)
         XCTAssertEqual(b.grad.scalars[0], 0.8, accuracy: 1e-6)
     }
+
+    // MARK: - Pending gradient products and the fused update
+
+    func testGradientReadsNotedZerosAndPendingProducts() {
+        var rng = SeededGenerator(seed: 31)
+        let p = Parameter("w", Tensor(randomNormal: [3, 4], using: &rng))
+        let (a, b) = (Tensor(randomNormal: [5, 3], using: &rng), Tensor(randomNormal: [5, 4], using: &rng))
+        p.grad = Tensor(repeating: 7, shape: [3, 4])
+        p.zeroGrad()
+        XCTAssertEqual(p.grad, Tensor(zeros: [3, 4]), "zeroGrad reads as zeros")
+        p.accumulateGradient(transposing: a, times: b)
+        let product = matmul(a, b, transposeA: true)
+        XCTAssertLessThan(p.grad.maxAbsDifference(product), 1e-6)
+        // A second product adds to the first; a plain += on top of a pending product adds too.
+        p.accumulateGradient(transposing: a, times: b)
+        p.grad.add(Tensor(repeating: 1, shape: [3, 4]))
+        var expected = product
+        expected.add(product)
+        expected.add(Tensor(repeating: 1, shape: [3, 4]))
+        XCTAssertLessThan(p.grad.maxAbsDifference(expected), 1e-5)
+        // Setting the gradient drops whatever was pending.
+        p.accumulateGradient(transposing: a, times: b)
+        p.grad = Tensor(repeating: 2, shape: [3, 4])
+        XCTAssertEqual(p.grad, Tensor(repeating: 2, shape: [3, 4]))
+    }
+
+    /// Adam from a pending product (computed and applied a block of rows at a time) against Adam from the same
+    /// gradient written out in full: the same bits for the values and both moments, over several steps, with and
+    /// without another term already in the gradient, with coupled L2, on one and two threads; and `grad` still reads
+    /// the product after the update.
+    func testFusedAdamFromAPendingProductEqualsTheUnfusedUpdate() throws {
+        try XCTSkipUnless(GEMMBackend.current == .avx512, "rows of a product are bit-independent with the AVX-512 kernel")
+        let saved = Parallel.threads
+        defer { BLAS.setThreads(saved) }
+        for threads in [1, 2] {
+            BLAS.setThreads(threads)
+            var rng = SeededGenerator(seed: UInt64(40 + threads))
+            let (N, R, C) = (64, 100, 70)  // 100 rows: six full blocks of 16 and a partial one
+            let start = Tensor(randomNormal: [R, C], std: 0.1, using: &rng)
+            let fused = Parameter("w", start), plain = Parameter("w", start)
+            let config = Adam.Config(learningRate: 0.01, weightDecay: 0.05)
+            let fusedAdam = Adam([fused], config: config), plainAdam = Adam([plain], config: config)
+            for step in 0..<4 {
+                let (a, b) = (Tensor(randomNormal: [N, R], using: &rng), Tensor(randomNormal: [N, C], using: &rng))
+                let extra = Tensor(randomNormal: [R, C], std: 0.01, using: &rng)
+                for p in [fused, plain] {
+                    p.zeroGrad()
+                    if step % 2 == 1 { p.grad.add(extra) }  // another term already in the gradient
+                    p.accumulateGradient(transposing: a, times: b)
+                }
+                _ = plain.grad  // written out in full: the unfused update
+                fusedAdam.update()
+                plainAdam.update()
+                XCTAssertEqual(fused.value, plain.value, "values, step \(step), \(threads) threads")
+                XCTAssertEqual(fusedAdam.stateTensors, plainAdam.stateTensors, "moments, step \(step), \(threads) threads")
+                XCTAssertEqual(fused.grad, plain.grad, "the gradient still reads whole after the update")
+            }
+            XCTAssertGreaterThan(fused.value.maxAbsDifference(start), 0.01, "the updates moved the values")
+        }
+    }
 }
