@@ -202,15 +202,11 @@ TG_CLONES void tg_max_over_time(const float *restrict conv, int64_t P, int64_t F
 __attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, int64_t n, const float *base,
                                                                     const int64_t *offsets, const float *coefficients,
                                                                     int64_t count) {
-    for (int64_t j = 0; j < n; j += 64) {
-        __mmask16 mask[4];
-        for (int v = 0; v < 4; v++) {
-            int64_t left = n - j - 16 * v;
-            mask[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        }
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
         __m512 even[4], odd[4];
         for (int v = 0; v < 4; v++) {
-            even[v] = _mm512_maskz_loadu_ps(mask[v], out + j + 16 * v);
+            even[v] = _mm512_loadu_ps(out + j + 16 * v);
             odd[v] = _mm512_setzero_ps();
         }
         int64_t i = 0;
@@ -218,16 +214,28 @@ __attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, in
             const float *r0 = base + offsets[i] + j, *r1 = base + offsets[i + 1] + j;
             __m512 c0 = _mm512_set1_ps(coefficients[i]), c1 = _mm512_set1_ps(coefficients[i + 1]);
             for (int v = 0; v < 4; v++) {
-                even[v] = _mm512_fmadd_ps(c0, _mm512_maskz_loadu_ps(mask[v], r0 + 16 * v), even[v]);
-                odd[v] = _mm512_fmadd_ps(c1, _mm512_maskz_loadu_ps(mask[v], r1 + 16 * v), odd[v]);
+                even[v] = _mm512_fmadd_ps(c0, _mm512_loadu_ps(r0 + 16 * v), even[v]);
+                odd[v] = _mm512_fmadd_ps(c1, _mm512_loadu_ps(r1 + 16 * v), odd[v]);
             }
         }
         if (i < count) {
             const float *r0 = base + offsets[i] + j;
             __m512 c0 = _mm512_set1_ps(coefficients[i]);
-            for (int v = 0; v < 4; v++) even[v] = _mm512_fmadd_ps(c0, _mm512_maskz_loadu_ps(mask[v], r0 + 16 * v), even[v]);
+            for (int v = 0; v < 4; v++) even[v] = _mm512_fmadd_ps(c0, _mm512_loadu_ps(r0 + 16 * v), even[v]);
         }
-        for (int v = 0; v < 4; v++) _mm512_mask_storeu_ps(out + j + 16 * v, mask[v], _mm512_add_ps(even[v], odd[v]));
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(out + j + 16 * v, _mm512_add_ps(even[v], odd[v]));
+    }
+    // The last columns (fewer than 64), 16 at a time with masks, in the same order.
+    for (; j < n; j += 16) {
+        __mmask16 mask = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 even = _mm512_maskz_loadu_ps(mask, out + j), odd = _mm512_setzero_ps();
+        int64_t i = 0;
+        for (; i + 2 <= count; i += 2) {
+            even = _mm512_fmadd_ps(_mm512_set1_ps(coefficients[i]), _mm512_maskz_loadu_ps(mask, base + offsets[i] + j), even);
+            odd = _mm512_fmadd_ps(_mm512_set1_ps(coefficients[i + 1]), _mm512_maskz_loadu_ps(mask, base + offsets[i + 1] + j), odd);
+        }
+        if (i < count) even = _mm512_fmadd_ps(_mm512_set1_ps(coefficients[i]), _mm512_maskz_loadu_ps(mask, base + offsets[i] + j), even);
+        _mm512_mask_storeu_ps(out + j, mask, _mm512_add_ps(even, odd));
     }
 }
 #endif
