@@ -133,9 +133,9 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
             float slice_beta = pc == 0 ? beta : 1.0f;
             // The bias row joins the first K slice, like beta's C.
             const float *slice_bias = pc == 0 && bias ? bias + jc : NULL;
-            // With few rows of C, each packed element of op(B) would serve only a few tiles: whole panels of an
-            // untransposed B are read where they lie instead (a last, narrower panel is still packed, so the kernel
-            // never reads past a row's end).
+            // With few rows of C, each packed element of op(B) would serve only a few tiles: panels of an
+            // untransposed B are read where they lie instead (a last panel whose width is not a whole number of
+            // vectors is still packed, so the kernel never reads past a row's end).
             int direct_b = !trans_b && m <= DIRECT_B_ROWS;
             if (!direct_b) pack_b(b, ldb, trans_b, pc, kc, jc, nc, packed_b);
             for (int64_t ic = 0; ic < m; ic += MC) {
@@ -148,7 +148,9 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                     int64_t cols = nc - jr < NR ? nc - jr : NR;
                     const float *bp = packed_b + (jr / NR) * kc * NR;
                     int64_t bs = NR;
-                    if (direct_b && cols == NR) {
+                    // A panel is read in place when the kernel chosen for it reads exactly its columns (whole
+                    // vectors: 48, 32 or 16 columns), so a product with 32 columns (dx = dLogits·Wᵀ) packs nothing.
+                    if (direct_b && (cols == NR || cols % 16 == 0)) {
                         bp = b + pc * ldb + jc + jr;
                         bs = ldb;
                     } else if (direct_b) {

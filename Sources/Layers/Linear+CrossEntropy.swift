@@ -44,9 +44,11 @@ extension Linear {
         // dx = dLogits·Wᵀ reads Wᵀ [V, I] untransposed: a product never packs the 5000 × 32 matrix per block.
         let wt = backward ? weight.value.transposedMatrix() : Tensor(zeros: [0])
         var rowLoss = [Double](repeating: 0, count: N)
-        var partialW = [Float](repeating: 0, count: backward ? runs * I * V : 0)
-        var partialB = [Float](repeating: 0, count: backward ? runs * V : 0)
-        var dx = backward ? Tensor(zeros: [N, I]) : Tensor(zeros: [0])
+        // Each run's first block overwrites its partial sums, and every row of dx is written by a product.
+        let partialCount = backward ? runs * I * V : 0
+        var partialW = [Float](unsafeUninitializedCapacity: partialCount) { $1 = partialCount }
+        var partialB = [Float](unsafeUninitializedCapacity: backward ? runs * V : 0) { $1 = backward ? runs * V : 0 }
+        var dx = Tensor(uninitializedShape: backward ? [N, I] : [0]) { _ in }
         x.withUnsafeBufferPointer { px in
             weight.value.withUnsafeBufferPointer { pw in
                 wt.withUnsafeBufferPointer { pwt in
@@ -57,7 +59,8 @@ extension Linear {
                                     dx.withUnsafeMutableBufferPointer { pdx in
                                         let (px, pw, losses) = (px.baseAddress!, pw.baseAddress!, losses.baseAddress!)
                                         Parallel.forEachChunk(runs) { runRange in
-                                            var logits = [Float](repeating: 0, count: R * V)
+                                            // Every row a block uses is written by its product first.
+                                            var logits = [Float](unsafeUninitializedCapacity: R * V) { $1 = R * V }
                                             logits.withUnsafeMutableBufferPointer { logits in
                                                 for run in runRange {
                                                     for block in (run * blocks / runs)..<((run + 1) * blocks / runs) {

@@ -138,8 +138,9 @@ public struct Tensor: Sendable, Equatable {
         let (rows, columns) = matrixShape
         return Tensor(uninitializedShape: [columns, rows]) { out in
             withUnsafeBufferPointer { p in
-                for r in 0..<rows {
-                    for c in 0..<columns { out[c * rows + r] = p[r * columns + c] }
+                // Output order: the writes run contiguously and the reads touch one cache line per source row.
+                for c in 0..<columns {
+                    for r in 0..<rows { out[c * rows + r] = p[r * columns + c] }
                 }
             }
         }

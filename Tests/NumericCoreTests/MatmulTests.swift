@@ -53,6 +53,15 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    func testTransposedMatrix() {
+        let m = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(m.transposedMatrix(), Tensor(shape: [3, 2], scalars: [1, 4, 2, 5, 3, 6]))
+        var rng = SeededGenerator(seed: 3)
+        let big = Tensor(randomNormal: [32, 517], using: &rng)
+        XCTAssertEqual(big.transposedMatrix().transposedMatrix(), big)
+        XCTAssertEqual(big.transposedMatrix()[516, 31], big[31, 516])
+    }
+
     /// A short A times a large Bᵀ (a layer's input gradient, dY·Wᵀ) is computed transposed by the AVX-512 kernel
     /// (B read in place): the same bits as the direct path, which a taller A takes for the same rows; also across
     /// K slices, with padded strides and a column split over two threads.
