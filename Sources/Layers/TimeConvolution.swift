@@ -206,21 +206,30 @@ public struct TimeConvolution: ParameterContainer {
                                     // The gradient reaches (b, feature) only where ReLU passed its maximum.
                                     // dW[f] += Σ_b d(b, f) · x[b, p(b, f) ..< p(b, f) + w],  db[f] += Σ_b d(b, f)
                                     Parallel.forEachChunk(total, grain: 16) { range in
-                                        var offsets = [Int64](repeating: 0, count: B)
-                                        var coefficients = [Float](repeating: 0, count: B)
-                                        for feature in range {
-                                            let k = widthOf[feature]
-                                            let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
-                                            var n = 0
-                                            for b in 0..<B where pf[b * total + feature] > 0 {
-                                                let d = pd[b * total + feature]
-                                                dBiases[k][f] += d
-                                                offsets[n] = Int64((b * T + Int(pa[b * total + feature])) * E)
-                                                coefficients[n] = d
-                                                n += 1
+                                        // Each feature's active rows, listed sequence by sequence (the rows of the
+                                        // [B, ΣF] arrays are read contiguously), then summed feature by feature.
+                                        let width = range.count
+                                        var counts = [Int](repeating: 0, count: width)
+                                        var offsets = [Int64](repeating: 0, count: width * B)
+                                        var coefficients = [Float](repeating: 0, count: width * B)
+                                        for b in 0..<B {
+                                            for (i, feature) in range.enumerated() where pf[b * total + feature] > 0 {
+                                                offsets[i * B + counts[i]] = Int64((b * T + Int(pa[b * total + feature])) * E)
+                                                coefficients[i * B + counts[i]] = pd[b * total + feature]
+                                                counts[i] += 1
                                             }
-                                            Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
-                                                              offsets: offsets, coefficients: coefficients, rows: n)
+                                        }
+                                        offsets.withUnsafeBufferPointer { o in
+                                            coefficients.withUnsafeBufferPointer { c in
+                                                for (i, feature) in range.enumerated() {
+                                                    let k = widthOf[feature]
+                                                    let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
+                                                    for n in 0..<counts[i] { dBiases[k][f] += c[i * B + n] }
+                                                    Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
+                                                                      offsets: o.baseAddress! + i * B,
+                                                                      coefficients: c.baseAddress! + i * B, rows: counts[i])
+                                                }
+                                            }
                                         }
                                     }
                                     // dx[b, p ..< p + w] += Σ_{f : p(b, f) = p} d(b, f) · W[f], width by width
