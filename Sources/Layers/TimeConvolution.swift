@@ -209,61 +209,60 @@ public struct TimeConvolution: ParameterContainer {
                                         // Each feature's active rows, listed sequence by sequence (the rows of the
                                         // [B, ΣF] arrays are read contiguously), then summed feature by feature.
                                         let width = range.count
-                                        var counts = [Int](repeating: 0, count: width)
-                                        var offsets = [Int64](repeating: 0, count: width * B)
-                                        var coefficients = [Float](repeating: 0, count: width * B)
-                                        for b in 0..<B {
-                                            for (i, feature) in range.enumerated() where pf[b * total + feature] > 0 {
-                                                offsets[i * B + counts[i]] = Int64((b * T + Int(pa[b * total + feature])) * E)
-                                                coefficients[i * B + counts[i]] = pd[b * total + feature]
-                                                counts[i] += 1
-                                            }
-                                        }
-                                        offsets.withUnsafeBufferPointer { o in
-                                            coefficients.withUnsafeBufferPointer { c in
-                                                for (i, feature) in range.enumerated() {
-                                                    let k = widthOf[feature]
-                                                    let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
-                                                    for n in 0..<counts[i] { dBiases[k][f] += c[i * B + n] }
-                                                    Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
-                                                                      offsets: o.baseAddress! + i * B,
-                                                                      coefficients: c.baseAddress! + i * B, rows: counts[i])
+                                        withScratch(Int.self, width) { counts in
+                                        withScratch(Int64.self, width * B) { offsets in
+                                        withScratch(Float.self, width * B) { coefficients in
+                                            counts.initialize(repeating: 0, count: width)
+                                            for b in 0..<B {
+                                                for (i, feature) in range.enumerated() where pf[b * total + feature] > 0 {
+                                                    offsets[i * B + counts[i]] = Int64((b * T + Int(pa[b * total + feature])) * E)
+                                                    coefficients[i * B + counts[i]] = pd[b * total + feature]
+                                                    counts[i] += 1
                                                 }
                                             }
+                                            for (i, feature) in range.enumerated() {
+                                                let k = widthOf[feature]
+                                                let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
+                                                for n in 0..<counts[i] { dBiases[k][f] += coefficients[i * B + n] }
+                                                Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
+                                                                  offsets: offsets + i * B, coefficients: coefficients + i * B,
+                                                                  rows: counts[i])
+                                            }
+                                        }
+                                        }
                                         }
                                     }
                                     // dx[b, p ..< p + w] += Σ_{f : p(b, f) = p} d(b, f) · W[f], width by width
                                     Parallel.forEachChunk(B, grain: 4) { range in
-                                        var offsets = [Int64](repeating: 0, count: maxFilters)
-                                        var coefficients = [Float](repeating: 0, count: maxFilters)
-                                        var start = [Int](repeating: 0, count: T + 1)
-                                        for b in range {
-                                            for (k, spec) in widths.enumerated() {
-                                                let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
-                                                let base = b * total + featureOffsets[k]
-                                                // The active filters grouped by arg-max position, in filter order.
-                                                for p in 0...P { start[p] = 0 }
-                                                for f in 0..<F where pf[base + f] > 0 { start[Int(pa[base + f]) + 1] += 1 }
-                                                for p in 0..<P { start[p + 1] += start[p] }
-                                                var next = start
-                                                for f in 0..<F where pf[base + f] > 0 {
-                                                    let p = Int(pa[base + f])
-                                                    offsets[next[p]] = Int64(f * w * E)
-                                                    coefficients[next[p]] = pd[base + f]
-                                                    next[p] += 1
-                                                }
-                                                offsets.withUnsafeBufferPointer { o in
-                                                    coefficients.withUnsafeBufferPointer { c in
-                                                        for p in 0..<P where start[p + 1] > start[p] {
-                                                            Vector.gatherAxpy(
-                                                                into: pdx + (b * T + p) * E, count: w * E, base: weights[k],
-                                                                offsets: o.baseAddress! + start[p],
-                                                                coefficients: c.baseAddress! + start[p],
-                                                                rows: start[p + 1] - start[p])
-                                                        }
+                                        withScratch(Int64.self, maxFilters) { offsets in
+                                        withScratch(Float.self, maxFilters) { coefficients in
+                                        withScratch(Int.self, 2 * (T + 1)) { starts in
+                                            let (start, next) = (starts, starts + T + 1)
+                                            for b in range {
+                                                for (k, spec) in widths.enumerated() {
+                                                    let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
+                                                    let base = b * total + featureOffsets[k]
+                                                    // The active filters grouped by arg-max position, in filter order.
+                                                    start.initialize(repeating: 0, count: P + 1)
+                                                    for f in 0..<F where pf[base + f] > 0 { start[Int(pa[base + f]) + 1] += 1 }
+                                                    for p in 0..<P { start[p + 1] += start[p] }
+                                                    next.update(from: start, count: P + 1)
+                                                    for f in 0..<F where pf[base + f] > 0 {
+                                                        let p = Int(pa[base + f])
+                                                        offsets[next[p]] = Int64(f * w * E)
+                                                        coefficients[next[p]] = pd[base + f]
+                                                        next[p] += 1
+                                                    }
+                                                    for p in 0..<P where start[p + 1] > start[p] {
+                                                        Vector.gatherAxpy(
+                                                            into: pdx + (b * T + p) * E, count: w * E, base: weights[k],
+                                                            offsets: offsets + start[p], coefficients: coefficients + start[p],
+                                                            rows: start[p + 1] - start[p])
                                                     }
                                                 }
                                             }
+                                        }
+                                        }
                                         }
                                     }
                                 }
@@ -309,3 +308,8 @@ public struct TimeConvolution: ParameterContainer {
     }
 }
 
+/// `body` with `count` elements of uninitialised scratch (a temporary allocation, not a Swift array: the loops that
+/// fill it run without uniqueness or bounds checks).
+private func withScratch<T, R>(_: T.Type, _ count: Int, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+    withUnsafeTemporaryAllocation(of: T.self, capacity: max(count, 1)) { body($0.baseAddress!) }
+}
