@@ -100,22 +100,27 @@ TG_CLONES void tg_exp(const float *x, float *y, int64_t n) {
     }
 }
 
+
+// σ(x) = 1 / (1 + e^{−x}); e^{−x} saturates to +inf or 0 at the extremes, giving exactly 0 or 1.
+static inline float sigmoid_core(float x) {
+    float v = -x;
+    float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
+    return 1.0f / (1.0f + e);
+}
+
+// tanh(x) = 1 − 2 / (e^{2x} + 1); absolute error ≤ 2·10⁻⁷, exactly ±1 at the extremes.
+static inline float tanh_core(float x) {
+    float v = 2.0f * x;
+    float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
+    return 1.0f - 2.0f / (e + 1.0f);
+}
+
 TG_CLONES void tg_sigmoid(const float *x, float *y, int64_t n) {
-    // exp(-x) saturates to +inf or 0 at the extremes, giving exactly 0 or 1.
-    for (int64_t i = 0; i < n; i++) {
-        float v = -x[i];
-        float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
-        y[i] = 1.0f / (1.0f + e);
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = sigmoid_core(x[i]);
 }
 
 TG_CLONES void tg_tanh(const float *x, float *y, int64_t n) {
-    // tanh(x) = 1 − 2 / (e^{2x} + 1); absolute error ≤ 2·10⁻⁷, exactly ±1 at the extremes.
-    for (int64_t i = 0; i < n; i++) {
-        float v = 2.0f * x[i];
-        float e = v != v ? v : (in_core_range(v) ? exp_core(v) : (v > 0 ? INFINITY : 0.0f));
-        y[i] = 1.0f - 2.0f / (e + 1.0f);
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = tanh_core(x[i]);
 }
 
 TG_CLONES float tg_max(const float *x, int64_t n) {
@@ -129,6 +134,26 @@ TG_CLONES float tg_max(const float *x, int64_t n) {
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     for (int l = 0; l < 16; l++) m = acc[l] > m ? acc[l] : m;
     return m;
+}
+
+// The LSTM cell's element-wise products, not contracted into FMAs: the bits of the Swift expressions they replace.
+#pragma STDC FP_CONTRACT OFF
+static inline float cell_state(float f, float c_prev, float i, float g) { return f * c_prev + i * g; }
+static inline float cell_output(float o, float tanh_c) { return o * tanh_c; }
+#pragma STDC FP_CONTRACT ON
+
+TG_CLONES void tg_lstm_cell_forward(float *restrict gates, const float *restrict c_prev, float *restrict c,
+                                    float *restrict tanh_c, float *restrict h, int64_t B, int64_t H) {
+    for (int64_t b = 0; b < B; b++) {
+        float *g = gates + b * 4 * H;
+        for (int64_t j = 0; j < 3 * H; j++) g[j] = sigmoid_core(g[j]);
+        for (int64_t j = 3 * H; j < 4 * H; j++) g[j] = tanh_core(g[j]);
+        const float *cp = c_prev + b * H;
+        float *cb = c + b * H, *tb = tanh_c + b * H, *hb = h + b * H;
+        for (int64_t j = 0; j < H; j++) cb[j] = cell_state(g[H + j], cp[j], g[j], g[3 * H + j]);
+        for (int64_t j = 0; j < H; j++) tb[j] = tanh_core(cb[j]);
+        for (int64_t j = 0; j < H; j++) hb[j] = cell_output(g[2 * H + j], tb[j]);
+    }
 }
 
 TG_CLONES void tg_scale(float *y, float a, int64_t n) {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import NumericCore
 
@@ -145,9 +146,18 @@ public struct LSTM: ParameterContainer {
         return next
     }
 
-    /// Activates the gates in place and computes c_t, tanh(c_t) and h_t for one step.
+    /// Activates the gates in place and computes c_t, tanh(c_t) and h_t for one step: all rows in one C kernel
+    /// (`tg_lstm_cell_forward`, the bits of `cellForwardReference`, tested).
     @inline(__always)
     static func cellForward(
+        gates: UnsafeMutablePointer<Float>, cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, batch B: Int, hidden H: Int
+    ) {
+        tg_lstm_cell_forward(gates, cPrev, c, tanhC, h, Int64(B), Int64(H))
+    }
+
+    /// The cell written out row by row with the vector kernels: the reference `cellForward` is tested against.
+    static func cellForwardReference(
         gates: UnsafeMutablePointer<Float>, cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, batch B: Int, hidden H: Int
     ) {

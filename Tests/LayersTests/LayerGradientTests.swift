@@ -70,6 +70,26 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(state, final)
     }
 
+    /// The one-call cell kernel gives the bits of the row-by-row cell, saturated gates and NaN included.
+    func testLSTMCellKernelMatchesTheRowByRowCell() {
+        for (B, H) in [(1, 1), (3, 5), (64, 32), (7, 19)] {
+            var gates = (0..<(B * 4 * H)).map { _ in rng.nextNormal() * 4 }
+            gates[0] = 200
+            if gates.count > 3 { gates[3] = -200 }
+            if gates.count > 6 { gates[6] = .nan }
+            let cPrev = (0..<(B * H)).map { _ in rng.nextNormal() }
+            var (g1, g2) = (gates, gates)
+            var (c1, t1, h1) = ([Float](repeating: 0, count: B * H), [Float](repeating: 0, count: B * H), [Float](repeating: 0, count: B * H))
+            var (c2, t2, h2) = (c1, t1, h1)
+            LSTM.cellForward(gates: &g1, cPrev: cPrev, c: &c1, tanhC: &t1, h: &h1, batch: B, hidden: H)
+            LSTM.cellForwardReference(gates: &g2, cPrev: cPrev, c: &c2, tanhC: &t2, h: &h2, batch: B, hidden: H)
+            for (name, a, b) in [("gates", g1, g2), ("c", c1, c2), ("tanh c", t1, t2), ("h", h1, h2)] {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                XCTAssertEqual(differing, 0, "\(name): \(differing) of \(a.count) entries differ (B \(B), H \(H))")
+            }
+        }
+    }
+
     func testTimeConvolutionWithSeveralWidths() {
         let (B, T, E) = (3, 7, 4)
         let widths = [ConvolutionWidth(width: 1, filters: 3), ConvolutionWidth(width: 2, filters: 4),

@@ -15,6 +15,10 @@ void tg_sigmoid(const float *x, float *y, int64_t n);
 void tg_tanh(const float *x, float *y, int64_t n);
 /// The largest x[i] (-infinity for n = 0; NaN entries are skipped).
 float tg_max(const float *x, int64_t n);
+/// One LSTM step's cell for B rows, in place: gates [B, 4H] (i | f | o | g pre-activations) become σ(i), σ(f), σ(o),
+/// tanh(g); c = f⊙c_prev + i⊙g, tanh_c = tanh(c), h = o⊙tanh_c. σ and tanh are tg_sigmoid's and tg_tanh's.
+void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *tanh_c, float *h, int64_t B, int64_t H);
+
 /// y[i] *= a.
 void tg_scale(float *y, float a, int64_t n);
 /// The first index where the running sum of the non-negative weights w exceeds target (inverse-CDF sampling with
