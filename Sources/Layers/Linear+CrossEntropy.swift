@@ -10,12 +10,13 @@ import NumericCore
 //
 // The straightforward way (`forward`, `softmaxCrossEntropyGradientInPlace`, `backward`) writes the logits of a whole
 // batch (1280 × 5000 floats at the SeqGAN sizes: 25.6 MB) to memory and reads them back three times. Here a block of
-// `crossEntropyBlockRows` rows goes through all of it while its logits are in cache, and they become their own gradient. The bits differ from the straightforward way only
-// in dW and db, whose sums over rows run block by block; `LinearCrossEntropyTests` compares the two.
+// `crossEntropyBlockRows` rows goes through all of it while its logits are in cache, and they become their own
+// gradient. The bits differ from the straightforward way only in dW and db, whose sums over rows run block by block;
+// `LinearCrossEntropyTests` compares the two.
 
 extension Linear {
     /// Rows per block: a block's logits, turned into their gradient in place (64 · V floats, 1.3 MB for V = 5000),
-    /// stay in L2. At the SeqGAN sizes 64 measured fastest (32 and 128 about 4 % slower, 16 about 20 %).
+    /// stay in L2. At the SeqGAN sizes 64 measured fastest (32 and 128 about 5 % slower, 16 about 20 %).
     public static let crossEntropyBlockRows = 64
     /// Blocks are grouped into at most this many runs, each summing its own partial dW and db; the partial sums are
     /// added in run order. The number depends on N only, so the thread count (≤ this many threads are used) changes no
