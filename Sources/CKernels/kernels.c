@@ -156,6 +156,18 @@ TG_CLONES void tg_lstm_cell_forward(float *restrict gates, const float *restrict
     }
 }
 
+TG_CLONES double tg_sum_squares(const float *x, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)x[i + l];
+    }
+    double s = 0;
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
 TG_CLONES void tg_scale(float *y, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
 }

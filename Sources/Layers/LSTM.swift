@@ -69,14 +69,17 @@ public struct LSTM: ParameterContainer {
         let (T, B, H) = (x.shape[0], x.shape[1], hiddenSize)
         let G = 4 * H
 
-        // Input half of the gates for all steps at once, bias broadcast first.
-        var gates = Tensor(zeros: [T, B, G])
-        bias.value.withUnsafeBufferPointer { b in
-            gates.withUnsafeMutableBufferPointer { pg in
-                for r in 0..<(T * B) { (pg.baseAddress! + r * G).update(from: b.baseAddress!, count: G) }
+        // Input half of the gates for all steps at once, the bias added to every row as the product writes it.
+        var gates = Tensor(uninitializedShape: [T, B, G]) { pg in
+            x.withUnsafeBufferPointer { px in
+                inputWeight.value.withUnsafeBufferPointer { pw in
+                    bias.value.withUnsafeBufferPointer { pb in
+                        gemm(m: T * B, n: G, k: inputSize, px.baseAddress!, lda: inputSize, pw.baseAddress!, ldb: G,
+                             beta: 0, pg.baseAddress!, ldc: G, bias: pb.baseAddress!)
+                    }
+                }
             }
         }
-        matmul(x, inputWeight.value, into: &gates, accumulate: true)
 
         var cells = Tensor(zeros: [T + 1, B, H])
         var hiddens = Tensor(zeros: [T + 1, B, H])

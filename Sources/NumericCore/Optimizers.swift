@@ -241,7 +241,10 @@ public final class SGD: Optimizer {
 /// `clip_by_global_norm`, as the SeqGAN reference uses). Returns the norm before clipping.
 @discardableResult
 public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
-    let norm = Float(parameters.reduce(0.0) { $0 + $1.grad.squaredNorm }.squareRoot())
+    // Each tensor's Σg² by a vectorised kernel in Double (`Tensor.squaredNorm` is its straightforward twin).
+    let norm = Float(parameters.reduce(0.0) { total, p in
+        total + p.grad.withUnsafeBufferPointer { tg_sum_squares($0.baseAddress, Int64($0.count)) }
+    }.squareRoot())
     if norm > maxNorm, norm.isFinite {
         let scale = maxNorm / norm
         for p in parameters { p.grad.scale(by: scale) }

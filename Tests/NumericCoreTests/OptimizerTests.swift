@@ -1,3 +1,4 @@
+import CKernels
 import NumericCore
 import XCTest
 
@@ -88,6 +89,17 @@ final class OptimizerTests: XCTestCase {
         sgd.update()  // b = 1, w = 0.9
         sgd.update()  // b = 1.9, w = 0.71
         XCTAssertEqual(p.value.scalars[0], 0.71, accuracy: 1e-6)
+    }
+
+    /// The clip's vectorised Σg² against `Tensor.squaredNorm`, its straightforward twin, for lengths around the
+    /// kernel's 8 partial sums.
+    func testSumOfSquaresKernelMatchesTheStraightforwardSum() {
+        var rng = SeededGenerator(seed: 77)
+        for n in [0, 1, 7, 8, 9, 1_001, 160_000] {
+            let t = Tensor(randomNormal: [n], using: &rng)
+            let fast = t.withUnsafeBufferPointer { tg_sum_squares($0.baseAddress, Int64(n)) }
+            XCTAssertEqual(fast, t.squaredNorm, accuracy: 1e-12 * max(t.squaredNorm, 1), "n = \(n)")
+        }
     }
 
     func testGlobalNormClipping() {

@@ -19,6 +19,8 @@ float tg_max(const float *x, int64_t n);
 /// tanh(g); c = f⊙c_prev + i⊙g, tanh_c = tanh(c), h = o⊙tanh_c. σ and tanh are tg_sigmoid's and tg_tanh's.
 void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *tanh_c, float *h, int64_t B, int64_t H);
 
+/// Σ x[i]², accumulated in double in 8 interleaved partial sums (then the tail, then the partial sums in order).
+double tg_sum_squares(const float *x, int64_t n);
 /// y[i] *= a.
 void tg_scale(float *y, float a, int64_t n);
 /// The first index where the running sum of the non-negative weights w exceeds target (inverse-CDF sampling with
