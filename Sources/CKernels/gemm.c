@@ -21,6 +21,8 @@
 enum { MR = 8, NR = 48, KC = 192, MC = 144, NC = 4080, DIRECT_B_ROWS = 256 };
 
 #define AVX512 __attribute__((target("avx512f")))
+// The micro-kernels stay out of line: inlined into the panel loop, they made the whole product a few percent slower.
+#define NOINLINE __attribute__((noinline))
 
 /// Packs rows [i0, i0+mc) × columns [p0, p0+kc) of op(A) into MR-tall panels, each stored p-major (MR values per
 /// p), the last panel padded with zero rows.
@@ -49,12 +51,20 @@ static void pack_a(const float *a, int64_t lda, int trans, int64_t i0, int64_t m
     }
 }
 
+/// The widths of the column panels of a block of nc columns: NR each, except that a last pair of NR + at most 16
+/// columns becomes 32 + the rest, so no panel is left with a single vector (a one-vector tile issues as many
+/// broadcasts as multiply-adds, and runs at about half the rate of the others).
+static inline int64_t panel_width(int64_t nc, int64_t jr) {
+    int64_t left = nc - jr;
+    return left > NR && left <= NR + 16 ? 32 : left < NR ? left : NR;
+}
+
 /// Packs rows [p0, p0+kc) × columns [j0, j0+nc) of op(B) into NR-wide panels, each stored p-major (NR values per
 /// p), the last panel padded with zero columns.
 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
                    float *out) {
-    for (int64_t jr = 0; jr < nc; jr += NR) {
-        int64_t cols = nc - jr < NR ? nc - jr : NR;
+    for (int64_t jr = 0, cols; jr < nc; jr += cols) {
+        cols = panel_width(nc, jr);
         if (trans) {
             // op(B)[p, j] = B[j, p]: walk each source row (one column of op(B)) contiguously.
             for (int64_t j = 0; j < cols; j++) {
@@ -82,9 +92,9 @@ static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, int64_t k
 /// panels; the last panel of a block uses as few vectors as cover its columns, so narrow products (32 columns, 100
 /// filters) waste little.
 #define MICRO_KERNEL(NV)                                                                                            \
-    AVX512 static void micro_kernel_##NV(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *b,        \
-                                         int64_t bs, float *c, int64_t ldc, int64_t rows, int64_t cols,             \
-                                         float alpha, float beta, const float *bias) {                              \
+    AVX512 NOINLINE static void micro_kernel_##NV(int64_t kc, const float *a, int64_t rs, int64_t ps,              \
+                                                  const float *b, int64_t bs, float *c, int64_t ldc, int64_t rows,  \
+                                                  int64_t cols, float alpha, float beta, const float *bias) {       \
         __m512 acc[MR][NV];                                                                                         \
         for (int r = 0; r < MR; r++)                                                                                \
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();                                          \
@@ -144,9 +154,10 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                 // is narrow); a last, partial panel is packed with zero rows so the kernel can read all MR.
                 int64_t whole = mc / MR * MR;
                 if (whole < mc) pack_a(a, lda, trans_a, ic + whole, mc - whole, pc, kc, packed_a);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    int64_t cols = nc - jr < NR ? nc - jr : NR;
-                    const float *bp = packed_b + (jr / NR) * kc * NR;
+                const float *next_panel = packed_b;
+                for (int64_t jr = 0, cols; jr < nc; jr += cols, next_panel += kc * NR) {
+                    cols = panel_width(nc, jr);
+                    const float *bp = next_panel;
                     int64_t bs = NR;
                     // A panel is read in place when the kernel chosen for it reads exactly its columns (whole
                     // vectors: 48, 32 or 16 columns), so a product with 32 columns (dx = dLogits·Wᵀ) packs nothing.

@@ -20,11 +20,12 @@ final class MatmulTests: XCTestCase {
     }
 
     /// sgemm against the naive product for every transpose combination, odd sizes, strided views and beta ≠ 0;
-    /// the shapes cross the AVX-512 kernel's tile and block edges (MR 8, NR 48, KC 192, MC 144, NC 4080).
+    /// the shapes cross the AVX-512 kernel's tile and block edges (MR 8, NR 48, KC 192, MC 144, NC 4080) and its
+    /// panel widths (a last 49–64 columns go as 32 + the rest: n = 49, 64, 97, 100, and 4144 = NC + 64).
     private func checkAgainstNaiveProduct(_ backend: GEMMBackend) {
         var rng = SeededGenerator(seed: 1)
         for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 33, 9), (64, 128, 32), (5, 1, 300), (9, 49, 193), (20, 97, 400),
-                          (150, 4090, 3)] {
+                          (150, 4090, 3), (12, 64, 50), (300, 100, 70), (9, 4144, 5)] {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     // Store A and B with padded row strides so leading dimensions are exercised.
