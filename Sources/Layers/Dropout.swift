@@ -13,10 +13,14 @@ public struct Dropout: Sendable, Equatable {
     /// Returns y and the mask (already holding the 1/keep scale; empty when not training).
     public func forward(_ x: Tensor, training: Bool, using rng: inout SeededGenerator) -> (y: Tensor, mask: Tensor?) {
         guard training, keepProbability < 1 else { return (x, nil) }
-        var mask = Tensor(zeros: x.shape)
-        let scale = 1 / keepProbability
-        for i in 0..<mask.count where rng.nextFloat() < keepProbability { mask.scalars[i] = scale }
-        return (multiply(x, mask), mask)
+        let (keep, scale) = (keepProbability, 1 / keepProbability)
+        var generator = rng  // a local copy the optimiser keeps in registers
+        let mask = Tensor(uninitializedShape: x.shape) { mask in
+            for i in 0..<mask.count { mask[i] = generator.nextFloat() < keep ? scale : 0 }
+        }
+        rng = generator
+        let y = multiply(x, mask)
+        return (y, mask)
     }
 
     public func backward(_ dy: Tensor, mask: Tensor?) -> Tensor {
@@ -25,12 +29,12 @@ public struct Dropout: Sendable, Equatable {
     }
 
     private func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
-        var out = a
-        b.withUnsafeBufferPointer { pb in
-            out.withUnsafeMutableBufferPointer { po in
-                for i in 0..<po.count { po[i] *= pb[i] }
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                Tensor(uninitializedShape: a.shape) { out in
+                    for i in 0..<out.count { out[i] = pa[i] * pb[i] }
+                }
             }
         }
-        return out
     }
 }

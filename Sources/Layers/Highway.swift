@@ -22,19 +22,24 @@ public struct Highway: ParameterContainer {
 
     public var parameters: [Parameter] { transform.parameters + gate.parameters }
 
+    /// Elements per thread below which the element-wise passes stay on one thread.
+    private let elementGrain = 1 << 14
+
     public func forward(_ x: Tensor) -> (y: Tensor, cache: Cache) {
         var h = transform.forward(x)
         var t = gate.forward(x)
-        var y = Tensor(zeros: x.shape)
-        x.withUnsafeBufferPointer { px in
+        let y = x.withUnsafeBufferPointer { px in
             h.withUnsafeMutableBufferPointer { ph in
                 t.withUnsafeMutableBufferPointer { pt in
-                    y.withUnsafeMutableBufferPointer { py in
-                        for i in 0..<px.count {
-                            let hv = max(ph[i], 0), tv = Activation.sigmoid(pt[i])
-                            ph[i] = hv
-                            pt[i] = tv
-                            py[i] = tv * hv + (1 - tv) * px[i]
+                    Tensor(uninitializedShape: x.shape) { py in
+                        // Element-wise: split over threads, the same numbers.
+                        Parallel.forEachChunk(px.count, grain: elementGrain) { range in
+                            for i in range {
+                                let hv = max(ph[i], 0), tv = Activation.sigmoid(pt[i])
+                                ph[i] = hv
+                                pt[i] = tv
+                                py[i] = tv * hv + (1 - tv) * px[i]
+                            }
                         }
                     }
                 }
@@ -54,11 +59,13 @@ public struct Highway: ParameterContainer {
                         dhPre.withUnsafeMutableBufferPointer { pdh in
                             dtPre.withUnsafeMutableBufferPointer { pdt in
                                 dx.withUnsafeMutableBufferPointer { pdx in
-                                    for i in 0..<pdy.count {
-                                        let g = pdy[i], tv = pt[i], hv = ph[i]
-                                        pdh[i] = hv > 0 ? g * tv : 0
-                                        pdt[i] = g * (hv - px[i]) * tv * (1 - tv)
-                                        pdx[i] = g * (1 - tv)  // the carried path
+                                    Parallel.forEachChunk(pdy.count, grain: elementGrain) { range in
+                                        for i in range {
+                                            let g = pdy[i], tv = pt[i], hv = ph[i]
+                                            pdh[i] = hv > 0 ? g * tv : 0
+                                            pdt[i] = g * (hv - px[i]) * tv * (1 - tv)
+                                            pdx[i] = g * (1 - tv)  // the carried path
+                                        }
                                     }
                                 }
                             }

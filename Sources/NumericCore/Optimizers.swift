@@ -61,6 +61,7 @@ public final class Adam: Optimizer {
         let stepSize = c.learningRate / correction1
         // AdamW's decoupled decay shrinks θ first; coupled L2 is folded into the gradient by the kernel.
         let coupledDecay = c.decoupledWeightDecay ? 0 : c.weightDecay
+        var elementwise: [Int] = []
         for (k, p) in parameters.enumerated() {
             if c.decoupledWeightDecay && c.weightDecay != 0 {
                 p.value.withUnsafeMutableBufferPointer { w in
@@ -80,23 +81,49 @@ public final class Adam: Optimizer {
                     }
                 }
             }
-            if fused != nil { continue }
-            p.grad.withUnsafeBufferPointer { g in
-                m[k].withUnsafeMutableBufferPointer { m in
-                    v[k].withUnsafeMutableBufferPointer { v in
-                        p.value.withUnsafeMutableBufferPointer { w in
-                            // Element-wise, so splitting over threads changes no number.
-                            let count = w.count
-                            guard let w = w.baseAddress, let g = g.baseAddress, let m = m.baseAddress,
-                                  let v = v.baseAddress else { return }
-                            Parallel.forEachChunk(count, grain: 1 << 16) { range in
-                                let o = range.lowerBound
-                                tg_adam(w + o, g + o, m + o, v + o, Int64(range.count), c.beta1, c.beta2, stepSize,
-                                        correction2, c.epsilon, coupledDecay)
+            if fused == nil { elementwise.append(k) }
+        }
+        // The other parameters in one parallel region, their elements laid end to end and cut into even chunks (a
+        // discriminator's dozen convolution widths are each too small to be worth splitting alone). Element-wise, so
+        // the split changes no number.
+        withElementBuffers(elementwise) { segments in
+            let ends = segments.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+            Parallel.forEachChunk(ends.last!, grain: 1 << 15) { range in
+                for (s, b) in segments.enumerated() where ends[s] < range.upperBound && ends[s + 1] > range.lowerBound {
+                    let lower = max(range.lowerBound, ends[s]) - ends[s]
+                    let count = min(range.upperBound, ends[s + 1]) - ends[s] - lower
+                    tg_adam(b.w + lower, b.g + lower, b.m + lower, b.v + lower, Int64(count), c.beta1, c.beta2, stepSize,
+                            correction2, c.epsilon, coupledDecay)
+                }
+            }
+        }
+    }
+
+    private struct ElementBuffers {
+        let w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>
+        let v: UnsafeMutablePointer<Float>, count: Int
+    }
+
+    /// `body` with the value, gradient and moment buffers of the parameters at `indices`, all held at once.
+    private func withElementBuffers(_ indices: [Int], _ body: ([ElementBuffers]) -> Void) {
+        m.withUnsafeMutableBufferPointer { ms in
+            v.withUnsafeMutableBufferPointer { vs in
+                func nest(_ i: Int, _ held: [ElementBuffers]) {
+                    guard i < indices.count else { return body(held) }
+                    let k = indices[i], p = parameters[k]
+                    p.grad.withUnsafeBufferPointer { g in
+                        ms[k].withUnsafeMutableBufferPointer { m in
+                            vs[k].withUnsafeMutableBufferPointer { v in
+                                p.value.withUnsafeMutableBufferPointer { w in
+                                    guard let wp = w.baseAddress, let gp = g.baseAddress, let mp = m.baseAddress,
+                                          let vp = v.baseAddress else { return nest(i + 1, held) }
+                                    nest(i + 1, held + [ElementBuffers(w: wp, g: gp, m: mp, v: vp, count: w.count)])
+                                }
                             }
                         }
                     }
                 }
+                nest(0, [])
             }
         }
     }

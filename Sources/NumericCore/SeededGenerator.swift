@@ -6,7 +6,8 @@ import Foundation
 // bit for bit on the same machine. Its state is Codable so checkpoints can store and restore it exactly.
 
 public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatable {
-    private var s0, s1, s2, s3: UInt64
+    // Internal and inlinable so the hot loops of other modules (dropout masks, sampling) inline `next()`.
+    @usableFromInline var s0, s1, s2, s3: UInt64
 
     public init(seed: UInt64) {
         var x = seed
@@ -21,7 +22,7 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
         SeededGenerator(seed: next())
     }
 
-    public mutating func next() -> UInt64 {
+    @inlinable public mutating func next() -> UInt64 {
         let result = rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
         s2 ^= s0
@@ -34,7 +35,7 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
     }
 
     /// Uniform in [0, 1), 24 random bits.
-    public mutating func nextFloat() -> Float {
+    @inlinable public mutating func nextFloat() -> Float {
         Float(next() >> 40) * 0x1p-24
     }
 
@@ -81,5 +82,5 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
         return z ^ (z >> 31)
     }
 
-    private func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }

@@ -182,6 +182,29 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// The element-wise passes split over two threads (on [40, 1000], above the split's grain) give the bits of one
+    /// thread, and the forward pass is the formula's.
+    func testHighwayIsTheSameOnTwoThreads() {
+        let layer = Highway("hw", size: 1000, gateBias: 0.3, weightInit: .normal(std: 0.05), using: &rng)
+        let x = random([40, 1000]), dy = random([40, 1000])
+        func run(threads: Int) -> [Tensor] {
+            let saved = Parallel.threads
+            Parallel.threads = threads
+            defer { Parallel.threads = saved }
+            layer.zeroGrad()
+            let (y, cache) = layer.forward(x)
+            return [y, cache.h, cache.t, layer.backward(dy, cache: cache)] + layer.parameters.map(\.grad)
+        }
+        let one = run(threads: 1), two = run(threads: 2)
+        for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern)) }
+        let (h, t) = (matmul(x, layer.transform.weight.value), matmul(x, layer.gate.weight.value))
+        for i in stride(from: 0, to: x.count, by: 997) {
+            let hv = max(h.scalars[i] + layer.transform.bias!.value.scalars[i % 1000], 0)
+            let tv = 1 / (1 + expf(-(t.scalars[i] + layer.gate.bias!.value.scalars[i % 1000])))
+            XCTAssertEqual(two[0].scalars[i], tv * hv + (1 - tv) * x.scalars[i], accuracy: 1e-5)
+        }
+    }
+
     func testDropoutUsesItsMaskInBothPasses() {
         let dropout = Dropout(keepProbability: 0.75)
         let x = Parameter("x", random([8, 10]))

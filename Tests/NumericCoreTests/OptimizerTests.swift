@@ -27,7 +27,8 @@ final class OptimizerTests: XCTestCase {
     }
 
     /// The vectorised, thread-split update equals the scalar Float rule to the bit, for plain Adam, coupled L2 and
-    /// AdamW, on a tensor large enough to be split over two threads.
+    /// AdamW, on parameters large enough to be split over two threads: one large tensor, and the same elements as
+    /// several tensors of uneven sizes (the update lays them end to end, so chunks cross parameter boundaries).
     func testAdamKernelEqualsTheScalarRuleBitForBit() {
         let saved = Parallel.threads
         Parallel.threads = 2
@@ -37,28 +38,37 @@ final class OptimizerTests: XCTestCase {
         let start = (0..<n).map { _ in rng.nextNormal() }
         for config in [Adam.Config(learningRate: 0.01), Adam.Config(learningRate: 0.01, weightDecay: 0.2),
                        Adam.Config(learningRate: 0.01, weightDecay: 0.2, decoupledWeightDecay: true)] {
-            let p = Parameter("w", Tensor(shape: [n], scalars: start))
-            let adam = Adam([p], config: config)
-            var w = start, m = [Float](repeating: 0, count: n), v = m
-            for step in 1...3 {
-                for i in 0..<n { p.grad.scalars[i] = sin(3 * p.value.scalars[i]) }
-                let g = p.grad.scalars
-                adam.update()
-                let c1 = 1 - powf(config.beta1, Float(step)), c2 = 1 - powf(config.beta2, Float(step))
-                let stepSize = config.learningRate / c1
-                for i in 0..<n {
-                    var gi = g[i]
-                    if config.decoupledWeightDecay {
-                        w[i] -= config.learningRate * config.weightDecay * w[i]
-                    } else if config.weightDecay != 0 {
-                        gi += config.weightDecay * w[i]
-                    }
-                    m[i] = config.beta1 * m[i] + (1 - config.beta1) * gi
-                    v[i] = config.beta2 * v[i] + (1 - config.beta2) * gi * gi
-                    w[i] -= stepSize * m[i] / ((v[i] / c2).squareRoot() + config.epsilon)
+            for sizes in [[n], [7, 70_001, 1, 129_992, 100_000]] {
+                let ends = sizes.reduce(into: [0]) { $0.append($0.last! + $1) }
+                let parameters = sizes.indices.map { k in
+                    Parameter("w\(k)", Tensor(shape: [sizes[k]], scalars: Array(start[ends[k]..<ends[k + 1]])))
                 }
-                let mismatches = (0..<n).filter { w[$0].bitPattern != p.value.scalars[$0].bitPattern }
-                XCTAssertEqual(mismatches.count, 0, "\(config) step \(step): first at \(mismatches.first ?? -1)")
+                let adam = Adam(parameters, config: config)
+                var w = start, m = [Float](repeating: 0, count: n), v = m
+                for step in 1...3 {
+                    for p in parameters {
+                        for i in 0..<p.value.count { p.grad.scalars[i] = sin(3 * p.value.scalars[i]) }
+                    }
+                    let g = parameters.flatMap(\.grad.scalars)
+                    adam.update()
+                    let c1 = 1 - powf(config.beta1, Float(step)), c2 = 1 - powf(config.beta2, Float(step))
+                    let stepSize = config.learningRate / c1
+                    for i in 0..<n {
+                        var gi = g[i]
+                        if config.decoupledWeightDecay {
+                            w[i] -= config.learningRate * config.weightDecay * w[i]
+                        } else if config.weightDecay != 0 {
+                            gi += config.weightDecay * w[i]
+                        }
+                        m[i] = config.beta1 * m[i] + (1 - config.beta1) * gi
+                        v[i] = config.beta2 * v[i] + (1 - config.beta2) * gi * gi
+                        w[i] -= stepSize * m[i] / ((v[i] / c2).squareRoot() + config.epsilon)
+                    }
+                    let updated = parameters.flatMap(\.value.scalars)
+                    let mismatches = (0..<n).filter { w[$0].bitPattern != updated[$0].bitPattern }
+                    XCTAssertEqual(mismatches.count, 0,
+                                   "\(config) \(sizes) step \(step): first at \(mismatches.first ?? -1)")
+                }
             }
         }
     }
