@@ -238,12 +238,12 @@ TG_CLONES void tg_max_over_time(const float *restrict conv, int64_t P, int64_t F
 // chains are in flight (four would wait on the FMA latency); out[j] = (out[j] + Σ_even) + Σ_odd.
 __attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, int64_t n, const float *base,
                                                                     const int64_t *offsets, const float *coefficients,
-                                                                    int64_t count) {
+                                                                    int64_t count, int accumulate) {
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) {
         __m512 even[4], odd[4];
         for (int v = 0; v < 4; v++) {
-            even[v] = _mm512_loadu_ps(out + j + 16 * v);
+            even[v] = accumulate ? _mm512_loadu_ps(out + j + 16 * v) : _mm512_setzero_ps();
             odd[v] = _mm512_setzero_ps();
         }
         int64_t i = 0;
@@ -265,7 +265,7 @@ __attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, in
     // The last columns (fewer than 64), 16 at a time with masks, in the same order.
     for (; j < n; j += 16) {
         __mmask16 mask = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
-        __m512 even = _mm512_maskz_loadu_ps(mask, out + j), odd = _mm512_setzero_ps();
+        __m512 even = accumulate ? _mm512_maskz_loadu_ps(mask, out + j) : _mm512_setzero_ps(), odd = _mm512_setzero_ps();
         int64_t i = 0;
         for (; i + 2 <= count; i += 2) {
             even = _mm512_fmadd_ps(_mm512_set1_ps(coefficients[i]), _mm512_maskz_loadu_ps(mask, base + offsets[i] + j), even);
@@ -278,15 +278,15 @@ __attribute__((target("avx512f"))) static void gather_axpy_avx512(float *out, in
 #endif
 
 void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *offsets, const float *coefficients,
-                    int64_t count) {
+                    int64_t count, int accumulate) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (tg_sgemm_available()) {
-        gather_axpy_avx512(out, n, base, offsets, coefficients, count);
+        gather_axpy_avx512(out, n, base, offsets, coefficients, count, accumulate);
         return;
     }
 #endif
     for (int64_t j = 0; j < n; j++) {
-        float even = out[j], odd = 0;
+        float even = accumulate ? out[j] : 0, odd = 0;
         for (int64_t i = 0; i < count; i++) {
             if (i % 2 == 0) even = fmaf(coefficients[i], base[offsets[i] + j], even);
             else odd = fmaf(coefficients[i], base[offsets[i] + j], odd);

@@ -143,17 +143,21 @@ public struct TimeConvolution: ParameterContainer {
         return nest(0, [], [])
     }
 
-    /// Calls `body` with every width's filter and bias gradients, as pointers valid inside it.
-    private func withFilterGradients<R>(_ body: ([UnsafeMutablePointer<Float>], [UnsafeMutablePointer<Float>]) -> R) -> R {
-        func nest(_ k: Int, _ weights: [UnsafeMutablePointer<Float>], _ biases: [UnsafeMutablePointer<Float>]) -> R {
-            guard k < filters.count else { return body(weights, biases) }
-            return filters[k].weight.grad.withUnsafeMutableBufferPointer { w in
+    /// Calls `body` with every width's filter and bias gradients, as pointers valid inside it, and whether each
+    /// filter gradient holds only noted zeros (`body` must then write every element of it: no zero fill is done).
+    private func withFilterGradients<R>(
+        _ body: ([UnsafeMutablePointer<Float>], [UnsafeMutablePointer<Float>], [Bool]) -> R
+    ) -> R {
+        func nest(_ k: Int, _ weights: [UnsafeMutablePointer<Float>], _ biases: [UnsafeMutablePointer<Float>],
+                  _ zero: [Bool]) -> R {
+            guard k < filters.count else { return body(weights, biases, zero) }
+            return filters[k].weight.withGradientStorage { w, isZero in
                 filters[k].bias.grad.withUnsafeMutableBufferPointer { b in
-                    nest(k + 1, weights + [w.baseAddress!], biases + [b.baseAddress!])
+                    nest(k + 1, weights + [w.baseAddress!], biases + [b.baseAddress!], zero + [isZero])
                 }
             }
         }
-        return nest(0, [], [])
+        return nest(0, [], [], [])
     }
 
     /// The windows of w consecutive steps, one per row: [B, T, E] → [B·(T−w+1), w·E].
@@ -200,7 +204,7 @@ public struct TimeConvolution: ParameterContainer {
                     cache.x.withUnsafeBufferPointer { px in
                         dx.withUnsafeMutableBufferPointer { pdx in
                             withFilterValues { weights, _ in
-                                withFilterGradients { dWeights, dBiases in
+                                withFilterGradients { dWeights, dBiases, dWeightsAreZero in
                                     let (pd, pf, pa, px, pdx) = (pd.baseAddress!, pf.baseAddress!, pa.baseAddress!,
                                                                  px.baseAddress!, pdx.baseAddress!)
                                     // The gradient reaches (b, feature) only where ReLU passed its maximum.
@@ -224,9 +228,10 @@ public struct TimeConvolution: ParameterContainer {
                                                 let k = widthOf[feature]
                                                 let (f, window) = (feature - featureOffsets[k], widths[k].width * E)
                                                 for n in 0..<counts[i] { dBiases[k][f] += coefficients[i * B + n] }
+                                                // Every filter's row is written here, so noted zeros need no fill.
                                                 Vector.gatherAxpy(into: dWeights[k] + f * window, count: window, base: px,
                                                                   offsets: offsets + i * B, coefficients: coefficients + i * B,
-                                                                  rows: counts[i])
+                                                                  rows: counts[i], accumulate: !dWeightsAreZero[k])
                                             }
                                         }
                                         }

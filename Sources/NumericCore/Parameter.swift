@@ -54,6 +54,16 @@ public final class Parameter {
         pending = PendingGradientProduct(a: a, b: b)
     }
 
+    /// `body` with the gradient's storage and whether it holds only noted zeros, for a pass that writes every element
+    /// itself: when `isZero` it overwrites them all instead of adding (and must write each one), so the zero fill
+    /// is skipped. A pending product is added into the storage first.
+    public func withGradientStorage<R>(_ body: (_ storage: UnsafeMutableBufferPointer<Float>, _ isZero: Bool) -> R) -> R {
+        if pending != nil { materializeGradient() }
+        let isZero = storageIsZero
+        storageIsZero = false
+        return storage.withUnsafeMutableBufferPointer { body($0, isZero) }
+    }
+
     /// For an optimizer that fuses the pending product into its update: `body` gets the product and the rest of the
     /// gradient (nil when that is zero). Nil, without calling `body`, when no product is pending. The product stays
     /// pending, so `grad` still reads the whole gradient afterwards.

@@ -69,11 +69,13 @@ public enum Vector {
         tg_max_over_time(conv, Int64(positions), Int64(filters), out, argmax)
     }
 
-    /// out[j] += Σ_i coefficients[i] · base[offsets[i] + j] for j < count, summed over i in order.
+    /// out[j] += Σ_i coefficients[i] · base[offsets[i] + j] for j < count, summed over i in order; without
+    /// `accumulate`, out[j] = that sum (out is not read).
     @inlinable
     public static func gatherAxpy(into out: UnsafeMutablePointer<Float>, count: Int, base: UnsafePointer<Float>,
-                                  offsets: UnsafePointer<Int64>, coefficients: UnsafePointer<Float>, rows: Int) {
-        tg_gather_axpy(out, Int64(count), base, offsets, coefficients, Int64(rows))
+                                  offsets: UnsafePointer<Int64>, coefficients: UnsafePointer<Float>, rows: Int,
+                                  accumulate: Bool = true) {
+        tg_gather_axpy(out, Int64(count), base, offsets, coefficients, Int64(rows), accumulate ? 1 : 0)
     }
 
     /// y[i] += a·x[i].

@@ -109,7 +109,8 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
-    /// The sparse backward pass against the dense reference: same dx, same filter gradients.
+    /// The sparse backward pass against the dense reference: same dx, same filter gradients, both onto noted zeros
+    /// (which the sparse pass overwrites without a fill) and onto a gradient that already holds values.
     func testTimeConvolutionSparseBackwardMatchesDense() {
         let (B, T, E) = (5, 9, 3)
         let widths = [ConvolutionWidth(width: 1, filters: 4), ConvolutionWidth(width: 4, filters: 6), ConvolutionWidth(width: 9, filters: 2)]
@@ -126,6 +127,19 @@ final class LayerGradientTests: XCTestCase {
         for (a, p) in zip(sparseGrads, conv.parameters) {
             XCTAssertLessThan(a.maxAbsDifference(p.grad), 1e-5, p.name)
             XCTAssertGreaterThan(p.grad.squaredNorm, 0, p.name)
+        }
+        // Onto the dense pass's gradient: twice the gradient.
+        _ = conv.backward(dFeatures, cache: cache)
+        for (a, p) in zip(sparseGrads, conv.parameters) {
+            var twice = a
+            twice.add(a, scaledBy: 1)
+            XCTAssertLessThan(twice.maxAbsDifference(p.grad), 1e-5, p.name)
+        }
+        // Noted zeros over stale values: the first result again, to the bit.
+        conv.zeroGrad()
+        _ = conv.backward(dFeatures, cache: cache)
+        for (a, p) in zip(sparseGrads, conv.parameters) {
+            XCTAssertEqual(a.scalars.map(\.bitPattern), p.grad.scalars.map(\.bitPattern), p.name)
         }
     }
 

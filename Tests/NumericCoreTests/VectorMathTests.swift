@@ -91,10 +91,16 @@ final class VectorMathTests: XCTestCase {
             let start = (0..<n).map { _ in rng.nextNormal() }
             var out = start
             Vector.gatherAxpy(into: &out, count: n, base: base, offsets: offsets, coefficients: coefficients, rows: rows)
+            // Without accumulating, out's old values (NaN here) are never read.
+            var fresh = [Float](repeating: .nan, count: n)
+            Vector.gatherAxpy(into: &fresh, count: n, base: base, offsets: offsets, coefficients: coefficients, rows: rows,
+                              accumulate: false)
             for j in 0..<n {
-                var expected = Double(start[j])
-                for i in 0..<rows { expected += Double(coefficients[i]) * Double(base[Int(offsets[i]) + j]) }
+                var sum = 0.0
+                for i in 0..<rows { sum += Double(coefficients[i]) * Double(base[Int(offsets[i]) + j]) }
+                let expected = Double(start[j]) + sum
                 XCTAssertEqual(Double(out[j]), expected, accuracy: 1e-5 * (1 + abs(expected)), "n \(n), rows \(rows), j \(j)")
+                XCTAssertEqual(Double(fresh[j]), sum, accuracy: 1e-5 * (1 + abs(sum)), "fresh: n \(n), rows \(rows), j \(j)")
             }
         }
     }

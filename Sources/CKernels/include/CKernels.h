@@ -62,9 +62,9 @@ void tg_max_over_time(const float *conv, int64_t P, int64_t F, float *out, int32
 
 /// out[j] += Σ_i coefficients[i] · base[offsets[i] + j] for j < n: a sparse matrix–vector product whose rows are
 /// gathered from `base` (the convolution's sparse backward pass). Fixed order: out[j] = (out[j] + Σ_{i even}) + Σ_{i odd},
-/// each partial sum over i ascending.
+/// each partial sum over i ascending. With accumulate == 0, out is not read and the sums start from 0 instead.
 void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *offsets, const float *coefficients,
-                    int64_t count);
+                    int64_t count, int accumulate);
 
 /// This thread's count of enclosing parallel regions (`Parallel.forEachChunk` runs nested regions inline).
 int tg_parallel_depth(void);
