@@ -90,11 +90,9 @@ public struct TimeConvolution: ParameterContainer {
                         let (px, pf, pa) = (px.baseAddress!, pf.baseAddress!, pa.baseAddress!)
                         Parallel.forEachChunk(B, grain: 8) { sequences in
                             let nb = sequences.count
-                            var windows = [Float](repeating: 0, count: nb * windowFloats)
-                            var conv = [Float](repeating: 0, count: nb * convFloats)
-                            windows.withUnsafeMutableBufferPointer { windows in
-                                conv.withUnsafeMutableBufferPointer { conv in
-                                    let (windows, conv) = (windows.baseAddress!, conv.baseAddress!)
+                            // Scratch, written before it is read: no zero fill.
+                            withScratch(Float.self, nb * windowFloats) { windows in
+                                withScratch(Float.self, nb * convFloats) { conv in
                                     for (k, spec) in widths.enumerated() {
                                         let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
                                         let window = w * E
