@@ -76,6 +76,24 @@ AVX512 static inline void transpose16(__m512 r[16]) {
     }
 }
 
+/// dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols, in 16×16 blocks (masked at the edges).
+AVX512 static void transpose_avx512(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst,
+                                    int64_t ldd) {
+    for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        int64_t nr = rows - r0 < 16 ? rows - r0 : 16;
+        __mmask16 rmask = nr == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+        for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+            int64_t nc = cols - c0 < 16 ? cols - c0 : 16;
+            __mmask16 cmask = nc == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1);
+            __m512 r[16];
+            for (int64_t i = 0; i < 16; i++)
+                r[i] = i < nr ? _mm512_maskz_loadu_ps(cmask, src + (r0 + i) * lds + c0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int64_t c = 0; c < nc; c++) _mm512_mask_storeu_ps(dst + (c0 + c) * ldd + r0, rmask, r[c]);
+        }
+    }
+}
+
 /// The widths of the column panels of a block of nc columns: NR each, except that a last pair of NR + at most 16
 /// columns becomes 32 + the rest, so no panel is left with a single vector (a one-vector tile issues as many
 /// broadcasts as multiply-adds, and runs at about half the rate of the others).
@@ -259,6 +277,16 @@ AVX512 static int sgemm_transposed(int64_t m, int64_t n, int64_t k, float alpha,
     return 1;
 }
 
+void tg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    if (tg_sgemm_available()) {
+        transpose_avx512(src, rows, cols, lds, dst, ldd);
+        return;
+    }
+    for (int64_t c = 0; c < cols; c++) {
+        for (int64_t r = 0; r < rows; r++) dst[c * ldd + r] = src[r * lds + c];
+    }
+}
+
 int tg_sgemm_available(void) {
     static int available = -1;
     if (available < 0) {
@@ -284,6 +312,12 @@ int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
 }
 
 #else
+
+void tg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd) {
+    for (int64_t c = 0; c < cols; c++) {
+        for (int64_t r = 0; r < rows; r++) dst[c * ldd + r] = src[r * lds + c];
+    }
+}
 
 int tg_sgemm_available(void) { return 0; }
 

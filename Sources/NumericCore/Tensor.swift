@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 
 // A dense, row-major Float32 tensor: a shape and one contiguous buffer.
 //
@@ -138,10 +139,8 @@ public struct Tensor: Sendable, Equatable {
         let (rows, columns) = matrixShape
         return Tensor(uninitializedShape: [columns, rows]) { out in
             withUnsafeBufferPointer { p in
-                // Output order: the writes run contiguously and the reads touch one cache line per source row.
-                for c in 0..<columns {
-                    for r in 0..<rows { out[c * rows + r] = p[r * columns + c] }
-                }
+                guard let src = p.baseAddress, let dst = out.baseAddress else { return }
+                tg_transpose(src, Int64(rows), Int64(columns), Int64(columns), dst, Int64(rows))
             }
         }
     }

@@ -143,6 +143,37 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
+    /// The forward pass on two threads (the sequences in two halves, 320 features over two widths) gives the bits of
+    /// one thread, and the definition's values.
+    func testTimeConvolutionForwardIsTheSameOnTwoThreads() {
+        let (B, T, E) = (16, 12, 8)
+        let widths = [ConvolutionWidth(width: 2, filters: 150), ConvolutionWidth(width: 5, filters: 170)]
+        let conv = TimeConvolution("conv", inputSize: E, widths: widths, weightInit: .normal(std: 0.5), using: &rng)
+        let x = random([B, T, E])
+        func run(threads: Int) -> (Tensor, [Int32]) {
+            let saved = Parallel.threads
+            Parallel.threads = threads
+            defer { Parallel.threads = saved }
+            let (features, cache) = conv.forward(x)
+            return (features, cache.argmax)
+        }
+        let one = run(threads: 1), two = run(threads: 2)
+        XCTAssertEqual(one.0.scalars.map(\.bitPattern), two.0.scalars.map(\.bitPattern))
+        XCTAssertEqual(one.1, two.1)
+        for (k, spec) in widths.enumerated() {
+            let W = conv.filters[k].weight.value, bias = conv.filters[k].bias.value
+            for (b, f) in [(0, 0), (7, spec.filters / 2), (15, spec.filters - 1)] {
+                var best = -Float.infinity
+                for p in 0...(T - spec.width) {
+                    var s = bias[f]
+                    for j in 0..<spec.width { for e in 0..<E { s += x[b, p + j, e] * W[f, j * E + e] } }
+                    best = max(best, s)
+                }
+                XCTAssertEqual(two.0[b, k * 150 + f], max(best, 0), accuracy: 1e-4, "width \(spec.width) b \(b) f \(f)")
+            }
+        }
+    }
+
     /// The backward pass split over two threads gives the same bits as on one.
     func testTimeConvolutionBackwardIsTheSameOnTwoThreads() {
         let (B, T, E) = (16, 12, 8)

@@ -60,7 +60,17 @@ final class MatmulTests: XCTestCase {
         var rng = SeededGenerator(seed: 3)
         let big = Tensor(randomNormal: [32, 517], using: &rng)
         XCTAssertEqual(big.transposedMatrix().transposedMatrix(), big)
-        XCTAssertEqual(big.transposedMatrix()[516, 31], big[31, 516])
+        // Every element, for shapes inside, on and across the kernel's 16×16 blocks.
+        for (rows, columns) in [(1, 1), (1, 17), (33, 1), (16, 16), (15, 17), (37, 517), (64, 5000)] {
+            let m = Tensor(randomNormal: [rows, columns], using: &rng)
+            let t = m.transposedMatrix()
+            XCTAssertEqual(t.shape, [columns, rows])
+            var mismatches = 0
+            for r in 0..<rows {
+                for c in 0..<columns where t.scalars[c * rows + r] != m.scalars[r * columns + c] { mismatches += 1 }
+            }
+            XCTAssertEqual(mismatches, 0, "\(rows)×\(columns)")
+        }
     }
 
     /// A short A times a large Bᵀ (a layer's input gradient, dY·Wᵀ) is computed transposed by the AVX-512 kernel

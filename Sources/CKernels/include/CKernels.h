@@ -45,6 +45,9 @@ int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
 /// NULL for none). Returns 0, having done nothing, where tg_sgemm would.
 int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
+/// dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols: a (sub)matrix transposed, AVX-512 16×16 blocks where
+/// tg_sgemm runs.
+void tg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
 /// 1 when tg_sgemm runs on this CPU.
 int tg_sgemm_available(void);
 
