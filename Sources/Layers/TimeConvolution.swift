@@ -207,7 +207,9 @@ public struct TimeConvolution: ParameterContainer {
                                                                  px.baseAddress!, pdx.baseAddress!)
                                     // The gradient reaches (b, feature) only where ReLU passed its maximum.
                                     // dW[f] += Σ_b d(b, f) · x[b, p(b, f) ..< p(b, f) + w],  db[f] += Σ_b d(b, f)
-                                    Parallel.forEachChunk(total, grain: 16) { range in
+                                    // A feature's work grows with its width: chunks of equal work, not of equal
+                                    // counts (half the features by count are the narrow widths' quarter of the work).
+                                    Parallel.forEachChunk(total, cost: { widths[widthOf[$0]].width }) { range in
                                         // Each feature's active rows, listed sequence by sequence (the rows of the
                                         // [B, ΣF] arrays are read contiguously), then summed feature by feature.
                                         let width = range.count

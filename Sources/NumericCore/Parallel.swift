@@ -28,6 +28,25 @@ public enum Parallel {
         }
     }
 
+    /// `forEachChunk` for items of uneven cost: the chunks are consecutive ranges holding about equal shares of the
+    /// total `cost` (one per thread), instead of equal numbers of items.
+    public static func forEachChunk(_ count: Int, cost: (Int) -> Int, _ body: (Range<Int>) -> Void) {
+        let chunks = tg_parallel_depth() > 0 ? 1 : min(threads, count)
+        guard chunks > 1 else { return body(0..<count) }
+        var ends = [Int](repeating: 0, count: count + 1)
+        for i in 0..<count { ends[i + 1] = ends[i] + max(cost(i), 0) }
+        // Chunk c ends at the first item whose cumulative cost reaches (c + 1)/chunks of the total.
+        var bounds = [0]
+        for c in 1..<chunks {
+            let target = ends[count] * c / chunks
+            bounds.append(max(bounds.last!, ends.firstIndex { $0 >= target } ?? count))
+        }
+        bounds.append(count)
+        forEachChunk(chunks) { range in
+            for c in range where bounds[c] < bounds[c + 1] { body(bounds[c]..<bounds[c + 1]) }
+        }
+    }
+
     /// True inside a chunk of `forEachChunk` running on several threads.
     public static var isInsideParallelRegion: Bool { tg_parallel_depth() > 0 }
 }

@@ -1,0 +1,44 @@
+import Foundation
+import NumericCore
+import XCTest
+
+final class ParallelTests: XCTestCase {
+    /// Chunks by cost cover every item once, in order, and split the cost about evenly: the discriminator's features
+    /// (cost = filter width) would go 2700 : 9800 split by count, and 6300 : 6200 by cost.
+    func testChunksByCostCoverEveryItemAndBalanceTheCost() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        let widths = [(1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100),
+                      (10, 100), (15, 160), (20, 160)].flatMap { [Int](repeating: $0.0, count: $0.1) }
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            let lock = NSLock()
+            var ranges: [Range<Int>] = []
+            Parallel.forEachChunk(widths.count, cost: { widths[$0] }) { range in
+                lock.lock()
+                ranges.append(range)
+                lock.unlock()
+            }
+            ranges.sort { $0.lowerBound < $1.lowerBound }
+            XCTAssertEqual(ranges.count, threads)
+            XCTAssertEqual(ranges.first?.lowerBound, 0)
+            XCTAssertEqual(ranges.last?.upperBound, widths.count)
+            for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+            let costs = ranges.map { $0.reduce(0) { $0 + widths[$1] } }
+            let total = widths.reduce(0, +)
+            for cost in costs {
+                XCTAssertLessThanOrEqual(abs(cost - total / threads), 20, "\(threads) threads: \(costs)")
+            }
+        }
+        // Fewer items than threads, and items without cost.
+        Parallel.threads = 2
+        var seen: [Int] = []
+        let lock = NSLock()
+        Parallel.forEachChunk(3, cost: { _ in 0 }) { range in
+            lock.lock()
+            seen += Array(range)
+            lock.unlock()
+        }
+        XCTAssertEqual(seen.sorted(), [0, 1, 2])
+    }
+}
