@@ -47,6 +47,7 @@ struct BenchmarkResult {
             "\"phase\": \"\(phase)\"", "\"name\": \"\(name)\"", "\"threads\": \(threads)",
             "\"repeats\": \(times.count)", "\"median_s\": \(fmt(median))",
             "\"min_s\": \(fmt(times.min()!))", "\"max_s\": \(fmt(times.max()!))",
+            "\"times_s\": [\(times.map(fmt).joined(separator: ", "))]",
         ]
         if let flops { fields.append("\"flops\": \(fmt(flops))") }
         if let gflops { fields.append("\"gflops\": \(fmt(gflops))") }
