@@ -271,9 +271,7 @@ AVX512 static int sgemm_transposed(int64_t m, int64_t n, int64_t k, float alpha,
     }
     // Cᵀ [n, m] = B [n, k] · (A [m, k])ᵀ
     if (!sgemm_avx512(0, 1, n, m, k, alpha, b, ldb, a, lda, 0, transposed_c, m, NULL)) return 0;
-    for (int64_t i = 0; i < m; i++) {
-        for (int64_t j = 0; j < n; j++) c[i * ldc + j] = transposed_c[j * m + i];
-    }
+    transpose_avx512(transposed_c, n, m, m, c, ldc);
     return 1;
 }
 
