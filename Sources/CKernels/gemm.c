@@ -143,15 +143,15 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
     }
 }
 
-/// tile[MR × 16·NV] = A panel · B panel over kc steps, A's element (r, p) at a[r·rs + p·ps], B's row p at b + p·bs
-/// (only its first 16·NV columns are read); then C = alpha·tile + beta·C (+ bias, when given, for these columns) on the
-/// rows × cols that exist (beta == 0: C is not read). NV = 3 for whole
-/// panels; the last panel of a block uses as few vectors as cover its columns, so narrow products (32 columns, 100
-/// filters) waste little.
-#define MICRO_KERNEL(NV)                                                                                            \
-    AVX512 NOINLINE static void micro_kernel_##NV(int64_t kc, const float *a, int64_t rs, int64_t ps,              \
-                                                  const float *b, int64_t bs, float *c, int64_t ldc, int64_t rows,  \
-                                                  int64_t cols, float alpha, float beta, const float *bias) {       \
+/// tile[MR × 16·NV] = A panel · B panel over kc steps, B's row p at b + p·bs (only its first 16·NV columns are read);
+/// then C = alpha·tile + beta·C (+ bias, when given, for these columns) on the rows × cols that exist (beta == 0: C is
+/// not read). NV = 3 for whole panels; the last panel of a block uses as few vectors as cover its columns, so narrow
+/// products (32 columns, 100 filters) waste little. A's element (r, p) is A_ELEMENT(r, p): a[r·rs + p·ps] for
+/// micro_kernel (A in place or packed), rows[r][p] for rows_kernel (A's rows anywhere: a convolution's windows).
+#define MICRO_KERNEL(NAME, NV, A_ELEMENT, ...)                                                                      \
+    AVX512 NOINLINE static void NAME##_##NV(int64_t kc, __VA_ARGS__, const float *b, int64_t bs, float *c,          \
+                                            int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta,       \
+                                            const float *bias) {                                                    \
         __m512 acc[MR][NV];                                                                                         \
         for (int r = 0; r < MR; r++)                                                                                \
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();                                          \
@@ -159,10 +159,9 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
             __m512 bv[NV];                                                                                          \
             for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                      \
             for (int r = 0; r < MR; r++) {                                                                          \
-                __m512 x = _mm512_set1_ps(a[r * rs]);                                                               \
+                __m512 x = _mm512_set1_ps(A_ELEMENT(r, p));                                                         \
                 for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);                    \
             }                                                                                                       \
-            a += ps;                                                                                                \
             b += bs;                                                                                                \
         }                                                                                                           \
         __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                               \
@@ -179,17 +178,26 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
             }                                                                                                       \
         }                                                                                                           \
     }
-MICRO_KERNEL(1)
-MICRO_KERNEL(2)
-MICRO_KERNEL(3)
+#define STRIDED(r, p) a[(r) * rs + (p) * ps]
+#define LISTED(r, p) a[r][p]
+MICRO_KERNEL(micro_kernel, 1, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(micro_kernel, 2, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(micro_kernel, 3, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(rows_kernel, 1, LISTED, const float *const *a)
+MICRO_KERNEL(rows_kernel, 2, LISTED, const float *const *a)
+MICRO_KERNEL(rows_kernel, 3, LISTED, const float *const *a)
+#undef STRIDED
+#undef LISTED
 #undef MICRO_KERNEL
 
 /// Per-thread packing buffers, grown on demand and kept for the thread's life.
 static _Thread_local float *packed_a = NULL, *packed_b = NULL;
 
+/// The product; with `a_rows`, A's row i is a_rows[i][0 ..< k] (rows anywhere, even overlapping, like a convolution's
+/// windows in its input) and a, lda, trans_a are not used.
 AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                               int64_t ldc, const float *bias) {
+                               const float *a, int64_t lda, const float *const *a_rows, const float *b, int64_t ldb,
+                               float beta, float *c, int64_t ldc, const float *bias) {
     if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MR * KC);
     if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * KC * (NC + NR));
     if (!packed_a || !packed_b) return 0;
@@ -209,7 +217,7 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 // Whole MR-row panels read op(A) where it lies (packing costs as much as the product when op(B)
                 // is narrow); a last, partial panel is packed with zero rows so the kernel can read all MR.
-                int64_t whole = mc / MR * MR;
+                int64_t whole = a_rows ? mc : mc / MR * MR;
                 if (whole < mc) pack_a(a, lda, trans_a, ic + whole, mc - whole, pc, kc, packed_a);
                 const float *next_panel = packed_b;
                 for (int64_t jr = 0, cols; jr < nc; jr += cols, next_panel += kc * NR) {
@@ -226,11 +234,21 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                         bp = packed_b;
                     }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
-                        int64_t rows = mc - ir < MR ? mc - ir : MR;
+                        int64_t rows = mc - ir < MR ? mc - ir : MR, i = ic + ir;
+                        float *cp = c + i * ldc + jc + jr;
+                        const float *tile_bias = slice_bias ? slice_bias + jr : NULL;
+                        if (a_rows) {
+                            // Rows past the end repeat the last one: read, never written to C.
+                            const float *ap[MR];
+                            for (int r = 0; r < MR; r++) ap[r] = a_rows[r < rows ? i + r : i + rows - 1] + pc;
+                            if (cols > 32) rows_kernel_3(kc, ap, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                            else if (cols > 16) rows_kernel_2(kc, ap, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                            else rows_kernel_1(kc, ap, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                            continue;
+                        }
                         const float *ap;
                         int64_t rs, ps;
                         if (ir < whole) {
-                            int64_t i = ic + ir;
                             ap = trans_a ? a + pc * lda + i : a + i * lda + pc;
                             rs = trans_a ? 1 : lda;
                             ps = trans_a ? lda : 1;
@@ -239,8 +257,6 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                             rs = 1;
                             ps = MR;
                         }
-                        float *cp = c + (ic + ir) * ldc + jc + jr;
-                        const float *tile_bias = slice_bias ? slice_bias + jr : NULL;
                         if (cols > 32) micro_kernel_3(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
                         else if (cols > 16) micro_kernel_2(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
                         else micro_kernel_1(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
@@ -270,7 +286,7 @@ AVX512 static int sgemm_transposed(int64_t m, int64_t n, int64_t k, float alpha,
         if (!transposed_c) return 0;
     }
     // Cᵀ [n, m] = B [n, k] · (A [m, k])ᵀ
-    if (!sgemm_avx512(0, 1, n, m, k, alpha, b, ldb, a, lda, 0, transposed_c, m, NULL)) return 0;
+    if (!sgemm_avx512(0, 1, n, m, k, alpha, b, ldb, NULL, a, lda, 0, transposed_c, m, NULL)) return 0;
     transpose_avx512(transposed_c, n, m, m, c, ldc);
     return 1;
 }
@@ -299,6 +315,12 @@ int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
     return tg_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
+int tg_sgemm_rows(int trans_b, int64_t m, int64_t n, int64_t k, const float *const *rows, const float *b, int64_t ldb,
+                  float *c, int64_t ldc, const float *bias) {
+    if (!tg_sgemm_available() || m <= 0 || n <= 0 || k <= 0) return 0;
+    return sgemm_avx512(0, trans_b, m, n, k, 1, NULL, 0, rows, b, ldb, 0, c, ldc, bias);
+}
+
 int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias) {
     if (!tg_sgemm_available() || m <= 0 || n <= 0 || k <= 0) return 0;
@@ -306,7 +328,7 @@ int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, flo
         k >= TRANSPOSED_MIN_DEPTH) {
         return sgemm_transposed(m, n, k, alpha, a, lda, b, ldb, c, ldc);
     }
-    return sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    return sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc, bias);
 }
 
 #else
@@ -322,6 +344,12 @@ int tg_sgemm_available(void) { return 0; }
 int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     return tg_sgemm_bias(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+int tg_sgemm_rows(int trans_b, int64_t m, int64_t n, int64_t k, const float *const *rows, const float *b, int64_t ldb,
+                  float *c, int64_t ldc, const float *bias) {
+    (void)trans_b; (void)m; (void)n; (void)k; (void)rows; (void)b; (void)ldb; (void)c; (void)ldc; (void)bias;
+    return 0;
 }
 
 int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,

@@ -7,8 +7,9 @@ import NumericCore
 //   features [B, ΣF_w]
 //
 // A window of w consecutive steps is w·E contiguous floats of x, so each width's convolution is one GEMM of the
-// unfolded windows [B·(T−w+1), w·E] with the transposed filters (stored [F_w, w·E]). ReLU commutes with max (both monotone), so the
-// pooling runs on the pre-activation and ReLU is applied to the F_w maxima only.
+// windows [B·(T−w+1), w·E] with the transposed filters (stored [F_w, w·E]); the windows are the GEMM's rows read where
+// they lie in x (overlapping), not copied out. ReLU commutes with max (both monotone), so the pooling runs on the
+// pre-activation and ReLU is applied to the F_w maxima only.
 
 /// One filter width and how many filters of it.
 public struct ConvolutionWidth: Codable, Sendable, Equatable {
@@ -70,16 +71,15 @@ public struct TimeConvolution: ParameterContainer {
     // MARK: - Forward
 
     /// Sequences are split over threads, and each thread runs every width on its sequences with its own scratch:
-    /// one parallel region per call, and a thread's unfolded windows stay in its cache between the copy and the
-    /// product. Rows of a product do not depend on the others, so the split changes no bit.
+    /// one parallel region per call. Rows of a product do not depend on the others, so the split changes no bit.
     public func forward(_ x: Tensor) -> (features: Tensor, cache: TimeConvolutionCache) {
         precondition(x.rank == 3 && x.shape[2] == inputSize, "TimeConvolution: input \(x.shape) is not [B, T, \(inputSize)]")
         let (B, T, E) = (x.shape[0], x.shape[1], inputSize)
         precondition(widths.allSatisfy { $0.width <= T }, "TimeConvolution: a width exceeds the sequence length \(T)")
         let total = featureCount
         let featureOffsets = featureOffsets
-        // Scratch per sequence: the largest unfolded windows [P, w·E] and convolution outputs [P, F] of any width.
-        let windowFloats = widths.map { (T - $0.width + 1) * $0.width * E }.max() ?? 0
+        // Scratch per sequence: the windows' addresses and the convolution outputs [P, F] of the widest case.
+        let windowCount = T - (widths.map(\.width).min() ?? 1) + 1
         let convFloats = widths.map { (T - $0.width + 1) * $0.filters }.max() ?? 0
         var features = Tensor(zeros: [B, total])
         var argmax = [Int32](repeating: 0, count: B * total)
@@ -91,20 +91,17 @@ public struct TimeConvolution: ParameterContainer {
                         Parallel.forEachChunk(B, grain: 8) { sequences in
                             let nb = sequences.count
                             // Scratch, written before it is read: no zero fill.
-                            withScratch(Float.self, nb * windowFloats) { windows in
+                            withScratch(UnsafePointer<Float>?.self, nb * windowCount) { windows in
                                 withScratch(Float.self, nb * convFloats) { conv in
                                     for (k, spec) in widths.enumerated() {
                                         let (w, F, P) = (spec.width, spec.filters, T - spec.width + 1)
-                                        let window = w * E
-                                        // Row (b, p) of the unfolded windows is x[b, p ..< p + w]: w·E contiguous floats.
+                                        // Window (b, p) is x[b, p ..< p + w]: w·E contiguous floats, read in place.
                                         for (i, b) in sequences.enumerated() {
-                                            for p in 0..<P {
-                                                (windows + (i * P + p) * window).update(from: px + (b * T + p) * E, count: window)
-                                            }
+                                            for p in 0..<P { windows[i * P + p] = UnsafePointer(px + (b * T + p) * E) }
                                         }
                                         // conv [nb·P, F] = windows · Wᵀ + bias on every row
-                                        gemm(transposeB: true, m: nb * P, n: F, k: window, windows, lda: window,
-                                             weights[k], ldb: window, beta: 0, conv, ldc: F, bias: biases[k])
+                                        gemm(rows: windows, m: nb * P, n: F, k: w * E, transposeB: true, weights[k],
+                                             ldb: w * E, conv, ldc: F, bias: biases[k])
                                         // Max over time (the first position attaining it), then ReLU on the maxima.
                                         for (i, b) in sequences.enumerated() {
                                             let out = pf + b * total + featureOffsets[k]

@@ -10,6 +10,24 @@ import CKernels
 // Leading dimensions (`lda`, `ldb`, `ldc`) are the row strides of the matrices as stored, so a matrix can be a
 // view into a larger buffer (a head of an attention tensor, a window of a sequence).
 
+/// C [m, n] = A·op(B) (+ bias on every row) where A's row i is the k floats at rows[i]: rows anywhere, even
+/// overlapping, like a convolution's windows in its input, which the AVX-512 kernel reads where they lie. On one thread
+/// (callers split their own work); elsewhere the rows are copied into a matrix for `gemm`. The same bits either way.
+public func gemm(
+    rows: UnsafePointer<UnsafePointer<Float>?>, m: Int, n: Int, k: Int, transposeB: Bool = false,
+    _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil
+) {
+    guard m > 0, n > 0 else { return }
+    if k > 0, GEMMBackend.current == .avx512,
+       tg_sgemm_rows(transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), rows, b, Int64(ldb), c, Int64(ldc), bias) != 0 {
+        return
+    }
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(m * k, 1)) { a in
+        for i in 0..<m { (a.baseAddress! + i * k).update(from: rows[i]!, count: k) }
+        gemm(transposeB: transposeB, m: m, n: n, k: k, a.baseAddress!, lda: k, b, ldb: ldb, c, ldc: ldc, bias: bias)
+    }
+}
+
 /// C = alpha · op(A) · op(B) + beta · C (+ `bias` added to every row, when given: n entries).
 ///
 /// The kernel runs single-threaded (see `BLAS.setThreads`); a product big enough to be worth it is split into

@@ -54,6 +54,35 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    /// A product whose A rows are given by address (overlapping windows of one buffer, as the convolution passes
+    /// them) has the bits of the same product on those rows copied into a matrix: partial row tiles, K slices, both
+    /// layouts of B, with and without a bias row, on both backends.
+    func testProductOfListedRowsHasTheBitsOfTheCopiedRows() {
+        var rng = SeededGenerator(seed: 21)
+        forEachBackend { backend in
+            for (m, n, k, stride, transposeB, withBias) in [(13, 100, 64, 8, true, true), (45, 200, 320, 64, true, false),
+                                                            (8, 49, 400, 3, false, true), (3, 5, 7, 1, false, false)] {
+                let source = Tensor(randomNormal: [m * stride + k], using: &rng).scalars
+                let b = Tensor(randomNormal: [n * k], using: &rng).scalars
+                let bias = Tensor(randomNormal: [n], using: &rng).scalars
+                var copied = [Float](repeating: 0, count: m * k)
+                for i in 0..<m { for p in 0..<k { copied[i * k + p] = source[i * stride + p] } }
+                var direct = [Float](repeating: .nan, count: m * n), listed = direct
+                source.withUnsafeBufferPointer { s in
+                    bias.withUnsafeBufferPointer { bias in
+                        let rows: [UnsafePointer<Float>?] = (0..<m).map { s.baseAddress! + $0 * stride }
+                        let ldb = transposeB ? k : n
+                        gemm(rows: rows, m: m, n: n, k: k, transposeB: transposeB, b, ldb: ldb, &listed, ldc: n,
+                             bias: withBias ? bias.baseAddress : nil)
+                        gemm(transposeB: transposeB, m: m, n: n, k: k, copied, lda: k, b, ldb: ldb, &direct, ldc: n,
+                             bias: withBias ? bias.baseAddress : nil)
+                    }
+                }
+                XCTAssertEqual(listed.map(\.bitPattern), direct.map(\.bitPattern), "\(backend) m \(m) n \(n) k \(k)")
+            }
+        }
+    }
+
     func testTransposedMatrix() {
         let m = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(m.transposedMatrix(), Tensor(shape: [3, 2], scalars: [1, 4, 2, 5, 3, 6]))

@@ -45,6 +45,11 @@ int tg_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float al
 /// NULL for none). Returns 0, having done nothing, where tg_sgemm would.
 int tg_sgemm_bias(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias);
+/// C [m, n] = A·op(B) + 1·biasᵀ (bias may be NULL; beta 0) where A's row i is rows[i][0 ..< k]: rows anywhere in
+/// memory, even overlapping (a convolution's windows, read where they lie in its input instead of being copied out).
+/// The same bits as tg_sgemm on those rows copied into a matrix. Returns 0, having done nothing, where tg_sgemm would.
+int tg_sgemm_rows(int trans_b, int64_t m, int64_t n, int64_t k, const float *const *rows, const float *b, int64_t ldb,
+                  float *c, int64_t ldc, const float *bias);
 /// dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols: a (sub)matrix transposed, AVX-512 16×16 blocks where
 /// tg_sgemm runs.
 void tg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, float *dst, int64_t ldd);
