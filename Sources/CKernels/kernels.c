@@ -194,15 +194,19 @@ TG_CLONES void tg_adam(float *restrict w, const float *restrict g, float *restri
 
 TG_CLONES void tg_table_conv_max(const float *restrict table, int64_t V, int64_t F, int64_t w,
                                  const int32_t *restrict ids, int64_t T, const float *restrict bias,
-                                 float *restrict acc, float *restrict out, int64_t first, const float *restrict init) {
+                                 float *restrict acc, float *restrict out, int64_t first, const float *restrict init,
+                                 const float *restrict partial, int64_t shared) {
     int64_t p = first < 0 ? 0 : first;
     int started = init != NULL;
     if (started) {
         for (int64_t f = 0; f < F; f++) out[f] = init[f];
     }
     for (; p + w <= T; p++) {
-        for (int64_t f = 0; f < F; f++) acc[f] = bias[f];
-        for (int64_t k = 0; k < w; k++) {
+        // A window that starts inside the shared prefix continues its run's partial sum.
+        int64_t k0 = partial && p < shared ? shared - p : 0;
+        const float *start = k0 > 0 ? partial + (p - first) * F : bias;
+        for (int64_t f = 0; f < F; f++) acc[f] = start[f];
+        for (int64_t k = k0; k < w; k++) {
             const float *row = table + (k * V + ids[p + k]) * F;
             for (int64_t f = 0; f < F; f++) acc[f] += row[f];
         }
@@ -211,6 +215,19 @@ TG_CLONES void tg_table_conv_max(const float *restrict table, int64_t V, int64_t
             started = 1;
         } else {
             for (int64_t f = 0; f < F; f++) out[f] = acc[f] > out[f] ? acc[f] : out[f];
+        }
+    }
+}
+
+TG_CLONES void tg_table_conv_partials(const float *restrict table, int64_t V, int64_t F, int64_t w,
+                                      const int32_t *restrict ids, int64_t shared, const float *restrict bias,
+                                      int64_t first, int64_t last, float *restrict out) {
+    for (int64_t p = first < 0 ? 0 : first; p < last; p++) {
+        float *acc = out + (p - first) * F;
+        for (int64_t f = 0; f < F; f++) acc[f] = bias[f];
+        for (int64_t k = 0; k < shared - p; k++) {
+            const float *row = table + (k * V + ids[p + k]) * F;
+            for (int64_t f = 0; f < F; f++) acc[f] += row[f];
         }
     }
 }

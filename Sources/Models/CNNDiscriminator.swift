@@ -203,9 +203,10 @@ public struct FrozenScorer {
     /// D's probability that each sequence is real (padded or cut to D's length), as `probabilityReal` computes it.
     ///
     /// With `sharing`, the sequences come in runs that share their first tokens (the completions of one rollout
-    /// prefix): each width's windows inside a run's shared prefix are summed and maxed once for the whole run, and each
-    /// sequence adds only the windows that reach past it. A max is exact in any grouping, so the scores are the same
-    /// bits either way; a run that does not share its prefix is a programming error.
+    /// prefix): each width's windows inside a run's shared prefix are summed and maxed once for the whole run, the
+    /// windows that straddle its end have their prefix part summed once, and each sequence adds only the rest. A max
+    /// is exact in any grouping and each sum keeps its order, so the scores are the same bits either way; a run that
+    /// does not share its prefix is a programming error.
     public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 1024, sharing: SharedPrefix = .none) -> [Float] {
         let d = discriminator
         let (T, V) = (d.config.sequenceLength, d.config.vocabularySize)
@@ -214,9 +215,14 @@ public struct FrozenScorer {
         let maxFilters = widths.map(\.filters).max() ?? 0
         let run = max(sharing.runLength, 1), L = min(max(sharing.length, 0), T)
         precondition(sequences.count % run == 0, "FrozenScorer: \(sequences.count) sequences are not runs of \(run)")
-        // Per width: the windows 0 ..< shared[k] lie inside the shared prefix.
+        // Per width: the windows 0 ..< shared[k] lie inside the shared prefix; those from shared[k] to straddle[k] start
+        // inside it and reach past it, so the part of their sums over the prefix is the same for the whole run.
         let shared = widths.map { max(0, L - $0.width + 1) }
+        let straddle = widths.map { min(L, T - $0.width + 1) }
         let featureOffsets = widths.reduce(into: [0]) { $0.append($0.last! + $1.filters) }
+        let partialOffsets = widths.indices.reduce(into: [0]) {
+            $0.append($0.last! + max(0, straddle[$1] - shared[$1]) * widths[$1].filters)
+        }
         return CNNDiscriminator.inBatches(sequences, of: max(run, batchSize / run * run)) { chunk in
             let ids = d.pack(chunk)
             let B = chunk.count
@@ -227,17 +233,22 @@ public struct FrozenScorer {
                     Parallel.forEachChunk(B / run, grain: max(1, 8 / run)) { runs in
                         var acc = [Float](repeating: 0, count: maxFilters)
                         var prefixMax = [Float](repeating: 0, count: total)
+                        var partials = [Float](repeating: 0, count: max(partialOffsets.last!, 1))
                         acc.withUnsafeMutableBufferPointer { acc in
                             prefixMax.withUnsafeMutableBufferPointer { prefixMax in
-                                /// out = max(initial, windows first ..< P of width k over `length` tokens of `row`)
+                            partials.withUnsafeMutableBufferPointer { partials in
+                                /// out = max(initial, windows first ..< P of width k over `length` tokens of `row`),
+                                /// the windows before `shared` continuing `partial`'s sums
                                 func windowsMax(_ k: Int, row: UnsafePointer<Int32>, length: Int, first: Int,
-                                                initial: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>) {
+                                                initial: UnsafePointer<Float>?, partial: UnsafePointer<Float>?,
+                                                into out: UnsafeMutablePointer<Float>) {
                                     tables[k].withUnsafeBufferPointer { table in
                                         d.convolution.filters[k].bias.value.withUnsafeBufferPointer { bias in
                                             Vector.tableConvolutionMax(
                                                 table: table.baseAddress!, vocabularySize: V, filters: widths[k].filters,
                                                 width: widths[k].width, ids: row, length: length, bias: bias.baseAddress!,
-                                                scratch: acc.baseAddress!, out: out, firstWindow: first, initial: initial)
+                                                scratch: acc.baseAddress!, out: out, firstWindow: first, initial: initial,
+                                                partial: partial, sharedLength: L)
                                         }
                                     }
                                 }
@@ -248,18 +259,31 @@ public struct FrozenScorer {
                                                      "FrozenScorer: sequence \(b) does not share its run's first \(L) tokens")
                                     }
                                     for k in widths.indices where shared[k] > 0 {
-                                        windowsMax(k, row: leader, length: L, first: 0, initial: nil,
+                                        windowsMax(k, row: leader, length: L, first: 0, initial: nil, partial: nil,
                                                    into: prefixMax.baseAddress! + featureOffsets[k])
+                                    }
+                                    for k in widths.indices where straddle[k] > shared[k] {
+                                        tables[k].withUnsafeBufferPointer { table in
+                                            d.convolution.filters[k].bias.value.withUnsafeBufferPointer { bias in
+                                                Vector.tableConvolutionPartials(
+                                                    table: table.baseAddress!, vocabularySize: V, filters: widths[k].filters,
+                                                    width: widths[k].width, ids: leader, sharedLength: L,
+                                                    bias: bias.baseAddress!, windows: shared[k]..<straddle[k],
+                                                    out: partials.baseAddress! + partialOffsets[k])
+                                            }
+                                        }
                                     }
                                     for b in (r * run)..<((r + 1) * run) {
                                         for k in widths.indices {
                                             windowsMax(k, row: pi + b * T, length: T, first: shared[k],
                                                        initial: shared[k] > 0 ? prefixMax.baseAddress! + featureOffsets[k] : nil,
+                                                       partial: straddle[k] > shared[k] ? partials.baseAddress! + partialOffsets[k] : nil,
                                                        into: pf + b * total + featureOffsets[k])
                                         }
                                         for f in 0..<total { pf[b * total + f] = max(pf[b * total + f], 0) }  // ReLU
                                     }
                                 }
+                            }
                             }
                         }
                     }

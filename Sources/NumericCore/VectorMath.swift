@@ -52,14 +52,28 @@ public enum Vector {
 
     /// Max over positions of one convolution width from per-token tables (see `tg_table_conv_max`): `table` holds
     /// `width` blocks of [V, F]; out[f] = max(initial[f], max_p (bias[f] + Σ_k table[k][ids[p+k]][f])) over the windows
-    /// p ≥ `firstWindow` (without `initial`, the max over those windows alone); `scratch` is F floats.
+    /// p ≥ `firstWindow` (without `initial`, the max over those windows alone); `scratch` is F floats. With `partial`,
+    /// the windows that start before `sharedLength` continue `tableConvolutionPartials`' sums (the same bits).
     public static func tableConvolutionMax(
         table: UnsafePointer<Float>, vocabularySize: Int, filters: Int, width: Int, ids: UnsafePointer<Int32>,
         length: Int, bias: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-        firstWindow: Int = 0, initial: UnsafePointer<Float>? = nil
+        firstWindow: Int = 0, initial: UnsafePointer<Float>? = nil, partial: UnsafePointer<Float>? = nil,
+        sharedLength: Int = 0
     ) {
         tg_table_conv_max(table, Int64(vocabularySize), Int64(filters), Int64(width), ids, Int64(length), bias, scratch,
-                          out, Int64(firstWindow), initial)
+                          out, Int64(firstWindow), initial, partial, Int64(sharedLength))
+    }
+
+    /// The sums over the first `sharedLength` tokens of the windows in `windows`, which start inside them and reach
+    /// past them: F floats per window (see `tg_table_conv_partials`).
+    public static func tableConvolutionPartials(
+        table: UnsafePointer<Float>, vocabularySize: Int, filters: Int, width: Int, ids: UnsafePointer<Int32>,
+        sharedLength: Int, bias: UnsafePointer<Float>, windows: Range<Int>, out: UnsafeMutablePointer<Float>
+    ) {
+        precondition(windows.isEmpty || (windows.lowerBound + width > sharedLength && windows.upperBound <= sharedLength),
+                     "tableConvolutionPartials: windows \(windows) do not straddle \(sharedLength) tokens")
+        tg_table_conv_partials(table, Int64(vocabularySize), Int64(filters), Int64(width), ids, Int64(sharedLength), bias,
+                               Int64(windows.lowerBound), Int64(windows.upperBound), out)
     }
 
     /// out[f] = max_p conv[p, f] over conv [P, F], and the first p attaining it (see `tg_max_over_time`).

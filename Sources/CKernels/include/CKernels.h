@@ -60,9 +60,19 @@ int tg_sgemm_available(void);
 /// acc = bias + Σ_{k<w} table[(k·V + ids[p+k])·F ..< +F], and out[f] = max(init[f], max_p acc[f]) (no ReLU; without
 /// `init`, NULL, the max over the windows alone). `table` holds w blocks of [V, F]: block k is the embedding matrix
 /// times the filters' k-th step. `acc` is F floats of scratch. Max is exact, so windows may be taken in several calls
-/// (the earlier ones' maxima passed as `init`) with the same result.
+/// (the earlier ones' maxima passed as `init`) with the same result. With `partial` (else NULL), a window p < `shared`
+/// starts from partial[(p − first)·F ..< +F] (tg_table_conv_partials' sum of the bias and its steps k < shared − p)
+/// and adds only its steps from shared − p on: the same sum in the same order, so the same bits.
 void tg_table_conv_max(const float *table, int64_t V, int64_t F, int64_t w, const int32_t *ids, int64_t T,
-                       const float *bias, float *acc, float *out, int64_t first, const float *init);
+                       const float *bias, float *acc, float *out, int64_t first, const float *init,
+                       const float *partial, int64_t shared);
+
+/// For the windows first ≤ p < last, which start inside the first `shared` tokens and reach past them
+/// (p < shared < p + w, and p + w ≤ the sequence's length: the caller's bounds):
+/// out[(p − first)·F ..< +F] = bias + Σ_{k < shared − p} table[(k·V + ids[p+k])·F ..< +F], summed as
+/// tg_table_conv_max sums, for sequences that share those tokens to continue (SeqGAN's rollout completions).
+void tg_table_conv_partials(const float *table, int64_t V, int64_t F, int64_t w, const int32_t *ids, int64_t shared,
+                            const float *bias, int64_t first, int64_t last, float *out);
 
 /// Max over time of one sequence's convolution outputs conv [P, F] (row p = position p): out[f] = max_p conv[p, f] and
 /// argmax[f] = the first p attaining it (NaN never wins; all-NaN columns give conv[0, f] and 0).
