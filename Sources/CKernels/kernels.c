@@ -178,6 +178,15 @@ TG_CLONES void tg_axpy(float a, const float *x, float *y, int64_t n) {
 
 // Contraction into FMA would round differently from the scalar rule the tests and checkpoints rely on.
 #pragma STDC FP_CONTRACT OFF
+TG_CLONES void tg_xent_gradient_row(float *restrict y, float a, int64_t t, float c, float *restrict sum, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = y[i] * a;
+        g = i == t ? g - c : g;
+        y[i] = g;
+        sum[i] += g;
+    }
+}
+
 TG_CLONES void tg_adam(float *restrict w, const float *restrict g, float *restrict m, float *restrict v, int64_t n, float beta1, float beta2,
                        float step_size, float correction2, float epsilon, float weight_decay) {
     const float keep1 = 1 - beta1, keep2 = 1 - beta2;

@@ -69,12 +69,16 @@ extension Linear {
                                                         // logits = x·W + b for this block's rows
                                                         gemm(m: rows, n: V, k: I, px + r0 * I, lda: I, pw, ldb: V,
                                                              beta: 0, logits.baseAddress!, ldc: V, bias: pb)
+                                                        let first = block == run * blocks / runs
+                                                        let db = partialB.baseAddress.map { $0 + run * V }
+                                                        if backward && first { db!.update(repeating: 0, count: V) }
                                                         for r in 0..<rows {
                                                             let w = weights?[r0 + r] ?? 1
                                                             let row = logits.baseAddress! + r * V
                                                             let t = Int(targets[r0 + r])
                                                             guard w != 0 else {
                                                                 row.update(repeating: 0, count: V)
+                                                                if backward { Vector.axpy(1, row, db!, count: V) }
                                                                 continue
                                                             }
                                                             // The row becomes its gradient in place.
@@ -82,23 +86,21 @@ extension Linear {
                                                             let targetLogit = row[t]
                                                             let s = Vector.expSum(row, row, count: V, shift: mx)
                                                             losses[r0 + r] = Double(w) * Double(mx + logf(s) - targetLogit)
+                                                            // The gradient row, added to db_run as it is written.
                                                             if backward {
-                                                                Vector.scale(row, by: w * scale / s, count: V)
-                                                                row[t] -= w * scale
+                                                                Vector.crossEntropyGradientRow(
+                                                                    row, scale: w * scale / s, target: t, minus: w * scale,
+                                                                    addingTo: db!, count: V)
                                                             }
                                                         }
                                                         guard backward else { continue }
                                                         let g = logits.baseAddress!
-                                                        let first = block == run * blocks / runs
-                                                        // dx = dLogits·Wᵀ, dW_run (+)= xᵀ·dLogits, db_run (+)= Σ rows
+                                                        // dx = dLogits·Wᵀ, dW_run (+)= xᵀ·dLogits
                                                         gemm(m: rows, n: I, k: V, g, lda: V, pwt.baseAddress!, ldb: I,
                                                              beta: 0, pdx.baseAddress! + r0 * I, ldc: I)
                                                         gemm(transposeA: true, m: I, n: V, k: rows, px + r0 * I, lda: I,
                                                              g, ldb: V, beta: first ? 0 : 1,
                                                              partialW.baseAddress! + run * I * V, ldc: V)
-                                                        let db = partialB.baseAddress! + run * V
-                                                        if first { db.update(repeating: 0, count: V) }
-                                                        for r in 0..<rows { Vector.axpy(1, g + r * V, db, count: V) }
                                                     }
                                                 }
                                             }

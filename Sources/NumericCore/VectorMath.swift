@@ -43,6 +43,14 @@ public enum Vector {
         tg_scale(y, a, Int64(count))
     }
 
+    /// y = a·y with c taken off y[target], then sum += y: a softmax row turned into its cross-entropy gradient and
+    /// added to the bias gradient in one pass, rounded as `scale`, a subtraction and `axpy` would round it.
+    @inlinable
+    public static func crossEntropyGradientRow(_ y: UnsafeMutablePointer<Float>, scale a: Float, target: Int,
+                                               minus c: Float, addingTo sum: UnsafeMutablePointer<Float>, count: Int) {
+        tg_xent_gradient_row(y, a, Int64(target), c, sum, Int64(count))
+    }
+
     /// The first index whose cumulative weight exceeds `target` (inverse-CDF sampling with target = u·Σw), or the
     /// last index with positive weight when rounding keeps the sum below it. Weights must be non-negative.
     @inlinable

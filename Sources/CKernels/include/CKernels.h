@@ -23,6 +23,9 @@ void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *ta
 double tg_sum_squares(const float *x, int64_t n);
 /// y[i] *= a.
 void tg_scale(float *y, float a, int64_t n);
+/// One row of a softmax cross-entropy gradient, in place, added to a column sum: y[i] = a·y[i] (minus c where
+/// i == t), then sum[i] += y[i]; each rounding as in the separate steps (no contraction).
+void tg_xent_gradient_row(float *y, float a, int64_t t, float c, float *sum, int64_t n);
 /// The first index where the running sum of the non-negative weights w exceeds target (inverse-CDF sampling with
 /// target = u · Σw); the last index with positive weight when rounding keeps the sum from exceeding it.
 int64_t tg_inverse_cdf(const float *w, int64_t n, float target);
