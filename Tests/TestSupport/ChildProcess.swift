@@ -57,12 +57,16 @@ public final class Child: @unchecked Sendable {
         process.environment = env
         process.standardOutput = out
         process.standardError = err
-        out.fileHandleForReading.readabilityHandler = { [unowned self] h in
+        // Weak: a handler call already queued when `wait()` removes the handlers can run after the child object is
+        // gone (an unowned capture crashed the test process there).
+        out.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
+            guard let self else { return }
             lock.withLock { outData.append(d) }
         }
-        err.fileHandleForReading.readabilityHandler = { [unowned self] h in
+        err.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
+            guard let self else { return }
             lock.withLock { errData.append(d) }
         }
         try process.run()
