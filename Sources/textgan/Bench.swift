@@ -4,25 +4,26 @@ import NumericCore
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the speed of textgan's kernels (and, as they land, its training phases).",
+        abstract: "Measure the speed of textgan's kernels and training phases.",
         discussion: """
-            Each measurement runs `--warmup` untimed repetitions, then `--repeats` timed ones, and prints the median,
-            minimum and maximum wall time, a throughput and the achieved GFLOP/s from a documented operation count,
-            as a table and as one JSON line per measurement (`--json` prints only the JSON lines).
+            Each measurement runs `--warmup` untimed repetitions, then `--repeats` timed ones, and prints the median, \
+            minimum and maximum wall time, a throughput and the achieved GFLOP/s from a documented operation count, \
+            as a table and as one JSON line per measurement with every repetition's time (`--json` prints only the \
+            JSON lines).
 
             Phases:
-              core   the numerical core at the SeqGAN sizes (batch 64, embedding 32, hidden 32, vocabulary 5000,
-                     length 20): the big GEMMs, LSTM forward+backward, fused softmax-cross-entropy, and the
-                     discriminator's 12-width convolution forward+backward.
-              mle, gen, rollout, dis, adv, nll
-                     the SeqGAN synthetic setup's phases with the sizes, data and schedule of the PyTorch reference
-                     (../shared/bench/torch_seqgan.py): one MLE epoch (156 batches of 64), generating 10,000
-                     sequences, rollout rewards for one batch (16 rollouts), one discriminator epoch (312 batches),
-                     one paper adversarial epoch, NLL-oracle of 10,000 samples.
-              bleu   BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and
-                     Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
+              core: the numerical core at the SeqGAN sizes (batch 64, embedding 32, hidden 32, vocabulary 5000, \
+            length 20): the big GEMMs, LSTM forward+backward, fused softmax-cross-entropy, and the discriminator's \
+            12-width convolution forward+backward.
+              mle, gen, rollout, dis, adv, nll: the SeqGAN synthetic setup's phases with the sizes, data and \
+            schedule of the PyTorch reference (../shared/bench/torch_seqgan.py): one MLE epoch (156 batches of 64), \
+            generating 10,000 sequences, rollout rewards for one batch (16 rollouts), one discriminator epoch \
+            (312 batches), one paper adversarial epoch, NLL-oracle of 10,000 samples.
+              bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
+            Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
-            OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the results.
+            OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the \
+            results.
             """
     )
 
@@ -35,7 +36,7 @@ struct Bench: ParsableCommand {
     @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")
     var phases: [Phase] = [.core]
 
-    @Option(help: "Threads for OpenBLAS (and, later, for textgan's own parallel loops).")
+    @Option(help: "Threads for textgan's parallel loops and products (and for OpenBLAS).")
     var threads: Int = 2
 
     @Option(help: "Timed repetitions per measurement.")
