@@ -15,11 +15,19 @@ public struct Dropout: Sendable, Equatable {
         guard training, keepProbability < 1 else { return (x, nil) }
         let (keep, scale) = (keepProbability, 1 / keepProbability)
         var generator = rng  // a local copy the optimiser keeps in registers
+        var y = Tensor(uninitializedShape: x.shape) { _ in }  // every element written below
         let mask = Tensor(uninitializedShape: x.shape) { mask in
-            for i in 0..<mask.count { mask[i] = generator.nextFloat() < keep ? scale : 0 }
+            x.withUnsafeBufferPointer { px in
+                y.withUnsafeMutableBufferPointer { py in
+                    for i in 0..<mask.count {
+                        let m: Float = generator.nextFloat() < keep ? scale : 0
+                        mask[i] = m
+                        py[i] = px[i] * m
+                    }
+                }
+            }
         }
         rng = generator
-        let y = multiply(x, mask)
         return (y, mask)
     }
 
@@ -28,11 +36,14 @@ public struct Dropout: Sendable, Equatable {
         return multiply(dy, mask)
     }
 
+    /// Element-wise product, split over threads (the same numbers).
     private func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
                 Tensor(uninitializedShape: a.shape) { out in
-                    for i in 0..<out.count { out[i] = pa[i] * pb[i] }
+                    Parallel.forEachChunk(out.count, grain: 1 << 14) { range in
+                        for i in range { out[i] = pa[i] * pb[i] }
+                    }
                 }
             }
         }

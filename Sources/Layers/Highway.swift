@@ -49,9 +49,10 @@ public struct Highway: ParameterContainer {
     }
 
     public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
-        var dhPre = Tensor(zeros: dy.shape)
-        var dtPre = Tensor(zeros: dy.shape)
-        var dx = Tensor(zeros: dy.shape)
+        // Every element of the three is written by the pass below: no zero fill.
+        var dhPre = Tensor(uninitializedShape: dy.shape) { _ in }
+        var dtPre = Tensor(uninitializedShape: dy.shape) { _ in }
+        var dx = Tensor(uninitializedShape: dy.shape) { _ in }
         dy.withUnsafeBufferPointer { pdy in
             cache.x.withUnsafeBufferPointer { px in
                 cache.h.withUnsafeBufferPointer { ph in
@@ -74,8 +75,17 @@ public struct Highway: ParameterContainer {
                 }
             }
         }
-        dx.add(transform.backward(dhPre, input: cache.x))
-        dx.add(gate.backward(dtPre, input: cache.x))
+        let fromTransform = transform.backward(dhPre, input: cache.x), fromGate = gate.backward(dtPre, input: cache.x)
+        // dx + the two paths through the products, added in that order, split over threads.
+        fromTransform.withUnsafeBufferPointer { pa in
+            fromGate.withUnsafeBufferPointer { pb in
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    Parallel.forEachChunk(pdx.count, grain: elementGrain) { range in
+                        for i in range { pdx[i] = pdx[i] + pa[i] + pb[i] }
+                    }
+                }
+            }
+        }
         return dx
     }
 }

@@ -81,7 +81,7 @@ public struct TimeConvolution: ParameterContainer {
         // Scratch per sequence: the windows' addresses and the convolution outputs [P, F] of the widest case.
         let windowCount = T - (widths.map(\.width).min() ?? 1) + 1
         let convFloats = widths.map { (T - $0.width + 1) * $0.filters }.max() ?? 0
-        var features = Tensor(zeros: [B, total])
+        var features = Tensor(uninitializedShape: [B, total]) { _ in }  // every feature is written below
         var argmax = [Int32](repeating: 0, count: B * total)
         x.withUnsafeBufferPointer { px in
             features.withUnsafeMutableBufferPointer { pf in
