@@ -2,10 +2,12 @@
 // textgan: a research workbench for text-generation GANs.
 //
 // Module dependencies point one way:
-//   CBLAS, CKernels (C) ← NumericCore ← Layers ← Models ← Training ← textgan (the CLI)
+//   CBLAS, CKernels (C) ← NumericCore ← Layers ← Models ← Training ← Workbench ← textgan (the CLI)
 // Text processing stands beside the ML core:
 //   CICU (C shim over the system ICU) ← TextPipeline → Digest
-// Storage stands beside the ML core: RunStore (GRDB, SQLite) ← textgan.
+// Storage stands beside the ML core: RunStore (GRDB, SQLite) ← Workbench; training never imports it.
+// Workbench is the application: run configs and their layering, corpora as training data, the evaluation suite,
+// runs rebuilt from checkpoints, the algorithm and model registry, and the benchmarks; textgan is its commands.
 // The REPL's line editing: CEditLine (C shim over the system libedit) ← textgan.
 // Metrics stands beside them and depends on nothing in the project.
 import PackageDescription
@@ -19,6 +21,7 @@ let package = Package(
         .library(name: "Layers", targets: ["Layers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Workbench", targets: ["Workbench"]),
         .library(name: "TextPipeline", targets: ["TextPipeline"]),
         .library(name: "Digest", targets: ["Digest"]),
         .library(name: "RunStore", targets: ["RunStore"]),
@@ -56,7 +59,7 @@ let package = Package(
         // Layers with forward and backward side by side.
         .target(
             name: "Layers",
-            dependencies: ["NumericCore"]
+            dependencies: ["NumericCore", "CKernels"]
         ),
         // Model families, one file each: the LSTM generator (and the SeqGAN oracle built from it).
         .target(
@@ -90,13 +93,19 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
+        // The application: run config and layering, training data, evaluation, loaded runs, the algorithm registry,
+        // the training session that records a run, benchmarks.
+        .target(
+            name: "Workbench",
+            dependencies: ["Training", "Models", "Layers", "NumericCore", "TextPipeline", "Metrics", "Digest", "RunStore"]
+        ),
         // BLEU / Self-BLEU, ROUGE-L, distinct-n and memorisation on token-id sentences; no project dependencies.
         .target(name: "Metrics"),
         .executableTarget(
             name: "textgan",
             dependencies: [
+                "Workbench",
                 "NumericCore",
-                "Layers",
                 "Models",
                 "Training",
                 "TextPipeline",
@@ -126,7 +135,8 @@ let package = Package(
             path: "Tests/RunStoreProbe"
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["textgan", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["textgan", "Workbench", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Training", "Models", "Layers", "NumericCore", "RunStore", "TextPipeline", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "NumericCore", "TestSupport"]),
     ]

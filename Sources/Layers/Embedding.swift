@@ -1,6 +1,7 @@
 import NumericCore
 
 /// Token lookup.   ids [N] → y [N, E];  table [V, E].
+/// Soft lookup.    rows [N, V] → y = rows·table [N, E] (one-hot rows give the lookup; soft rows, a mixture).
 public struct Embedding: ParameterContainer {
     public let table: Parameter
     public let vocabularySize: Int
@@ -44,5 +45,18 @@ public struct Embedding: ParameterContainer {
                 }
             }
         }
+    }
+
+    /// y = rows · table, for rows over the vocabulary (one-hot or soft).
+    public func forward(rows: Tensor) -> Tensor {
+        precondition(rows.matrixShape.1 == vocabularySize, "Embedding.forward(rows:): \(rows.shape) for vocabulary \(vocabularySize)")
+        return matmul(rows, table.value)
+    }
+
+    /// table.grad += rowsᵀ·dy (left pending, see `Parameter.accumulateGradient`); returns d/d(rows) = dy·tableᵀ.
+    public func backward(_ dy: Tensor, rows: Tensor) -> Tensor {
+        precondition(dy.matrixShape == (rows.matrixShape.0, embeddingSize), "Embedding.backward(rows:): \(dy.shape) for \(rows.shape)")
+        table.accumulateGradient(transposing: rows, times: dy)
+        return matmul(dy, table.value, transposeB: true)
     }
 }

@@ -2,12 +2,15 @@ import Foundation
 import Layers
 import NumericCore
 
-// The SeqGAN discriminator (Yu et al. 2017, after Kim 2014), read top to bottom: config, model, loss, scoring.
+// The SeqGAN discriminator (Yu et al. 2017, after Kim 2014), read top to bottom: config, model, forward and
+// backward, scoring.
 //
-//   tokens [B, T] → embedding [B, T, E] → convolutions of several widths, ReLU, max over time [B, ΣF]
-//   → highway → dropout (keep 0.75 while training) → linear [B, 2] → softmax over (fake, real)
+//   tokens [B, T] (or rows over the vocabulary [B·T, V]) → embedding [B, T, E] → convolutions of several widths,
+//   ReLU, max over time: the features [B, ΣF] → highway → dropout (keep 0.75 while training) → linear [B, 2]
+//   → softmax over (fake, real)
 //
-// Loss: mean cross-entropy + λ·½(‖W_out‖² + ‖b_out‖²), the reference's L2 on the output layer only (λ = 0.2).
+// Its loss is the GAN loss the training algorithm chooses (SeqGAN: the 2-class cross-entropy) plus
+// `regularization`: λ·½(‖W_out‖² + ‖b_out‖²), the reference's L2 on the output layer only (λ = 0.2).
 // Widths longer than the sequence cannot fit a single window; they are dropped (see `effectiveWidths`).
 
 // MARK: - Config
@@ -50,7 +53,7 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
 
 // MARK: - Model
 
-public final class CNNDiscriminator: ParameterContainer {
+public final class CNNDiscriminator: SequenceDiscriminator {
     public let config: CNNDiscriminatorConfig
     public let embedding: Embedding
     public let convolution: TimeConvolution
@@ -78,6 +81,10 @@ public final class CNNDiscriminator: ParameterContainer {
         embedding.parameters + convolution.parameters + highway.parameters + output.parameters
     }
 
+    public var kind: String { CNNDiscriminatorConfig.kind }
+    public var vocabularySize: Int { config.vocabularySize }
+    public var sequenceLength: Int { config.sequenceLength }
+
     /// Sequences padded with the pad token or cut to the configured length, batch-major [B, T].
     public func pack(_ sequences: [[Int32]]) -> [Int32] {
         let T = config.sequenceLength
@@ -88,58 +95,65 @@ public final class CNNDiscriminator: ParameterContainer {
         return ids
     }
 
-    // MARK: - Forward and loss
+    // MARK: - Forward and backward
 
-    public struct Cache {
-        let ids: [Int32]
+    struct Cache {
         let convolution: TimeConvolutionCache
         let highway: Highway.Cache
         let dropoutMask: Tensor?
         let dropped: Tensor
     }
 
-    /// Logits [B, 2] (column 1 is "real") for packed ids [B·T].
-    public func forward(_ ids: [Int32], training: Bool, using rng: inout SeededGenerator) -> (logits: Tensor, cache: Cache) {
+    /// Logits [B, 2] (column 1 is "real") and the max-over-time features [B, ΣF], for packed ids [B·T] or rows
+    /// [B·T, V] (embedded as rows · table).
+    public func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
         let (T, E) = (config.sequenceLength, config.embeddingSize)
-        let B = ids.count / T
-        let x = embedding.forward(ids).reshaped([B, T, E])
-        let (features, convCache) = convolution.forward(x)
+        let embedded: Tensor
+        switch input {
+        case .tokens(let ids): embedded = embedding.forward(ids)
+        case .rows(let rows): embedded = embedding.forward(rows: rows)
+        }
+        let B = embedded.count / (T * E)
+        let (features, convCache) = convolution.forward(embedded.reshaped([B, T, E]))
         let (h, highwayCache) = highway.forward(features)
         let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
-        return (output.forward(dropped), Cache(ids: ids, convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped))
+        let cache = Cache(convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped)
+        return DiscriminatorPass(logits: output.forward(dropped), features: features, input: input, cache: cache)
     }
 
-    /// One training step's loss on sequences with labels (1 real, 0 generated); accumulates gradients when
-    /// `backward`. Returns the loss (cross-entropy + L2) and, per sequence, whether D judged it real.
+    /// The forward pass read in reverse: output layer, dropout, highway (plus `featureGradient`), convolutions,
+    /// embedding. Returns d/d(rows) for rows input.
     @discardableResult
-    public func loss(_ sequences: [[Int32]], labels: [Int32], training: Bool = true, backward: Bool,
-                     using rng: inout SeededGenerator) -> (loss: Float, judgedReal: [Bool]) {
-        precondition(labels.count == sequences.count, "CNNDiscriminator.loss: one label per sequence")
-        let ids = pack(sequences)
-        let (logits, cache) = forward(ids, training: training, using: &rng)
-        let judgedReal = (0..<labels.count).map { logits[$0, 1] > logits[$0, 0] }
-        let l2Term = 0.5 * config.l2 * Float(output.parameters.reduce(0.0) { $0 + $1.value.squaredNorm })
-        guard backward else {
-            return (softmaxCrossEntropy(logits: logits, targets: labels) + l2Term, judgedReal)
-        }
-        let (crossEntropy, dLogits) = softmaxCrossEntropyWithGradient(logits: logits, targets: labels)
-        // d(½λ‖θ‖²)/dθ = λθ on the output layer.
-        for p in output.parameters { p.grad.add(p.value, scaledBy: config.l2) }
-        let dDropped = output.backward(dLogits, input: cache.dropped)
+    public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
+        let cache = pass.cache as! Cache
+        let dDropped = output.backward(logitGradient, input: cache.dropped)
         let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
-        let dFeatures = highway.backward(dH, cache: cache.highway)
+        var dFeatures = highway.backward(dH, cache: cache.highway)
+        if let featureGradient { dFeatures.add(featureGradient, scaledBy: 1) }
         let dx = convolution.backward(dFeatures, cache: cache.convolution)
-        embedding.backward(dx, ids: cache.ids)
-        return (crossEntropy + l2Term, judgedReal)
+        switch pass.input {
+        case .tokens(let ids):
+            embedding.backward(dx, ids: ids)
+            return nil
+        case .rows(let rows):
+            return embedding.backward(dx.reshaped([rows.matrixShape.0, config.embeddingSize]), rows: rows)
+        }
+    }
+
+    /// λ·½(‖W_out‖² + ‖b_out‖²), the reference's L2 on the output layer only; its gradient λθ when `backward`.
+    public func regularization(backward: Bool) -> Float {
+        let term = 0.5 * config.l2 * Float(output.parameters.reduce(0.0) { $0 + $1.value.squaredNorm })
+        if backward { for p in output.parameters { p.grad.add(p.value, scaledBy: config.l2) } }
+        return term
     }
 
     // MARK: - Scoring
 
     /// D's probability that each sequence is real (inference: no dropout), `batchSize` sequences at a time.
-    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int = 256) -> [Float] {
+    public func probabilityReal(_ sequences: [[Int32]], batchSize: Int) -> [Float] {
         Self.inBatches(sequences, of: batchSize) { chunk in
             var unused = SeededGenerator(seed: 0)  // dropout is off, so no randomness is drawn
-            return softmax(forward(pack(chunk), training: false, using: &unused).logits)
+            return softmax(forward(.tokens(pack(chunk)), training: false, using: &unused).logits)
         }
     }
 
@@ -161,10 +175,16 @@ public final class CNNDiscriminator: ParameterContainer {
     /// products of embeddings and filters are taken once per vocabulary entry, so each sequence's convolution is a
     /// sum of gathered table rows instead of a product (`FrozenScorer`). Nil when the tables would exceed
     /// `maximumTableBytes` (then score with `probabilityReal`).
-    public func frozenScorer(maximumTableBytes: Int = 1 << 30) -> FrozenScorer? {
+    public func tableScorer(maximumTableBytes: Int = 1 << 30) -> FrozenScorer? {
         let bytes = convolution.widths.reduce(0) { $0 + $1.width * $1.filters } * config.vocabularySize * 4
         guard bytes <= maximumTableBytes else { return nil }
         return FrozenScorer(self)
+    }
+
+    /// The table scorer when its tables fit in 1 GiB, else `probabilityReal`.
+    public func frozenScorer() -> SequenceScorer {
+        if let scorer = tableScorer() { return { scorer.probabilityReal($0, sharing: $1) } }
+        return { sequences, _ in self.probabilityReal(sequences) }
     }
 }
 
@@ -297,17 +317,16 @@ public struct FrozenScorer {
     }
 }
 
-/// How a batch of sequences to score shares prefixes: runs of `runLength` consecutive sequences share their first
-/// `length` tokens (SeqGAN's rollouts: the completions of one prefix).
-public struct SharedPrefix: Sendable, Equatable {
-    public var runLength: Int
-    public var length: Int
+extension CNNDiscriminatorConfig: SequenceDiscriminatorConfig {
+    public static let kind = "cnn"
 
-    public init(runLength: Int, length: Int) {
-        self.runLength = runLength
-        self.length = length
+    public mutating func fit(to shape: SequenceShape) {
+        vocabularySize = shape.vocabularySize
+        sequenceLength = shape.maxLength
+        padToken = shape.padToken
     }
 
-    /// No sharing: every sequence on its own.
-    public static let none = SharedPrefix(runLength: 1, length: 0)
+    public func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator {
+        CNNDiscriminator(self, using: &rng)
+    }
 }

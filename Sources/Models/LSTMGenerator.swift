@@ -37,43 +37,9 @@ public struct LSTMGeneratorConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// A batch of sequences, batch-major: tokens [B, T] and a weight per token (1 for real tokens, 0 for padding;
-/// the policy-gradient step puts rewards here instead).
-public struct TokenBatch: Sendable, Equatable {
-    public var tokens: [Int32]
-    public var weights: [Float]
-    public let batchSize: Int
-    public let length: Int
-
-    public init(tokens: [Int32], weights: [Float], batchSize: Int, length: Int) {
-        precondition(tokens.count == batchSize * length && weights.count == tokens.count, "TokenBatch: sizes disagree")
-        self.tokens = tokens
-        self.weights = weights
-        self.batchSize = batchSize
-        self.length = length
-    }
-
-    /// Pads sequences of up to `length` tokens with `padToken`; padding gets weight 0.
-    public init(sequences: [[Int32]], length: Int, padToken: Int32 = 0) {
-        batchSize = sequences.count
-        self.length = length
-        tokens = [Int32](repeating: padToken, count: sequences.count * length)
-        weights = [Float](repeating: 0, count: sequences.count * length)
-        for (b, s) in sequences.enumerated() {
-            precondition(s.count <= length, "TokenBatch: a sequence of \(s.count) tokens exceeds length \(length)")
-            for (t, token) in s.enumerated() {
-                tokens[b * length + t] = token
-                weights[b * length + t] = 1
-            }
-        }
-    }
-
-    public var realTokenCount: Int { weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
-}
-
 // MARK: - Model
 
-public final class LSTMGenerator: ParameterContainer {
+public final class LSTMGenerator: SequenceGenerator {
     public let config: LSTMGeneratorConfig
     public let embedding: Embedding
     public let lstm: LSTM
@@ -92,6 +58,20 @@ public final class LSTMGenerator: ParameterContainer {
     }
 
     public var parameters: [Parameter] { embedding.parameters + lstm.parameters + output.parameters }
+
+    public var kind: String { LSTMGeneratorConfig.kind }
+    public var vocabularySize: Int { config.vocabularySize }
+    public var maxLength: Int { config.maxLength }
+    public var startToken: Int32 { config.startToken }
+    public var endToken: Int32? { config.endToken }
+    public var tokenEmbeddings: [Parameter] { [embedding.table] }
+
+    public func copy() -> LSTMGenerator {
+        var unused = SeededGenerator(seed: 0)  // the values are overwritten below
+        let model = LSTMGenerator(config, using: &unused)
+        model.copyValues(from: self)
+        return model
+    }
 
     // MARK: - Teacher-forced likelihood
 
@@ -113,7 +93,7 @@ public final class LSTMGenerator: ParameterContainer {
     /// gradient accumulated into every parameter. With weights = mask and normalizer = number of real tokens this is
     /// the MLE loss (mean NLL per token); with weights = rewards it is SeqGAN's policy-gradient loss.
     @discardableResult
-    public func weightedNLL(_ batch: TokenBatch, normalizer: Float? = nil, backward: Bool) -> Float {
+    public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
         let (B, T, E) = (batch.batchSize, batch.length, config.embeddingSize)
         let ids = inputIds(batch)
         let x = embedding.forward(ids).reshaped([T, B, E])
@@ -154,8 +134,8 @@ public final class LSTMGenerator: ParameterContainer {
     /// round of batches and every step; once it returns true, sampling stops and the sequences are returned as they
     /// are (fewer than `count`, the last batches unfinished). An interactive caller cancels this way.
     public func sample(
-        count: Int, options: SamplingOptions = SamplingOptions(), prefix: [Int32] = [], batchSize: Int = 256,
-        using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }
+        count: Int, options: SamplingOptions, prefix: [Int32], batchSize: Int, using rng: inout SeededGenerator,
+        shouldStop: () -> Bool
     ) -> [[Int32]] {
         precondition(batchSize > 0, "sample: batchSize must be positive")
         let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
@@ -268,6 +248,15 @@ public final class LSTMGenerator: ParameterContainer {
         return logSoftmax(output.forward(state.h)).scalars
     }
 
+    // MARK: - Completing prefixes (rollouts)
+
+    /// The states of one teacher-forced pass over `sequences`, from which every prefix is completed.
+    public func prefixCompletions(of sequences: [[Int32]]) -> any PrefixCompletions {
+        let length = sequences.map(\.count).max() ?? 0
+        return LSTMPrefixCompletions(model: self, sequences: sequences,
+                                     states: prefixStates(TokenBatch(sequences: sequences, length: length)))
+    }
+
     /// The LSTM states after each prefix, from one teacher-forced pass: element t (0…T) holds, for every sequence,
     /// the state after feeding the start token and tokens 1…t−1, i.e. the state that predicts token t.
     public func prefixStates(_ batch: TokenBatch) -> [LSTMState] {
@@ -278,4 +267,44 @@ public final class LSTMGenerator: ParameterContainer {
                       c: Tensor(shape: [B, H], scalars: Array(cache.cells.scalars[(t * B * H)..<((t + 1) * B * H)])))
         }
     }
+}
+
+/// All completions of a batch's prefixes start from the hidden states of a single teacher-forced pass over the
+/// batch, so no prefix is ever re-run.
+struct LSTMPrefixCompletions: PrefixCompletions {
+    let model: LSTMGenerator
+    let sequences: [[Int32]]
+    let states: [LSTMState]
+
+    func complete(rows: [Int], length t: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]] {
+        let H = model.config.hiddenSize, n = rows.count * times
+        // The state that consumes y_t is the one after t inputs (start, y_1 … y_{t−1}), replicated per completion.
+        var h = [Float](repeating: 0, count: n * H), c = h
+        var next = [Int32](repeating: 0, count: n), prefixes: [[Int32]] = []
+        prefixes.reserveCapacity(n)
+        for (k, b) in rows.enumerated() {
+            for r in 0..<times {
+                let row = k * times + r
+                h.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].h.scalars[(b * H)..<((b + 1) * H)])
+                c.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].c.scalars[(b * H)..<((b + 1) * H)])
+                next[row] = sequences[b][t - 1]
+                prefixes.append(Array(sequences[b][..<t]))
+            }
+        }
+        let start = LSTMState(h: Tensor(shape: [n, H], scalars: h), c: Tensor(shape: [n, H], scalars: c))
+        return model.continueSampling(from: start, next: next, sequences: prefixes, using: &rng)
+    }
+}
+
+extension LSTMGeneratorConfig: SequenceGeneratorConfig {
+    public static let kind = "lstm"
+
+    public mutating func fit(to shape: SequenceShape) {
+        vocabularySize = shape.vocabularySize
+        maxLength = shape.maxLength
+        startToken = shape.startToken
+        endToken = shape.endToken
+    }
+
+    public func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator { LSTMGenerator(self, using: &rng) }
 }

@@ -12,29 +12,55 @@ public struct DiscriminatorReport: Sendable, Equatable {
     }
 }
 
-/// Trains D for `epochs` passes over positives (label 1) and negatives (label 0), shuffled together each epoch and
-/// cut into batches (the last partial batch dropped, as in the reference: 20,000 sequences → 312 batches of 64).
-/// Accuracies are measured on the training batches as they are seen (with dropout on).
+/// Trains D for `epochs` passes over positives (real) and negatives (generated) with the GAN loss `loss` plus D's
+/// own regularization; batches of `batchSize` sequences, the last partial batch dropped, as in the reference
+/// (20,000 sequences → 312 batches of 64).
+/// - Unpaired losses (SeqGAN's cross-entropy): positives and negatives are shuffled together each epoch.
+/// - Paired losses (relativistic): each batch holds batchSize/2 real and as many generated sequences, real i paired
+///   with generated i; both sides are shuffled each epoch and the pairs run to the shorter side.
+/// Accuracies are measured on the training batches as they are seen (with dropout on): a sequence is judged real
+/// when its "real" logit is the larger.
 public func trainDiscriminator(
-    _ discriminator: CNNDiscriminator, optimizer: some Optimizer, positives: [[Int32]], negatives: [[Int32]],
-    epochs: Int, batchSize: Int, using rng: inout SeededGenerator
+    _ discriminator: any SequenceDiscriminator, loss: any GANLoss = CrossEntropyGANLoss(), optimizer: some Optimizer,
+    positives: [[Int32]], negatives: [[Int32]], epochs: Int, batchSize: Int, using rng: inout SeededGenerator
 ) -> DiscriminatorReport {
-    let examples = positives.map { ($0, Int32(1)) } + negatives.map { ($0, Int32(0)) }
     var lossSum = 0.0, batches = 0
     var correct = [0, 0], seen = [0, 0]  // by label: fake, real
-    for _ in 0..<epochs {
-        let order = rng.permutation(examples.count)
-        for start in stride(from: 0, through: examples.count - batchSize, by: batchSize) {
-            let members = order[start..<(start + batchSize)].map { examples[$0] }
-            let sequences = members.map(\.0), labels = members.map(\.1)
-            discriminator.zeroGrad()
-            let (loss, judgedReal) = discriminator.loss(sequences, labels: labels, backward: true, using: &rng)
-            optimizer.update()
-            lossSum += Double(loss)
-            batches += 1
-            for (real, label) in zip(judgedReal, labels) {
-                seen[Int(label)] += 1
-                if real == (label == 1) { correct[Int(label)] += 1 }
+
+    /// One optimizer step on a batch of sequences with labels (1 real, 0 generated).
+    func step(_ sequences: [[Int32]], _ labels: [Int32]) {
+        discriminator.zeroGrad()
+        let pass = discriminator.forward(.tokens(discriminator.pack(sequences)), training: true, using: &rng)
+        let (value, gradient) = loss.discriminatorLoss(logits: pass.logits, labels: labels)
+        let penalty = discriminator.regularization(backward: true)
+        discriminator.backward(pass, logitGradient: gradient, featureGradient: nil)
+        optimizer.update()
+        lossSum += Double(value + penalty)
+        batches += 1
+        for (b, label) in labels.enumerated() {
+            seen[Int(label)] += 1
+            if (pass.logits[b, 1] > pass.logits[b, 0]) == (label == 1) { correct[Int(label)] += 1 }
+        }
+    }
+
+    if loss.pairsExamples {
+        let half = batchSize / 2, pairs = min(positives.count, negatives.count)
+        precondition(half > 0, "trainDiscriminator: a paired batch needs at least 2 sequences")
+        for _ in 0..<epochs {
+            let realOrder = rng.permutation(positives.count), fakeOrder = rng.permutation(negatives.count)
+            for start in stride(from: 0, through: pairs - half, by: half) {
+                let reals = realOrder[start..<(start + half)].map { positives[$0] }
+                let fakes = fakeOrder[start..<(start + half)].map { negatives[$0] }
+                step(reals + fakes, [Int32](repeating: 1, count: half) + [Int32](repeating: 0, count: half))
+            }
+        }
+    } else {
+        let examples = positives.map { ($0, Int32(1)) } + negatives.map { ($0, Int32(0)) }
+        for _ in 0..<epochs {
+            let order = rng.permutation(examples.count)
+            for start in stride(from: 0, through: examples.count - batchSize, by: batchSize) {
+                let members = order[start..<(start + batchSize)].map { examples[$0] }
+                step(members.map(\.0), members.map(\.1))
             }
         }
     }

@@ -2,7 +2,7 @@ import Foundation
 import Models
 import NumericCore
 
-// Maximum-likelihood training of the LSTM generator: teacher forcing over shuffled batches, Adam, gradient clipping
+// Maximum-likelihood training of a generator (any `SequenceGenerator`): teacher forcing over shuffled batches, Adam, gradient clipping
 // by global norm, an evaluation after every epoch, samples, checkpoints (latest and best), optional early stopping.
 
 public struct MLEConfig: Codable, Sendable, Equatable {
@@ -63,13 +63,13 @@ public struct MLEState: Codable, Sendable, Equatable {
 }
 
 public struct MLETrainer {
-    public let generator: LSTMGenerator
+    public let generator: any SequenceGenerator
     public let optimizer: Adam
     public let loader: BatchLoader
     public let config: MLEConfig
     /// Scores the generator after an epoch, e.g. ["nll_test": …, "nll_oracle": …]. Gets its own generator, seeded
     /// from the epoch, so evaluation never shifts the training stream.
-    public var evaluate: ((LSTMGenerator, inout SeededGenerator) -> [String: Double])?
+    public var evaluate: GeneratorEvaluator?
     /// The metric that picks the best checkpoint and drives early stopping (lower is better); the first of these
     /// that the evaluation reports.
     public var selectionMetrics = ["nll_test", "nll_oracle", "train_nll"]
@@ -81,7 +81,7 @@ public struct MLETrainer {
     /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
     public var metadata: [String: String] = [:]
 
-    public init(generator: LSTMGenerator, loader: BatchLoader, config: MLEConfig) {
+    public init(generator: any SequenceGenerator, loader: BatchLoader, config: MLEConfig) {
         self.generator = generator
         self.loader = loader
         self.config = config
@@ -98,7 +98,7 @@ public struct MLETrainer {
 
     /// Trains until `config.epochs` epochs are complete, early stopping triggers, or `emit` says stop.
     public func run(state: inout MLEState, emit: TrainingEventHandler) throws -> TrainingOutcome {
-        let phase = "mle"
+        let phase = Phase.mle
         let batches = loader.batchesPerEpoch
         precondition(batches > 0, "MLE: the corpus has fewer sequences than one batch")
         _ = emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))

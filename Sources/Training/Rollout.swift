@@ -15,27 +15,28 @@ import NumericCore
 // The rollout policy is a delayed copy of the generator. Following SeqGAN's reference code (rollout.py), its
 // embedding is copied from the generator and every other tensor moves as θ_r ← r·θ_r + (1 − r)·θ_G (r = 0.8).
 //
-// All N completions of a whole batch for one prefix length run together, starting from the hidden states of a
-// single teacher-forced pass over the batch, so no prefix is ever re-run.
+// All N completions of a whole batch for one prefix length run together; the generator prepares what every prefix
+// shares once (the LSTM: the hidden states of a single teacher-forced pass), so no prefix is ever re-run. While
+// rewards are computed D's weights do not change, so it scores through its frozen scorer (the CNN: convolutions from
+// per-token tables), equal to its forward pass up to rounding.
 
 public final class RolloutPolicy {
-    public let model: LSTMGenerator
+    public let model: any SequenceGenerator
     public let updateRate: Float
 
     /// A copy of `generator` (same config, same values).
-    public init(copying generator: LSTMGenerator, updateRate: Float = 0.8) {
-        var unused = SeededGenerator(seed: 0)  // the values are overwritten below
-        model = LSTMGenerator(generator.config, using: &unused)
-        model.copyValues(from: generator)
+    public init(copying generator: any SequenceGenerator, updateRate: Float = 0.8) {
+        model = generator.copy()
         self.updateRate = updateRate
     }
 
-    /// θ_r ← r·θ_r + (1 − r)·θ_G for every tensor but the embedding, which is copied.
-    public func update(from generator: LSTMGenerator) {
+    /// θ_r ← r·θ_r + (1 − r)·θ_G for every tensor but the token embeddings, which are copied.
+    public func update(from generator: any SequenceGenerator) {
         let source = Dictionary(uniqueKeysWithValues: generator.parameters.map { ($0.name, $0) })
+        let copied = Set(model.tokenEmbeddings.map(ObjectIdentifier.init))
         for p in model.parameters {
             let g = source[p.name]!.value
-            if p === model.embedding.table {
+            if copied.contains(ObjectIdentifier(p)) {
                 p.value = g
                 continue
             }
@@ -48,37 +49,20 @@ public final class RolloutPolicy {
     /// maximum (it ended with the end token) gets rewards for its own tokens only. `score` is the discriminator:
     /// the probability that each sequence is real; it is told that the completions of one prefix come together.
     public func rewards(
-        for sequences: [[Int32]], rollouts: Int, score: RewardScorer, using rng: inout SeededGenerator
+        for sequences: [[Int32]], rollouts: Int, score: SequenceScorer, using rng: inout SeededGenerator
     ) -> [[Float]] {
         precondition(rollouts > 0, "at least one rollout")
         let length = sequences.map(\.count).max() ?? 0
-        let batch = TokenBatch(sequences: sequences, length: length)
-        let states = model.prefixStates(batch)
+        let completions = model.prefixCompletions(of: sequences)
         var rewards = sequences.map { [Float](repeating: 0, count: $0.count) }
-        let H = model.config.hiddenSize
 
         for t in 1..<max(length, 1) {
             // Rows whose sequence continues past t: their prefix y_1 … y_t gets `rollouts` completions.
             let rows = sequences.indices.filter { sequences[$0].count > t }
             guard !rows.isEmpty else { continue }
-            let n = rows.count * rollouts
-            // The state that consumes y_t is the one after t inputs (start, y_1 … y_{t−1}), replicated per rollout.
-            var h = [Float](repeating: 0, count: n * H), c = h
-            var next = [Int32](repeating: 0, count: n), prefixes: [[Int32]] = []
-            prefixes.reserveCapacity(n)
-            for (k, b) in rows.enumerated() {
-                for r in 0..<rollouts {
-                    let row = k * rollouts + r
-                    h.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].h.scalars[(b * H)..<((b + 1) * H)])
-                    c.replaceSubrange((row * H)..<((row + 1) * H), with: states[t].c.scalars[(b * H)..<((b + 1) * H)])
-                    next[row] = sequences[b][t - 1]
-                    prefixes.append(Array(sequences[b][..<t]))
-                }
-            }
-            let start = LSTMState(h: Tensor(shape: [n, H], scalars: h), c: Tensor(shape: [n, H], scalars: c))
-            let completions = model.continueSampling(from: start, next: next, sequences: prefixes, using: &rng)
+            let completed = completions.complete(rows: rows, length: t, times: rollouts, using: &rng)
             // Each prefix's `rollouts` completions are consecutive and share its t tokens.
-            let probabilities = score(completions, SharedPrefix(runLength: rollouts, length: t))
+            let probabilities = score(completed, SharedPrefix(runLength: rollouts, length: t))
             for (k, b) in rows.enumerated() {
                 var sum: Float = 0
                 for r in 0..<rollouts { sum += probabilities[k * rollouts + r] }
@@ -92,18 +76,6 @@ public final class RolloutPolicy {
     }
 }
 
-/// The probability that each sequence is real, told how the sequences share prefixes (a scorer may use that to save
-/// work; its scores must not depend on it).
-public typealias RewardScorer = (_ sequences: [[Int32]], _ sharing: SharedPrefix) -> [Float]
-
-/// D's probability of "real" for rollout completions. D's weights do not change while rewards are computed, so its
-/// convolutions run from per-token tables built once here (`CNNDiscriminator.frozenScorer`), unless the tables would
-/// be too large for memory; either way the scores are D's, equal up to rounding.
-public func rewardScorer(_ discriminator: CNNDiscriminator) -> RewardScorer {
-    if let scorer = discriminator.frozenScorer() { return { scorer.probabilityReal($0, sharing: $1) } }
-    return { sequences, _ in discriminator.probabilityReal(sequences) }
-}
-
 // MARK: - Policy gradient
 
 /// One REINFORCE step on the generator: loss = −Σ_{b,t} log G(y_t | y_<t) · Q_t, summed over the batch as in
@@ -112,7 +84,7 @@ public func rewardScorer(_ discriminator: CNNDiscriminator) -> RewardScorer {
 /// Returns the loss and the mean reward.
 @discardableResult
 public func policyGradientStep(
-    generator: LSTMGenerator, optimizer: some Optimizer, sequences: [[Int32]], rewards: [[Float]],
+    generator: any SequenceGenerator, optimizer: some Optimizer, sequences: [[Int32]], rewards: [[Float]],
     baseline: Bool = false, gradientClip: Float = 5
 ) -> (loss: Float, meanReward: Double) {
     let length = sequences.map(\.count).max() ?? 0

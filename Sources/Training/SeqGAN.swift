@@ -7,9 +7,9 @@ import NumericCore
 // with Monte Carlo rollout rewards from the discriminator, the rollout policy follows the generator with a delay,
 // and the discriminator is retrained on fresh negatives. Defaults are the reference code's settings.
 
+/// SeqGAN's own settings. Phase 1, the generator's MLE pretraining, is configured by the run's `MLEConfig` (the
+/// reference: 120 epochs, Adam 0.01, batch 64, clip 5).
 public struct SeqGANConfig: Codable, Sendable, Equatable {
-    /// Phase 1: MLE pretraining of the generator (the reference: 120 epochs, Adam 0.01, batch 64, clip 5).
-    public var pretrain = MLEConfig()
     /// Phase 2: discriminator pretraining, rounds × epochs, each round on fresh negatives (reference 50 × 3).
     public var discriminatorPretrainRounds = 50
     public var discriminatorPretrainEpochs = 3
@@ -41,13 +41,24 @@ public struct SeqGANConfig: Codable, Sendable, Equatable {
     public init() {}
 }
 
+/// Where a SeqGAN run is; the cases are the phases' names (`Phase`), and `done`.
 public enum SeqGANPhase: String, Codable, Sendable {
-    case pretrainGenerator, pretrainDiscriminator, adversarial, done
+    case mle, discriminator, adversarial, done
+
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        // Checkpoints written before the phases had one vocabulary name the first two differently.
+        let legacy = ["pretrainGenerator": SeqGANPhase.mle, "pretrainDiscriminator": .discriminator]
+        guard let phase = SeqGANPhase(rawValue: name) ?? legacy[name] else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown SeqGAN phase '\(name)'"))
+        }
+        self = phase
+    }
 }
 
 /// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
 public struct SeqGANState: Codable, Sendable, Equatable {
-    public var phase: SeqGANPhase = .pretrainGenerator
+    public var phase: SeqGANPhase = .mle
     public var mle: MLEState
     /// Completed discriminator pretraining rounds and adversarial steps.
     public var discriminatorRound = 0
@@ -64,8 +75,10 @@ public struct SeqGANState: Codable, Sendable, Equatable {
 
 public final class SeqGANTrainer {
     public let config: SeqGANConfig
-    public let generator: LSTMGenerator
-    public let discriminator: CNNDiscriminator
+    public let generator: any SequenceGenerator
+    public let discriminator: any SequenceDiscriminator
+    /// D's objective (SeqGAN's: the 2-class cross-entropy).
+    public let loss: any GANLoss
     public let rollout: RolloutPolicy
     public let mle: MLETrainer
     public let generatorOptimizer: Adam
@@ -73,19 +86,21 @@ public final class SeqGANTrainer {
     /// The corpus sequences: MLE's data and D's positives.
     public let positives: SequenceDataset
     /// Scores the generator ("nll_oracle", "nll_test", …); gets its own generator so the training stream is untouched.
-    public var evaluate: ((LSTMGenerator, inout SeededGenerator) -> [String: Double])?
+    public var evaluate: GeneratorEvaluator?
     public var checkpointDirectory: URL?
     /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
     public var metadata: [String: String] = [:]
 
-    public init(generator: LSTMGenerator, discriminator: CNNDiscriminator, positives: SequenceDataset, config: SeqGANConfig) {
+    public init(generator: any SequenceGenerator, discriminator: any SequenceDiscriminator, positives: SequenceDataset,
+                pretrain: MLEConfig, config: SeqGANConfig, loss: any GANLoss = CrossEntropyGANLoss()) {
         self.config = config
         self.generator = generator
         self.discriminator = discriminator
+        self.loss = loss
         self.positives = positives
         rollout = RolloutPolicy(copying: generator, updateRate: config.rolloutUpdateRate)
-        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: config.pretrain.batchSize),
-                         config: config.pretrain)
+        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
+                         config: pretrain)
         generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
         discriminatorOptimizer = Adam(discriminator.parameters, config: .init(learningRate: config.discriminatorLearningRate))
     }
@@ -103,10 +118,10 @@ public final class SeqGANTrainer {
         }
 
         // MARK: Phase 1 — pretrain the generator by maximum likelihood
-        if state.phase == .pretrainGenerator {
+        if state.phase == .mle {
             switch try mle.run(state: &state.mle, emit: emit) {
             case .stopped: return .stopped
-            case .completed, .earlyStopped: state.phase = .pretrainDiscriminator
+            case .completed, .earlyStopped: state.phase = .discriminator
             }
             // The rollout policy starts as a copy of the pretrained generator.
             rollout.model.copyValues(from: generator)
@@ -114,16 +129,16 @@ public final class SeqGANTrainer {
         }
 
         // MARK: Phase 2 — pretrain the discriminator on fresh negatives each round
-        if state.phase == .pretrainDiscriminator {
-            _ = emit(.phaseStarted(phase: "discriminator", totalSteps: config.discriminatorPretrainRounds))
+        if state.phase == .discriminator {
+            _ = emit(.phaseStarted(phase: Phase.discriminator, totalSteps: config.discriminatorPretrainRounds))
             while state.discriminatorRound < config.discriminatorPretrainRounds {
                 let report = discriminatorRound(epochs: config.discriminatorPretrainEpochs, rng: &state.rng)
                 state.discriminatorRound += 1
                 try checkpoint(state, emit: emit)
-                let control = emit(.step(phase: "discriminator", step: state.discriminatorRound, epoch: 0, metrics: report.metrics))
+                let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0, metrics: report.metrics))
                 if control == .stop { return .stopped }
             }
-            _ = emit(.phaseFinished(phase: "discriminator", step: state.discriminatorRound))
+            _ = emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
             state.phase = .adversarial
             try checkpoint(state, emit: emit)
             if evaluateAndSample(state, emit: emit) == .stop { return .stopped }
@@ -131,14 +146,14 @@ public final class SeqGANTrainer {
 
         // MARK: Phase 3 — adversarial training
         if state.phase == .adversarial {
-            _ = emit(.phaseStarted(phase: "adversarial", totalSteps: config.adversarialSteps))
+            _ = emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
             while state.adversarialStep < config.adversarialSteps {
                 var metrics: [String: Double] = [:]
                 // Generator: policy-gradient step(s) with rollout rewards.
                 for _ in 0..<config.generatorSteps {
                     let sequences = generator.sample(count: config.generatorBatchSize, using: &state.rng)
                     let rewards = rollout.rewards(
-                        for: sequences, rollouts: config.rollouts, score: rewardScorer(discriminator),
+                        for: sequences, rollouts: config.rollouts, score: discriminator.frozenScorer(),
                         using: &state.rng)
                     let (loss, meanReward) = policyGradientStep(
                         generator: generator, optimizer: generatorOptimizer, sequences: sequences, rewards: rewards,
@@ -154,13 +169,13 @@ public final class SeqGANTrainer {
                 }
                 state.adversarialStep += 1
                 try checkpoint(state, emit: emit)
-                var control = emit(.step(phase: "adversarial", step: state.adversarialStep, epoch: 0, metrics: metrics))
+                var control = emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics))
                 if state.adversarialStep % config.evaluateEvery == 0 || state.adversarialStep == config.adversarialSteps {
                     if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
                 }
                 if control == .stop { return .stopped }
             }
-            _ = emit(.phaseFinished(phase: "adversarial", step: state.adversarialStep))
+            _ = emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
             state.phase = .done
             try checkpoint(state, emit: emit)
         }
@@ -171,7 +186,7 @@ public final class SeqGANTrainer {
     private func discriminatorRound(epochs: Int, rng: inout SeededGenerator) -> DiscriminatorReport {
         let negatives = generator.sample(count: config.negatives ?? positives.count, using: &rng)
         return trainDiscriminator(
-            discriminator, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
+            discriminator, loss: loss, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
             epochs: epochs, batchSize: config.discriminatorBatchSize, using: &rng)
     }
 
@@ -179,7 +194,7 @@ public final class SeqGANTrainer {
         var rng = SeededGenerator(seed: 0xADE5_0000 &+ UInt64(state.adversarialStep))
         var metrics = evaluate?(generator, &rng) ?? [:]
         metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = emit(.evaluation(phase: "adversarial", step: state.adversarialStep, epoch: state.mle.epoch, metrics: metrics))
+        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch, metrics: metrics))
         if config.samplesPerEvaluation > 0 {
             let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
             if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples)) == .stop { control = .stop }

@@ -1,4 +1,6 @@
 import Foundation
+import Models
+import NumericCore
 
 // Training reports what happens through typed events to a callback, and the callback answers whether to go on.
 // The CLI prints events and the run store records them; training code never imports storage.
@@ -25,6 +27,22 @@ public enum TrainingControl: Sendable {
 }
 
 public typealias TrainingEventHandler = (TrainingEvent) -> TrainingControl
+
+/// Scores a generator during training (e.g. ["nll_test": …, "bleu4": …]); it gets its own random generator, so
+/// evaluation never shifts the training stream.
+public typealias GeneratorEvaluator = (any SequenceGenerator, inout SeededGenerator) -> [String: Double]
+
+/// The names of training phases: the `phase` of events, of the run store's metric rows, and of the docs. Each
+/// phase numbers its steps from 1: MLE counts optimizer steps, discriminator pretraining counts rounds,
+/// adversarial training counts adversarial steps.
+public enum Phase {
+    /// Maximum-likelihood training of the generator (for SeqGAN: its pretraining).
+    public static let mle = "mle"
+    /// Discriminator pretraining on fresh generated sequences, round by round.
+    public static let discriminator = "discriminator"
+    /// Adversarial training: generator and discriminator steps alternate.
+    public static let adversarial = "adversarial"
+}
 
 /// How a training function ended.
 public enum TrainingOutcome: Sendable, Equatable {

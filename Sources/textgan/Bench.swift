@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Workbench
 import NumericCore
 
 struct Bench: ParsableCommand {

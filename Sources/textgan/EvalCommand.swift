@@ -5,8 +5,7 @@ import Metrics
 import Models
 import NumericCore
 import RunStore
-import TextPipeline
-import Training
+import Workbench
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,9 +51,6 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Samples drawn and scored at each temperature.")
     var samples: Int = 10_000
 
-    @Option(help: "Sampling temperature (0: greedy). Default 1.")
-    var temperature: Double?
-
     @Option(help: "Evaluate at each of these temperatures, comma-separated (e.g. 0.5,0.7,1.0,1.2,1.5).",
             transform: { text in
                 try text.split(separator: ",").map { part in
@@ -66,11 +62,7 @@ struct EvalCommand: ParsableCommand {
             })
     var sweep: [Double]?
 
-    @Option(help: "Sample from the k most likely tokens only; recorded with the scores (evaluations.top_k).")
-    var topK: Int?
-
-    @Option(help: "Sample from the most likely tokens up to this total probability; recorded (evaluations.top_p).")
-    var topP: Double?
+    @OptionGroup var sampling: SamplingFlags
 
     @Option(help: ArgumentHelp(
         "BLEU and ROUGE-L references: test (the run's test split), train, or a file of sentences, one per line, "
@@ -98,14 +90,11 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var database: DatabaseOptions
 
-    static let bleuOrders = [2, 3, 4, 5]
-    static let distinctOrders = [1, 2, 3, 4]
-
-    var temperatures: [Double] { sweep ?? [temperature ?? 1] }
+    var temperatures: [Double] { sweep ?? [sampling.temperature ?? 1] }
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
-        if sweep != nil && temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
+        if sweep != nil && sampling.temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
         if let sweep {
             guard !sweep.isEmpty else { throw ValidationError("--sweep needs at least one temperature") }
             guard Set(sweep).count == sweep.count else { throw ValidationError("--sweep lists a temperature twice") }
@@ -113,8 +102,6 @@ struct EvalCommand: ParsableCommand {
         guard temperatures.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("temperatures must be finite and not negative")
         }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
-        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
@@ -144,43 +131,29 @@ struct EvalCommand: ParsableCommand {
             }
         }
         let loaded = try LoadedRun.load(runOrCheckpoint, runsDirectory: database.runsDirectory, best: best)
-        let data = try corpus(of: loaded, recorded: recorded)
-        let suite = try EvaluationSuite(data: data, references: referenceSentences(data), smoothing: smoothing,
-                                        threads: threads)
+        let root = try workspace.packageRoot()
+        let data = try TrainingData.load(for: loaded, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
+                                         sharedData: workspace.sharedDataDirectory(root: root))
+        let suite = EvaluationSuite(data: data, references: try data.references(references, file: referenceFile()),
+                                    smoothing: smoothing, threads: threads)
 
         // Score at each temperature, from the same seed.
         var results: [TemperatureResult] = []
         for t in temperatures {
-            let options = SamplingOptions(temperature: Float(t), topK: topK, topP: topP.map { Float($0) })
-            results.append(suite.evaluate(loaded.generator, options: options, temperature: t, count: samples, seed: seed))
+            results.append(suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
+                                          temperature: t, count: samples, seed: seed))
         }
         let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
 
         // Record.
         var notes: [String] = []
-        var recordedCount = 0
         if let store, let runID {
             if noRecord {
                 notes.append("not recorded (--no-record)")
             } else {
-                for result in results {
-                    for (var evaluationProtocol, values) in suite.protocols(of: result, seed: seed) {
-                        // Every protocol here is on samples, so the sampling filters are part of each.
-                        evaluationProtocol.topK = topK
-                        evaluationProtocol.topP = topP
-                        try store.recordEvaluation(run: runID, step: loaded.step, values: values,
-                                                   protocol: evaluationProtocol, signOfLife: false)
-                        recordedCount += values.count
-                    }
-                }
-                if let nllTest, let test = data.test {
-                    try store.recordEvaluation(
-                        run: runID, step: loaded.step, values: ["nll_test": nllTest],
-                        protocol: .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription),
-                        signOfLife: false)
-                    recordedCount += 1
-                }
-                notes.append("recorded \(recordedCount) scores for run \(runID) at step \(loaded.step) in \(database.path)")
+                let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
+                                             topP: sampling.topP, run: runID, step: loaded.step, in: store)
+                notes.append("recorded \(count) scores for run \(runID) at step \(loaded.step) in \(database.path)")
             }
         } else {
             notes.append("not recorded: a checkpoint file is scored only (give a run id to record)")
@@ -195,155 +168,14 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    // MARK: - The run's data
-
-    /// The corpus as the run trained on it, checked against the run store and the checkpoint's vocabulary, so
-    /// scores never come from different data than the run saw.
-    private func corpus(of loaded: LoadedRun, recorded: Run?) throws -> TrainingData {
-        let root = try workspace.packageRoot()
-        let sharedData = workspace.sharedDataDirectory(root: root)
-        let config = loaded.config
-        let data: TrainingData
-        do {
-            data = config.corpus == "oracle"
-                ? try TrainingData.oracle(sharedData: sharedData, config: config)
-                : try TrainingData.text(root: root, sharedData: sharedData, config: config, minExamples: 1)
-        } catch {
-            throw ValidationError("cannot load the run's corpus '\(config.corpus)' (a path is relative to where "
-                + "`textgan train` ran): \(error)")
-        }
-        if let expected = recorded?.corpusSHA256, expected != data.sha256 {
-            throw ValidationError("run \(recorded!.id!) was trained on \(data.corpus) with SHA-256 \(expected), but "
-                + "the corpus now has \(data.sha256); refusing to score against different data")
-        }
-        if data.vocabulary != loaded.vocabulary {
-            throw ValidationError("the corpus \(data.corpus) no longer gives the vocabulary stored in "
-                + "\(loaded.checkpoint.path); refusing to score against different data")
-        }
-        return data
+    /// The --references file's lines, named with its path and digest; nil for the splits.
+    private func referenceFile() throws -> (name: String, lines: [String])? {
+        guard references != "test" && references != "train" else { return nil }
+        let lines = try readLines(references, role: "references")
+        let path = URL(fileURLWithPath: references).standardizedFileURL.path
+        let digest = try SHA256.hex(ofFile: URL(fileURLWithPath: path))
+        return ("file:\(path) sha256:\(digest.prefix(16))", lines)
     }
-
-    /// The reference sentences chosen by --references, named as the run store names them; nil for the oracle.
-    private func referenceSentences(_ data: TrainingData) throws -> (name: String, tokens: [[String]])? {
-        guard let tokenizer = data.tokenizer else {
-            guard references == "test" else {
-                throw ValidationError("the synthetic benchmark's tokens are ids: BLEU and ROUGE-L need reference text, "
-                    + "so --references does not apply (NLL-oracle measures quality)")
-            }
-            return nil
-        }
-        switch references {
-        case "test":
-            guard let tokens = data.testTokens else {
-                throw ValidationError("corpus \(data.corpus) has no test split; use --references train or a file")
-            }
-            return ("\(data.corpus):test", tokens)
-        case "train":
-            return ("\(data.corpus):train", data.trainTokens ?? [])
-        default:
-            let lines = try readLines(references, role: "references")
-            let path = URL(fileURLWithPath: references).standardizedFileURL.path
-            let digest = try SHA256.hex(ofFile: URL(fileURLWithPath: path))
-            return ("file:\(path) sha256:\(digest.prefix(16))", lines.map(tokenizer.tokenize))
-        }
-    }
-}
-
-// MARK: - The metrics
-
-/// Everything prepared once per evaluation: the reference index, the training-set index and the token mapping;
-/// then each temperature costs sampling plus O(samples) metric work.
-struct EvaluationSuite {
-    let tokens: ScoringTokens
-    let tokenizer: String
-    let bleu: BLEUEvaluator?
-    let smoothing: BLEUSmoothing
-    let trainingSet: (name: String, count: Int, index: TrainingSetIndex)
-    let oracle: Oracle?
-    let threads: Int
-
-    init(data: TrainingData, references: (name: String, tokens: [[String]])?, smoothing: BLEUSmoothing, threads: Int) {
-        let tokens = data.scoringTokens
-        self.tokens = tokens
-        tokenizer = data.tokenizerDescription
-        self.smoothing = smoothing
-        self.threads = threads
-        oracle = data.oracle
-        bleu = references.map { references in
-            BLEUEvaluator(
-                references: ReferenceSet(name: references.name, sentences: tokens.corpus(references.tokens),
-                                         maxOrder: EvalCommand.bleuOrders.max()!),
-                orders: EvalCommand.bleuOrders, smoothing: smoothing)
-        }
-        let training = data.trainTokens.map(tokens.corpus) ?? data.train.sequences
-        trainingSet = ("\(data.corpus):train", training.count, TrainingSetIndex(training))
-    }
-
-    /// Samples `count` sequences from `seed` and scores them with every metric.
-    func evaluate(_ generator: LSTMGenerator, options: SamplingOptions, temperature: Double, count: Int,
-                  seed: UInt64) -> TemperatureResult {
-        let start = DispatchTime.now().uptimeNanoseconds
-        var rng = SeededGenerator(seed: seed)
-        let samples = generator.sample(count: count, options: options, batchSize: 500, using: &rng)
-        let sampled = DispatchTime.now().uptimeNanoseconds
-        let hypotheses = samples.map(tokens.sample)
-
-        var metrics: [String: Double] = [:]
-        if let oracle { metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples) }
-        if let bleu {
-            metrics.merge(bleu.scores(hypotheses, selfBLEU: true, threads: threads)) { $1 }
-            metrics["rouge_l"] = rougeL(hypotheses: hypotheses, references: bleu.references.sentences, threads: threads).meanF
-        } else {
-            metrics.merge(BLEUEvaluator.selfScores(hypotheses, orders: EvalCommand.bleuOrders, smoothing: smoothing,
-                                                   threads: threads)) { $1 }
-        }
-        for d in distinctN(hypotheses, orders: EvalCommand.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
-        let copies = memorisation(samples: hypotheses, training: trainingSet.index, threads: threads)
-        metrics["memorisation_rate"] = copies.verbatimRate
-        metrics["longest_copied"] = Double(copies.maxLongestCopied)
-        metrics["longest_copied_mean"] = copies.meanLongestCopied
-        let scored = DispatchTime.now().uptimeNanoseconds
-        return TemperatureResult(
-            temperature: temperature, sampleCount: count, metrics: metrics, examples: Array(samples.prefix(3)),
-            samplingSeconds: Double(sampled - start) / 1e9, scoringSeconds: Double(scored - sampled) / 1e9)
-    }
-
-    /// Each metric of a result grouped under the protocol that produced it.
-    func protocols(of result: TemperatureResult, seed: UInt64) -> [(EvaluationProtocol, [String: Double])] {
-        let (n, t) = (result.sampleCount, result.temperature)
-        func onSamples(_ referenceSet: String, _ referenceCount: Int?, smoothing: String? = nil) -> EvaluationProtocol {
-            EvaluationProtocol(sampleCount: n, referenceSet: referenceSet, referenceCount: referenceCount,
-                               tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t)
-        }
-        var groups: [(EvaluationProtocol, [String])] = []
-        if let bleu {
-            let references = bleu.references
-            groups.append((.bleu(samples: n, references: references.name, referenceCount: references.sentences.count,
-                                 tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
-                           bleu.orders.map { "bleu\($0)" }))
-            groups.append((onSamples(references.name, references.sentences.count), ["rouge_l"]))
-        }
-        groups.append((.selfBLEU(samples: n, tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
-                       EvalCommand.bleuOrders.map { "self_bleu\($0)" }))
-        groups.append((onSamples("self", nil), EvalCommand.distinctOrders.map { "distinct\($0)" }))
-        groups.append((onSamples(trainingSet.name, trainingSet.count),
-                       ["memorisation_rate", "longest_copied", "longest_copied_mean"]))
-        if let oracle { groups.append((onSamples("oracle:\(oracle.origin)", nil), ["nll_oracle"])) }
-        return groups.map { evaluationProtocol, names in
-            (evaluationProtocol, Dictionary(uniqueKeysWithValues: names.map { ($0, result.metrics[$0]!) }))
-        }
-    }
-}
-
-/// The scores at one temperature.
-struct TemperatureResult {
-    let temperature: Double
-    let sampleCount: Int
-    let metrics: [String: Double]
-    /// The first few samples as token ids, for the table.
-    let examples: [[Int32]]
-    let samplingSeconds: Double
-    let scoringSeconds: Double
 }
 
 // MARK: - Output
@@ -366,9 +198,9 @@ private struct Report {
         if let bleu = suite.bleu {
             rows += bleu.orders.map { ("bleu\($0)", "BLEU-\($0) vs \(bleu.references.name)") }
         }
-        rows += EvalCommand.bleuOrders.map { ("self_bleu\($0)", "Self-BLEU-\($0) (lower: more diverse)") }
+        rows += EvaluationSuite.bleuOrders.map { ("self_bleu\($0)", "Self-BLEU-\($0) (lower: more diverse)") }
         if let bleu = suite.bleu { rows.append(("rouge_l", "ROUGE-L F1 vs \(bleu.references.name)")) }
-        rows += EvalCommand.distinctOrders.map { ("distinct\($0)", "distinct-\($0)") }
+        rows += EvaluationSuite.distinctOrders.map { ("distinct\($0)", "distinct-\($0)") }
         rows.append(("memorisation_rate", "samples copied verbatim from \(suite.trainingSet.name)"))
         rows.append(("longest_copied", "longest copied span, tokens (max)"))
         rows.append(("longest_copied_mean", "longest copied span, tokens (mean)"))
@@ -378,11 +210,11 @@ private struct Report {
     func table() -> String {
         var lines: [String] = []
         let subject = runID.map { "run \($0)" } ?? loaded.checkpoint.path
-        lines.append("textgan eval — \(subject): \(loaded.config.algorithm.rawValue) on \(data.corpus), \(loaded.position)")
+        lines.append("textgan eval — \(subject): \(loaded.config.algorithm) on \(data.corpus), \(loaded.position.description)")
         lines.append("  checkpoint    \(loaded.checkpoint.path)")
         var sampling = "\(command.samples) per temperature, seed \(command.seed)"
-        if let k = command.topK { sampling += ", top-k \(k)" }
-        if let p = command.topP { sampling += ", top-p \(p)" }
+        if let k = command.sampling.topK { sampling += ", top-k \(k)" }
+        if let p = command.sampling.topP { sampling += ", top-p \(p)" }
         lines.append("  samples       \(sampling)")
         lines.append("  tokens        \(suite.tokenizer)")
         if let bleu = suite.bleu {
@@ -419,13 +251,13 @@ private struct Report {
             "run": runID.map { $0 as Any } ?? NSNull(),
             "checkpoint": loaded.checkpoint.path,
             "step": loaded.step,
-            "position": loaded.position,
-            "algorithm": loaded.config.algorithm.rawValue,
+            "position": loaded.position.description,
+            "algorithm": loaded.config.algorithm,
             "corpus": data.corpus,
             "samples": command.samples,
             "seed": command.seed,
-            "top_k": command.topK.map { $0 as Any } ?? NSNull(),
-            "top_p": command.topP.map { $0 as Any } ?? NSNull(),
+            "top_k": command.sampling.topK.map { $0 as Any } ?? NSNull(),
+            "top_p": command.sampling.topP.map { $0 as Any } ?? NSNull(),
             "tokenizer": suite.tokenizer,
             "training_set": ["name": suite.trainingSet.name, "count": suite.trainingSet.count],
             "nll_test": number(nllTest),

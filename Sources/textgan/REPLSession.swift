@@ -3,6 +3,7 @@ import Foundation
 import Models
 import NumericCore
 import RunStore
+import Workbench
 
 // The REPL's command interpreter: one line in, text out. It holds the loaded model, the sampling settings and the
 // random stream, and knows nothing about terminals; `ReplCommand` feeds it lines from libedit or from a pipe.
@@ -100,7 +101,7 @@ final class REPLSession {
                 settings.sampling.topP = p
             }
         case "max-len", "maxlen":
-            let limit = model.generator.config.maxLength
+            let limit = model.generator.maxLength
             settings.sampling.maxLength = try argument == "off" ? nil : parseInt(argument, "/max-len", range: 1...limit, off: true)
         case "seed":
             guard let seed = UInt64(argument) else { throw REPLError("/seed takes a whole number ≥ 0, not '\(argument)'") }
@@ -136,16 +137,16 @@ final class REPLSession {
     /// `settings.count` samples continuing `text` (unconditional when it is empty or only spaces).
     private func samplePrompt(_ text: String) throws {
         let prefix = text.allSatisfy(\.isWhitespace) ? [] : try tokens(text)
-        let limit = settings.sampling.maxLength ?? model.generator.config.maxLength
+        let limit = settings.sampling.maxLength ?? model.generator.maxLength
         guard prefix.count < limit else {
-            throw REPLError("the prompt has \(prefix.count) tokens; samples have at most \(limit) (/max-len, the model's maximum is \(model.generator.config.maxLength))")
+            throw REPLError("the prompt has \(prefix.count) tokens; samples have at most \(limit) (/max-len, the model's maximum is \(model.generator.maxLength))")
         }
         noteUnknown(prefix)
         if settings.count >= Self.announcedCount, let notify {
             notify("sampling \(settings.count) sequences (Ctrl-C cancels)")
         }
         let samples = model.generator.sample(
-            count: settings.count, options: settings.sampling, prefix: prefix.map(\.id), using: &rng,
+            count: settings.count, options: settings.sampling, prefix: prefix.map(\.id), batchSize: 256, using: &rng,
             shouldStop: isCancelled)
         if isCancelled() {
             write("cancelled")
@@ -160,8 +161,8 @@ final class REPLSession {
     /// filtering), with probabilities and their running total.
     private func next(_ text: String) throws {
         let prefix = try tokens(text)
-        guard prefix.count < model.generator.config.maxLength else {
-            throw REPLError("the text has \(prefix.count) tokens; the model's sequences have at most \(model.generator.config.maxLength)")
+        guard prefix.count < model.generator.maxLength else {
+            throw REPLError("the text has \(prefix.count) tokens; the model's sequences have at most \(model.generator.maxLength)")
         }
         noteUnknown(prefix)
         let logProbabilities = model.generator.nextTokenLogProbabilities(after: prefix.map(\.id))
@@ -187,28 +188,24 @@ final class REPLSession {
     private func score(_ text: String) throws {
         guard !text.allSatisfy(\.isWhitespace) else { throw REPLError("usage: /score <text>") }
         var scored = try tokens(text).map { (label: $0.known ? $0.text : "⟨unk:\($0.text)⟩", id: $0.id) }
-        if let end = model.generator.config.endToken { scored.append((model.tokenName(end), end)) }
+        if let end = model.generator.endToken { scored.append((model.tokenName(end), end)) }
         let ids = scored.map(\.id)
         guard !ids.isEmpty else { throw REPLError("'\(text)' has no tokens to score") }
-        let logProbabilities = model.generator.tokenLogProbabilities(
-            TokenBatch(sequences: [ids], length: ids.count))
+        let (logProbabilities, nll, probabilityReal) = model.score(ids)
         let rows = zip(scored, logProbabilities).map { token, logP in
             [token.label, String(token.id), Self.fixed(Double(logP), 3)]
         }
         var lines = [TextTable(headers: ["token", "id", "log p"], rows: rows, rightAligned: [1, 2]).render()]
-        let nll = -logProbabilities.reduce(0.0) { $0 + Double($1) } / Double(ids.count)
         lines.append("mean NLL \(Self.fixed(nll, 3)) nats/token over \(ids.count) tokens (perplexity \(Format.number(exp(nll))))")
-        let maxLength = model.generator.config.maxLength
+        let maxLength = model.generator.maxLength
         if ids.count > maxLength {
             lines.append("note: \(ids.count) tokens is longer than the model's sequences (\(maxLength)); it never saw text this long")
         }
-        if let discriminator = model.discriminator {
-            let probability = discriminator.probabilityReal([ids])[0]
-            let length = discriminator.config.sequenceLength
+        if let probabilityReal, let length = model.discriminator?.sequenceLength {
             let cut = ids.count > length ? " (D reads the first \(length) tokens)" : ""
-            lines.append("D(real) \(Self.fixed(Double(probability), 4))\(cut)")
+            lines.append("D(real) \(Self.fixed(Double(probabilityReal), 4))\(cut)")
         } else {
-            lines.append("D(real) — (\(model.config.algorithm.rawValue) run: no discriminator)")
+            lines.append("D(real) — (\(model.config.algorithm) run: no discriminator)")
         }
         write(lines.joined(separator: "\n"))
     }
@@ -227,9 +224,9 @@ final class REPLSession {
         }
         model = loaded
         modelName = Self.name(of: reference)
-        if let maxLength = settings.sampling.maxLength, maxLength > loaded.generator.config.maxLength {
+        if let maxLength = settings.sampling.maxLength, maxLength > loaded.generator.maxLength {
             settings.sampling.maxLength = nil
-            write("note: /max-len \(maxLength) is beyond this model's \(loaded.generator.config.maxLength); set to off")
+            write("note: /max-len \(maxLength) is beyond this model's \(loaded.generator.maxLength); set to off")
         }
         write(describeModel())
     }
@@ -259,10 +256,10 @@ final class REPLSession {
 
     /// One line about the loaded model.
     func describeModel() -> String {
-        let g = model.generator.config
-        let d = model.discriminator.map { "discriminator (length \($0.config.sequenceLength))" } ?? "no discriminator"
-        return "\(modelName): \(model.config.algorithm.rawValue) on \(model.config.corpus), vocabulary \(g.vocabularySize), "
-            + "sequences up to \(g.maxLength) tokens, \(d)"
+        let g = model.generator
+        let d = model.discriminator.map { "\($0.kind) discriminator (length \($0.sequenceLength))" } ?? "no discriminator"
+        return "\(modelName): \(model.config.algorithm) on \(model.config.corpus), vocabulary \(g.vocabularySize), "
+            + "sequences up to \(g.maxLength) tokens, \(g.kind) generator, \(d)"
     }
 
     func describeSettings(compact: Bool = false) -> String {
@@ -272,7 +269,7 @@ final class REPLSession {
             ("temperature", Format.number(Double(s.temperature)) + (s.temperature == 0 ? " (greedy)" : "")),
             ("top-k", s.topK.map(String.init) ?? "off"),
             ("top-p", s.topP.map { Format.number(Double($0)) } ?? "off"),
-            ("max-len", s.maxLength.map(String.init) ?? "off (\(model.generator.config.maxLength))"),
+            ("max-len", s.maxLength.map(String.init) ?? "off (\(model.generator.maxLength))"),
             ("seed", String(settings.seed)),
         ]
         if compact { return items.map { "\($0) \($1)" }.joined(separator: " · ") }
@@ -292,7 +289,7 @@ final class REPLSession {
         /seed 7           restart the random stream (the same seed and settings give the same samples)
         /settings         show the model and the settings
         /next <text>      the most likely next tokens after the text (top-k of them, else \(defaultNextCount))
-        /score <text>     the generator's log-probability of each token, the mean NLL, and D(real) for SeqGAN runs
+        /score <text>     the generator's log-probability of each token, the mean NLL, and D(real) when the run has a discriminator
         /load <run-id>    switch to another run (or a checkpoint file)
         /runs             recent runs in the store
         /sql <query>      read-only SQL on the run store (docs/run-store.md)

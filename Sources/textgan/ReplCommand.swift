@@ -1,6 +1,7 @@
 import ArgumentParser
 import CEditLine
 import Foundation
+import Workbench
 import RunStore
 
 struct ReplCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Models
 import NumericCore
+import Workbench
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,14 +16,7 @@ struct SampleCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "How many samples.")
     var count: Int = 20
 
-    @Option(help: "Sampling temperature (0: greedy).")
-    var temperature: Float = 1
-
-    @Option(help: "Keep only the k most likely tokens.")
-    var topK: Int?
-
-    @Option(help: "Keep the most likely tokens up to this total probability.")
-    var topP: Float?
+    @OptionGroup var sampling: SamplingFlags
 
     @Option(help: "Text the samples continue.")
     var prefix: String?
@@ -37,9 +31,6 @@ struct SampleCommand: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("-n must be at least 1") }
-        guard temperature >= 0 else { throw ValidationError("--temperature must not be negative") }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
-        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
     }
 
     func run() throws {
@@ -51,13 +42,13 @@ struct SampleCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("note: not in the vocabulary (sampled as <unk>): \(unknown.joined(separator: " "))\n".utf8))
             }
             prefixIDs = ids
-            guard prefixIDs.count < loaded.config.generator.maxLength else {
-                throw ValidationError("the prefix has \(prefixIDs.count) tokens; the model's sequences have at most \(loaded.config.generator.maxLength)")
+            guard prefixIDs.count < loaded.generator.maxLength else {
+                throw ValidationError("the prefix has \(prefixIDs.count) tokens; the model's sequences have at most \(loaded.generator.maxLength)")
             }
         }
         var rng = SeededGenerator(seed: seed)
         let samples = loaded.generator.sample(
-            count: count, options: SamplingOptions(temperature: temperature, topK: topK, topP: topP), prefix: prefixIDs,
+            count: count, options: try sampling.options(temperature: sampling.temperature ?? 1), prefix: prefixIDs,
             using: &rng)
         for s in samples { print(loaded.render(s)) }
     }

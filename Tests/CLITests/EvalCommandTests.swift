@@ -3,6 +3,7 @@ import Metrics
 import RunStore
 import TestSupport
 import TextPipeline
+import Workbench
 import XCTest
 
 @testable import textgan
@@ -82,7 +83,7 @@ final class EvaluationScoringTests: XCTestCase {
         XCTAssertThrowsError(try bad.validate())
         XCTAssertNoThrow(try fresh.validate())
         // A --config file may set them.
-        let merged = try RunConfig(corpus: "coco").merging(
+        let merged = try RunConfig.defaults(corpus: "coco", preset: nil).merging(
             json: Data(#"{"evaluation": {"bleuSamples": 500, "bleuSmoothing": "method0", "selfBLEU": false}}"#.utf8),
             source: "e.json")
         XCTAssertEqual(merged.evaluation.bleuSamples, 500)

@@ -3,6 +3,7 @@ import Models
 import NumericCore
 import RunStore
 import TestSupport
+import Workbench
 import XCTest
 
 @testable import textgan
@@ -28,17 +29,25 @@ private struct TrainedRuns: Sendable {
         let lines = (0..<200).map { _ in "the \(adjectives[next(4)]) \(animals[next(4)]) \(verbs[next(4)]) ." }
         let corpus = directory.appendingPathComponent("tiny.txt")
         try lines.joined(separator: "\n").write(to: corpus, atomically: true, encoding: .utf8)
-        let config = directory.appendingPathComponent("tiny.json")
-        try """
-            {"generator": {"embeddingSize": 8, "hiddenSize": 16},
-             "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 4}, {"width": 3, "filters": 4}]},
-             "mle": {"epochs": 4, "batchSize": 16, "logEvery": 50, "evaluateEvery": 4},
-             "seqgan": {"discriminatorPretrainRounds": 1, "discriminatorPretrainEpochs": 1, "adversarialSteps": 1,
-                        "discriminatorRounds": 1, "discriminatorEpochs": 1, "rollouts": 2, "negatives": 32,
-                        "generatorBatchSize": 8, "evaluateEvery": 1}}
-            """.write(to: config, atomically: true, encoding: .utf8)
+        // Each algorithm reads its own sections (a section it does not read is an error), so MLE gets its own file.
+        let common = """
+            "generator": {"embeddingSize": 8, "hiddenSize": 16},
+            "mle": {"epochs": 4, "batchSize": 16, "logEvery": 50, "evaluateEvery": 4}
+            """
+        let configs = [
+            "seqgan": """
+                {\(common),
+                 "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 4}, {"width": 3, "filters": 4}]},
+                 "seqgan": {"discriminatorPretrainRounds": 1, "discriminatorPretrainEpochs": 1, "adversarialSteps": 1,
+                            "discriminatorRounds": 1, "discriminatorEpochs": 1, "rollouts": 2, "negatives": 32,
+                            "generatorBatchSize": 8, "evaluateEvery": 1}}
+                """,
+            "mle": "{\(common)}",
+        ]
         let runs = TrainedRuns(directory: directory)
         for (name, algorithm) in [("gan", "seqgan"), ("mle", "mle")] {
+            let config = directory.appendingPathComponent("\(algorithm).json")
+            try configs[algorithm]!.write(to: config, atomically: true, encoding: .utf8)
             let result = try runProcess("textgan", [
                 "train", corpus.path, "--config", config.path, "--algo", algorithm, "--name", name,
                 "--db", runs.database, "--root", packageRoot.path, "--min-examples", "16",
@@ -122,7 +131,7 @@ final class REPLTests: XCTestCase {
 
     func testSettingCommandsChangeTheSettings() throws {
         let repl = try Harness(runs: runs)
-        let maxLength = repl.session.model.generator.config.maxLength
+        let maxLength = repl.session.model.generator.maxLength
         try repl.run("/n 3")
         try repl.run("/temperature 0.7")
         try repl.run("/top-k 4")
@@ -150,7 +159,7 @@ final class REPLTests: XCTestCase {
     func testBadArgumentsAndUnknownCommandsAreOneLineErrorsThatChangeNothing() throws {
         let repl = try Harness(runs: runs)
         let before = repl.session.settings
-        let maxLength = repl.session.model.generator.config.maxLength
+        let maxLength = repl.session.model.generator.maxLength
         let refused: [(String, String)] = [
             ("/n 0", "/n takes a whole number in 1…100000"), ("/n abc", "not 'abc'"), ("/n", "/n takes"),
             ("/n 100001", "/n takes"), ("/temperature -1", "≥ 0"), ("/temperature nan", "/temperature takes a number"),
@@ -219,7 +228,7 @@ final class REPLTests: XCTestCase {
         let repl = try Harness(runs: runs)
         let model = repl.session.model
         let lines = try repl.run("/next the big")
-        XCTAssertEqual(lines.first, "next token after 2 tokens, top 10 of \(model.generator.config.vocabularySize):")
+        XCTAssertEqual(lines.first, "next token after 2 tokens, top 10 of \(model.generator.vocabularySize):")
         let rows = lines.dropFirst(3).map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(rows.count, 10)
         let expected = model.generator.nextTokenLogProbabilities(after: try model.encode("the big").ids)
@@ -236,7 +245,7 @@ final class REPLTests: XCTestCase {
     /// /next's distribution is the one teacher forcing scores: log G(s_t | s_<t) both ways.
     func testNextTokenDistributionAgreesWithTeacherForcedLikelihood() throws {
         let model = try LoadedRun.load("1", runsDirectory: runs.runs)
-        let ids = try model.encode("the red fox sings .").ids + [model.generator.config.endToken!]
+        let ids = try model.encode("the red fox sings .").ids + [model.generator.endToken!]
         let teacherForced = model.generator.tokenLogProbabilities(TokenBatch(sequences: [ids], length: ids.count))
         for t in ids.indices {
             let next = model.generator.nextTokenLogProbabilities(after: Array(ids[..<t]))
@@ -249,7 +258,7 @@ final class REPLTests: XCTestCase {
         let repl = try Harness(runs: runs)
         let model = repl.session.model
         let lines = try repl.run("/score the big cat runs .")
-        let ids = try model.encode("the big cat runs .").ids + [model.generator.config.endToken!]
+        let ids = try model.encode("the big cat runs .").ids + [model.generator.endToken!]
         XCTAssertEqual(lines.dropFirst(2).prefix(ids.count).map { $0.split(separator: " ")[0] },
                        ["the", "big", "cat", "runs", ".", "<eos>"])
         // The mean NLL is the generator's own masked MLE loss on that sequence.

@@ -1,6 +1,7 @@
 import Foundation
 import RunStore
 import TestSupport
+import Workbench
 import XCTest
 
 @testable import textgan
@@ -10,7 +11,7 @@ final class TrainCommandParsingTests: XCTestCase {
     func testPresetThenFlagsLayerOverTheDefaults() throws {
         let command = try TrainCommand.parse(["tang", "--preset", "quick", "--epochs", "3", "--rollouts", "2", "--g-lr", "0.005"])
         let config = try command.effectiveConfig(corpus: "tang")
-        XCTAssertEqual(config.algorithm, .seqgan)
+        XCTAssertEqual(config.algorithm, "seqgan")
         XCTAssertEqual(config.mle.epochs, 3)  // flag over preset
         XCTAssertEqual(config.seqgan.rollouts, 2)
         XCTAssertEqual(config.seqgan.adversarialSteps, RunConfig.defaults(corpus: "tang", preset: .quick).seqgan.adversarialSteps)
@@ -22,7 +23,7 @@ final class TrainCommandParsingTests: XCTestCase {
         XCTAssertEqual(paper.seqgan.rollouts, 16)
         XCTAssertEqual(paper.seqgan.adversarialSteps, 200)
         XCTAssertEqual(paper.seqgan.discriminatorPretrainRounds, 50)
-        XCTAssertEqual(paper.discriminator.widths.reduce(0) { $0 + $1.filters }, 1720)
+        XCTAssertEqual(paper.cnn.widths.reduce(0) { $0 + $1.filters }, 1720)
     }
 
     func testConfigFileOverridesNestedFieldsAndRejectsUnknownKeys() throws {
@@ -30,7 +31,7 @@ final class TrainCommandParsingTests: XCTestCase {
         let merged = try base.merging(json: Data(#"{"mle": {"epochs": 7}, "generator": {"hiddenSize": 64}}"#.utf8), source: "a.json")
         XCTAssertEqual(merged.mle.epochs, 7)
         XCTAssertEqual(merged.mle.batchSize, base.mle.batchSize)  // untouched siblings keep their values
-        XCTAssertEqual(merged.generator.hiddenSize, 64)
+        XCTAssertEqual(merged.lstm.hiddenSize, 64)
         XCTAssertThrowsError(try base.merging(json: Data(#"{"mle": {"epoch": 7}}"#.utf8), source: "b.json")) {
             XCTAssertTrue("\($0)".contains("unknown config key 'mle.epoch'"), "\($0)")
         }

@@ -86,14 +86,14 @@ final class CNNDiscriminatorTests: XCTestCase {
             d.loss(batch, labels: batch.map { Int32($0.count % 2) }, backward: true, using: &rng)
             optimizer.update()
         }
-        let scorer = try XCTUnwrap(d.frozenScorer())
+        let scorer = try XCTUnwrap(d.tableScorer())
         let expected = d.probabilityReal(sequences, batchSize: 100)
         let fromTables = scorer.probabilityReal(sequences, batchSize: 100)
         XCTAssertEqual(fromTables.count, sequences.count)
         let worst = zip(expected, fromTables).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(worst, 1e-5)
         XCTAssertGreaterThan(Set(expected.map { ($0 * 1000).rounded() }).count, 10, "the scores vary")
-        XCTAssertNil(d.frozenScorer(maximumTableBytes: 1000))
+        XCTAssertNil(d.tableScorer(maximumTableBytes: 1000))
     }
 
     /// Runs of rollout completions that share a prefix: the scorer sums the shared windows once per run, and the
@@ -106,7 +106,7 @@ final class CNNDiscriminatorTests: XCTestCase {
             widths: [ConvolutionWidth(width: 1, filters: 5), ConvolutionWidth(width: 3, filters: 9),
                      ConvolutionWidth(width: 4, filters: 6), ConvolutionWidth(width: 10, filters: 7)], initStd: 0.3)
         let d = CNNDiscriminator(config, using: &rng)
-        let scorer = try XCTUnwrap(d.frozenScorer())
+        let scorer = try XCTUnwrap(d.tableScorer())
         for (runLength, prefix) in [(4, 0), (4, 1), (3, 3), (5, 6), (4, 9), (2, 10), (6, 12)] {
             var sequences: [[Int32]] = []
             for run in 0..<7 {
@@ -132,5 +132,24 @@ final class CNNDiscriminatorTests: XCTestCase {
         XCTAssertEqual(p, d.probabilityReal(sequences))
         XCTAssertTrue(p.allSatisfy { $0 > 0 && $0 < 1 })
         XCTAssertEqual(d.pack(sequences), [1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 8, 1])
+    }
+}
+
+extension CNNDiscriminator {
+    /// SeqGAN's discriminator step as training composes it from the role's pieces: the 2-class cross-entropy of the
+    /// logits plus the L2 regularization, backward when asked. Returns the loss and, per sequence, whether D judged
+    /// it real.
+    @discardableResult
+    func loss(_ sequences: [[Int32]], labels: [Int32], training: Bool = true, backward: Bool,
+              using rng: inout SeededGenerator) -> (loss: Float, judgedReal: [Bool]) {
+        let pass = forward(.tokens(pack(sequences)), training: training, using: &rng)
+        let judgedReal = (0..<labels.count).map { pass.logits[$0, 1] > pass.logits[$0, 0] }
+        guard backward else {
+            return (softmaxCrossEntropy(logits: pass.logits, targets: labels) + regularization(backward: false), judgedReal)
+        }
+        let (crossEntropy, dLogits) = softmaxCrossEntropyWithGradient(logits: pass.logits, targets: labels)
+        let penalty = regularization(backward: true)
+        self.backward(pass, logitGradient: dLogits, featureGradient: nil)
+        return (crossEntropy + penalty, judgedReal)
     }
 }

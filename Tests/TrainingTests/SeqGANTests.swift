@@ -108,8 +108,8 @@ final class SeqGANTests: XCTestCase {
             let s = data.nextInt(below: 4)
             return (0..<6).map { Int32(s + $0) }
         })
+        let pretrain = MLEConfig(epochs: 2, batchSize: 16, logEvery: 1, samplesPerEpoch: 1)
         var config = SeqGANConfig()
-        config.pretrain = MLEConfig(epochs: 2, batchSize: 16, logEvery: 1, samplesPerEpoch: 1)
         config.discriminatorPretrainRounds = 2
         config.discriminatorPretrainEpochs = 1
         config.adversarialSteps = 3
@@ -120,7 +120,7 @@ final class SeqGANTests: XCTestCase {
         config.negatives = 48
         config.discriminatorBatchSize = 16
         config.evaluateEvery = 1
-        let trainer = SeqGANTrainer(generator: g, discriminator: d, positives: positives, config: config)
+        let trainer = SeqGANTrainer(generator: g, discriminator: d, positives: positives, pretrain: pretrain, config: config)
         trainer.checkpointDirectory = directory
         trainer.evaluate = { generator, rng in
             let lengths = generator.sample(count: 4, using: &rng).map(\.count)
@@ -203,8 +203,8 @@ final class SeqGANTests: XCTestCase {
             let positives = SequenceDataset(sequences: (0..<128).map { _ in
                 (0..<10).map { _ in Int32(3 + data.nextInt(below: 297)) }
             })
+            let pretrain = MLEConfig(epochs: 1, batchSize: 64, logEvery: 1, samplesPerEpoch: 1)
             var config = SeqGANConfig()
-            config.pretrain = MLEConfig(epochs: 1, batchSize: 64, logEvery: 1, samplesPerEpoch: 1)
             config.discriminatorPretrainRounds = 1
             config.discriminatorPretrainEpochs = 1
             config.adversarialSteps = 1
@@ -214,7 +214,7 @@ final class SeqGANTests: XCTestCase {
             config.rollouts = 4
             config.negatives = 128
             config.discriminatorBatchSize = 64
-            let trainer = SeqGANTrainer(generator: g, discriminator: d, positives: positives, config: config)
+            let trainer = SeqGANTrainer(generator: g, discriminator: d, positives: positives, pretrain: pretrain, config: config)
             var state = SeqGANState(seed: 7)
             _ = try trainer.run(state: &state) { _ in .proceed }
             return (state, g.namedTensors, d.namedTensors)
@@ -238,7 +238,7 @@ final class SeqGANTests: XCTestCase {
         }
         let second = tinyTrainer(seed: 5, directory: directory)
         var resumed = try second.restore(from: directory.appendingPathComponent("latest.safetensors"))
-        XCTAssertEqual(resumed.phase, .pretrainGenerator)
+        XCTAssertEqual(resumed.phase, .mle)
         _ = try second.run(state: &resumed) { _ in .proceed }
         XCTAssertEqual(resumed, straightState)
         XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors)

@@ -10,23 +10,23 @@ import Training
 /// Operation counts (multiply and add counted separately, matrix products only) follow the reference's analytic model:
 ///   per token forward: 4H(E+H) (LSTM cell) + H·V (output layer); training: 3× forward − 4H·E (no embedding input
 ///   gradient); the discriminator: Σ_w (T−w+1)·w·E_D·F_w + 2·ΣF² + 2·ΣF per sequence forward, 3× for training.
-enum PhaseBenchmarks {
-    static let (V, E, H, T, B) = (5000, 32, 32, 20, 64)
-    static let sequences = 10_000
+public enum PhaseBenchmarks {
+    public static let (V, E, H, T, B) = (5000, 32, 32, 20, 64)
+    public static let sequences = 10_000
 
     // MARK: - Operation counts
 
-    static let lstmMAC = Double(4 * H * (E + H))
-    static let projectionMAC = Double(H * V)
-    static let tokenForward = lstmMAC + projectionMAC
-    static let tokenTrain = 3 * tokenForward - Double(4 * H * E)
-    static var discriminatorForwardMAC: Double {
+    public static let lstmMAC = Double(4 * H * (E + H))
+    public static let projectionMAC = Double(H * V)
+    public static let tokenForward = lstmMAC + projectionMAC
+    public static let tokenTrain = 3 * tokenForward - Double(4 * H * E)
+    public static var discriminatorForwardMAC: Double {
         let widths = CNNDiscriminatorConfig.paperWidths
         let conv = widths.reduce(0.0) { $0 + Double((T - $1.width + 1) * $1.width * 64 * $1.filters) }
         let features = Double(widths.reduce(0) { $0 + $1.filters })
         return conv + 2 * features * features + 2 * features
     }
-    static var flops: [String: Double] {
+    public static var flops: [String: Double] {
         let mleTokens = Double((sequences / B) * B * T)
         let sample10k = 2 * Double(sequences * T) * tokenForward
         let dEpoch = 2 * Double((2 * sequences / B) * B) * 3 * discriminatorForwardMAC
@@ -45,11 +45,11 @@ enum PhaseBenchmarks {
 
     // MARK: - Phases
 
-    enum Phase: String, CaseIterable {
+    public enum Phase: String, CaseIterable {
         case mle, gen, rollout, dis, adv, nll
     }
 
-    static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
+    public static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
         let oracle = Oracle.random(seed: 2017)
         let data = SequenceDataset(sequences: oracle.sampleCorpus(count: sequences, seed: 88), length: T)
         var rng = SeededGenerator(seed: 1)
@@ -85,7 +85,7 @@ enum PhaseBenchmarks {
                 results.append(runner.measure(phase: name, name: "rollout rewards, 64 × 16 rollouts", flops: flops[name],
                                               work: (Double(B), "sequences")) {
                     // As training does: D's convolution tables are built once, then every completion is scored.
-                    _ = rollout.rewards(for: batch, rollouts: 16, score: rewardScorer(discriminator), using: &rng)
+                    _ = rollout.rewards(for: batch, rollouts: 16, score: discriminator.frozenScorer(), using: &rng)
                 })
             case .dis:
                 let negatives = generator.sample(count: sequences, batchSize: B, using: &rng)
@@ -97,13 +97,13 @@ enum PhaseBenchmarks {
                 })
             case .adv:
                 var seqgan = SeqGANConfig()
-                seqgan.pretrain.epochs = 0
                 seqgan.discriminatorPretrainRounds = 0
                 seqgan.adversarialSteps = 1
                 seqgan.negatives = sequences
                 seqgan.evaluateEvery = 1_000_000
                 seqgan.samplesPerEvaluation = 0
-                let trainer = SeqGANTrainer(generator: generator, discriminator: discriminator, positives: data, config: seqgan)
+                let trainer = SeqGANTrainer(generator: generator, discriminator: discriminator, positives: data,
+                                            pretrain: MLEConfig(epochs: 0), config: seqgan)
                 results.append(runner.measure(phase: name, name: "adversarial epoch (paper)", flops: flops[name]) {
                     var state = SeqGANState(seed: rng.next())
                     _ = try? trainer.run(state: &state) { _ in .proceed }

@@ -3,16 +3,16 @@ import NumericCore
 
 /// The numerical core at the SeqGAN reference sizes. Operation counts (documented per measurement) include only
 /// the matrix products: 2·m·n·k each. Elementwise work (gates, softmax, pooling) is real time but no counted FLOPs.
-enum CoreBenchmarks {
-    static let (B, T, E, H, V) = (64, 20, 32, 32, 5000)
+public enum CoreBenchmarks {
+    public static let (B, T, E, H, V) = (64, 20, 32, 32, 5000)
     /// The SeqGAN discriminator: embedding 64, the paper's widths and filter counts for length 20.
-    static let discriminatorEmbedding = 64
-    static let paperWidths: [ConvolutionWidth] = [
+    public static let discriminatorEmbedding = 64
+    public static let paperWidths: [ConvolutionWidth] = [
         (1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100), (10, 100),
         (15, 160), (20, 160),
     ].map { ConvolutionWidth(width: $0.0, filters: $0.1) }
 
-    static func run(_ runner: BenchmarkRunner) -> [BenchmarkResult] {
+    public static func run(_ runner: BenchmarkRunner) -> [BenchmarkResult] {
         var rng = SeededGenerator(seed: 2017)
         var results: [BenchmarkResult] = []
         let N = B * T

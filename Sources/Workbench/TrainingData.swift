@@ -1,4 +1,3 @@
-import ArgumentParser
 import Digest
 import Foundation
 import Metrics
@@ -9,47 +8,103 @@ import Training
 
 /// A corpus turned into token-id sequences for training: the SeqGAN oracle's synthetic data, or a text corpus
 /// tokenized and encoded with a vocabulary built from its training split.
-struct TrainingData {
-    let corpus: String
-    let sha256: String
-    let description: String
-    let train: SequenceDataset
-    let test: SequenceDataset?
-    let vocabularySize: Int
+public struct TrainingData {
+    public let corpus: String
+    public let sha256: String
+    public let description: String
+    public let train: SequenceDataset
+    public let test: SequenceDataset?
+    public let vocabularySize: Int
     /// Step-0 input, end token and pad token of the sequences.
-    let startToken: Int32
-    let endToken: Int32?
-    let maxLength: Int
+    public let startToken: Int32
+    public let endToken: Int32?
+    public let maxLength: Int
     /// The oracle (synthetic benchmark only), for NLL-oracle.
-    let oracle: Oracle?
+    public let oracle: Oracle?
     /// The text corpus's vocabulary (nil for the oracle, whose tokens are bare ids).
-    let vocabulary: Vocabulary?
-    let tokenizer: Tokenizer?
+    public let vocabulary: Vocabulary?
+    public let tokenizer: Tokenizer?
     /// The splits as the tokenizer gives them, never cut (text corpora): BLEU and ROUGE-L references and the
     /// memorisation index.
-    let trainTokens: [[String]]?
-    let testTokens: [[String]]?
+    public let trainTokens: [[String]]?
+    public let testTokens: [[String]]?
 
     /// Token ids as readable text.
-    func render(_ ids: [Int32]) -> String {
-        guard let vocabulary, let tokenizer else { return ids.map(String.init).joined(separator: " ") }
-        return tokenizer.detokenize(vocabulary.decode(ids, stopAtEOS: true, skipPadAndBOS: true))
+    public func render(_ ids: [Int32]) -> String { renderText(ids, vocabulary: vocabulary, tokenizer: tokenizer) }
+
+    /// What the corpus decides about every model's sequences.
+    public var shape: SequenceShape {
+        SequenceShape(vocabularySize: vocabularySize, maxLength: maxLength, startToken: startToken, endToken: endToken,
+                      padToken: Vocabulary.pad)
     }
 
     /// How the run store names the vocabulary.
-    var vocabularyDescription: String {
+    public var vocabularyDescription: String {
         vocabulary.map { "\($0.count) tokens, \($0.config)" } ?? "oracle ids 0..<\(vocabularySize)"
     }
 
     /// How the run store names the tokens that metrics compare.
-    var tokenizerDescription: String { tokenizer.map { "\($0.config)" } ?? "ids" }
+    public var tokenizerDescription: String { tokenizer.map { "\($0.config)" } ?? "ids" }
+
+    /// The corpus a config names: the SeqGAN oracle's data, or a text corpus (named, or a file).
+    public static func load(_ config: RunConfig, root: URL, sharedData: URL?, minExamples: Int) throws -> TrainingData {
+        config.corpus == "oracle"
+            ? try oracle(sharedData: sharedData, config: config)
+            : try text(root: root, sharedData: sharedData, config: config, minExamples: minExamples)
+    }
+
+    /// The corpus as a loaded run trained on it, checked against the SHA-256 the run store recorded and the
+    /// checkpoint's vocabulary, so scores never come from different data than the run saw.
+    public static func load(for loaded: LoadedRun, recordedSHA256: String?, runID: Int64?, root: URL,
+                            sharedData: URL?) throws -> TrainingData {
+        let data: TrainingData
+        do {
+            data = try load(loaded.config, root: root, sharedData: sharedData, minExamples: 1)
+        } catch {
+            throw WorkbenchError("cannot load the run's corpus '\(loaded.config.corpus)' (a path is relative to where "
+                + "`textgan train` ran): \(error)")
+        }
+        if let recordedSHA256, recordedSHA256 != data.sha256 {
+            throw WorkbenchError("run \(runID.map(String.init) ?? "?") was trained on \(data.corpus) with SHA-256 "
+                + "\(recordedSHA256), but the corpus now has \(data.sha256); refusing to score against different data")
+        }
+        if data.vocabulary != loaded.vocabulary {
+            throw WorkbenchError("the corpus \(data.corpus) no longer gives the vocabulary stored in "
+                + "\(loaded.checkpoint.path); refusing to score against different data")
+        }
+        return data
+    }
+
+    /// Reference sentences for BLEU and ROUGE-L, named as the run store names them: the "test" or "train" split, or
+    /// `file`'s lines (tokenized like the corpus). Nil for the oracle, whose tokens are ids.
+    public func references(_ choice: String, file: (name: String, lines: [String])? = nil) throws -> (name: String, tokens: [[String]])? {
+        guard let tokenizer else {
+            guard choice == "test" else {
+                throw WorkbenchError("the synthetic benchmark's tokens are ids: BLEU and ROUGE-L need reference text, "
+                    + "so --references does not apply (NLL-oracle measures quality)")
+            }
+            return nil
+        }
+        switch choice {
+        case "test":
+            guard let testTokens else {
+                throw WorkbenchError("corpus \(corpus) has no test split; use --references train or a file")
+            }
+            return ("\(corpus):test", testTokens)
+        case "train":
+            return ("\(corpus):train", trainTokens ?? [])
+        default:
+            guard let file else { throw WorkbenchError("no reference file given for '\(choice)'") }
+            return (file.name, file.lines.map(tokenizer.tokenize))
+        }
+    }
 
     // MARK: - The SeqGAN synthetic benchmark
 
     /// SeqGAN's reference samples 10,000 training sequences from the oracle with seed 88 (its `SEED`).
-    static let oracleTrainingSeed: UInt64 = 88
+    public static let oracleTrainingSeed: UInt64 = 88
 
-    static func oracle(sharedData: URL?, config: RunConfig) throws -> TrainingData {
+    public static func oracle(sharedData: URL?, config: RunConfig) throws -> TrainingData {
         let oracle = try Oracle.loadOrRandom(directory: sharedData?.appendingPathComponent("seqgan-oracle"))
         let sequences = oracle.sampleCorpus(count: 10_000, seed: oracleTrainingSeed)
         // The corpus is what the oracle's weights and the seed produce: hash the sampled ids.
@@ -69,7 +124,7 @@ struct TrainingData {
 
     // MARK: - Text corpora
 
-    static func text(root: URL, sharedData: URL?, config: RunConfig, minExamples: Int) throws -> TrainingData {
+    public static func text(root: URL, sharedData: URL?, config: RunConfig, minExamples: Int) throws -> TrainingData {
         let corpus = try Corpus.load(
             config.corpus, corporaDirectory: root.appendingPathComponent("corpora"), sharedData: sharedData,
             options: CorpusOptions(tokenizer: config.tokenizer, minExamples: minExamples))
@@ -99,7 +154,7 @@ struct TrainingData {
     /// The evaluation run after epochs and adversarial steps: NLL-oracle for the synthetic benchmark; test NLL and
     /// BLEU-n (with Self-BLEU-n) of `settings.bleuSamples` samples against the test split for text corpora. The
     /// reference index is built here, once per run. Each call gets its own random generator from the trainer.
-    func evaluator(_ settings: EvaluationSettings) -> (LSTMGenerator, inout SeededGenerator) -> [String: Double] {
+    public func evaluator(_ settings: EvaluationSettings) -> GeneratorEvaluator {
         let oracle = self.oracle, test = settings.testNLL ? self.test : nil
         let bleu = settings.bleuSamples > 0 ? testBLEU(settings) : nil
         let tokens = scoringTokens
@@ -120,14 +175,21 @@ struct TrainingData {
     }
 
     /// Samples and corpus sentences as the ids the metrics compare.
-    var scoringTokens: ScoringTokens { ScoringTokens(vocabulary: vocabulary) }
+    public var scoringTokens: ScoringTokens { ScoringTokens(vocabulary: vocabulary) }
 
     /// BLEU against the test split, as training records it; nil for the oracle (its tokens are ids, and BLEU
     /// against its samples measures nothing NLL-oracle does not) and for a corpus without a test split.
-    func testBLEU(_ settings: EvaluationSettings) -> BLEUEvaluator? {
+    public func testBLEU(_ settings: EvaluationSettings) -> BLEUEvaluator? {
         guard let testTokens else { return nil }
         let references = ReferenceSet(name: "\(corpus):test", sentences: scoringTokens.corpus(testTokens),
                                       maxOrder: settings.bleuOrders.max() ?? 1)
         return BLEUEvaluator(references: references, orders: settings.bleuOrders, smoothing: settings.bleuSmoothing)
     }
+}
+
+/// Token ids as a reader sees them: decoded up to <eos> without <pad> and <bos>, then detokenized; the oracle's
+/// bare ids (no vocabulary) as numbers.
+func renderText(_ ids: [Int32], vocabulary: Vocabulary?, tokenizer: Tokenizer?) -> String {
+    guard let vocabulary, let tokenizer else { return ids.map(String.init).joined(separator: " ") }
+    return tokenizer.detokenize(vocabulary.decode(ids, stopAtEOS: true, skipPadAndBOS: true))
 }

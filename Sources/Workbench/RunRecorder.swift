@@ -6,14 +6,14 @@ import Training
 /// Writes training events into the run store: losses into `metrics`, evaluation scores into `metrics` and, with
 /// their protocol, into `evaluations`, samples as text, checkpoints with their SHA-256 and size.
 /// The training code knows nothing of this: it only emits events.
-struct RunRecorder {
-    let database: RunDatabase
-    let run: Int64
-    let render: ([Int32]) -> String
+public struct RunRecorder {
+    public let database: RunDatabase
+    public let run: Int64
+    public let render: ([Int32]) -> String
     /// The protocol of each evaluation metric the training reports (e.g. nll_oracle: 10,000 samples vs the oracle).
-    let protocols: [String: EvaluationProtocol]
+    public let protocols: [String: EvaluationProtocol]
 
-    func record(_ event: TrainingEvent) throws {
+    public func record(_ event: TrainingEvent) throws {
         switch event {
         case .phaseStarted, .phaseFinished:
             break

@@ -1,13 +1,19 @@
 import Foundation
 
 /// Times a workload: warm-up repetitions, then timed ones; reports median, min and max.
-struct BenchmarkRunner {
-    let repeats: Int
-    let warmup: Int
-    let threads: Int
+public struct BenchmarkRunner {
+    public let repeats: Int
+    public let warmup: Int
+    public let threads: Int
+
+    public init(repeats: Int, warmup: Int, threads: Int) {
+        self.repeats = repeats
+        self.warmup = warmup
+        self.threads = threads
+    }
 
     /// Runs `body` and returns its timings. `body` does exactly one repetition of the measured work.
-    func measure(
+    public func measure(
         phase: String, name: String, flops: Double? = nil, work: (count: Double, unit: String)? = nil,
         _ body: () -> Void
     ) -> BenchmarkResult {
@@ -24,25 +30,25 @@ struct BenchmarkRunner {
     }
 }
 
-struct BenchmarkResult {
-    let phase: String
-    let name: String
-    let threads: Int
-    let times: [Double]
+public struct BenchmarkResult {
+    public let phase: String
+    public let name: String
+    public let threads: Int
+    public let times: [Double]
     /// Floating-point operations of one repetition (multiply and add counted separately).
-    let flops: Double?
+    public let flops: Double?
     /// Items processed per repetition, for a throughput figure (e.g. tokens).
-    let work: (count: Double, unit: String)?
-    let peakMemoryMiB: Double?
+    public let work: (count: Double, unit: String)?
+    public let peakMemoryMiB: Double?
 
-    var median: Double {
+    public var median: Double {
         let s = times.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
-    var gflops: Double? { flops.map { $0 / median / 1e9 } }
-    var throughput: Double? { work.map { $0.count / median } }
+    public var gflops: Double? { flops.map { $0 / median / 1e9 } }
+    public var throughput: Double? { work.map { $0.count / median } }
 
-    var jsonLine: String {
+    public var jsonLine: String {
         var fields: [String] = [
             "\"phase\": \"\(phase)\"", "\"name\": \"\(name)\"", "\"threads\": \(threads)",
             "\"repeats\": \(times.count)", "\"median_s\": \(fmt(median))",
@@ -59,7 +65,7 @@ struct BenchmarkResult {
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
-    static func table(_ results: [BenchmarkResult]) -> String {
+    public static func table(_ results: [BenchmarkResult]) -> String {
         var lines = [pad("measurement", 34) + pad("median", 11) + pad("min", 11) + pad("max", 11) + pad("GFLOP/s", 9) + "throughput"]
         for r in results {
             let tp = r.throughput.map { String(format: "%.3g %@/s", $0, r.work!.unit) } ?? ""
@@ -77,7 +83,7 @@ struct BenchmarkResult {
 }
 
 /// Peak resident set size of this process (VmHWM from /proc), in MiB; nil where /proc is unavailable.
-func peakResidentMiB() -> Double? {
+public func peakResidentMiB() -> Double? {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
     for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
         let kib = line.split(separator: " ").compactMap { Double($0) }.first

@@ -5,8 +5,8 @@ import Metrics
 /// generated samples) against the 10,000 COCO test sentences, and Self-BLEU-2..5 of the 10,000 samples, all with
 /// smoothing method1 and the `space` tokenizer. Tokenizing is measured apart; each BLEU measurement includes
 /// building its n-gram index; ROUGE-L of the same pairs is measured too. The target for the two together is under 10 s on 2 cores.
-enum MetricsBenchmarks {
-    static func run(_ runner: BenchmarkRunner, dataDirectory: String, quiet: Bool) -> [BenchmarkResult] {
+public enum MetricsBenchmarks {
+    public static func run(_ runner: BenchmarkRunner, dataDirectory: String, quiet: Bool) -> [BenchmarkResult] {
         let coco = URL(fileURLWithPath: dataDirectory).appendingPathComponent("coco")
         guard let samplesText = try? String(contentsOf: coco.appendingPathComponent("train.txt"), encoding: .utf8),
               let referencesText = try? String(contentsOf: coco.appendingPathComponent("test.txt"), encoding: .utf8)

@@ -1,0 +1,274 @@
+import Foundation
+import Layers
+import NumericCore
+
+// The two roles a text GAN's models play, as protocols: a sequence generator and a sequence discriminator. Training,
+// evaluation, sampling and the REPL are written against these, never against a concrete model, so any conforming
+// model gets all of them. `LSTMGenerator` and `CNNDiscriminator` are the first conformers.
+//
+// Sequences are token ids. A generator's step t reads the previous token (the start token at t = 0) and predicts
+// token t; text sequences end with the end token (padding after it is masked out of every loss), the SeqGAN oracle's
+// have none and a fixed length.
+
+// MARK: - Batches
+
+/// A batch of sequences, batch-major: tokens [B, T] and a weight per token (1 for real tokens, 0 for padding;
+/// the policy-gradient step puts rewards here instead).
+public struct TokenBatch: Sendable, Equatable {
+    public var tokens: [Int32]
+    public var weights: [Float]
+    public let batchSize: Int
+    public let length: Int
+
+    public init(tokens: [Int32], weights: [Float], batchSize: Int, length: Int) {
+        precondition(tokens.count == batchSize * length && weights.count == tokens.count, "TokenBatch: sizes disagree")
+        self.tokens = tokens
+        self.weights = weights
+        self.batchSize = batchSize
+        self.length = length
+    }
+
+    /// Pads sequences of up to `length` tokens with `padToken`; padding gets weight 0.
+    public init(sequences: [[Int32]], length: Int, padToken: Int32 = 0) {
+        batchSize = sequences.count
+        self.length = length
+        tokens = [Int32](repeating: padToken, count: sequences.count * length)
+        weights = [Float](repeating: 0, count: sequences.count * length)
+        for (b, s) in sequences.enumerated() {
+            precondition(s.count <= length, "TokenBatch: a sequence of \(s.count) tokens exceeds length \(length)")
+            for (t, token) in s.enumerated() {
+                tokens[b * length + t] = token
+                weights[b * length + t] = 1
+            }
+        }
+    }
+
+    public var realTokenCount: Int { weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+}
+
+/// What a corpus decides about the sequences a model sees; every model config is fitted to it before a model is
+/// built.
+public struct SequenceShape: Sendable, Equatable {
+    public var vocabularySize: Int
+    /// Most tokens in a sequence, end token included.
+    public var maxLength: Int
+    /// Step-0 input (bos for text corpora, 0 for the oracle).
+    public var startToken: Int32
+    /// Where sampling stops; nil for fixed-length sequences.
+    public var endToken: Int32?
+    public var padToken: Int32
+
+    public init(vocabularySize: Int, maxLength: Int, startToken: Int32, endToken: Int32?, padToken: Int32) {
+        self.vocabularySize = vocabularySize
+        self.maxLength = maxLength
+        self.startToken = startToken
+        self.endToken = endToken
+        self.padToken = padToken
+    }
+}
+
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    /// The model does not provide an optional capability (e.g. differentiable generation).
+    case unsupported(model: String, capability: String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let model, let capability): "the \(model) model does not support \(capability)"
+        }
+    }
+}
+
+// MARK: - The generator role
+
+/// An autoregressive model of token sequences: likelihood with its gradient, sampling, and completing prefixes.
+public protocol SequenceGenerator: AnyObject, ParameterContainer {
+    /// Its kind as configs and the run store name it ("lstm").
+    var kind: String { get }
+    var vocabularySize: Int { get }
+    /// Most tokens a sampled sequence has (end token included).
+    var maxLength: Int { get }
+    var startToken: Int32 { get }
+    var endToken: Int32? { get }
+    /// The token-embedding tables. A rollout policy copies these from the generator instead of averaging them
+    /// (SeqGAN's reference shares its embedding between the two).
+    var tokenEmbeddings: [Parameter] { get }
+
+    /// Σ w·(−log G(y_t | y_<t)) / normalizer (nil: the number of real tokens), and, when `backward`, its gradient
+    /// accumulated into every parameter. Weights = mask gives the MLE loss; weights = rewards, REINFORCE's.
+    func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float
+
+    /// log G(y_t | y_<t) for every token, batch-major [B, T] (padding positions included; mask them yourself).
+    func tokenLogProbabilities(_ batch: TokenBatch) -> [Float]
+
+    /// log G(· | prefix): the log-probabilities [V] of the token after `prefix` (which follows the start token).
+    func nextTokenLogProbabilities(after prefix: [Int32]) -> [Float]
+
+    /// `count` sequences continuing `prefix` (part of the returned tokens), drawn `batchSize` at a time, each ending
+    /// at the end token or at `maxLength` tokens (`options.maxLength` when smaller). The tokens must not depend on
+    /// the thread count. Once `shouldStop` returns true the sequences are returned as they are (fewer than
+    /// `count`, the last unfinished).
+    func sample(count: Int, options: SamplingOptions, prefix: [Int32], batchSize: Int, using rng: inout SeededGenerator,
+                shouldStop: () -> Bool) -> [[Int32]]
+
+    /// Prepares completions of `sequences`' prefixes (what Monte Carlo rollouts need); the model may do the work
+    /// every prefix shares once, here.
+    func prefixCompletions(of sequences: [[Int32]]) -> any PrefixCompletions
+
+    /// A new model of the same config holding the same values (a rollout policy starts as one).
+    func copy() -> Self
+
+    /// Differentiable generation (Gumbel-softmax, soft-argmax): `count` sequences of `maxLength` steps whose soft
+    /// rows the discriminator reads, for `softGenerationBackward` to carry D's gradient back into the generator.
+    /// Generators without it throw `ModelError.unsupported`.
+    func softGeneration(count: Int, relaxation: SoftRelaxation, using rng: inout SeededGenerator) throws -> SoftSamples
+
+    /// Accumulates parameter gradients from d(loss)/d(rows) of a `softGeneration` result.
+    func softGenerationBackward(_ dRows: Tensor, of samples: SoftSamples) throws
+}
+
+/// Completions of a batch's prefixes, prepared by `SequenceGenerator.prefixCompletions(of:)`.
+public protocol PrefixCompletions {
+    /// For each of `rows` (indices into the prepared sequences), `times` completions of its first `length` tokens,
+    /// consecutive per row; each keeps the prefix and ends at the end token or at the model's `maxLength`.
+    func complete(rows: [Int], length: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]]
+}
+
+/// How generation is relaxed so that gradients pass the discrete sampling step.
+public enum SoftRelaxation: Sendable, Equatable {
+    /// Rows softmax(β·(o_t + g)) with Gumbel noise g; the emitted token is argmax(o_t + g) (RelGAN).
+    case gumbelSoftmax(inverseTemperature: Float)
+    /// Rows softmax(L·o_t); the emitted token is argmax(o_t) (TextGAN).
+    case softArgmax(scale: Float)
+}
+
+/// Sequences from differentiable generation: the emitted tokens, the soft rows [B·T, V] the discriminator reads,
+/// and what the generator's backward pass needs.
+public struct SoftSamples {
+    public var tokens: [[Int32]]
+    public var rows: Tensor
+    public var cache: Any
+
+    public init(tokens: [[Int32]], rows: Tensor, cache: Any) {
+        self.tokens = tokens
+        self.rows = rows
+        self.cache = cache
+    }
+}
+
+extension SequenceGenerator {
+    @discardableResult
+    public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {
+        weightedNLL(batch, normalizer: nil, backward: backward)
+    }
+
+    public func sample(count: Int, options: SamplingOptions = SamplingOptions(), prefix: [Int32] = [],
+                       batchSize: Int = 256, using rng: inout SeededGenerator) -> [[Int32]] {
+        sample(count: count, options: options, prefix: prefix, batchSize: batchSize, using: &rng, shouldStop: { false })
+    }
+
+    public func softGeneration(count: Int, relaxation: SoftRelaxation, using rng: inout SeededGenerator) throws -> SoftSamples {
+        throw ModelError.unsupported(model: kind, capability: "differentiable (soft) generation")
+    }
+
+    public func softGenerationBackward(_ dRows: Tensor, of samples: SoftSamples) throws {
+        throw ModelError.unsupported(model: kind, capability: "differentiable (soft) generation")
+    }
+}
+
+/// A generator's config: plain Codable data that a run stores, fitted to the corpus and built into a model.
+public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {
+    /// The kind's name in configs (`generator.kind`) and the run store.
+    static var kind: String { get }
+    /// Takes what the corpus decides (vocabulary, length, start and end tokens).
+    mutating func fit(to shape: SequenceShape)
+    func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator
+}
+
+// MARK: - The discriminator role
+
+/// What a discriminator reads.
+public enum DiscriminatorInput {
+    /// Token ids [B·T], packed to the discriminator's length (`pack`).
+    case tokens([Int32])
+    /// Rows over the vocabulary [B·T, V]: one-hot for text, soft for a relaxed generator's output. The backward
+    /// pass returns the gradient with respect to them.
+    case rows(Tensor)
+}
+
+/// One forward pass: two logits per sequence, (fake, real), the pooled features they come from, and what the
+/// backward pass needs.
+public struct DiscriminatorPass {
+    /// [B, 2]: column 0 "generated", column 1 "real". Losses that need one score per sequence read the margin.
+    public let logits: Tensor
+    /// [B, F]: the sequence features the classifier reads (TextGAN matches their statistics).
+    public let features: Tensor
+    public let input: DiscriminatorInput
+    public let cache: Any
+
+    public init(logits: Tensor, features: Tensor, input: DiscriminatorInput, cache: Any) {
+        self.logits = logits
+        self.features = features
+        self.input = input
+        self.cache = cache
+    }
+}
+
+/// Scores sequences: D's probability that each is real. `sharing` says how consecutive sequences share prefixes
+/// (rollout completions), which a scorer may exploit.
+public typealias SequenceScorer = (_ sequences: [[Int32]], _ sharing: SharedPrefix) -> [Float]
+
+/// How a batch of sequences to score shares prefixes: runs of `runLength` consecutive sequences share their first
+/// `length` tokens (SeqGAN's rollouts: the completions of one prefix).
+public struct SharedPrefix: Sendable, Equatable {
+    public var runLength: Int
+    public var length: Int
+
+    public init(runLength: Int, length: Int) {
+        self.runLength = runLength
+        self.length = length
+    }
+
+    /// No sharing: every sequence on its own.
+    public static let none = SharedPrefix(runLength: 1, length: 0)
+}
+
+/// A classifier of sequences as real or generated, differentiable with respect to its input rows.
+public protocol SequenceDiscriminator: AnyObject, ParameterContainer {
+    /// Its kind as configs and the run store name it ("cnn").
+    var kind: String { get }
+    var vocabularySize: Int { get }
+    /// Every sequence is padded or cut to this length.
+    var sequenceLength: Int { get }
+
+    /// Sequences padded or cut to `sequenceLength`, batch-major [B·T].
+    func pack(_ sequences: [[Int32]]) -> [Int32]
+
+    /// Logits and features; `training` turns dropout (drawn from `rng`) on.
+    func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass
+
+    /// Accumulates parameter gradients from d(loss)/d(logits) and, when given, d(loss)/d(features); returns
+    /// d(loss)/d(rows) [B·T, V] for `.rows` input, nil for token ids.
+    @discardableResult
+    func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor?
+
+    /// The discriminator's own penalty added to its loss (the CNN: L2 on its output layer), accumulating its
+    /// gradient when `backward`. Call it before `backward`, as training does.
+    func regularization(backward: Bool) -> Float
+
+    /// D's probability that each sequence is real (no dropout).
+    func probabilityReal(_ sequences: [[Int32]], batchSize: Int) -> [Float]
+
+    /// A scorer valid while the weights do not change (rollout rewards); it may precompute from the weights.
+    func frozenScorer() -> SequenceScorer
+}
+
+extension SequenceDiscriminator {
+    public func probabilityReal(_ sequences: [[Int32]]) -> [Float] { probabilityReal(sequences, batchSize: 256) }
+}
+
+/// A discriminator's config, as `SequenceGeneratorConfig` is a generator's.
+public protocol SequenceDiscriminatorConfig: Codable, Sendable, Equatable {
+    static var kind: String { get }
+    mutating func fit(to shape: SequenceShape)
+    func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator
+}

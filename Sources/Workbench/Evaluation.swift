@@ -1,0 +1,277 @@
+import Foundation
+import Metrics
+import Models
+import NumericCore
+import RunStore
+import TextPipeline
+import Training
+
+// Scoring shared by training-time evaluation (`TrainingData.evaluator`) and `textgan eval` (`EvaluationSuite`): samples and corpus
+// sentences as the token-id sentences the metrics compare, reference sets prepared once per run, BLEU-n and
+// Self-BLEU-n of samples, test NLL, and the protocol stored beside each score.
+
+// MARK: - Token ids for scoring
+
+/// Turns generator samples and corpus sentences into the id sentences the metrics compare, so that comparing ids is
+/// comparing the tokens a reader sees:
+/// - a sample ends before its first <eos>, and <pad> and <bos> are dropped, as `Vocabulary.decode(_:stopAtEOS: true,
+///   skipPadAndBOS: true)` does;
+/// - a corpus token the vocabulary knows gets its vocabulary id; one it does not know (a test-split word that never
+///   made the training vocabulary) gets an id from `vocabulary.count` up, one per distinct string;
+/// - so a sampled <unk> (id 3) matches no reference token, just as the literal "<unk>" of decoded text would not.
+/// Scores on these ids therefore equal the metrics on the decoded token strings. The oracle's tokens are bare ids.
+public struct ScoringTokens: Sendable {
+    /// nil for the synthetic benchmark.
+    public let vocabulary: Vocabulary?
+
+    public init(vocabulary: Vocabulary?) { self.vocabulary = vocabulary }
+
+    /// Tokenized corpus sentences as ids (they are never cut: the whole sentence is the reference).
+    public func corpus(_ sentences: [[String]]) -> [[Int32]] {
+        guard let vocabulary else { preconditionFailure("the oracle has no token strings") }
+        var unknown: [String: Int32] = [:]
+        return sentences.map { sentence in
+            sentence.map { token in
+                if vocabulary.contains(token) { return vocabulary.id(of: token) }
+                if let id = unknown[token] { return id }
+                let id = Int32(vocabulary.count + unknown.count)
+                unknown[token] = id
+                return id
+            }
+        }
+    }
+
+    /// A generated sequence as the tokens a reader sees.
+    public func sample(_ ids: [Int32]) -> [Int32] {
+        guard vocabulary != nil else { return ids }
+        var out: [Int32] = []
+        out.reserveCapacity(ids.count)
+        for id in ids {
+            if id == Vocabulary.eos { break }
+            if id == Vocabulary.pad || id == Vocabulary.bos { continue }
+            out.append(id)
+        }
+        return out
+    }
+}
+
+// MARK: - Reference sets and BLEU
+
+/// A reference set prepared once per run and shared by all its evaluations: the id sentences and their BLEU index.
+public struct ReferenceSet: Sendable {
+    /// How the run store names it: "coco:test", "coco:train", "file:refs.txt".
+    public let name: String
+    public let sentences: [[Int32]]
+    public let index: BLEUReferenceIndex
+
+    public init(name: String, sentences: [[Int32]], maxOrder: Int) {
+        self.name = name
+        self.sentences = sentences
+        index = BLEUReferenceIndex(references: sentences, maxOrder: maxOrder)
+    }
+}
+
+/// BLEU-n of samples against a reference set, and optionally Self-BLEU-n among the samples: the one
+/// implementation behind training-time evaluation and `textgan eval`. Metric names are `bleu<n>` and `self_bleu<n>`.
+public struct BLEUEvaluator: Sendable {
+    public let references: ReferenceSet
+    public let orders: [Int]
+    public let smoothing: BLEUSmoothing
+
+    public init(references: ReferenceSet, orders: [Int], smoothing: BLEUSmoothing) {
+        self.references = references
+        self.orders = orders
+        self.smoothing = smoothing
+    }
+
+    /// `hypotheses` are scoring ids (`ScoringTokens.sample`).
+    public func scores(_ hypotheses: [[Int32]], selfBLEU: Bool, threads: Int) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for s in references.index.score(hypotheses, orders: orders, smoothing: smoothing, threads: threads) {
+            out["bleu\(s.order)"] = s.mean
+        }
+        if selfBLEU { out.merge(Self.selfScores(hypotheses, orders: orders, smoothing: smoothing, threads: threads)) { $1 } }
+        return out
+    }
+
+    /// Self-BLEU-n alone (also for the oracle, whose ids have no reference text).
+    public static func selfScores(_ hypotheses: [[Int32]], orders: [Int], smoothing: BLEUSmoothing, threads: Int) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for s in Metrics.selfBLEU(hypotheses, orders: orders, smoothing: smoothing, threads: threads) {
+            out["self_bleu\(s.order)"] = s.mean
+        }
+        return out
+    }
+}
+
+// MARK: - Likelihood
+
+/// The generator's mean per-token negative log-likelihood of fixed sequences, teacher forced (every real token,
+/// the end token included): NLL-test on the encoded test split.
+/// Sequences are batched by length, each batch padded only to its longest: the same sum, and on COCO (mean 12
+/// tokens, padded to 36) a third of the work: its 10,000 test sentences took 15.5 s padded, 6.3 s bucketed.
+public func meanTokenNLL(_ generator: any SequenceGenerator, on dataset: SequenceDataset, batchSize: Int = 256) -> Double {
+    let byLength = dataset.sequences.sorted { $0.count < $1.count }
+    var total = 0.0, tokens = 0
+    for start in stride(from: 0, to: byLength.count, by: batchSize) {
+        let sequences = Array(byLength[start..<min(start + batchSize, byLength.count)])
+        let batch = TokenBatch(sequences: sequences, length: sequences.last!.count)
+        let n = batch.realTokenCount
+        total += Double(generator.weightedNLL(batch, backward: false)) * Double(n)
+        tokens += n
+    }
+    return tokens == 0 ? .nan : total / Double(tokens)
+}
+
+// MARK: - The suite behind `textgan eval`
+
+/// Everything prepared once per evaluation: the reference index, the training-set index and the token mapping;
+/// then each temperature costs sampling plus O(samples) metric work.
+public struct EvaluationSuite {
+    /// The orders of BLEU-n and Self-BLEU-n, and of distinct-n.
+    public static let bleuOrders = [2, 3, 4, 5]
+    public static let distinctOrders = [1, 2, 3, 4]
+
+    public let tokens: ScoringTokens
+    public let tokenizer: String
+    public let bleu: BLEUEvaluator?
+    public let smoothing: BLEUSmoothing
+    public let trainingSet: (name: String, count: Int, index: TrainingSetIndex)
+    public let oracle: Oracle?
+    public let threads: Int
+
+    public init(data: TrainingData, references: (name: String, tokens: [[String]])?, smoothing: BLEUSmoothing, threads: Int) {
+        let tokens = data.scoringTokens
+        self.tokens = tokens
+        tokenizer = data.tokenizerDescription
+        self.smoothing = smoothing
+        self.threads = threads
+        oracle = data.oracle
+        bleu = references.map { references in
+            BLEUEvaluator(
+                references: ReferenceSet(name: references.name, sentences: tokens.corpus(references.tokens),
+                                         maxOrder: EvaluationSuite.bleuOrders.max()!),
+                orders: EvaluationSuite.bleuOrders, smoothing: smoothing)
+        }
+        let training = data.trainTokens.map(tokens.corpus) ?? data.train.sequences
+        trainingSet = ("\(data.corpus):train", training.count, TrainingSetIndex(training))
+    }
+
+    /// Samples `count` sequences from `seed` and scores them with every metric.
+    public func evaluate(_ generator: any SequenceGenerator, options: SamplingOptions, temperature: Double, count: Int,
+                  seed: UInt64) -> TemperatureResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var rng = SeededGenerator(seed: seed)
+        let samples = generator.sample(count: count, options: options, batchSize: 500, using: &rng)
+        let sampled = DispatchTime.now().uptimeNanoseconds
+        let hypotheses = samples.map(tokens.sample)
+
+        var metrics: [String: Double] = [:]
+        if let oracle { metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples) }
+        if let bleu {
+            metrics.merge(bleu.scores(hypotheses, selfBLEU: true, threads: threads)) { $1 }
+            metrics["rouge_l"] = rougeL(hypotheses: hypotheses, references: bleu.references.sentences, threads: threads).meanF
+        } else {
+            metrics.merge(BLEUEvaluator.selfScores(hypotheses, orders: EvaluationSuite.bleuOrders, smoothing: smoothing,
+                                                   threads: threads)) { $1 }
+        }
+        for d in distinctN(hypotheses, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
+        let copies = memorisation(samples: hypotheses, training: trainingSet.index, threads: threads)
+        metrics["memorisation_rate"] = copies.verbatimRate
+        metrics["longest_copied"] = Double(copies.maxLongestCopied)
+        metrics["longest_copied_mean"] = copies.meanLongestCopied
+        let scored = DispatchTime.now().uptimeNanoseconds
+        return TemperatureResult(
+            temperature: temperature, sampleCount: count, metrics: metrics, examples: Array(samples.prefix(3)),
+            samplingSeconds: Double(sampled - start) / 1e9, scoringSeconds: Double(scored - sampled) / 1e9)
+    }
+
+    /// Each metric of a result grouped under the protocol that produced it.
+    public func protocols(of result: TemperatureResult, seed: UInt64) -> [(EvaluationProtocol, [String: Double])] {
+        let (n, t) = (result.sampleCount, result.temperature)
+        func onSamples(_ referenceSet: String, _ referenceCount: Int?, smoothing: String? = nil) -> EvaluationProtocol {
+            EvaluationProtocol(sampleCount: n, referenceSet: referenceSet, referenceCount: referenceCount,
+                               tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t)
+        }
+        var groups: [(EvaluationProtocol, [String])] = []
+        if let bleu {
+            let references = bleu.references
+            groups.append((.bleu(samples: n, references: references.name, referenceCount: references.sentences.count,
+                                 tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
+                           bleu.orders.map { "bleu\($0)" }))
+            groups.append((onSamples(references.name, references.sentences.count), ["rouge_l"]))
+        }
+        groups.append((.selfBLEU(samples: n, tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
+                       EvaluationSuite.bleuOrders.map { "self_bleu\($0)" }))
+        groups.append((onSamples("self", nil), EvaluationSuite.distinctOrders.map { "distinct\($0)" }))
+        groups.append((onSamples(trainingSet.name, trainingSet.count),
+                       ["memorisation_rate", "longest_copied", "longest_copied_mean"]))
+        if let oracle { groups.append((onSamples("oracle:\(oracle.origin)", nil), ["nll_oracle"])) }
+        return groups.map { evaluationProtocol, names in
+            (evaluationProtocol, Dictionary(uniqueKeysWithValues: names.map { ($0, result.metrics[$0]!) }))
+        }
+    }
+}
+
+extension EvaluationSuite {
+    /// Records every score of `results` (and NLL-test) for a run at `step`, each under its protocol; returns how many
+    /// scores were written.
+    public func record(_ results: [TemperatureResult], nllTest: Double?, data: TrainingData, seed: UInt64,
+                       topK: Int?, topP: Double?, run: Int64, step: Int, in store: RunDatabase) throws -> Int {
+        var count = 0
+        for result in results {
+            for (var evaluationProtocol, values) in protocols(of: result, seed: seed) {
+                // Every protocol here is on samples, so the sampling filters are part of each.
+                evaluationProtocol.topK = topK
+                evaluationProtocol.topP = topP
+                try store.recordEvaluation(run: run, step: step, values: values, protocol: evaluationProtocol,
+                                           signOfLife: false)
+                count += values.count
+            }
+        }
+        if let nllTest, let test = data.test {
+            try store.recordEvaluation(
+                run: run, step: step, values: ["nll_test": nllTest],
+                protocol: .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription),
+                signOfLife: false)
+            count += 1
+        }
+        return count
+    }
+}
+
+/// The scores at one temperature.
+public struct TemperatureResult {
+    public let temperature: Double
+    public let sampleCount: Int
+    public let metrics: [String: Double]
+    /// The first few samples as token ids, for the table.
+    public let examples: [[Int32]]
+    public let samplingSeconds: Double
+    public let scoringSeconds: Double
+}
+
+// MARK: - Protocols
+
+extension EvaluationProtocol {
+    /// BLEU-n of `samples` generated samples against every sentence of a reference set.
+    public static func bleu(samples: Int, references: String, referenceCount: Int, tokenizer: String,
+                     smoothing: BLEUSmoothing, seed: UInt64?, temperature: Double) -> EvaluationProtocol {
+        EvaluationProtocol(sampleCount: samples, referenceSet: references, referenceCount: referenceCount,
+                           tokenizer: tokenizer, smoothing: smoothing.rawValue, seed: seed, temperature: temperature)
+    }
+
+    /// NLL-test: the generator's per-token NLL of all `sentences` test sentences (no sampling: no seed or
+    /// temperature).
+    public static func testNLL(corpus: String, sentences: Int, tokenizer: String) -> EvaluationProtocol {
+        EvaluationProtocol(sampleCount: sentences, referenceSet: "\(corpus):test", referenceCount: sentences,
+                           tokenizer: tokenizer)
+    }
+
+    /// Self-BLEU-n: each of `samples` samples against the other samples − 1.
+    public static func selfBLEU(samples: Int, tokenizer: String, smoothing: BLEUSmoothing, seed: UInt64?,
+                         temperature: Double) -> EvaluationProtocol {
+        EvaluationProtocol(sampleCount: samples, referenceSet: "self", referenceCount: max(samples - 1, 0),
+                           tokenizer: tokenizer, smoothing: smoothing.rawValue, seed: seed, temperature: temperature)
+    }
+}

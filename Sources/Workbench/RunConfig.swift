@@ -1,0 +1,437 @@
+import Foundation
+import Metrics
+import Models
+import TextPipeline
+import Training
+
+// The run config: everything that determines a run. Printed at start, stored with the run (and flattened into its
+// params) and in every checkpoint, so a checkpoint alone rebuilds its models.
+//
+// Layering: the defaults of the chosen algorithm ← a preset ← a JSON file (`--config`) ← flags. Each algorithm reads
+// its own sections (`ConfigSection`, one top-level key each: "mle", "seqgan", …) and no other: a key that nothing
+// reads is an error, not a silent no-op. The generator and the discriminator sections hold the config of their
+// model kind, named by `kind` ("lstm", "cnn").
+
+public struct WorkbenchError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Named starting points for a run's config; the config file and flags override them.
+public enum Preset: String, Codable, CaseIterable, Sendable {
+    /// The reference schedule (SeqGAN's: 120 MLE epochs, 50 × 3 discriminator pretraining, 200 adversarial steps,
+    /// 16 rollouts; hours on 2 cores, resumable).
+    case paper
+    /// The whole pipeline in under a minute on 2 cores, for a first look and for CI: fewer epochs, rounds, steps and
+    /// rollouts, and the discriminator's filter counts divided by four.
+    case quick
+}
+
+/// A top-level section of the run config that an algorithm reads.
+public protocol ConfigSection: Codable, Sendable, Equatable {
+    /// Its key in the config ("mle").
+    static var key: String { get }
+    /// The section's defaults under a preset (nil: the reference defaults).
+    init(preset: Preset?)
+    /// Sets the generator's learning rate if the section has one (`--g-lr` sets each); returns whether it has.
+    mutating func setGeneratorLearningRate(_ rate: Float) -> Bool
+    /// Takes what the training data decides (e.g. SeqGAN's negatives default to the number of training
+    /// sequences), or says why the data does not suit these settings.
+    mutating func fit(to data: TrainingData) throws
+}
+
+extension ConfigSection {
+    public mutating func setGeneratorLearningRate(_ rate: Float) -> Bool { false }
+    public mutating func fit(to data: TrainingData) throws {}
+}
+
+/// Evaluation during training, at the trainers' evaluation interval (`mle.evaluateEvery` epochs,
+/// `seqgan.evaluateEvery` adversarial steps).
+public struct EvaluationSettings: Codable, Equatable, Sendable {
+    /// Generator samples scored by the oracle for NLL-oracle (the SeqGAN paper: 10,000).
+    public var nllOracleSamples = 10_000
+    /// Score the generator's NLL on the test split (text corpora).
+    public var testNLL = true
+    /// Samples scored with BLEU-n against the whole test split (text corpora; 0: no BLEU during training). 2,000
+    /// add about 1.5 s to an evaluation on COCO (release, 2 cores), and across seeds BLEU-4 of 2,000 samples varies
+    /// by ±0.003 and BLEU-2 by ±0.008, well under the differences between checkpoints worth seeing; report the
+    /// 10,000-sample numbers of `textgan eval`.
+    public var bleuSamples = 2_000
+    public var bleuOrders = [2, 3, 4, 5]
+    public var bleuSmoothing: BLEUSmoothing = .method1
+    /// Also Self-BLEU-n of the same samples, each against the others: the mode-collapse alarm of GAN training.
+    public var selfBLEU = true
+
+    public init(preset: Preset? = nil) {
+        if preset == .quick {
+            nllOracleSamples = 1_000
+            bleuSamples = 1_000
+        }
+    }
+
+    // A config recorded before BLEU evaluation existed has none of its keys: it keeps training without BLEU, so a
+    // resumed run records what its stored config says.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nllOracleSamples = try c.decode(Int.self, forKey: .nllOracleSamples)
+        testNLL = try c.decode(Bool.self, forKey: .testNLL)
+        bleuSamples = try c.decodeIfPresent(Int.self, forKey: .bleuSamples) ?? 0
+        bleuOrders = try c.decodeIfPresent([Int].self, forKey: .bleuOrders) ?? bleuOrders
+        bleuSmoothing = try c.decodeIfPresent(BLEUSmoothing.self, forKey: .bleuSmoothing) ?? bleuSmoothing
+        selfBLEU = try c.decodeIfPresent(Bool.self, forKey: .selfBLEU) ?? selfBLEU
+    }
+
+    public func validate() throws {
+        guard nllOracleSamples >= 1 else { throw WorkbenchError("evaluation.nllOracleSamples must be at least 1") }
+        guard bleuSamples >= 0 else { throw WorkbenchError("evaluation.bleuSamples must not be negative (0: no BLEU)") }
+        guard !bleuOrders.isEmpty, bleuOrders.allSatisfy({ (1...9).contains($0) }) else {
+            throw WorkbenchError("evaluation.bleuOrders must list BLEU orders in 1...9, e.g. [2, 3, 4, 5]")
+        }
+        guard !(selfBLEU && bleuSamples == 1) else {
+            throw WorkbenchError("evaluation.selfBLEU needs at least 2 samples (evaluation.bleuSamples)")
+        }
+    }
+}
+
+/// Vocabulary settings for text corpora.
+public struct VocabularySettings: Codable, Equatable, Sendable {
+    public var minCount = 1
+    public var maxSize: Int? = nil
+    public init() {}
+}
+
+// MARK: - Model sections
+
+/// The generator section: its kind's config, with `kind` beside the kind's own fields.
+public struct GeneratorSettings: Codable, Sendable, Equatable {
+    public var config: any SequenceGeneratorConfig
+    public var kind: String { type(of: config).kind }
+
+    public init(_ config: any SequenceGeneratorConfig) { self.config = config }
+
+    public init(from decoder: any Decoder) throws {
+        // Configs recorded before model kinds existed hold an LSTM without saying so.
+        let kind = try decoder.container(keyedBy: KindKey.self).decodeIfPresent(String.self, forKey: .kind) ?? "lstm"
+        guard let entry = Registry.shared.generator(kind) else {
+            throw WorkbenchError("generator.kind '\(kind)' is not a generator (known: \(Registry.shared.generatorKinds.joined(separator: ", ")))")
+        }
+        config = try entry.decode(decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try config.encode(to: encoder)
+        var c = encoder.container(keyedBy: KindKey.self)
+        try c.encode(kind, forKey: .kind)
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { sameValue(a.config, b.config) }
+}
+
+/// The discriminator section, as `GeneratorSettings`.
+public struct DiscriminatorSettings: Codable, Sendable, Equatable {
+    public var config: any SequenceDiscriminatorConfig
+    public var kind: String { type(of: config).kind }
+
+    public init(_ config: any SequenceDiscriminatorConfig) { self.config = config }
+
+    public init(from decoder: any Decoder) throws {
+        let kind = try decoder.container(keyedBy: KindKey.self).decodeIfPresent(String.self, forKey: .kind) ?? "cnn"
+        guard let entry = Registry.shared.discriminator(kind) else {
+            throw WorkbenchError("discriminator.kind '\(kind)' is not a discriminator (known: \(Registry.shared.discriminatorKinds.joined(separator: ", ")))")
+        }
+        config = try entry.decode(decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try config.encode(to: encoder)
+        var c = encoder.container(keyedBy: KindKey.self)
+        try c.encode(kind, forKey: .kind)
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { sameValue(a.config, b.config) }
+}
+
+private enum KindKey: String, CodingKey { case kind }
+
+/// Equality of two values of an existential Equatable type.
+func sameValue<T: Equatable>(_ a: T, _ b: Any) -> Bool { (b as? T) == a }
+
+// MARK: - The run config
+
+public struct RunConfig: Codable, Sendable, Equatable {
+    /// The training algorithm's registered name (`textgan train --algo`).
+    public var algorithm: String
+    public var preset: Preset?
+    public var corpus: String
+    public var seed: UInt64 = 2017
+    /// Tokenizer of a text corpus (nil: the corpus manifest's); unused for the oracle.
+    public var tokenizer: TokenizerConfig?
+    public var vocabulary = VocabularySettings()
+    /// Longest sequence in tokens, end token included (nil: the longest training example + 1; the oracle: 20).
+    public var maxLength: Int?
+    /// The generator's kind and sizes; its vocabulary size, length and special tokens come from the corpus.
+    public var generator: GeneratorSettings
+    /// The discriminator's kind and sizes (nil for algorithms without one); its vocabulary size and sequence length
+    /// come from the corpus.
+    public var discriminator: DiscriminatorSettings?
+    public var evaluation = EvaluationSettings()
+    /// The algorithm's sections by key ("mle", "seqgan"): exactly the ones it reads.
+    public private(set) var sections: [String: any ConfigSection]
+
+    /// The chosen algorithm's defaults under `preset`.
+    public init(algorithm: any TrainingAlgorithm.Type, corpus: String, preset: Preset?) {
+        self.algorithm = algorithm.name
+        self.preset = preset
+        self.corpus = corpus
+        let registry = Registry.shared
+        generator = GeneratorSettings(registry.generator(LSTMGeneratorConfig.kind)!.defaults(preset))
+        discriminator = algorithm.trainsDiscriminator
+            ? DiscriminatorSettings(registry.discriminator(CNNDiscriminatorConfig.kind)!.defaults(preset)) : nil
+        evaluation = EvaluationSettings(preset: preset)
+        sections = Dictionary(uniqueKeysWithValues: algorithm.sections.map { ($0.key, $0.init(preset: preset)) })
+    }
+
+    /// The algorithm this config names, from the registry.
+    public var algorithmType: any TrainingAlgorithm.Type {
+        get throws {
+            guard let type = Registry.shared.algorithm(algorithm) else {
+                throw WorkbenchError("algorithm '\(algorithm)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
+            }
+            return type
+        }
+    }
+
+    /// Whether the algorithm reads section `S`.
+    public func reads<S: ConfigSection>(_ section: S.Type) -> Bool { sections[S.key] is S }
+
+    /// Sets the generator's learning rate in every section that has one; returns the keys it set.
+    public mutating func setGeneratorLearningRate(_ rate: Float) -> [String] {
+        var set: [String] = []
+        for key in sections.keys.sorted() {
+            var section = sections[key]!
+            if section.setGeneratorLearningRate(rate) { set.append(key) }
+            sections[key] = section
+        }
+        return set
+    }
+
+    /// The section of type `S`, which the algorithm reads.
+    public subscript<S: ConfigSection>(section section: S.Type) -> S {
+        get {
+            guard let value = sections[S.key] as? S else {
+                preconditionFailure("algorithm \(algorithm) has no '\(S.key)' section")
+            }
+            return value
+        }
+        set { sections[S.key] = newValue }
+    }
+
+    // MARK: Codable: the fixed fields, then one key per section
+
+    private enum Key: String, CodingKey, CaseIterable {
+        case algorithm, preset, corpus, seed, tokenizer, vocabulary, maxLength, generator, discriminator, evaluation
+    }
+
+    private struct SectionKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        algorithm = try c.decodeIfPresent(String.self, forKey: .algorithm) ?? "seqgan"
+        guard let type = Registry.shared.algorithm(algorithm) else {
+            throw WorkbenchError("algorithm '\(algorithm)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
+        }
+        preset = try c.decodeIfPresent(Preset.self, forKey: .preset)
+        corpus = try c.decode(String.self, forKey: .corpus)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? seed
+        tokenizer = try c.decodeIfPresent(TokenizerConfig.self, forKey: .tokenizer)
+        vocabulary = try c.decodeIfPresent(VocabularySettings.self, forKey: .vocabulary) ?? vocabulary
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
+        generator = try c.decode(GeneratorSettings.self, forKey: .generator)
+        // Configs recorded before sections were per algorithm carry a discriminator for every run; one the
+        // algorithm does not train is dropped.
+        discriminator = type.trainsDiscriminator ? try c.decode(DiscriminatorSettings.self, forKey: .discriminator) : nil
+        evaluation = try c.decodeIfPresent(EvaluationSettings.self, forKey: .evaluation) ?? evaluation
+        let s = try decoder.container(keyedBy: SectionKey.self)
+        var sections: [String: any ConfigSection] = [:]
+        for section in type.sections {
+            let key = SectionKey(stringValue: section.key)
+            sections[section.key] = s.contains(key) ? try section.decode(from: s, key: key) : section.init(preset: preset)
+        }
+        self.sections = sections
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(algorithm, forKey: .algorithm)
+        try c.encodeIfPresent(preset, forKey: .preset)
+        try c.encode(corpus, forKey: .corpus)
+        try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(tokenizer, forKey: .tokenizer)
+        try c.encode(vocabulary, forKey: .vocabulary)
+        try c.encodeIfPresent(maxLength, forKey: .maxLength)
+        try c.encode(generator, forKey: .generator)
+        try c.encodeIfPresent(discriminator, forKey: .discriminator)
+        try c.encode(evaluation, forKey: .evaluation)
+        var s = encoder.container(keyedBy: SectionKey.self)
+        for (key, section) in sections { try s.encode(section, forKey: SectionKey(stringValue: key)) }
+    }
+
+    public static func == (a: RunConfig, b: RunConfig) -> Bool { a.json == b.json }
+
+    /// Pretty, stable JSON (sorted keys): what is printed and stored.
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+
+    /// Reads a stored config (a run's, a checkpoint's).
+    public static func decode(_ json: String, source: String) throws -> RunConfig {
+        do {
+            return try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8))
+        } catch let error as DecodingError {
+            throw WorkbenchError("\(source): the stored config does not decode: \(describe(error))")
+        }
+    }
+
+    // MARK: - Fitting to the corpus
+
+    /// Fills in what the corpus decides: the models' vocabulary size, length and special tokens, and what the
+    /// sections take from the data.
+    public mutating func fit(to data: TrainingData) throws {
+        generator.config.fit(to: data.shape)
+        discriminator?.config.fit(to: data.shape)
+        for key in sections.keys.sorted() {
+            var section = sections[key]!
+            try section.fit(to: data)
+            sections[key] = section
+        }
+    }
+
+    // MARK: - Layering: defaults ← preset ← --config file ← flags
+
+    /// Applies a JSON object (a `--config` file, or the flags as one) over this config: keys it names replace these
+    /// values, nested objects merge, and a key that names nothing the run reads is an error (a typo must not pass
+    /// silently). An object that changes the algorithm or a model's kind starts that part from its defaults.
+    public func merging(json data: Data, source: String) throws -> RunConfig {
+        let overlay: Any
+        do {
+            overlay = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw WorkbenchError("\(source) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let overlay = overlay as? [String: Any] else {
+            throw WorkbenchError("\(source) must hold a JSON object (of config fields), not \(type(of: overlay))")
+        }
+        return try merging(overlay, source: source)
+    }
+
+    public func merging(_ overlay: [String: Any], source: String) throws -> RunConfig {
+        var start = self
+        if let name = overlay["algorithm"] as? String, name != algorithm {
+            guard let type = Registry.shared.algorithm(name) else {
+                throw WorkbenchError("\(source): algorithm '\(name)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
+            }
+            var fresh = RunConfig(algorithm: type, corpus: corpus, preset: preset)
+            (fresh.seed, fresh.tokenizer, fresh.vocabulary, fresh.maxLength, fresh.evaluation) =
+                (seed, tokenizer, vocabulary, maxLength, evaluation)
+            if type.trainsDiscriminator, let discriminator { fresh.discriminator = discriminator }
+            fresh.generator = generator
+            start = fresh
+        }
+        var base = try Self.object(start)
+        // A new model kind starts from that kind's defaults, so the old kind's fields are not taken for its own.
+        for (key, kinds) in [("generator", Registry.shared.generatorKinds), ("discriminator", Registry.shared.discriminatorKinds)] {
+            guard let section = overlay[key] as? [String: Any], let kind = section["kind"] as? String,
+                  let current = base[key] as? [String: Any], current["kind"] as? String != kind else { continue }
+            guard kinds.contains(kind) else {
+                throw WorkbenchError("\(source): \(key).kind '\(kind)' is not a \(key) (known: \(kinds.joined(separator: ", ")))")
+            }
+            base[key] = try Self.defaultModelObject(key, kind: kind, preset: preset)
+        }
+        let merged = Self.merge(base, overlay)
+        let config: RunConfig
+        do {
+            config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let error as DecodingError {
+            throw WorkbenchError("\(source): \(Self.describe(error))")
+        } catch let error as WorkbenchError {
+            throw WorkbenchError("\(source): \(error)")
+        }
+        // Every key of the overlay must survive a round trip through the config; one that does not names nothing.
+        if let unknown = Self.unknownKeys(overlay, known: try Self.object(config), base: base).first {
+            let sections = (try? config.algorithmType.sections.map { $0.key }) ?? []
+            let hint = Registry.shared.allSectionKeys.contains(unknown.split(separator: ".").first.map(String.init) ?? "")
+                && !sections.contains(String(unknown.split(separator: ".").first!))
+                ? " (algorithm \(config.algorithm) does not read that section)" : ""
+            throw WorkbenchError("\(source): unknown config key '\(unknown)'\(hint)")
+        }
+        return config
+    }
+
+    private static func object(_ config: RunConfig) throws -> [String: Any] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try JSONSerialization.jsonObject(with: encoder.encode(config)) as! [String: Any]
+    }
+
+    private static func defaultModelObject(_ key: String, kind: String, preset: Preset?) throws -> [String: Any] {
+        let encoder = JSONEncoder()
+        let data = key == "generator"
+            ? try encoder.encode(GeneratorSettings(Registry.shared.generator(kind)!.defaults(preset)))
+            : try encoder.encode(DiscriminatorSettings(Registry.shared.discriminator(kind)!.defaults(preset)))
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    private static func merge(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {
+        var out = base
+        for (key, value) in overlay {
+            if let b = base[key] as? [String: Any], let o = value as? [String: Any] {
+                out[key] = merge(b, o)
+            } else {
+                out[key] = value
+            }
+        }
+        return out
+    }
+
+    /// Dotted paths of keys in `overlay` that neither the decoded config nor the defaults hold (null values are
+    /// allowed: they clear an optional).
+    private static func unknownKeys(_ overlay: [String: Any], known: [String: Any], base: [String: Any], path: String = "") -> [String] {
+        overlay.keys.sorted().flatMap { key -> [String] in
+            let here = path.isEmpty ? key : "\(path).\(key)"
+            let value = overlay[key]!
+            if value is NSNull { return [] }
+            guard let k = known[key] ?? base[key] else { return [here] }
+            if let o = value as? [String: Any], let kk = k as? [String: Any] {
+                return unknownKeys(o, known: kk, base: base[key] as? [String: Any] ?? [:], path: here)
+            }
+            return []
+        }
+    }
+
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            return "'\(path(c))': \(c.debugDescription)"
+        case .keyNotFound(let key, let c):
+            return "'\(path(c))' is missing '\(key.stringValue)'"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+extension ConfigSection {
+    fileprivate static func decode<K: CodingKey>(from container: KeyedDecodingContainer<K>, key: K) throws -> any ConfigSection {
+        try container.decode(Self.self, forKey: key)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import Models
+import NumericCore
+import Training
+
+// SeqGAN (`textgan train --algo seqgan`, the default), on `SeqGANTrainer`: the generator is pretrained by the run's
+// `mle` section, then the discriminator, then they alternate (rollout rewards → policy gradient → D steps).
+
+extension SeqGANConfig: ConfigSection {
+    public static let key = "seqgan"
+
+    public mutating func setGeneratorLearningRate(_ rate: Float) -> Bool {
+        generatorLearningRate = rate
+        return true
+    }
+
+    public init(preset: Preset?) {
+        self.init()
+        if preset == .quick {
+            discriminatorPretrainRounds = 4
+            discriminatorPretrainEpochs = 1
+            adversarialSteps = 12
+            discriminatorRounds = 1
+            discriminatorEpochs = 1
+            rollouts = 4
+            negatives = 1_000
+            evaluateEvery = 4
+        }
+    }
+
+    /// Negatives default to as many as there are training sequences (the reference: 10,000).
+    public mutating func fit(to data: TrainingData) throws {
+        if negatives == nil { negatives = data.train.count }
+    }
+}
+
+public enum SeqGANAlgorithm: TrainingAlgorithm {
+    public static let name = "seqgan"
+    public static let summary = "SeqGAN: MLE pretraining, then policy gradient with Monte Carlo rollout rewards from D"
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self]
+    public static let trainsDiscriminator = true
+
+    public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
+        let trainer = SeqGANTrainer(
+            generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
+            pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self])
+        trainer.evaluate = setup.evaluate
+        trainer.checkpointDirectory = setup.checkpointDirectory
+        trainer.metadata = setup.metadata
+        var state = SeqGANState(seed: 0)
+        if let checkpoint = setup.resumeFrom { state = try trainer.restore(from: checkpoint) } else { state = SeqGANState(seed: rng.next()) }
+        return PreparedTrainer { emit in try trainer.run(state: &state, emit: emit) }
+    }
+
+    public static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition {
+        let state = try checkpoint.state(SeqGANState.self)
+        switch state.phase {
+        case .mle, .discriminator:
+            return TrainingPosition(step: state.mle.step, description: "SeqGAN \(state.phase.rawValue), MLE step \(state.mle.step)")
+        case .adversarial, .done:
+            return TrainingPosition(step: state.adversarialStep, description: "SeqGAN adversarial step \(state.adversarialStep)")
+        }
+    }
+}

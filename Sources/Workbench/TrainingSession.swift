@@ -1,0 +1,138 @@
+import Foundation
+import Models
+import NumericCore
+import RunStore
+import TextPipeline
+import Training
+
+/// One run being trained: its config fitted to its corpus, recorded in the run store, and its checkpoint directory.
+/// `start` records a new run, `resume` reopens a recorded one; `train` builds the models and the algorithm's trainer
+/// (restored from the latest checkpoint when resuming) and trains, recording every event.
+public final class TrainingSession {
+    public let id: Int64
+    public let config: RunConfig
+    public let data: TrainingData
+    public let runDirectory: URL
+    public let resumed: Bool
+    private let store: RunDatabase
+
+    private init(id: Int64, config: RunConfig, data: TrainingData, runDirectory: URL, resumed: Bool, store: RunDatabase) {
+        self.id = id
+        self.config = config
+        self.data = data
+        self.runDirectory = runDirectory
+        self.resumed = resumed
+        self.store = store
+    }
+
+    /// Records a new run of `config` (already layered) once its corpus loads and suits it.
+    public static func start(_ config: RunConfig, name: String?, store: RunDatabase, runsDirectory: URL, root: URL,
+                             sharedData: URL?, minExamples: Int) throws -> TrainingSession {
+        try config.evaluation.validate()
+        var config = config
+        let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
+        try config.fit(to: data)
+        let id = try store.startRun(NewRun(
+            name: name ?? "\(config.corpus)-\(config.algorithm)", algorithm: config.algorithm,
+            generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,
+            corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json))
+        return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: false,
+                                   store: store)
+    }
+
+    /// Reopens recorded run `id` with its recorded config, refusing if its corpus has changed.
+    public static func resume(_ id: Int64, store: RunDatabase, runsDirectory: URL, root: URL, sharedData: URL?,
+                              minExamples: Int) throws -> TrainingSession {
+        let recorded = try store.run(id)
+        var config = try RunConfig.decode(recorded.configJSON, source: "run \(id)")
+        let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
+        try config.fit(to: data)
+        guard recorded.corpusSHA256 == nil || recorded.corpusSHA256 == data.sha256 else {
+            throw WorkbenchError("run \(id) was trained on \(data.corpus) with SHA-256 \(recorded.corpusSHA256!), but the corpus now has \(data.sha256); refusing to resume on different data")
+        }
+        try store.resumeRun(id)
+        return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: true,
+                                   store: store)
+    }
+
+    private convenience init(id: Int64, config: RunConfig, data: TrainingData, runsDirectory: URL, resumed: Bool,
+                             store: RunDatabase) throws {
+        let directory = runsDirectory.appendingPathComponent("\(id)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let vocabulary = data.vocabulary {
+            try vocabulary.fileContents().write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        }
+        self.init(id: id, config: config, data: data, runDirectory: directory, resumed: resumed, store: store)
+    }
+
+    /// Trains until the algorithm finishes or a signal (Ctrl-C, SIGTERM) stops it at the next step; `observe` sees
+    /// every event first (the console), then the run store records it. Returns the outcome and, after a signal, the
+    /// exit status to end with.
+    public func train(observe: @escaping (TrainingEvent) -> Void) throws -> (outcome: TrainingOutcome, interruptionExitCode: Int32?) {
+        let lifecycle = RunLifecycle(database: store, run: id, signals: .stopAtNextStep)
+        let recorder = RunRecorder(database: store, run: id, render: data.render, protocols: protocols())
+        var recordingError: Error?
+        let handler: TrainingEventHandler = { event in
+            observe(event)
+            do {
+                try recorder.record(event)
+            } catch {
+                recordingError = error
+                return .stop
+            }
+            return lifecycle.stopRequested ? .stop : .proceed
+        }
+        let outcome = try lifecycle.run { _ -> TrainingOutcome in
+            let trainer = try makeTrainer()
+            let outcome = try trainer.run(handler)
+            if let recordingError { throw recordingError }
+            return outcome
+        }
+        return (outcome, lifecycle.interruptionExitCode)
+    }
+
+    /// The models (generator, then the discriminator when the algorithm has one, from the run's seed) and the
+    /// algorithm's trainer on them.
+    private func makeTrainer() throws -> PreparedTrainer {
+        let algorithm = try config.algorithmType
+        var rng = SeededGenerator(seed: config.seed)
+        let generator = config.generator.config.makeGenerator(using: &rng)
+        let discriminator = config.discriminator?.config.makeDiscriminator(using: &rng)
+        var metadata = ["config": config.json]
+        if let vocabulary = data.vocabulary { metadata["vocabulary"] = vocabulary.fileContents() }
+        let setup = TrainerSetup(
+            config: config, data: data, generator: generator, discriminator: discriminator,
+            evaluate: data.evaluator(config.evaluation), checkpointDirectory: runDirectory, metadata: metadata,
+            resumeFrom: resumed ? runDirectory.appendingPathComponent("latest.safetensors") : nil)
+        return try algorithm.makeTrainer(setup, using: &rng)
+    }
+
+    /// How each evaluation metric of this run is computed, for the run store's `evaluations` table.
+    private func protocols() -> [String: EvaluationProtocol] {
+        var out: [String: EvaluationProtocol] = [:]
+        if let oracle = data.oracle {
+            out["nll_oracle"] = EvaluationProtocol(
+                sampleCount: config.evaluation.nllOracleSamples, referenceSet: "oracle:\(oracle.origin)",
+                tokenizer: "ids", temperature: 1)
+        }
+        if let test = data.test {
+            out["nll_test"] = .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription)
+        }
+        // BLEU samples come from the trainers' evaluation streams, fixed by the run's seed and the step.
+        let settings = config.evaluation
+        if settings.bleuSamples > 0, let testTokens = data.testTokens {
+            let references = EvaluationProtocol.bleu(
+                samples: settings.bleuSamples, references: "\(data.corpus):test", referenceCount: testTokens.count,
+                tokenizer: data.tokenizerDescription, smoothing: settings.bleuSmoothing, seed: config.seed,
+                temperature: 1)
+            let others = EvaluationProtocol.selfBLEU(
+                samples: settings.bleuSamples, tokenizer: data.tokenizerDescription, smoothing: settings.bleuSmoothing,
+                seed: config.seed, temperature: 1)
+            for n in settings.bleuOrders {
+                out["bleu\(n)"] = references
+                if settings.selfBLEU { out["self_bleu\(n)"] = others }
+            }
+        }
+        return out
+    }
+}
