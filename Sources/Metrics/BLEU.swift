@@ -100,14 +100,6 @@ public struct BLEUReferenceIndex: Sendable {
         scoreAll(hypotheses, excludingSelf: false, orders: orders, smoothing: smoothing, threads: threads)
     }
 
-    /// nltk's sentence_bleu(all references, hypothesis) with weights (1/n, …, 1/n).
-    public func sentenceScore(_ hypothesis: [Int32], order: Int, smoothing: BLEUSmoothing = .method1) -> Double {
-        validate([order])
-        var scratch: [Int32] = []
-        let statistics = statistics(of: hypothesis, excluding: nil, scratch: &scratch)
-        return statistics.bleu(order: order, smoothing: smoothing)
-    }
-
     /// Self-BLEU: reference i is hypothesis i, scored against every reference but itself.
     func selfScore(orders: [Int], smoothing: BLEUSmoothing, samples: [[Int32]], threads: Int) -> [BLEUScore] {
         precondition(samples.count == referenceCount)

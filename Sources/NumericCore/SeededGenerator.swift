@@ -10,11 +10,11 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
     @usableFromInline var s0, s1, s2, s3: UInt64
 
     public init(seed: UInt64) {
-        var x = seed
-        s0 = SeededGenerator.splitMix64(&x)
-        s1 = SeededGenerator.splitMix64(&x)
-        s2 = SeededGenerator.splitMix64(&x)
-        s3 = SeededGenerator.splitMix64(&x)
+        var seeding = SplitMix64(seed: seed)
+        s0 = seeding.next()
+        s1 = seeding.next()
+        s2 = seeding.next()
+        s3 = seeding.next()
     }
 
     /// A generator for an independent stream (e.g. one per worker), derived deterministically from this one.
@@ -74,13 +74,24 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
         return p
     }
 
-    private static func splitMix64(_ x: inout UInt64) -> UInt64 {
-        x &+= 0x9E37_79B9_7F4A_7C15
-        var z = x
+    @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+// MARK: - Seeding
+
+/// SplitMix64 (Steele, Lea & Flood 2014): the sequence that turns a seed into `SeededGenerator`'s state. It is
+/// public for seeded test data (TestSupport re-exports it); training, batching and sampling take a
+/// `SeededGenerator`. TextPipeline keeps its own copy for corpus splits, as it does not import the ML core.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-
-    @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }

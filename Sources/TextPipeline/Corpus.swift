@@ -304,7 +304,8 @@ enum Split {
 }
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fully specified generator, so splits never depend on the
-/// standard library's random number generator.
+/// standard library's random number generator. The same sequence as NumericCore's `SplitMix64`, copied because
+/// TextPipeline does not import the ML core and no module below both can hold it without a new dependency.
 struct SplitMix64 {
     private var state: UInt64
 

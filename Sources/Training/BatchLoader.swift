@@ -15,13 +15,6 @@ public struct SequenceDataset: Sendable {
 
     public var count: Int { sequences.count }
     public var tokenCount: Int { sequences.reduce(0) { $0 + $1.count } }
-
-    /// Consecutive batches in file order (for evaluation), padding with token 0 and weight 0.
-    public func orderedBatches(size: Int) -> [TokenBatch] {
-        stride(from: 0, to: count, by: size).map {
-            TokenBatch(sequences: Array(sequences[$0..<min($0 + size, count)]), length: length)
-        }
-    }
 }
 
 /// Shuffled batches, one epoch at a time. The order of an epoch is a permutation drawn from a seed that the

@@ -9,16 +9,16 @@ struct Bleu: ParsableCommand {
         commandName: "bleu",
         abstract: "Score a file of generated sentences with BLEU-n (and Self-BLEU-n) in the text-GAN convention.",
         discussion: """
-            Both files hold one sentence per line (UTF-8; a final newline is optional; blank lines are empty
-            sentences, which score 0). BLEU-n is the mean over hypotheses of nltk's sentence_bleu against the WHOLE
-            reference file, uniform weights 1/n, with the chosen smoothing; Self-BLEU-n (--self) scores each
+            Both files hold one sentence per line (UTF-8; a final newline is optional; blank lines are empty \
+            sentences, which score 0). BLEU-n is the mean over hypotheses of nltk's sentence_bleu against the WHOLE \
+            reference file, uniform weights 1/n, with the chosen smoothing; Self-BLEU-n (--self) scores each \
             hypothesis against all the other hypotheses. Scores match nltk 3.10.4 to 1e-9.
 
             Tokenizers:
-              space  strip, lowercase, split one final "." off as its own token, split on whitespace (the Texygen
-                     COCO convention, and that of ../shared/bleu/vectors.json)
-              word   ICU word segmentation (from the text pipeline)
-              char   one token per character (from the text pipeline)
+              space: strip, lowercase, split one final "." off as its own token, split on whitespace (the Texygen \
+            COCO convention, and that of ../shared/bleu/vectors.json)
+              word: ICU word segmentation (from the text pipeline)
+              char: one token per character (from the text pipeline)
             """
     )
 

@@ -67,25 +67,14 @@ struct CorpusCommand: ParsableCommand {
 
         @OptionGroup var load: CorpusLoadOptions
 
-        @Option(help: "Keep tokens seen at least this many times in the training split.")
-        var minCount: Int = 1
-
-        @Option(help: "Largest vocabulary, including the four special tokens.")
-        var maxSize: Int?
+        @OptionGroup var limits: VocabularyOptions
 
         @Flag(help: "Print the statistics as one JSON object.")
         var json = false
 
-        func validate() throws {
-            if minCount < 1 { throw ValidationError("--min-count must be at least 1") }
-            if let maxSize, maxSize < Vocabulary.specialTokens.count + 1 {
-                throw ValidationError("--max-size must leave room for a token besides the four special ones")
-            }
-        }
-
         func run() throws {
             let corpus = try load.load(self.corpus).corpus
-            let stats = try CorpusStatistics(corpus: corpus, minCount: minCount, maxSize: maxSize)
+            let stats = try CorpusStatistics(corpus: corpus, minCount: limits.minCount, maxSize: limits.maxSize)
             if json {
                 struct Report: Encodable {
                     let name: String

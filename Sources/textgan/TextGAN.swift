@@ -7,7 +7,7 @@ struct TextGAN: ParsableCommand {
         commandName: "textgan",
         abstract: "A research workbench for text-generation GANs.",
         discussion: "Train, compare and probe adversarial text generators on a CPU. Runs, vocabularies and corpora "
-            + "live under runs/, vocab/ and corpora/ beside the package.",
+            + "live under runs/, vocab/ and corpora/ in the package root.",
         subcommands: [
             TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
             RunsCommand.self, CompareCommand.self, SQLCommand.self,

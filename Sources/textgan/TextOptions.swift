@@ -36,6 +36,22 @@ struct TokenizerOptions: ParsableArguments {
     }
 }
 
+/// How to build a vocabulary from a corpus's training split, shared by `corpus stats` and `vocab build`.
+struct VocabularyOptions: ParsableArguments {
+    @Option(help: "Keep tokens seen at least this many times in the training split.")
+    var minCount: Int = 1
+
+    @Option(help: "Largest vocabulary, including the four special tokens.")
+    var maxSize: Int?
+
+    func validate() throws {
+        if minCount < 1 { throw ValidationError("--min-count must be at least 1") }
+        if let maxSize, maxSize < Vocabulary.specialTokens.count + 1 {
+            throw ValidationError("--max-size must leave room for a token besides the four special ones")
+        }
+    }
+}
+
 /// How to read and split a corpus, shared by `corpus stats` and `vocab build`.
 struct CorpusLoadOptions: ParsableArguments {
     @OptionGroup(title: "Workspace") var workspace: WorkspaceOptions

@@ -7,9 +7,11 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Tokenize lines from standard input and print their tokens, one line per input line.",
         discussion: """
-            Handy for checking segmentation: `echo '我喜欢自然语言处理' | textgan tokenize` prints the words ICU finds. \
-            Tokens are printed separated by --separator (default " | ", since char-mode tokens can be spaces), or as \
-            a JSON array per line with --json.
+            Handy for checking segmentation. Tokens are printed separated by --separator (default " | ", since \
+            char-mode tokens can be spaces), or as a JSON array per line with --json.
+
+            Example:
+              echo '我喜欢自然语言处理' | textgan tokenize    # prints the words ICU finds
             """
     )
 

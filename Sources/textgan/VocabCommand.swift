@@ -23,34 +23,24 @@ struct VocabCommand: ParsableCommand {
 
         @OptionGroup var load: CorpusLoadOptions
 
-        @Option(help: "Keep tokens seen at least this many times.")
-        var minCount: Int = 1
-
-        @Option(help: "Largest vocabulary, including the four special tokens.")
-        var maxSize: Int?
+        @OptionGroup var limits: VocabularyOptions
 
         @Option(help: "Where to write the vocabulary (default: vocab/<corpus>.vocab under the package root).")
         var output: String?
-
-        func validate() throws {
-            if minCount < 1 { throw ValidationError("--min-count must be at least 1") }
-            if let maxSize, maxSize < Vocabulary.specialTokens.count + 1 {
-                throw ValidationError("--max-size must leave room for a token besides the four special ones")
-            }
-        }
 
         func run() throws {
             let (corpus, root) = try load.load(self.corpus)
             let tokenizer = try corpus.tokenizer()
             let vocabulary = Vocabulary.build(from: corpus.train.lazy.map(tokenizer.tokenizeAll),
-                                              config: tokenizer.config, minCount: minCount, maxSize: maxSize)
+                                              config: tokenizer.config,
+                                              minCount: limits.minCount, maxSize: limits.maxSize)
             let url = output.map { URL(fileURLWithPath: $0) }
                 ?? root.appendingPathComponent("vocab/\(corpus.name).vocab")
             try vocabulary.save(to: url)
             print("vocabulary of \(corpus.name) (sha256 \(corpus.sha256.prefix(16))…, \(corpus.train.count) training examples)")
             print("  tokenizer  \(tokenizer.config)")
-            print("  entries    \(vocabulary.count) (4 special + \(vocabulary.count - 4)); min-count \(minCount)"
-                  + (maxSize.map { ", max-size \($0)" } ?? ""))
+            print("  entries    \(vocabulary.count) (4 special + \(vocabulary.count - 4)); min-count \(limits.minCount)"
+                  + (limits.maxSize.map { ", max-size \($0)" } ?? ""))
             print("  <unk>      \(vocabulary.counts[Int(Vocabulary.unk)]) training occurrences left out")
             print("  written    \(url.path)")
         }

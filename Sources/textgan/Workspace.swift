@@ -4,8 +4,9 @@ import Foundation
 /// Where the package lives (corpora/, vocab/, runs/) and where the shared benchmark data is.
 struct WorkspaceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The package root, holding Package.swift, corpora/ and vocab/.",
-                               discussion: "Default: $TEXTGAN_ROOT, else the nearest directory above the current one "
-                                   + "that holds corpora/ and Package.swift, else the one above the executable."))
+                               discussion: "Default: $TEXTGAN_ROOT, else the nearest directory at or above the "
+                                   + "current one that holds corpora/ and Package.swift, else the nearest at or above "
+                                   + "the executable's directory."))
     var root: String?
 
     @Option(help: ArgumentHelp("The shared benchmark data directory.",

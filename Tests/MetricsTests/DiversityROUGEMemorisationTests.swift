@@ -1,5 +1,6 @@
 import Foundation
 import Metrics
+import TestSupport
 import XCTest
 
 // Distinct-n, ROUGE-L and memorisation on hand-computed cases, and their fast paths against brute force.

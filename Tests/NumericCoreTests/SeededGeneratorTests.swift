@@ -17,6 +17,20 @@ final class SeededGeneratorTests: XCTestCase {
                        [0x99EC_5F36_CB75_F2B4, 0xBF6E_1F78_4956_452A, 0x1A5F_849D_4933_E6E0])
     }
 
+    func testSplitMix64KnownOutputs() {
+        // SplitMix64 seeds SeededGenerator and draws the Metrics property tests' inputs; these are its outputs
+        // before it became one shared type (seed 0 matches the reference implementation's published values).
+        let expected: [UInt64: [UInt64]] = [
+            0: [0xE220_A839_7B1D_CDAF, 0x6E78_9E6A_A1B9_65F4, 0x06C4_5D18_8009_454F, 0xF88B_B8A8_724C_81EC],
+            42: [0xBDD7_3226_2FEB_6E95, 0x28EF_E333_B266_F103, 0x4752_6757_130F_9F52, 0x581C_E1FF_0E4A_E394],
+            20_240_607: [0x6486_8282_36CD_C99B, 0x0920_E175_EB2C_B418, 0xFE31_5249_8C0B_74D7, 0x2BB8_005E_6E86_CFCE],
+        ]
+        for (seed, outputs) in expected {
+            var g = SplitMix64(seed: seed)
+            XCTAssertEqual((0..<4).map { _ in g.next() }, outputs, "seed \(seed)")
+        }
+    }
+
     func testStateRoundTripsThroughJSON() throws {
         var g = SeededGenerator(seed: 7)
         for _ in 0..<10 { _ = g.next() }
