@@ -37,6 +37,22 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(Array(layer.table.grad.scalars[(2 * 3)..<(3 * 3)]), [0, 0, 0])
     }
 
+    func testEmbeddingOfSoftRows() {
+        let layer = Embedding("emb", vocabularySize: 7, embeddingSize: 3, using: &rng)
+        // Soft rows (softmax of random logits), as a relaxed generator emits them.
+        let rows = Parameter("rows", softmax(random([5, 7], std: 2)))
+        let w = random([5, 3])
+        layer.zeroGrad()
+        let dRows = layer.backward(w, rows: rows.value)
+        XCTAssertEqual(dRows.shape, [5, 7])
+        assertGradientsMatch([(rows, dRows), (layer.table, layer.table.grad)]) { weightedSum(layer.forward(rows: rows.value), w) }
+        // One-hot rows give the lookup itself.
+        let ids: [Int32] = [3, 0, 6, 3]
+        var oneHot = Tensor(zeros: [ids.count, 7])
+        for (n, id) in ids.enumerated() { oneHot[n, Int(id)] = 1 }
+        XCTAssertEqual(layer.forward(rows: oneHot).scalars, layer.forward(ids).scalars)
+    }
+
     func testLSTMThroughSeveralSteps() {
         let (T, B, E, H) = (5, 3, 4, 6)
         let lstm = LSTM("lstm", inputSize: E, hiddenSize: H, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5), using: &rng)

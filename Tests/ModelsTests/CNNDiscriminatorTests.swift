@@ -38,6 +38,40 @@ final class CNNDiscriminatorTests: XCTestCase {
         }
     }
 
+    /// D read from rows over the vocabulary: one-hot rows give the token path's logits and features bit for bit, and
+    /// the gradient with respect to soft rows (through logits and features, with dropout on) matches central
+    /// differences, as do the parameters' gradients.
+    func testRowsInputAndItsGradient() {
+        var rng = SeededGenerator(seed: 12)
+        let d = CNNDiscriminator(tiny, using: &rng)
+        let sequences: [[Int32]] = [[1, 2, 3, 4, 5, 6], [7, 8, 1], [2, 2, 2, 2, 2, 2]]
+        let ids = d.pack(sequences)
+        var oneHot = Tensor(zeros: [ids.count, tiny.vocabularySize])
+        for (n, id) in ids.enumerated() { oneHot[n, Int(id)] = 1 }
+        var unused = SeededGenerator(seed: 0)
+        let byTokens = d.forward(.tokens(ids), training: false, using: &unused)
+        let byRows = d.forward(.rows(oneHot), training: false, using: &unused)
+        XCTAssertEqual(byRows.logits.scalars.map(\.bitPattern), byTokens.logits.scalars.map(\.bitPattern))
+        XCTAssertEqual(byRows.features.scalars.map(\.bitPattern), byTokens.features.scalars.map(\.bitPattern))
+        XCTAssertNil(d.backward(byTokens, logitGradient: Tensor(zeros: [3, 2]), featureGradient: nil))
+
+        let rows = Parameter("rows", softmax(Tensor(randomNormal: [ids.count, tiny.vocabularySize], std: 2, using: &rng)))
+        let wLogits = Tensor(randomNormal: [3, 2], using: &rng)
+        let wFeatures = Tensor(randomNormal: byRows.features.shape, using: &rng)
+        func loss() -> Double {
+            var dropout = SeededGenerator(seed: 5)
+            let pass = d.forward(.rows(rows.value), training: true, using: &dropout)
+            return weightedSum(pass.logits, wLogits) + weightedSum(pass.features, wFeatures)
+        }
+        d.zeroGrad()
+        var dropout = SeededGenerator(seed: 5)
+        let pass = d.forward(.rows(rows.value), training: true, using: &dropout)
+        let dRows = try! XCTUnwrap(d.backward(pass, logitGradient: wLogits, featureGradient: wFeatures))
+        XCTAssertEqual(dRows.shape, rows.value.shape)
+        let options = GradientCheckOptions(epsilon: 1e-3, relativeTolerance: 3e-2, absoluteTolerance: 5e-3)
+        assertGradientsMatch([(rows, dRows)] + d.parameters.map { ($0, $0.grad) }, options: options, loss: loss)
+    }
+
     func testLearnsToTellAPatternFromNoise() {
         var rng = SeededGenerator(seed: 4)
         let config = CNNDiscriminatorConfig(

@@ -1,1 +1,85 @@
+import Foundation
+import Models
+import Training
+import Workbench
 import XCTest
+
+/// The run config: sections per algorithm, model kinds, one home per setting, and configs recorded before both.
+final class RunConfigTests: XCTestCase {
+    private func seqgan(_ preset: Preset? = nil) -> RunConfig {
+        RunConfig(algorithm: SeqGANAlgorithm.self, corpus: "coco", preset: preset)
+    }
+
+    private func object(_ config: RunConfig) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(config.json.utf8)) as! [String: Any]
+    }
+
+    func testEachAlgorithmHasExactlyItsSectionsAndTheModelKinds() throws {
+        let gan = try object(seqgan())
+        XCTAssertNotNil(gan["mle"])
+        XCTAssertNotNil(gan["seqgan"])
+        XCTAssertEqual((gan["generator"] as? [String: Any])?["kind"] as? String, "lstm")
+        XCTAssertEqual((gan["discriminator"] as? [String: Any])?["kind"] as? String, "cnn")
+        XCTAssertNil(gan["seqgan"].flatMap { ($0 as? [String: Any])?["pretrain"] }, "pretraining is configured by mle alone")
+        let mle = try object(RunConfig(algorithm: MLEAlgorithm.self, corpus: "coco", preset: nil))
+        XCTAssertNil(mle["seqgan"])
+        XCTAssertNil(mle["discriminator"])
+        // The stored form decodes to the same config.
+        let config = seqgan(.quick)
+        XCTAssertEqual(try RunConfig.decode(config.json, source: "test"), config)
+        XCTAssertEqual(config[section: SeqGANConfig.self].rollouts, 4)
+        XCTAssertEqual((config.discriminator!.config as! CNNDiscriminatorConfig).widths.first?.filters, 25)
+    }
+
+    func testAKeyNothingReadsIsAnError() throws {
+        let base = seqgan()
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"seqgan": {"pretrain": {"learningRate": 0.1}}}"#.utf8), source: "a.json")) {
+            XCTAssertTrue("\($0)".contains("unknown config key 'seqgan.pretrain'"), "\($0)")
+        }
+        let mle = RunConfig(algorithm: MLEAlgorithm.self, corpus: "coco", preset: nil)
+        XCTAssertThrowsError(try mle.merging(json: Data(#"{"seqgan": {"rollouts": 2}}"#.utf8), source: "b.json")) {
+            XCTAssertTrue("\($0)".contains("unknown config key 'seqgan'") && "\($0)".contains("does not read"), "\($0)")
+        }
+        XCTAssertThrowsError(try mle.merging(json: Data(#"{"discriminator": {"l2": 0.1}}"#.utf8), source: "c.json"))
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"generator": {"kind": "gru"}}"#.utf8), source: "d.json")) {
+            XCTAssertTrue("\($0)".contains("generator.kind 'gru'"), "\($0)")
+        }
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"algorithm": "leakgan"}"#.utf8), source: "e.json"))
+        // A file may switch the algorithm: the sections follow.
+        let switched = try base.merging(json: Data(#"{"algorithm": "mle", "mle": {"epochs": 3}}"#.utf8), source: "f.json")
+        XCTAssertEqual(switched.algorithm, "mle")
+        XCTAssertFalse(switched.reads(SeqGANConfig.self))
+        XCTAssertNil(switched.discriminator)
+        XCTAssertEqual(switched[section: MLEConfig.self].epochs, 3)
+    }
+
+    func testGeneratorLearningRateHasOneHomePerSection() {
+        var config = seqgan()
+        XCTAssertEqual(config.setGeneratorLearningRate(0.003), ["mle", "seqgan"])
+        XCTAssertEqual(config[section: MLEConfig.self].learningRate, 0.003)
+        XCTAssertEqual(config[section: SeqGANConfig.self].generatorLearningRate, 0.003)
+        XCTAssertEqual(config[section: SeqGANConfig.self].discriminatorLearningRate, 1e-4, "D's rate is its own")
+    }
+
+    /// Configs stored before sections and kinds existed: no `kind`, a `seqgan.pretrain` copy of `mle`, a
+    /// discriminator section in MLE runs. They still decode (resume, sample and eval read them).
+    func testConfigsRecordedBeforeTheRedesignStillDecode() throws {
+        var old = try object(seqgan())
+        var generator = old["generator"] as! [String: Any], discriminator = old["discriminator"] as! [String: Any]
+        generator["kind"] = nil
+        discriminator["kind"] = nil
+        var section = old["seqgan"] as! [String: Any]
+        section["pretrain"] = old["mle"]
+        (old["generator"], old["discriminator"], old["seqgan"]) = (generator, discriminator, section)
+        let gan = try RunConfig.decode(String(decoding: try JSONSerialization.data(withJSONObject: old), as: UTF8.self), source: "old")
+        XCTAssertEqual(gan, seqgan())
+        old["algorithm"] = "mle"
+        let mle = try RunConfig.decode(String(decoding: try JSONSerialization.data(withJSONObject: old), as: UTF8.self), source: "old")
+        XCTAssertNil(mle.discriminator)
+        XCTAssertFalse(mle.reads(SeqGANConfig.self))
+        // Old checkpoints name SeqGAN's first phases differently.
+        let phases = try JSONDecoder().decode([SeqGANPhase].self, from: Data(#"["pretrainGenerator", "pretrainDiscriminator", "adversarial", "mle"]"#.utf8))
+        XCTAssertEqual(phases, [.mle, .discriminator, .adversarial, .mle])
+        XCTAssertThrowsError(try JSONDecoder().decode([SeqGANPhase].self, from: Data(#"["warmup"]"#.utf8)))
+    }
+}
