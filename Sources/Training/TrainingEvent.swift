@@ -32,9 +32,9 @@ public typealias TrainingEventHandler = (TrainingEvent) -> TrainingControl
 /// evaluation never shifts the training stream.
 public typealias GeneratorEvaluator = (any SequenceGenerator, inout SeededGenerator) -> [String: Double]
 
-/// The names of training phases: the `phase` of events, of the run store's metric rows, and of the docs. Each
-/// phase numbers its steps from 1: MLE counts optimizer steps, discriminator pretraining counts rounds,
-/// adversarial training counts adversarial steps.
+/// The names of training phases: the `phase` of events, of the run store's metric rows, and of the docs
+/// (docs/run-store.md). Each phase numbers its own steps: MLE counts optimizer steps, discriminator pretraining
+/// counts rounds, adversarial training counts adversarial steps (its first evaluation, before any step, is at 0).
 public enum Phase {
     /// Maximum-likelihood training of the generator (for SeqGAN: its pretraining).
     public static let mle = "mle"

@@ -36,7 +36,7 @@ extension SeqGANConfig: ConfigSection {
 
 public enum SeqGANAlgorithm: TrainingAlgorithm {
     public static let name = "seqgan"
-    public static let summary = "SeqGAN: MLE pretraining, then policy gradient with Monte Carlo rollout rewards from D"
+    public static let summary = "SeqGAN (Yu et al. 2017): MLE pretraining, then policy gradient with Monte Carlo rollout rewards from the discriminator"
     public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self]
     public static let trainsDiscriminator = true
 

@@ -74,12 +74,11 @@ struct Bleu: ParsableCommand {
         let referenceLines = try readLines(references, role: "references")
 
         let start = DispatchTime.now().uptimeNanoseconds
-        var ids = TokenIDMap()
-        let referenceIDs = ids.encode(referenceLines.map(tokenize))
-        let hypothesisIDs = ids.encode(hypothesisLines.map(tokenize))
-        let index = BLEUReferenceIndex(references: referenceIDs, maxOrder: orders.max()!)
-        let bleuScores = index.score(hypothesisIDs, orders: orders, smoothing: smoothing, threads: threads)
-        let selfScores = selfBLEU ? Metrics.selfBLEU(hypothesisIDs, orders: orders, smoothing: smoothing, threads: threads) : []
+        let hypothesisTokens = hypothesisLines.map(tokenize)
+        let bleuScores = Metrics.bleu(hypotheses: hypothesisTokens, references: referenceLines.map(tokenize),
+                                      orders: orders, smoothing: smoothing, threads: threads)
+        let selfScores = selfBLEU
+            ? Metrics.selfBLEU(hypothesisTokens, orders: orders, smoothing: smoothing, threads: threads) : []
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 
         let protocolFields: [(String, String)] = [

@@ -12,30 +12,33 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Score a trained generator with every metric and record the scores with their protocol.",
         discussion: """
-            Loads the checkpoint (the model, config and vocabulary come from the file alone), draws --samples
-            sequences at each temperature, and computes:
-              bleu2..bleu5            BLEU-n of each sample against the WHOLE reference set (text-GAN convention,
-                                      nltk-exact), mean over samples
-              self_bleu2..self_bleu5  each sample against all the other samples (diversity: lower is better)
-              rouge_l                 ROUGE-L F1 of each sample against its best-matching reference, mean
-              distinct1..distinct4    unique n-grams / all n-grams of the samples
-              memorisation_rate       fraction of samples that are, token for token, a training sentence
-              longest_copied(_mean)   longest token span copied from one training sentence (max, mean)
-              nll_oracle              the oracle's per-token NLL of the samples (synthetic benchmark)
-              nll_test                the generator's per-token NLL of the test split (independent of sampling)
-            Samples are scored as the tokens a reader sees: up to the first <eos>, a sampled <unk> matches no
-            reference token. References are the corpus's sentences as the run's tokenizer splits them, never cut.
-            The synthetic benchmark's tokens are bare ids, so BLEU and ROUGE-L (which need reference text) are
-            not computed for it; NLL-oracle measures quality there.
+            Loads the checkpoint (the model, config and vocabulary come from the file alone), draws --samples \
+            sequences at each temperature, and scores them. The metrics, by the names the run store uses:
 
-            Given a run id, every score goes into the run store's evaluations table at the checkpoint's step, with
-            its protocol (sample count, reference set and size, tokenizer, smoothing, seed, temperature); a
-            checkpoint file is only scored and printed. --sweep scores several temperatures from the same seed
-            and stores one row per temperature per metric: BLEU-n against Self-BLEU-n is the quality–diversity
-            curve, the fair way to compare a GAN with MLE.
+            - bleu2..bleu5: BLEU-n of each sample against the whole reference set (the text-GAN convention, \
+            nltk-exact), mean over samples.
+            - self_bleu2..self_bleu5: each sample against all the other samples (diversity; lower is more diverse).
+            - rouge_l: ROUGE-L F1 of each sample against its best-matching reference, mean.
+            - distinct1..distinct4: unique n-grams over all n-grams of the samples.
+            - memorisation_rate: the share of samples that are, token for token, a training sentence.
+            - longest_copied, longest_copied_mean: the longest token span copied from one training sentence (max, \
+            mean).
+            - nll_oracle: the oracle's per-token NLL of the samples (synthetic benchmark).
+            - nll_test: the generator's per-token NLL of the test split (independent of sampling).
+
+            Samples are scored as the tokens a reader sees: up to the first <eos>; a sampled <unk> matches no \
+            reference token. References are the corpus's sentences as the run's tokenizer splits them, never cut. \
+            The synthetic benchmark's tokens are bare ids, so BLEU and ROUGE-L (which need reference text) are not \
+            computed for it; NLL-oracle measures quality there.
+
+            Given a run id, every score goes into the run store's evaluations table at the training position of \
+            the checkpoint, with its protocol (sample count, reference set and size, tokenizer, smoothing, seed, \
+            temperature, top-k, top-p); a checkpoint file is only scored and printed. --sweep scores several \
+            temperatures from the same seed and stores one row per temperature per metric: BLEU-n against \
+            Self-BLEU-n is the quality-diversity curve, the fair way to compare a GAN with MLE.
 
             Examples:
-              textgan eval 3                                  # 10,000 samples at temperature 1 vs the test split
+              textgan eval 3
               textgan eval 3 --best --sweep 0.5,0.7,1.0,1.2,1.5
               textgan eval runs/3/latest.safetensors --samples 2000 --format json
             """

@@ -87,19 +87,14 @@ final class REPLSession {
         switch name {
         case "n": settings.count = try parseInt(argument, "/n", range: 1...Self.maxCount)
         case "temperature", "temp", "t":
-            let t = try parseFloat(argument, "/temperature")
-            guard t >= 0 && t.isFinite else { throw REPLError("/temperature must be a number ≥ 0 (0: greedy), not '\(argument)'") }
-            settings.sampling.temperature = t
+            let t = try parseNumber(argument, "/temperature")
+            try setSampling(temperature: t, "/temperature must be a number ≥ 0 (0: greedy), not '\(argument)'")
         case "top-k", "topk":
-            settings.sampling.topK = try argument == "off" ? nil : parseInt(argument, "/top-k", range: 1...Int.max, off: true)
+            let k = try argument == "off" ? nil : parseInt(argument, "/top-k", range: 1...Int.max, off: true)
+            try setSampling(topK: .some(k), "/top-k must be a whole number ≥ 1 or 'off', not '\(argument)'")
         case "top-p", "topp":
-            if argument == "off" {
-                settings.sampling.topP = nil
-            } else {
-                let p = try parseFloat(argument, "/top-p", off: true)
-                guard p > 0 && p <= 1 else { throw REPLError("/top-p must be in (0, 1] or 'off', not '\(argument)'") }
-                settings.sampling.topP = p
-            }
+            let p = try argument == "off" ? nil : parseNumber(argument, "/top-p", off: true)
+            try setSampling(topP: .some(p), "/top-p must be in (0, 1] or 'off', not '\(argument)'")
         case "max-len", "maxlen":
             let limit = model.generator.maxLength
             settings.sampling.maxLength = try argument == "off" ? nil : parseInt(argument, "/max-len", range: 1...limit, off: true)
@@ -320,8 +315,23 @@ final class REPLSession {
         return value
     }
 
-    private func parseFloat(_ text: String, _ command: String, off: Bool = false) throws -> Float {
-        guard let value = Float(text), value.isFinite else {
+    /// Changes the sampling options through the checks the commands' --temperature, --top-k and --top-p use
+    /// (`SamplingFlags`); `message` is the error when a value is out of range.
+    private func setSampling(temperature: Double? = nil, topK: Int?? = nil, topP: Double?? = nil, _ message: String) throws {
+        let s = settings.sampling
+        var options: SamplingOptions
+        do {
+            options = try SamplingFlags.options(temperature: temperature ?? Double(s.temperature), topK: topK ?? s.topK,
+                                                topP: topP ?? s.topP.map(Double.init))
+        } catch {
+            throw REPLError(message)
+        }
+        options.maxLength = s.maxLength
+        settings.sampling = options
+    }
+
+    private func parseNumber(_ text: String, _ command: String, off: Bool = false) throws -> Double {
+        guard let value = Double(text), value.isFinite else {
             throw REPLError("\(command) takes a number\(off ? " or 'off'" : ""), not '\(text)'")
         }
         return value

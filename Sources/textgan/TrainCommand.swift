@@ -14,20 +14,30 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             The config is layered: the algorithm's reference defaults, then --preset, then --config FILE (a JSON \
             object with any subset of the fields printed at start), then the flags below. Each algorithm reads its \
-            own sections (mle; seqgan and mle) and a key that nothing reads is an error. The effective config is \
-            printed, stored with the run and in every checkpoint.
+            own sections and a key that nothing reads is an error. The effective config is printed, stored with \
+            the run and in every checkpoint.
+
+            \(algorithmList)
 
             Checkpoints (latest and best) go to runs/<run-id>/ beside the run store; Ctrl-C or SIGTERM stops at the \
             next step, writes a checkpoint and marks the run interrupted, and `textgan train --resume <run-id>` \
             continues it exactly.
 
-            Examples:
-              textgan train tang --preset quick          # the whole SeqGAN pipeline in under a minute
-              textgan train oracle --algo mle            # MLE on the SeqGAN synthetic benchmark (paper schedule)
-              textgan train oracle --preset paper        # SeqGAN, paper schedule (hours; resumable)
+            Examples (the first is the whole SeqGAN pipeline in under a minute):
+              textgan train tang --preset quick
+              textgan train oracle --algo mle
+              textgan train my.txt --config overrides.json --g-lr 0.005
               textgan train --resume 3
             """
     )
+
+    /// The registered algorithms, each with the config sections it reads (generated from the registry).
+    static var algorithmList: String {
+        "Algorithms (--algo):\n" + Registry.shared.algorithmNames.compactMap(Registry.shared.algorithm).map { type in
+            "- \(type.name): \(type.summary) (reads \(type.sections.map { $0.key }.joined(separator: ", "))"
+                + (type.trainsDiscriminator ? ", generator, discriminator)" : ", generator)")
+        }.joined(separator: "\n")
+    }
 
     @Argument(help: "A named corpus (oracle, coco, poems, tang: see `textgan corpus list`) or a text file with one example per line.")
     var corpus: String?
