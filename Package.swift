@@ -9,7 +9,8 @@
 // Workbench is the application: run configs and their layering, corpora as training data, the evaluation suite,
 // runs rebuilt from checkpoints, the algorithm and model registry, and the benchmarks; textgan is its commands.
 // The REPL's line editing: CEditLine (C shim over the system libedit) ← textgan.
-// Metrics stands beside them and depends on nothing in the project.
+// Metrics stands beside them and depends on nothing in the project. Digest (SHA-256, SplitMix64) is a leaf that
+// NumericCore and TextPipeline both use.
 import PackageDescription
 
 let package = Package(
@@ -54,7 +55,7 @@ let package = Package(
         // Tensors, BLAS, elementwise and fused kernels, RNG, optimizers, safetensors and .npy files.
         .target(
             name: "NumericCore",
-            dependencies: ["CBLAS", "CKernels"]
+            dependencies: ["CBLAS", "CKernels", "Digest"]
         ),
         // Layers with forward and backward side by side.
         .target(
@@ -77,7 +78,8 @@ let package = Package(
             name: "CICU",
             linkerSettings: [.linkedLibrary("icuuc"), .linkedLibrary("icudata")]
         ),
-        // A streaming SHA-256, for corpora, checkpoints and the run store.
+        // Fully specified hash functions: a streaming SHA-256 (corpora, checkpoints, the run store) and SplitMix64
+        // (seeding, corpus splits, seeded test data). A leaf: every module may use it.
         .target(name: "Digest"),
         // Tokenizer, vocabularies and corpora. Does not depend on the ML core.
         .target(
@@ -123,7 +125,7 @@ let package = Package(
             dependencies: ["NumericCore"],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore", "CKernels", "TestSupport"]),
+        .testTarget(name: "NumericCoreTests", dependencies: ["NumericCore", "CKernels", "Digest", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "NumericCore", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "Layers", "NumericCore", "TestSupport"]),
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
@@ -137,7 +139,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["textgan", "Workbench", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Training", "Models", "Layers", "NumericCore", "RunStore", "TextPipeline", "TestSupport"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "TestSupport"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Digest", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "NumericCore", "TestSupport"]),
     ]
 )

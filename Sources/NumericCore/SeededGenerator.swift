@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 
 // The one random generator of textgan: xoshiro256** seeded through SplitMix64.
@@ -75,23 +76,4 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
     }
 
     @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
-}
-
-// MARK: - Seeding
-
-/// SplitMix64 (Steele, Lea & Flood 2014): the sequence that turns a seed into `SeededGenerator`'s state. It is
-/// public for seeded test data (TestSupport re-exports it); training, batching and sampling take a
-/// `SeededGenerator`. TextPipeline keeps its own copy for corpus splits, as it does not import the ML core.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -303,28 +303,6 @@ enum Split {
     }
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fully specified generator, so splits never depend on the
-/// standard library's random number generator. The same sequence as NumericCore's `SplitMix64`, copied because
-/// TextPipeline does not import the ML core and no module below both can hold it without a new dependency.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// In 0..<bound, by the high half of a 64×64-bit product (Lemire); the bias is below 2⁻³² for any bound we use.
-    mutating func index(below bound: Int) -> Int {
-        Int(next().multipliedFullWidth(by: UInt64(bound)).high)
-    }
-}
-
 // MARK: - Fortune files
 
 /// Converts a fortune(6) file of poems into one example per line of verse. Each entry (between "%" lines) starts
