@@ -326,6 +326,23 @@ extension CNNDiscriminatorConfig: SequenceDiscriminatorConfig {
         padToken = shape.padToken
     }
 
+    public func validate(section: String) throws {
+        let check = ConfigCheck(section)
+        try check.int("embeddingSize", embeddingSize, 1...8192)
+        try check.require(!widths.isEmpty, "widths", "[]", "at least one width, e.g. [{\"width\": 2, \"filters\": 100}]")
+        for (i, w) in widths.enumerated() {
+            try check.int("widths.\(i).width", w.width, 1...1000)
+            try check.int("widths.\(i).filters", w.filters, 1...100_000)
+        }
+        try check.number("keepProbability", keepProbability, 0...1, open: true)
+        try check.number("l2", l2, 0...1000)
+        try check.number("initStd", initStd, 0...10)
+        try check.int("sequenceLength", sequenceLength, 1...100_000)
+        let longest = widths.map(\.width).min() ?? 0
+        try check.require(vocabularySize == 0 || !effectiveWidths.isEmpty, "widths", "shortest width \(longest)",
+                          "a width no longer than the sequences (\(sequenceLength) tokens)")
+    }
+
     public func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator {
         CNNDiscriminator(self, using: &rng)
     }

@@ -306,5 +306,14 @@ extension LSTMGeneratorConfig: SequenceGeneratorConfig {
         endToken = shape.endToken
     }
 
+    public func validate(section: String) throws {
+        let check = ConfigCheck(section)
+        try check.int("embeddingSize", embeddingSize, 1...8192)
+        try check.int("hiddenSize", hiddenSize, 1...8192)
+        try check.number("initStd", initStd, 0...10)
+        try check.int("maxLength", maxLength, 1...100_000)
+        try check.int("vocabularySize", vocabularySize, 0...10_000_000)
+    }
+
     public func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator { LSTMGenerator(self, using: &rng) }
 }

@@ -181,6 +181,9 @@ public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {
     static var kind: String { get }
     /// Takes what the corpus decides (vocabulary, length, start and end tokens).
     mutating func fit(to shape: SequenceShape)
+    /// Throws `ConfigRangeError` for a field outside its range (after `fit`, the corpus's values too), so that
+    /// `makeGenerator` never sees a config it cannot build.
+    func validate(section: String) throws
     func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator
 }
 
@@ -270,5 +273,6 @@ extension SequenceDiscriminator {
 public protocol SequenceDiscriminatorConfig: Codable, Sendable, Equatable {
     static var kind: String { get }
     mutating func fit(to shape: SequenceShape)
+    func validate(section: String) throws
     func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator
 }

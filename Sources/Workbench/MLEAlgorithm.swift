@@ -19,6 +19,19 @@ extension MLEConfig: ConfigSection {
         if preset == .quick { epochs = 15 }
     }
 
+    public func validate() throws {
+        let check = ConfigCheck(Self.key)
+        try check.int("epochs", epochs, 0...100_000)
+        try check.int("batchSize", batchSize, 1...65_536)
+        try check.number("learningRate", learningRate, 0...100, open: true)
+        try check.number("gradientClip", gradientClip, 0...1e6, open: true)
+        try check.int("earlyStoppingPatience", earlyStoppingPatience, 1...100_000)
+        try check.int("evaluateEvery", evaluateEvery, 1...100_000)
+        try check.int("logEvery", logEvery, 1...1_000_000_000)
+        try check.int("samplesPerEpoch", samplesPerEpoch, 0...10_000)
+        try check.number("sampleTemperature", sampleTemperature, 0...100)
+    }
+
     public func fit(to data: TrainingData) throws {
         guard data.train.count >= batchSize else {
             throw WorkbenchError("corpus \(data.corpus) has \(data.train.count) training sequences, fewer than one batch of \(batchSize) (mle.batchSize)")

@@ -33,6 +33,8 @@ public protocol ConfigSection: Codable, Sendable, Equatable {
     static var key: String { get }
     /// The section's defaults under a preset (nil: the reference defaults).
     init(preset: Preset?)
+    /// Throws `ConfigRangeError` for a field outside its range (every field has one).
+    func validate() throws
     /// Sets the generator's learning rate if the section has one (`--g-lr` sets each); returns whether it has.
     mutating func setGeneratorLearningRate(_ rate: Float) -> Bool
     /// Takes what the training data decides (e.g. SeqGAN's negatives default to the number of training
@@ -82,14 +84,13 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     }
 
     public func validate() throws {
-        guard nllOracleSamples >= 1 else { throw WorkbenchError("evaluation.nllOracleSamples must be at least 1") }
-        guard bleuSamples >= 0 else { throw WorkbenchError("evaluation.bleuSamples must not be negative (0: no BLEU)") }
-        guard !bleuOrders.isEmpty, bleuOrders.allSatisfy({ (1...9).contains($0) }) else {
-            throw WorkbenchError("evaluation.bleuOrders must list BLEU orders in 1...9, e.g. [2, 3, 4, 5]")
-        }
-        guard !(selfBLEU && bleuSamples == 1) else {
-            throw WorkbenchError("evaluation.selfBLEU needs at least 2 samples (evaluation.bleuSamples)")
-        }
+        let check = ConfigCheck("evaluation")
+        try check.int("nllOracleSamples", nllOracleSamples, 1...10_000_000)
+        try check.int("bleuSamples", bleuSamples, 0...10_000_000)
+        try check.require(!bleuOrders.isEmpty, "bleuOrders", "[]", "BLEU orders in 1…9, e.g. [2, 3, 4, 5]")
+        for (i, n) in bleuOrders.enumerated() { try check.int("bleuOrders.\(i)", n, 1...9) }
+        try check.require(!(selfBLEU && bleuSamples == 1), "bleuSamples", "1",
+                          "0, or at least 2 when selfBLEU is on (Self-BLEU compares samples with each other)")
     }
 }
 
@@ -98,6 +99,13 @@ public struct VocabularySettings: Codable, Equatable, Sendable {
     public var minCount = 1
     public var maxSize: Int? = nil
     public init() {}
+
+    public func validate() throws {
+        let check = ConfigCheck("vocabulary")
+        try check.int("minCount", minCount, 1...1_000_000_000)
+        // The four special tokens and at least one word.
+        try check.int("maxSize", maxSize, 5...10_000_000)
+    }
 }
 
 // MARK: - Model sections
@@ -299,6 +307,20 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
     }
 
+    // MARK: - Validation
+
+    /// Every field against its range: before the corpus loads (what the user set) and again after `fit` (what the
+    /// corpus decided); a run is recorded only after both pass. Flags and config files end up here alike.
+    public func validate() throws {
+        let check = ConfigCheck("")
+        try check.int("maxLength", maxLength, 2...100_000)
+        try vocabulary.validate()
+        try evaluation.validate()
+        try generator.config.validate(section: "generator")
+        try discriminator?.config.validate(section: "discriminator")
+        for key in sections.keys.sorted() { try sections[key]!.validate() }
+    }
+
     // MARK: - Fitting to the corpus
 
     /// Fills in what the corpus decides: the models' vocabulary size, length and special tokens, and what the
@@ -359,6 +381,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
         do {
             config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: merged))
         } catch let error as DecodingError {
+            // Foundation reports a number that does not fit its field (a negative seed, an epoch count past Int)
+            // as invalid JSON at no path: find the leaf that fails on its own.
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
+               let leaf = Self.leaves(overlay).first(where: { leaf in
+                (try? JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: Self.merge(base, leaf.overlay)))) == nil
+            }) {
+                throw WorkbenchError("\(source): \(leaf.path) = \(leaf.value) does not fit the field (wrong type, or outside what the type can hold)")
+            }
             throw WorkbenchError("\(source): \(Self.describe(error))")
         } catch let error as WorkbenchError {
             throw WorkbenchError("\(source): \(error)")
@@ -386,6 +416,17 @@ public struct RunConfig: Codable, Sendable, Equatable {
             ? try encoder.encode(GeneratorSettings(Registry.shared.generator(kind)!.defaults(preset)))
             : try encoder.encode(DiscriminatorSettings(Registry.shared.discriminator(kind)!.defaults(preset)))
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    /// Each leaf of a JSON object alone, as an overlay of its own, with its dotted path.
+    private static func leaves(_ object: [String: Any], path: String = "") -> [(path: String, value: Any, overlay: [String: Any])] {
+        object.keys.sorted().flatMap { key -> [(path: String, value: Any, overlay: [String: Any])] in
+            let here = path.isEmpty ? key : "\(path).\(key)"
+            if let nested = object[key] as? [String: Any], !nested.isEmpty {
+                return leaves(nested, path: here).map { ($0.path, $0.value, [key: $0.overlay]) }
+            }
+            return [(here, object[key]!, [key: object[key]!])]
+        }
     }
 
     private static func merge(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {

@@ -28,6 +28,26 @@ extension SeqGANConfig: ConfigSection {
         }
     }
 
+    public func validate() throws {
+        let check = ConfigCheck(Self.key)
+        try check.int("discriminatorPretrainRounds", discriminatorPretrainRounds, 0...100_000)
+        try check.int("discriminatorPretrainEpochs", discriminatorPretrainEpochs, 1...10_000)
+        try check.int("adversarialSteps", adversarialSteps, 0...1_000_000)
+        try check.int("generatorSteps", generatorSteps, 1...10_000)
+        try check.int("discriminatorRounds", discriminatorRounds, 0...10_000)
+        try check.int("discriminatorEpochs", discriminatorEpochs, 1...10_000)
+        try check.int("generatorBatchSize", generatorBatchSize, 1...65_536)
+        try check.int("rollouts", rollouts, 1...1024)
+        try check.number("rolloutUpdateRate", rolloutUpdateRate, 0...1)
+        try check.int("negatives", negatives, 1...10_000_000)
+        try check.number("generatorLearningRate", generatorLearningRate, 0...100, open: true)
+        try check.number("gradientClip", gradientClip, 0...1e6, open: true)
+        try check.number("discriminatorLearningRate", discriminatorLearningRate, 0...100, open: true)
+        try check.int("discriminatorBatchSize", discriminatorBatchSize, 1...65_536)
+        try check.int("evaluateEvery", evaluateEvery, 1...100_000)
+        try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
+    }
+
     /// Negatives default to as many as there are training sequences (the reference: 10,000).
     public mutating func fit(to data: TrainingData) throws {
         if negatives == nil { negatives = data.train.count }

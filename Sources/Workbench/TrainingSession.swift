@@ -28,10 +28,11 @@ public final class TrainingSession {
     /// Records a new run of `config` (already layered) once its corpus loads and suits it.
     public static func start(_ config: RunConfig, name: String?, store: RunDatabase, runsDirectory: URL, root: URL,
                              sharedData: URL?, minExamples: Int) throws -> TrainingSession {
-        try config.evaluation.validate()
+        try config.validate()
         var config = config
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)
+        try config.validate()
         let id = try store.startRun(NewRun(
             name: name ?? "\(config.corpus)-\(config.algorithm)", algorithm: config.algorithm,
             generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,

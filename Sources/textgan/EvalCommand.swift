@@ -96,7 +96,7 @@ struct EvalCommand: ParsableCommand {
     var temperatures: [Double] { sweep ?? [sampling.temperature ?? 1] }
 
     func validate() throws {
-        guard samples >= 1 else { throw ValidationError("--samples must be at least 1") }
+        guard (1...10_000_000).contains(samples) else { throw ValidationError("--samples must be in 1…10,000,000, not \(samples)") }
         if sweep != nil && sampling.temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
         if let sweep {
             guard !sweep.isEmpty else { throw ValidationError("--sweep needs at least one temperature") }

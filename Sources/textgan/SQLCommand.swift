@@ -34,7 +34,7 @@ struct SQLCommand: ParsableCommand {
     var maxRows = 1000
 
     func validate() throws {
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard timeout > 0 && timeout <= 86_400 else { throw ValidationError("--timeout must be in (0, 86400] seconds, not \(timeout)") }
         guard maxRows >= 1 else { throw ValidationError("--max-rows must be at least 1") }
     }
 

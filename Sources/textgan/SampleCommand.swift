@@ -30,7 +30,7 @@ struct SampleCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        guard count >= 1 else { throw ValidationError("-n must be at least 1") }
+        guard (1...10_000_000).contains(count) else { throw ValidationError("-n must be in 1…10,000,000, not \(count)") }
     }
 
     func run() throws {

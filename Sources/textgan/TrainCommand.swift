@@ -107,7 +107,9 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("\(flag) must be positive")
             }
         }
-        if let generatorLearningRate, !(generatorLearningRate > 0) { throw ValidationError("--g-lr must be positive") }
+        if let generatorLearningRate, !(generatorLearningRate > 0 && generatorLearningRate.isFinite) {
+            throw ValidationError("--g-lr must be a finite number above 0, not \(generatorLearningRate)")
+        }
     }
 
     // MARK: - Config

@@ -18,6 +18,13 @@ struct SGDConfig: ConfigSection {
         if preset == .quick { steps = 10 }
     }
 
+    func validate() throws {
+        let check = ConfigCheck(Self.key)
+        try check.int("steps", steps, 1...100_000)
+        try check.int("batchSize", batchSize, 1...4096)
+        try check.number("learningRate", learningRate, 0...100, open: true)
+    }
+
     mutating func setGeneratorLearningRate(_ rate: Float) -> Bool {
         learningRate = rate
         return true

@@ -23,6 +23,10 @@ struct UnigramConfig: SequenceGeneratorConfig {
         endToken = shape.endToken
     }
 
+    func validate(section: String) throws {
+        try ConfigCheck(section).number("initStd", initStd, 0...10)
+    }
+
     func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator { UnigramGenerator(self, using: &rng) }
 
     static let registration = GeneratorKind(UnigramConfig.self) { _ in UnigramConfig() }

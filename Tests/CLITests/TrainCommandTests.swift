@@ -44,7 +44,7 @@ final class TrainCommandParsingTests: XCTestCase {
         XCTAssertThrowsError(try base.merging(json: Data("[1, 2]".utf8), source: "e.json"))
     }
 
-    func testValidationRejectsContradictoryOrBadFlags() {
+    func testValidationRejectsContradictoryOrBadFlags() throws {
         XCTAssertThrowsError(try TrainCommand.parse([]))
         XCTAssertThrowsError(try TrainCommand.parse(["tang", "--resume", "3"]))
         XCTAssertThrowsError(try TrainCommand.parse(["tang", "--epochs", "0"]))
@@ -53,6 +53,22 @@ final class TrainCommandParsingTests: XCTestCase {
         XCTAssertNoThrow(try TrainCommand.parse(["--resume", "3"]))
         XCTAssertThrowsError(try SampleCommand.parse(["1", "--top-p", "1.5"]))
         XCTAssertThrowsError(try SampleCommand.parse(["1", "-n", "0"]))
+        // Values that used to trap: infinities, counts that overflow or exhaust memory.
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--g-lr", "inf"]))
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--g-lr", "nan"]))
+        XCTAssertThrowsError(try SampleCommand.parse(["1", "-n", "1000000000000"]))
+        XCTAssertThrowsError(try SampleCommand.parse(["1", "--temperature", "inf"]))
+        XCTAssertThrowsError(try EvalCommand.parse(["1", "--samples", "1000000000000"]))
+        XCTAssertThrowsError(try SQLCommand.parse(["SELECT 1", "--timeout", "inf"]))
+        // A count past every range parses, then the config refuses it before anything runs.
+        let huge = try TrainCommand.parse(["tang", "--epochs", "9223372036854775807"])
+        XCTAssertThrowsError(try huge.effectiveConfig(corpus: "tang").validate()) {
+            XCTAssertTrue("\($0)".contains("mle.epochs = 9223372036854775807"), "\($0)")
+        }
+        // A flag for a section the algorithm does not read is an error, not a silent no-op.
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--algo", "mle", "--rollouts", "4"]).effectiveConfig(corpus: "tang")) {
+            XCTAssertTrue("\($0)".contains("--rollouts") && "\($0)".contains("seqgan"), "\($0)")
+        }
     }
 }
 
@@ -174,6 +190,13 @@ final class TrainEndToEndTests: XCTestCase {
         let config = try train([directory.appendingPathComponent("tiny.txt").path, "--config", badConfig.path])
         XCTAssertNotEqual(config.status, 0)
         XCTAssertTrue(config.stderr.contains("unknown config key 'mle.epochz'"), config.stderr)
+
+        let range = directory.appendingPathComponent("range.json")
+        try Data(#"{"mle": {"batchSize": 0}}"#.utf8).write(to: range)
+        let refused = try train([directory.appendingPathComponent("tiny.txt").path, "--config", range.path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("mle.batchSize = 0 is out of range"), refused.stderr)
 
         // Nothing was recorded for any of them.
         if FileManager.default.fileExists(atPath: database) {
