@@ -320,6 +320,8 @@ public struct FrozenScorer {
 extension CNNDiscriminatorConfig: SequenceDiscriminatorConfig {
     public static let kind = "cnn"
 
+    public static let corpusFields = ["vocabularySize", "sequenceLength", "padToken"]
+
     public mutating func fit(to shape: SequenceShape) {
         vocabularySize = shape.vocabularySize
         sequenceLength = shape.maxLength

@@ -299,6 +299,8 @@ struct LSTMPrefixCompletions: PrefixCompletions {
 extension LSTMGeneratorConfig: SequenceGeneratorConfig {
     public static let kind = "lstm"
 
+    public static let corpusFields = ["vocabularySize", "maxLength", "startToken", "endToken"]
+
     public mutating func fit(to shape: SequenceShape) {
         vocabularySize = shape.vocabularySize
         maxLength = shape.maxLength

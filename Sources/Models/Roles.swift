@@ -179,6 +179,8 @@ extension SequenceGenerator {
 public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {
     /// The kind's name in configs (`generator.kind`) and the run store.
     static var kind: String { get }
+    /// The fields `fit` sets from the corpus (a config file may not set them).
+    static var corpusFields: [String] { get }
     /// Takes what the corpus decides (vocabulary, length, start and end tokens).
     mutating func fit(to shape: SequenceShape)
     /// Throws `ConfigRangeError` for a field outside its range (after `fit`, the corpus's values too), so that
@@ -272,6 +274,8 @@ extension SequenceDiscriminator {
 /// A discriminator's config, as `SequenceGeneratorConfig` is a generator's.
 public protocol SequenceDiscriminatorConfig: Codable, Sendable, Equatable {
     static var kind: String { get }
+    /// The fields `fit` sets from the corpus (a config file may not set them).
+    static var corpusFields: [String] { get }
     mutating func fit(to shape: SequenceShape)
     func validate(section: String) throws
     func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator

@@ -25,25 +25,27 @@ public final class Registry: @unchecked Sendable {
         self.discriminators = discriminators
     }
 
-    public var algorithmNames: [String] { lock.withLock { algorithms.map { $0.name } } }
-    public var generatorKinds: [String] { lock.withLock { generators.map(\.name) } }
-    public var discriminatorKinds: [String] { lock.withLock { discriminators.map(\.name) } }
+    // The lists are copied under the lock and read outside it, so nothing an entry does can deadlock the registry.
+    public var algorithmNames: [String] { lock.withLock { algorithms }.map { $0.name } }
+    public var generatorKinds: [String] { lock.withLock { generators }.map(\.name) }
+    public var discriminatorKinds: [String] { lock.withLock { discriminators }.map(\.name) }
     /// Every section key some algorithm reads.
-    public var allSectionKeys: Set<String> { lock.withLock { Set(algorithms.flatMap { $0.sections.map { $0.key } }) } }
+    public var allSectionKeys: Set<String> { Set(lock.withLock { algorithms }.flatMap { $0.sections.map { $0.key } }) }
 
     public func algorithm(_ name: String) -> (any TrainingAlgorithm.Type)? {
-        lock.withLock { algorithms.first { $0.name == name } }
+        lock.withLock { algorithms }.first { $0.name == name }
     }
 
-    public func generator(_ name: String) -> GeneratorKind? { lock.withLock { generators.first { $0.name == name } } }
+    public func generator(_ name: String) -> GeneratorKind? { lock.withLock { generators }.first { $0.name == name } }
 
     public func discriminator(_ name: String) -> DiscriminatorKind? {
-        lock.withLock { discriminators.first { $0.name == name } }
+        lock.withLock { discriminators }.first { $0.name == name }
     }
 
     /// Adds an algorithm or model kind at run time (a plug-in, or a test's toy); a name already taken is replaced.
     public func register(_ algorithm: any TrainingAlgorithm.Type) {
-        lock.withLock { algorithms = algorithms.filter { $0.name != algorithm.name } + [algorithm] }
+        let name = algorithm.name
+        lock.withLock { algorithms = algorithms.filter { $0.name != name } + [algorithm] }
     }
 
     public func register(_ kind: GeneratorKind) {

@@ -304,6 +304,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
             return try JSONDecoder().decode(RunConfig.self, from: Data(json.utf8))
         } catch let error as DecodingError {
             throw WorkbenchError("\(source): the stored config does not decode: \(describe(error))")
+        } catch let error as WorkbenchError {
+            throw WorkbenchError("\(source): \(error)")
         }
     }
 
@@ -341,16 +343,34 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// values, nested objects merge, and a key that names nothing the run reads is an error (a typo must not pass
     /// silently). An object that changes the algorithm or a model's kind starts that part from its defaults.
     public func merging(json data: Data, source: String) throws -> RunConfig {
+        try merging(Self.jsonObject(data, source: source), source: source)
+    }
+
+    /// The defaults of the algorithm, then the preset, then a config file: the layering below the flags. The
+    /// algorithm is `algorithm` when given (a flag wins over the file), else the file's, else SeqGAN.
+    public static func layered(corpus: String, algorithm: String?, preset: Preset?, file: (data: Data, source: String)?) throws -> RunConfig {
+        var overlay = try file.map { try jsonObject($0.data, source: $0.source) } ?? [:]
+        if let algorithm { overlay["algorithm"] = algorithm }
+        let name = overlay["algorithm"] as? String ?? SeqGANAlgorithm.name
+        guard let type = Registry.shared.algorithm(name) else {
+            throw WorkbenchError("algorithm '\(name)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
+        }
+        var config = try RunConfig(algorithm: type, corpus: corpus, preset: preset).merging(overlay, source: file?.source ?? "flags")
+        config.corpus = corpus
+        return config
+    }
+
+    private static func jsonObject(_ data: Data, source: String) throws -> [String: Any] {
         let overlay: Any
         do {
             overlay = try JSONSerialization.jsonObject(with: data)
         } catch {
             throw WorkbenchError("\(source) is not valid JSON: \(error.localizedDescription)")
         }
-        guard let overlay = overlay as? [String: Any] else {
+        guard let object = overlay as? [String: Any] else {
             throw WorkbenchError("\(source) must hold a JSON object (of config fields), not \(type(of: overlay))")
         }
-        return try merging(overlay, source: source)
+        return object
     }
 
     public func merging(_ overlay: [String: Any], source: String) throws -> RunConfig {
@@ -364,6 +384,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
                 (seed, tokenizer, vocabulary, maxLength, evaluation)
             if type.trainsDiscriminator, let discriminator { fresh.discriminator = discriminator }
             fresh.generator = generator
+            // Sections both algorithms read keep their values.
+            for (key, section) in sections where fresh.sections[key] != nil { fresh.sections[key] = section }
             start = fresh
         }
         var base = try Self.object(start)
@@ -394,12 +416,20 @@ public struct RunConfig: Codable, Sendable, Equatable {
             throw WorkbenchError("\(source): \(error)")
         }
         // Every key of the overlay must survive a round trip through the config; one that does not names nothing.
-        if let unknown = Self.unknownKeys(overlay, known: try Self.object(config), base: base).first {
-            let sections = (try? config.algorithmType.sections.map { $0.key }) ?? []
-            let hint = Registry.shared.allSectionKeys.contains(unknown.split(separator: ".").first.map(String.init) ?? "")
-                && !sections.contains(String(unknown.split(separator: ".").first!))
-                ? " (algorithm \(config.algorithm) does not read that section)" : ""
-            throw WorkbenchError("\(source): unknown config key '\(unknown)'\(hint)")
+        let known = try Self.object(config)
+        if let unknown = Self.unknownKeys(overlay, known: known).first {
+            throw WorkbenchError("\(source): unknown config key '\(unknown)'\(config.hint(forUnknown: unknown))")
+        }
+        // A null clears an optional; a required field cannot be cleared.
+        if let null = Self.nullKeys(overlay, known: known).first {
+            throw WorkbenchError("\(source): '\(null)' cannot be null (it has no default to fall back on here; leave it out instead)")
+        }
+        // What the corpus decides is not the user's to set: `fit` would overwrite it.
+        for (key, fields) in [("generator", type(of: config.generator.config).corpusFields),
+                              ("discriminator", config.discriminator.map { type(of: $0.config).corpusFields } ?? [])] {
+            if let section = overlay[key] as? [String: Any], let field = fields.first(where: { section[$0] != nil }) {
+                throw WorkbenchError("\(source): \(key).\(field) is decided by the corpus (the longest sequence is the top-level maxLength)")
+            }
         }
         return config
     }
@@ -441,16 +471,47 @@ public struct RunConfig: Codable, Sendable, Equatable {
         return out
     }
 
-    /// Dotted paths of keys in `overlay` that neither the decoded config nor the defaults hold (null values are
-    /// allowed: they clear an optional).
-    private static func unknownKeys(_ overlay: [String: Any], known: [String: Any], base: [String: Any], path: String = "") -> [String] {
+    /// Why a key may be unknown, for keys that configs printed by earlier versions hold.
+    private func hint(forUnknown key: String) -> String {
+        let section = String(key.split(separator: ".").first ?? "")
+        if key.hasPrefix("seqgan.pretrain") { return " (SeqGAN's pretraining is configured by the mle section alone)" }
+        if section == "discriminator" && discriminator == nil { return " (algorithm \(algorithm) trains no discriminator)" }
+        let read = (try? algorithmType.sections.map { $0.key }) ?? []
+        if Registry.shared.allSectionKeys.contains(section) && !read.contains(section) {
+            return " (algorithm \(algorithm) does not read that section)"
+        }
+        return ""
+    }
+
+    /// Dotted paths of keys in `overlay` that the decoded config does not hold (null values are left to
+    /// `nullKeys`); objects inside arrays (the discriminator's widths) are checked element by element.
+    private static func unknownKeys(_ overlay: [String: Any], known: [String: Any], path: String = "") -> [String] {
         overlay.keys.sorted().flatMap { key -> [String] in
             let here = path.isEmpty ? key : "\(path).\(key)"
             let value = overlay[key]!
             if value is NSNull { return [] }
-            guard let k = known[key] ?? base[key] else { return [here] }
+            guard let k = known[key] else { return [here] }
             if let o = value as? [String: Any], let kk = k as? [String: Any] {
-                return unknownKeys(o, known: kk, base: base[key] as? [String: Any] ?? [:], path: here)
+                return unknownKeys(o, known: kk, path: here)
+            }
+            if let o = value as? [Any], let kk = k as? [Any] {
+                return zip(o, kk).enumerated().flatMap { i, pair -> [String] in
+                    guard let element = pair.0 as? [String: Any], let knownElement = pair.1 as? [String: Any] else { return [] }
+                    return unknownKeys(element, known: knownElement, path: "\(here).\(i)")
+                }
+            }
+            return []
+        }
+    }
+
+    /// Dotted paths of null values in `overlay` whose field still has a value after decoding: a required field,
+    /// which the null reset to its default instead of clearing.
+    private static func nullKeys(_ overlay: [String: Any], known: [String: Any], path: String = "") -> [String] {
+        overlay.keys.sorted().flatMap { key -> [String] in
+            let here = path.isEmpty ? key : "\(path).\(key)"
+            if overlay[key] is NSNull { return known[key] == nil ? [] : [here] }
+            if let o = overlay[key] as? [String: Any], let kk = known[key] as? [String: Any] {
+                return nullKeys(o, known: kk, path: here)
             }
             return []
         }

@@ -116,23 +116,14 @@ struct TrainCommand: ParsableCommand {
 
     /// defaults of the algorithm ← preset ← --config ← flags
     func effectiveConfig(corpus: String) throws -> RunConfig {
-        var file: Data?
+        var file: (data: Data, source: String)?
         if let configFile {
             guard let data = FileManager.default.contents(atPath: URL(fileURLWithPath: configFile).path) else {
                 throw WorkbenchError("cannot read the config file \(configFile)")
             }
-            file = data
+            file = (data, configFile)
         }
-        // The algorithm first (a flag, else the file's, else SeqGAN): it decides which sections the config has.
-        let named = algo ?? file.flatMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Any] }?["algorithm"] as? String
-        guard let algorithm = Registry.shared.algorithm(named ?? SeqGANAlgorithm.name) else {
-            throw WorkbenchError("algorithm '\(named!)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
-        }
-        var config = RunConfig(algorithm: algorithm, corpus: corpus, preset: preset)
-        if let file, let configFile {
-            config = try config.merging(json: file, source: configFile)
-            config.corpus = corpus
-        }
+        var config = try RunConfig.layered(corpus: corpus, algorithm: algo, preset: preset, file: file)
         try applyFlags(to: &config)
         return config
     }

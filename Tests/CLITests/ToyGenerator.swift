@@ -16,6 +16,8 @@ struct UnigramConfig: SequenceGeneratorConfig {
     /// Logits start N(0, initStd²).
     var initStd: Float = 0.1
 
+    static let corpusFields = ["vocabularySize", "maxLength", "startToken", "endToken"]
+
     mutating func fit(to shape: SequenceShape) {
         vocabularySize = shape.vocabularySize
         maxLength = shape.maxLength

@@ -53,6 +53,42 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(switched[section: MLEConfig.self].epochs, 3)
     }
 
+    func testNullsCorpusFieldsAndArrayElementsAreChecked() throws {
+        let base = seqgan(.quick)
+        for (json, expected) in [
+            (#"{"seed": null}"#, "'seed' cannot be null"),
+            (#"{"evaluation": null}"#, "'evaluation' cannot be null"),
+            (#"{"generator": {"maxLength": 30}}"#, "generator.maxLength is decided by the corpus"),
+            (#"{"discriminator": {"sequenceLength": 30}}"#, "discriminator.sequenceLength is decided by the corpus"),
+            (#"{"discriminator": {"widths": [{"width": 2, "filters": 3, "stride": 2}]}}"#, "unknown config key 'discriminator.widths.0.stride'"),
+            (#"{"seqgan": {"pretrain": {"epochs": 3}}}"#, "configured by the mle section alone"),
+        ] {
+            XCTAssertThrowsError(try base.merging(json: Data(json.utf8), source: "n.json"), json) {
+                XCTAssertTrue("\($0)".contains(expected), "\(json): \($0)")
+            }
+        }
+        // Optionals may be cleared.
+        let cleared = try base.merging(json: Data(#"{"vocabulary": {"maxSize": null}, "maxLength": null}"#.utf8), source: "o.json")
+        XCTAssertNil(cleared.vocabulary.maxSize)
+        let mle = RunConfig(algorithm: MLEAlgorithm.self, corpus: "coco", preset: nil)
+        XCTAssertThrowsError(try mle.merging(json: Data(#"{"discriminator": {"l2": 0.1}}"#.utf8), source: "m.json")) {
+            XCTAssertTrue("\($0)".contains("trains no discriminator"), "\($0)")
+        }
+    }
+
+    func testSwitchingAlgorithmKeepsTheSectionsBothRead() throws {
+        var config = seqgan()
+        config[section: MLEConfig.self].epochs = 7
+        let mle = try config.merging(json: Data(#"{"algorithm": "mle"}"#.utf8), source: "s.json")
+        XCTAssertEqual(mle[section: MLEConfig.self].epochs, 7)
+        // The layering: a flag's algorithm wins over the file's.
+        let file = (Data(#"{"algorithm": "seqgan", "mle": {"epochs": 2}}"#.utf8), "f.json")
+        let layered = try RunConfig.layered(corpus: "coco", algorithm: "mle", preset: .quick, file: file)
+        XCTAssertEqual(layered.algorithm, "mle")
+        XCTAssertEqual(layered[section: MLEConfig.self].epochs, 2)
+        XCTAssertEqual(try RunConfig.layered(corpus: "coco", algorithm: nil, preset: nil, file: file).algorithm, "seqgan")
+    }
+
     func testGeneratorLearningRateHasOneHomePerSection() {
         var config = seqgan()
         XCTAssertEqual(config.setGeneratorLearningRate(0.003), ["mle", "seqgan"])
