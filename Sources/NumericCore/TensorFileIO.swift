@@ -131,6 +131,9 @@ enum FileIO {
         syncDirectory(directory)
     }
 
+    /// The name of the temporary file `writeAtomically` writes beside `name`.
+    static func isTemporary(_ file: String) -> Bool { file.hasPrefix(".") && file.hasSuffix(".partial") }
+
     /// Writes every byte, retrying short writes and interruptions; nil on success.
     private static func writeAll(_ data: Data, to descriptor: Int32) -> FileIOError? {
         data.withUnsafeBytes { bytes -> FileIOError? in
@@ -154,5 +157,16 @@ enum FileIO {
         guard descriptor >= 0 else { return }
         _ = fsync(descriptor)
         _ = close(descriptor)
+    }
+}
+
+/// Removes the temporary files that atomic writes in `directory` left behind when the process was killed mid-write
+/// (`.<name>.<UUID>.partial`); returns their names. Call it only where no other process writes (a run's own
+/// directory, when it starts or resumes).
+@discardableResult
+public func removeOrphanedPartialWrites(in directory: URL) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    return names.filter(FileIO.isTemporary).sorted().filter {
+        (try? FileManager.default.removeItem(at: directory.appendingPathComponent($0))) != nil
     }
 }

@@ -51,6 +51,10 @@ public enum Checkpoint {
         for (prefix, model) in models {
             for (name, value) in model.namedTensors {
                 precondition(tensors[prefix + name] == nil, "checkpoint: two tensors named \(prefix + name)")
+                // A diverged model must not replace the last good checkpoint.
+                guard value.scalars.allSatisfy(\.isFinite) else {
+                    throw CheckpointError.nonFinite(url.lastPathComponent, tensor: prefix + name)
+                }
                 tensors[prefix + name] = value
             }
         }
@@ -81,6 +85,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case missing(String)
     case notACheckpoint(String, found: String?)
     case missingMetadata(String)
+    case nonFinite(String, tensor: String)
 
     public var description: String {
         switch self {
@@ -88,6 +93,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .notACheckpoint(let path, let found):
             "\(path) is a safetensors file but not a textgan checkpoint (format \(found ?? "missing"), expected \(Checkpoint.format))"
         case .missingMetadata(let key): "the checkpoint has no '\(key)' metadata"
+        case .nonFinite(let file, let tensor):
+            "training diverged: \(tensor) holds NaN or infinite values, so \(file) was not overwritten (it keeps the last finite state)"
         }
     }
 }

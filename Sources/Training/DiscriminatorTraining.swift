@@ -18,20 +18,23 @@ public struct DiscriminatorReport: Sendable, Equatable {
 /// - Unpaired losses (SeqGAN's cross-entropy): positives and negatives are shuffled together each epoch.
 /// - Paired losses (relativistic): each batch holds batchSize/2 real and as many generated sequences, real i paired
 ///   with generated i; both sides are shuffled each epoch and the pairs run to the shorter side.
+/// A non-finite loss throws `TrainingError.nonFinite` (naming `phase` and `step`) before its update.
 /// Accuracies are measured on the training batches as they are seen (with dropout on): a sequence is judged real
 /// when its "real" logit is the larger.
 public func trainDiscriminator(
     _ discriminator: any SequenceDiscriminator, loss: any GANLoss = CrossEntropyGANLoss(), optimizer: some Optimizer,
-    positives: [[Int32]], negatives: [[Int32]], epochs: Int, batchSize: Int, using rng: inout SeededGenerator
-) -> DiscriminatorReport {
+    positives: [[Int32]], negatives: [[Int32]], epochs: Int, batchSize: Int, phase: String = Phase.discriminator,
+    step: Int = 0, using rng: inout SeededGenerator
+) throws -> DiscriminatorReport {
     var lossSum = 0.0, batches = 0
     var correct = [0, 0], seen = [0, 0]  // by label: fake, real
 
     /// One optimizer step on a batch of sequences with labels (1 real, 0 generated).
-    func step(_ sequences: [[Int32]], _ labels: [Int32]) {
+    func update(_ sequences: [[Int32]], _ labels: [Int32]) throws {
         discriminator.zeroGrad()
         let pass = discriminator.forward(.tokens(discriminator.pack(sequences)), training: true, using: &rng)
         let (value, gradient) = loss.discriminatorLoss(logits: pass.logits, labels: labels)
+        try TrainingError.check([("discriminator loss", value)], phase: phase, step: step)
         let penalty = discriminator.regularization(backward: true)
         discriminator.backward(pass, logitGradient: gradient, featureGradient: nil)
         optimizer.update()
@@ -51,7 +54,7 @@ public func trainDiscriminator(
             for start in stride(from: 0, through: pairs - half, by: half) {
                 let reals = realOrder[start..<(start + half)].map { positives[$0] }
                 let fakes = fakeOrder[start..<(start + half)].map { negatives[$0] }
-                step(reals + fakes, [Int32](repeating: 1, count: half) + [Int32](repeating: 0, count: half))
+                try update(reals + fakes, [Int32](repeating: 1, count: half) + [Int32](repeating: 0, count: half))
             }
         }
     } else {
@@ -60,7 +63,7 @@ public func trainDiscriminator(
             let order = rng.permutation(examples.count)
             for start in stride(from: 0, through: examples.count - batchSize, by: batchSize) {
                 let members = order[start..<(start + batchSize)].map { examples[$0] }
-                step(members.map(\.0), members.map(\.1))
+                try update(members.map(\.0), members.map(\.1))
             }
         }
     }

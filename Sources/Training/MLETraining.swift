@@ -112,6 +112,7 @@ public struct MLETrainer {
                 generator.zeroGrad()
                 let loss = generator.weightedNLL(batch, backward: true)
                 let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
+                try TrainingError.check([("loss", loss), ("gradient norm", norm)], phase: phase, step: state.step + 1)
                 optimizer.update()
                 state.step += 1
                 state.batchInEpoch += 1

@@ -81,12 +81,13 @@ public final class RolloutPolicy {
 /// One REINFORCE step on the generator: loss = −Σ_{b,t} log G(y_t | y_<t) · Q_t, summed over the batch as in
 /// SeqGAN's reference (its Adam makes the scale immaterial, except against the clipping threshold). With `baseline`,
 /// the batch's mean reward is subtracted from every reward first (a variance reduction the paper does not use).
-/// Returns the loss and the mean reward.
+/// Returns the loss and the mean reward; throws `TrainingError.nonFinite` (before updating) when the loss or the
+/// gradient norm is not finite.
 @discardableResult
 public func policyGradientStep(
     generator: any SequenceGenerator, optimizer: some Optimizer, sequences: [[Int32]], rewards: [[Float]],
-    baseline: Bool = false, gradientClip: Float = 5
-) -> (loss: Float, meanReward: Double) {
+    baseline: Bool = false, gradientClip: Float = 5, step: Int = 0
+) throws -> (loss: Float, meanReward: Double) {
     let length = sequences.map(\.count).max() ?? 0
     var batch = TokenBatch(sequences: sequences, length: length)
     let all = rewards.joined()
@@ -97,7 +98,8 @@ public func policyGradientStep(
     }
     generator.zeroGrad()
     let loss = generator.weightedNLL(batch, normalizer: 1, backward: true)
-    clipGradientNorm(generator.parameters, maxNorm: gradientClip)
+    let norm = clipGradientNorm(generator.parameters, maxNorm: gradientClip)
+    try TrainingError.check([("policy-gradient loss", loss), ("gradient norm", norm)], phase: Phase.adversarial, step: step)
     optimizer.update()
     return (loss, mean)
 }

@@ -132,7 +132,8 @@ public final class SeqGANTrainer {
         if state.phase == .discriminator {
             _ = emit(.phaseStarted(phase: Phase.discriminator, totalSteps: config.discriminatorPretrainRounds))
             while state.discriminatorRound < config.discriminatorPretrainRounds {
-                let report = discriminatorRound(epochs: config.discriminatorPretrainEpochs, rng: &state.rng)
+                let report = try discriminatorRound(epochs: config.discriminatorPretrainEpochs, phase: Phase.discriminator,
+                                                    step: state.discriminatorRound + 1, rng: &state.rng)
                 state.discriminatorRound += 1
                 try checkpoint(state, emit: emit)
                 let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0, metrics: report.metrics))
@@ -155,9 +156,9 @@ public final class SeqGANTrainer {
                     let rewards = rollout.rewards(
                         for: sequences, rollouts: config.rollouts, score: discriminator.frozenScorer(),
                         using: &state.rng)
-                    let (loss, meanReward) = policyGradientStep(
+                    let (loss, meanReward) = try policyGradientStep(
                         generator: generator, optimizer: generatorOptimizer, sequences: sequences, rewards: rewards,
-                        baseline: config.baseline, gradientClip: config.gradientClip)
+                        baseline: config.baseline, gradientClip: config.gradientClip, step: state.adversarialStep + 1)
                     metrics["pg_loss"] = Double(loss)
                     metrics["mean_reward"] = meanReward
                 }
@@ -165,7 +166,9 @@ public final class SeqGANTrainer {
                 rollout.update(from: generator)
                 // Discriminator: rounds on fresh negatives.
                 for _ in 0..<config.discriminatorRounds {
-                    metrics.merge(discriminatorRound(epochs: config.discriminatorEpochs, rng: &state.rng).metrics) { _, new in new }
+                    let report = try discriminatorRound(epochs: config.discriminatorEpochs, phase: Phase.adversarial,
+                                                        step: state.adversarialStep + 1, rng: &state.rng)
+                    metrics.merge(report.metrics) { _, new in new }
                 }
                 state.adversarialStep += 1
                 try checkpoint(state, emit: emit)
@@ -183,11 +186,11 @@ public final class SeqGANTrainer {
     }
 
     /// Fresh negatives from the generator, then `epochs` passes of D over positives and negatives.
-    private func discriminatorRound(epochs: Int, rng: inout SeededGenerator) -> DiscriminatorReport {
+    private func discriminatorRound(epochs: Int, phase: String, step: Int, rng: inout SeededGenerator) throws -> DiscriminatorReport {
         let negatives = generator.sample(count: config.negatives ?? positives.count, using: &rng)
-        return trainDiscriminator(
+        return try trainDiscriminator(
             discriminator, loss: loss, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
-            epochs: epochs, batchSize: config.discriminatorBatchSize, using: &rng)
+            epochs: epochs, batchSize: config.discriminatorBatchSize, phase: phase, step: step, using: &rng)
     }
 
     private func evaluateAndSample(_ state: SeqGANState, emit: TrainingEventHandler) -> TrainingControl {

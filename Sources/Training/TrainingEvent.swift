@@ -51,3 +51,25 @@ public enum TrainingOutcome: Sendable, Equatable {
     /// The event handler asked to stop; the latest checkpoint holds the exact position.
     case stopped
 }
+
+/// Why training stopped on its own.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A loss or gradient norm became NaN or infinite. The step that produced it is not applied, so the parameters
+    /// and the latest checkpoint hold the last finite state.
+    case nonFinite(phase: String, step: Int, quantity: String, value: Float)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let phase, let step, let quantity, let value):
+            "the \(phase) \(quantity) became \(value) at step \(step); the step was not applied and the latest checkpoint "
+                + "holds the last finite state (a lower learning rate or a gradient clip usually helps)"
+        }
+    }
+
+    /// Throws `nonFinite` unless every value is finite.
+    static func check(_ values: [(String, Float)], phase: String, step: Int) throws {
+        if let (quantity, value) = values.first(where: { !$0.1.isFinite }) {
+            throw TrainingError.nonFinite(phase: phase, step: step, quantity: quantity, value: value)
+        }
+    }
+}

@@ -60,6 +60,8 @@ public final class TrainingSession {
                              store: RunDatabase) throws {
         let directory = runsDirectory.appendingPathComponent("\(id)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // A kill during a checkpoint write leaves its temporary file; this run is the directory's only writer.
+        removeOrphanedPartialWrites(in: directory)
         if let vocabulary = data.vocabulary {
             try vocabulary.fileContents().write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
         }

@@ -94,8 +94,14 @@ final class ToyAlgorithmTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("--epochs"), "\($0)")
         }
 
+        // What a kill during a checkpoint write leaves behind is removed when the run (re)starts.
+        let runDirectory = directory.appendingPathComponent("runs/1")
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let orphan = runDirectory.appendingPathComponent(".latest.safetensors.0D1B1E2A.partial")
+        try Data(count: 100).write(to: orphan)
         try TrainCommand.parse([corpus.path, "--algo", "sgd", "--config", config.path, "--g-lr", "0.4", "--db", database,
                                 "--root", packageRoot.path, "--min-examples", "16"]).run()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: orphan.path))
         let store = try RunDatabase(path: database)
         XCTAssertEqual(try store.runs().count, 1, "the refused configs recorded nothing")
         let run = try store.run(1)

@@ -64,7 +64,7 @@ final class GANLossTests: XCTestCase {
         }
     }
 
-    func testPairedBatchesHoldHalfRealHalfGeneratedAndDLearns() {
+    func testPairedBatchesHoldHalfRealHalfGeneratedAndDLearns() throws {
         var rng = SeededGenerator(seed: 32)
         let d = CNNDiscriminator(CNNDiscriminatorConfig(
             vocabularySize: 12, sequenceLength: 8, embeddingSize: 8,
@@ -74,13 +74,13 @@ final class GANLossTests: XCTestCase {
         let fake: [[Int32]] = (0..<90).map { _ in (0..<8).map { _ in Int32(rng.nextInt(below: 12)) } }
         let optimizer = Adam(d.parameters, config: .init(learningRate: 1e-2))
         let loss = RecordingLoss()
-        let first = trainDiscriminator(d, loss: loss, optimizer: optimizer, positives: real, negatives: fake,
+        let first = try trainDiscriminator(d, loss: loss, optimizer: optimizer, positives: real, negatives: fake,
                                        epochs: 1, batchSize: 16, using: &rng)
         XCTAssertEqual(loss.labels.count, 70 / 8)
         XCTAssertTrue(loss.labels.allSatisfy { $0 == [Int32](repeating: 1, count: 8) + [Int32](repeating: 0, count: 8) })
         var last = first
         for _ in 0..<8 {
-            last = trainDiscriminator(d, loss: RelativisticGANLoss(), optimizer: optimizer, positives: real,
+            last = try trainDiscriminator(d, loss: RelativisticGANLoss(), optimizer: optimizer, positives: real,
                                       negatives: fake, epochs: 1, batchSize: 16, using: &rng)
         }
         XCTAssertLessThan(last.loss, first.loss * 0.5, "RSGAN's loss falls: \(first.loss) → \(last.loss)")

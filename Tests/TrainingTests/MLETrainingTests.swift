@@ -56,6 +56,56 @@ final class MLETrainingTests: XCTestCase {
         XCTAssertLessThan(trainNLL.last!, 0.75, "curve: \(trainNLL)")
     }
 
+    /// A rate that blows the parameters up: the first non-finite loss or gradient norm stops training with a
+    /// clear error, before its update, so the parameters (and any checkpoint) stay finite.
+    func testANonFiniteLossStopsTrainingBeforeItsUpdate() throws {
+        var rng = SeededGenerator(seed: 9)
+        let generator = LSTMGenerator(generatorConfig, using: &rng)
+        let dataset = countingCorpus(count: 160, seed: 4)
+        var config = MLEConfig(epochs: 3, batchSize: 16, logEvery: 1, samplesPerEpoch: 0)
+        config.learningRate = 3e38  // the largest Float is 3.4e38: the next products overflow
+        var trainer = MLETrainer(generator: generator, loader: BatchLoader(dataset: dataset, batchSize: 16), config: config)
+        let directory = try temporaryDirectory()
+        trainer.checkpointDirectory = directory
+        var state = MLEState(seed: 1)
+        var steps: [Int] = []
+        XCTAssertThrowsError(try trainer.run(state: &state) { event in
+            if case .step(_, let step, _, _) = event { steps.append(step) }
+            return .proceed
+        }) { error in
+            guard case .nonFinite(let phase, let step, _, let value)? = error as? TrainingError else {
+                return XCTFail("\(error)")
+            }
+            XCTAssertEqual(phase, "mle")
+            XCTAssertEqual(step, state.step + 1, "the failing step is the one after the last applied")
+            XCTAssertFalse(value.isFinite)
+            XCTAssertTrue("\(error)".contains("became"), "\(error)")
+        }
+        XCTAssertLessThan(state.step, 3 * 10)
+        XCTAssertEqual(steps, Array(1...state.step))
+        // No checkpoint was written with the diverged values.
+        let latest = directory.appendingPathComponent("latest.safetensors")
+        if FileManager.default.fileExists(atPath: latest.path) {
+            for (name, tensor) in try Checkpoint.load(from: latest).tensors {
+                XCTAssertTrue(tensor.scalars.allSatisfy(\.isFinite), name)
+            }
+        }
+    }
+
+    func testACheckpointIsNeverOverwrittenWithNonFiniteValues() throws {
+        var rng = SeededGenerator(seed: 10)
+        let generator = LSTMGenerator(generatorConfig, using: &rng)
+        let url = try temporaryDirectory().appendingPathComponent("latest.safetensors")
+        try Checkpoint.save(to: url, models: [("", generator)], optimizers: [:], state: MLEState(seed: 1), metadata: [:])
+        let good = try Checkpoint.load(from: url).tensors
+        generator.output.bias!.value[3] = .nan
+        XCTAssertThrowsError(try Checkpoint.save(to: url, models: [("", generator)], optimizers: [:], state: MLEState(seed: 2),
+                                                 metadata: [:])) {
+            XCTAssertEqual($0 as? CheckpointError, .nonFinite("latest.safetensors", tensor: "generator.output.bias"))
+        }
+        XCTAssertEqual(try Checkpoint.load(from: url).tensors, good)
+    }
+
     /// 10 epochs straight and 4 epochs + resume for 6 end bit-identical; so does a stop in the middle of an epoch.
     func testResumeIsBitIdentical() throws {
         let data = countingCorpus(count: 100, seed: 4)

@@ -72,7 +72,7 @@ final class RolloutTests: XCTestCase {
         }
     }
 
-    func testPolicyGradientLossOnAHandComputedCase() {
+    func testPolicyGradientLossOnAHandComputedCase() throws {
         var rng = SeededGenerator(seed: 4)
         let generator = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 3, embeddingSize: 2, hiddenSize: 2, maxLength: 2), using: &rng)
         let sequences: [[Int32]] = [[1, 2], [2, 0]]
@@ -80,16 +80,16 @@ final class RolloutTests: XCTestCase {
         let lp = generator.tokenLogProbabilities(TokenBatch(sequences: sequences, length: 2))  // [b0t0, b0t1, b1t0, b1t1]
         let expected = -(0.5 * lp[0] + 2 * lp[1] + 1 * lp[2] + 0.25 * lp[3])
         let sgd = SGD(generator.parameters, config: .init(learningRate: 0))  // lr 0: the step leaves θ unchanged
-        let (loss, meanReward) = policyGradientStep(generator: generator, optimizer: sgd, sequences: sequences, rewards: rewards)
+        let (loss, meanReward) = try policyGradientStep(generator: generator, optimizer: sgd, sequences: sequences, rewards: rewards)
         XCTAssertEqual(loss, expected, accuracy: 1e-5)
         XCTAssertEqual(meanReward, 0.9375, accuracy: 1e-9)
         // With the baseline every reward is shifted by the mean.
         let shifted = -((0.5 - 0.9375) * lp[0] + (2 - 0.9375) * lp[1] + (1 - 0.9375) * lp[2] + (0.25 - 0.9375) * lp[3])
-        let (baselineLoss, _) = policyGradientStep(generator: generator, optimizer: sgd, sequences: sequences, rewards: rewards, baseline: true)
+        let (baselineLoss, _) = try policyGradientStep(generator: generator, optimizer: sgd, sequences: sequences, rewards: rewards, baseline: true)
         XCTAssertEqual(baselineLoss, shifted, accuracy: 1e-5)
         // A positive reward raises the probability of its token.
         let adam = Adam(generator.parameters, config: .init(learningRate: 0.05))
-        for _ in 0..<20 { policyGradientStep(generator: generator, optimizer: adam, sequences: [[1, 2]], rewards: [[1, 1]]) }
+        for _ in 0..<20 { try policyGradientStep(generator: generator, optimizer: adam, sequences: [[1, 2]], rewards: [[1, 1]]) }
         let after = generator.tokenLogProbabilities(TokenBatch(sequences: [[1, 2]], length: 2))
         XCTAssertGreaterThan(after[0], lp[0])
         XCTAssertGreaterThan(after[1], lp[1])

@@ -92,7 +92,7 @@ public enum PhaseBenchmarks {
                 let optimizer = Adam(discriminator.parameters, config: .init(learningRate: 1e-4))
                 results.append(runner.measure(phase: name, name: "discriminator epoch (312 batches)", flops: flops[name],
                                               work: (Double((2 * sequences / B) * B), "sequences")) {
-                    _ = trainDiscriminator(discriminator, optimizer: optimizer, positives: data.sequences,
+                    _ = try? trainDiscriminator(discriminator, optimizer: optimizer, positives: data.sequences,
                                            negatives: negatives, epochs: 1, batchSize: B, using: &rng)
                 })
             case .adv:
