@@ -137,7 +137,7 @@ let package = Package(
             path: "Tests/RunStoreProbe"
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["textgan", "Workbench", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["textgan", "Workbench", "Training", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Training", "Models", "Layers", "NumericCore", "RunStore", "TextPipeline", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Digest", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "NumericCore", "TestSupport"]),

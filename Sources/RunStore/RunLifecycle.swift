@@ -25,7 +25,7 @@ public final class RunLifecycle: @unchecked Sendable {
         /// Record `interrupted` and exit at once with 128 + the signal number.
         case exitImmediately
         /// Set `stopRequested` so the training loop can stop cleanly at its next step (and save what it wants);
-        /// a second signal exits immediately.
+        /// a second signal waits for that too (`timeout` sends two), a third exits immediately.
         case stopAtNextStep
         /// Leave signals alone (the caller handles them).
         case ignore
@@ -39,9 +39,10 @@ public final class RunLifecycle: @unchecked Sendable {
     private var timer: DispatchSourceTimer?
     private var signalSources: [DispatchSourceSignal] = []
     private var receivedSignal: Int32?
+    private var signalCount = 0
     private var ended = false
 
-    /// Starts beating at once and, unless `.ignore`, takes over SIGINT and SIGTERM until the run ends.
+    /// Starts beating at once and, unless `.ignore`, takes over SIGINT, SIGTERM and SIGHUP until the run ends.
     public init(
         database: RunDatabase, run: Int64, heartbeatInterval: TimeInterval = defaultHeartbeatInterval,
         signals policy: SignalPolicy = .exitImmediately
@@ -59,10 +60,14 @@ public final class RunLifecycle: @unchecked Sendable {
         self.timer = timer
 
         if policy != .ignore {
-            for signo in [SIGINT, SIGTERM] {
+            for signo in [SIGINT, SIGTERM, SIGHUP] {
                 signal(signo, SIG_IGN)  // let the dispatch source, not the default action, see the signal
                 let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
-                source.setEventHandler { [unowned self] in self.received(signo, policy: policy) }
+                // Signals that arrive before the handler runs are coalesced; `data` says how many there were.
+                // (The handler holds the source; `stopWatching` drops the handler when it cancels the source.)
+                source.setEventHandler { [unowned self] in
+                    self.received(signo, times: max(Int(source.data), 1), policy: policy)
+                }
                 source.resume()
                 signalSources.append(source)
             }
@@ -108,29 +113,39 @@ public final class RunLifecycle: @unchecked Sendable {
         switch signo {
         case SIGINT: return "interrupted by SIGINT (Ctrl-C)"
         case SIGTERM: return "interrupted by SIGTERM"
+        case SIGHUP: return "interrupted by SIGHUP (the terminal closed)"
         default: return "interrupted by signal \(signo)"
         }
     }
 
-    private func received(_ signo: Int32, policy: SignalPolicy) {
-        let second = lock.withLock { () -> Bool in
-            defer { if receivedSignal == nil { receivedSignal = signo } }
-            return receivedSignal != nil
+    private func received(_ signo: Int32, times: Int, policy: SignalPolicy) {
+        let count = lock.withLock { () -> Int in
+            if receivedSignal == nil { receivedSignal = signo }
+            signalCount += times
+            return signalCount
         }
-        if policy == .stopAtNextStep && !second { return }
+        if policy == .stopAtNextStep && count < 3 {
+            if count == 2 {
+                FileHandle.standardError.write(Data("textgan: stopping after the checkpoint being written; a third signal stops at once, without it\n".utf8))
+            }
+            return
+        }
         try? finish(.interrupted, reason: Self.reason(signo))
         exit(128 + signo)
     }
 
     private func stopWatching() {
-        let (timer, sources) = lock.withLock { () -> (DispatchSourceTimer?, [DispatchSourceSignal]) in
+        let (timer, sources, stopping) = lock.withLock { () -> (DispatchSourceTimer?, [DispatchSourceSignal], Bool) in
             defer { self.timer = nil; signalSources = [] }
-            return (self.timer, signalSources)
+            return (self.timer, signalSources, receivedSignal != nil)
         }
         timer?.cancel()
         for source in sources {
             source.cancel()
-            signal(Int32(source.handle), SIG_DFL)
+            source.setEventHandler(handler: nil)
+            // After a stop was asked for, the process is on its way out with its own status: a late repeat of the
+            // signal (`timeout` sends two) must not kill it while it says how to resume.
+            signal(Int32(source.handle), stopping ? SIG_IGN : SIG_DFL)
         }
     }
 }

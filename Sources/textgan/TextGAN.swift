@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NumericCore
 
 @main
@@ -20,6 +21,9 @@ struct TextGAN: ParsableCommand {
         // Line-buffered even into a pipe or file, so `textgan train … | tee log` shows progress as it happens
         // (progress lines are mixed with FileHandle writes, which are unbuffered).
         StandardOutput.lineBuffered()
+        // A closed stdout (`textgan train … | head`) must not kill a run: writes to it fail quietly and the work
+        // goes on, recorded in the run store as ever.
+        signal(SIGPIPE, SIG_IGN)
         AllocatorTuning.keepLargeBuffers()
         main(nil)
     }

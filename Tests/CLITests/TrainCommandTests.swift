@@ -1,6 +1,7 @@
 import Foundation
 import RunStore
 import TestSupport
+import Training
 import Workbench
 import XCTest
 
@@ -172,6 +173,46 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertFalse(second.stdout.contains("== mle"), "a resumed run does not pretrain again")
         XCTAssertEqual(try store.run(1).status, .interrupted)
         XCTAssertGreaterThan(try store.metricHistory(run: 1, key: "pg_loss").count, stoppedAt)
+    }
+
+    func testAClosedStdoutDoesNotKillTheRun() throws {
+        // `textgan train … | head -n 1`: head exits after one line and the pipe closes under the run.
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let command = [try executable("textgan").path, "train", tiny, "--config",
+                       directory.appendingPathComponent("tiny.json").path, "--db", database, "--root", packageRoot.path,
+                       "--min-examples", "16"].map { "'\($0)'" }.joined(separator: " ")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\(command) | head -n 1 > /dev/null"]
+        try shell.run()
+        shell.waitUntilExit()
+        let store = try RunDatabase(path: database)
+        XCTAssertEqual(try store.run(1).status, .finished, "the run went on after its stdout closed")
+        XCTAssertFalse(try store.details(of: 1).checkpoints.isEmpty)
+    }
+
+    func testTwoSignalsStillWaitForTheCheckpoint() throws {
+        // `timeout` sends SIGTERM twice: the second must not cut the clean stop short.
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let child = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
+        kill(child.process.processIdentifier, SIGTERM)
+        // Two signals pending at once are one to the kernel: let the first be delivered.
+        Thread.sleep(forTimeInterval: 0.005)
+        kill(child.process.processIdentifier, SIGTERM)
+        let stopped = child.wait()
+        XCTAssertEqual(stopped.status, 143, stopped.stderr)
+        XCTAssertTrue(stopped.stderr.contains("stopping after the checkpoint"), stopped.stderr)
+        XCTAssertTrue(stopped.stdout.contains("textgan train --resume 1"), "the clean stop ran to its end: \(stopped.stdout.suffix(300))")
+        let store = try RunDatabase(path: database)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+        // The checkpoint holds the last recorded step, so a resume continues from it.
+        let steps = try store.metricHistory(run: 1, key: "pg_loss").count
+        let state = try Checkpoint.load(from: directory.appendingPathComponent("runs/1/latest.safetensors")).state(SeqGANState.self)
+        XCTAssertEqual(state.adversarialStep, steps)
     }
 
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
