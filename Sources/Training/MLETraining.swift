@@ -157,8 +157,10 @@ public struct MLETrainer {
             } else if evaluating {
                 state.epochsSinceBest += 1
             }
-            try saveCheckpoint(state, kind: "latest", emit: emit)
+            // best before latest: a crash between the two leaves a latest that does not yet know of the new best, so
+            // the resumed run redoes the epoch and writes best again; the other order could leave best stale for good.
             if improved { try saveCheckpoint(state, kind: "best", emit: emit) }
+            try saveCheckpoint(state, kind: "latest", emit: emit)
             if control == .stop { return .stopped }
             if let patience = config.earlyStoppingPatience, state.epochsSinceBest >= patience {
                 _ = emit(.phaseFinished(phase: phase, step: state.step))

@@ -33,18 +33,54 @@ public final class TrainingSession {
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)
         try config.validate()
+        // A run directory that cannot be made is found out before the run is recorded.
+        do {
+            try FileManager.default.createDirectory(at: runsDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw WorkbenchError("cannot create the runs directory \(runsDirectory.path): \(error.localizedDescription)")
+        }
+        guard FileManager.default.isWritableFile(atPath: runsDirectory.path) else {
+            throw WorkbenchError("cannot write run directories in \(runsDirectory.path) (permission denied)")
+        }
+        // A file corpus names the run by its stem ("english-mle" for data/english.txt), a named corpus by its name.
+        let corpusName = config.corpus.contains("/") || config.corpus.contains(".")
+            ? URL(fileURLWithPath: config.corpus).deletingPathExtension().lastPathComponent : config.corpus
         let id = try store.startRun(NewRun(
-            name: name ?? "\(config.corpus)-\(config.algorithm)", algorithm: config.algorithm,
+            name: name ?? "\(corpusName)-\(config.algorithm)", algorithm: config.algorithm,
             generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,
             corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json))
-        return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: false,
-                                   store: store)
+        do {
+            return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: false,
+                                       store: store)
+        } catch {
+            let reason = "cannot prepare run directory \(runsDirectory.appendingPathComponent("\(id)").path): \(error.localizedDescription)"
+            try? store.finish(run: id, status: .failed, reason: reason)
+            throw WorkbenchError(reason)
+        }
     }
 
     /// Reopens recorded run `id` with its recorded config, refusing if its corpus has changed.
     public static func resume(_ id: Int64, store: RunDatabase, runsDirectory: URL, root: URL, sharedData: URL?,
                               minExamples: Int) throws -> TrainingSession {
-        let recorded = try store.run(id)
+        let recorded: Run
+        do {
+            recorded = try store.run(id)
+        } catch RunStoreError.noSuchRun {
+            throw WorkbenchError("no run \(id) in the run store (see `textgan runs`)")
+        }
+        // What cannot be resumed is said before the run's status changes.
+        guard recorded.status != .finished else {
+            throw WorkbenchError("run \(id) already finished; there is nothing to resume (sample or eval it, or train a new run)")
+        }
+        let latest = runsDirectory.appendingPathComponent("\(id)/latest.safetensors")
+        guard FileManager.default.fileExists(atPath: latest.path) else {
+            throw WorkbenchError("run \(id) has no checkpoint to resume from (\(latest.path)): it stopped before its first one")
+        }
+        do {
+            _ = try Checkpoint.load(from: latest)
+        } catch {
+            throw WorkbenchError("run \(id)'s checkpoint cannot be read, so it cannot be resumed: \(error)")
+        }
         var config = try RunConfig.decode(recorded.configJSON, source: "run \(id)")
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunStore
+import Workbench
 
 /// `--db`, shared by every command that reads or writes the run store.
 struct DatabaseOptions: ParsableArguments {
@@ -35,6 +36,24 @@ struct DatabaseOptions: ParsableArguments {
     var runsDirectory: URL { URL(fileURLWithPath: path).deletingLastPathComponent() }
 
     var exists: Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// A run's model (by id: its latest or best checkpoint) or a checkpoint file's; an id the store does not know
+    /// is "no run N", not a missing file, and --best on a file is refused rather than ignored.
+    func loadRun(_ reference: String, best: Bool = false) throws -> LoadedRun {
+        if let id = Int64(reference) {
+            // Neither a recorded run nor a run directory: the id is wrong, not the checkpoint missing.
+            if exists, !FileManager.default.fileExists(atPath: runsDirectory.appendingPathComponent("\(id)").path) {
+                do {
+                    _ = try RunDatabase(path: path).run(id)
+                } catch RunStoreError.noSuchRun {
+                    throw ValidationError("no run \(id) in the run store \(path) (see `textgan runs`)")
+                }
+            }
+        } else if best {
+            throw ValidationError("--best picks a run's best checkpoint; \(reference) is a checkpoint file")
+        }
+        return try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
+    }
 
     /// Opens the store for reading commands; a missing file is an error that names the path.
     func openExisting() throws -> RunDatabase {

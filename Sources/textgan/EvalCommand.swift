@@ -133,7 +133,7 @@ struct EvalCommand: ParsableCommand {
                 throw ValidationError("\(runOrCheckpoint) is neither a run id nor a checkpoint file")
             }
         }
-        let loaded = try LoadedRun.load(runOrCheckpoint, runsDirectory: database.runsDirectory, best: best)
+        let loaded = try database.loadRun(runOrCheckpoint, best: best)
         let root = try workspace.packageRoot()
         let data = try TrainingData.load(for: loaded, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
                                          sharedData: workspace.sharedDataDirectory(root: root))

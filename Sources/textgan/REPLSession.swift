@@ -213,7 +213,7 @@ final class REPLSession {
         guard !reference.isEmpty else { throw REPLError("usage: /load <run-id | checkpoint file>") }
         let loaded: LoadedRun
         do {
-            loaded = try LoadedRun.load(reference, runsDirectory: database.runsDirectory)
+            loaded = try database.loadRun(reference)
         } catch {
             throw REPLError("cannot load \(reference): \(Self.oneLine(error))")
         }

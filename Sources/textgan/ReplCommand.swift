@@ -30,7 +30,7 @@ struct ReplCommand: ParsableCommand {
 
     func run() throws {
         let reference = try runOrCheckpoint ?? Self.mostRecentFinishedRun(database)
-        let model = try LoadedRun.load(reference, runsDirectory: database.runsDirectory, best: best)
+        let model = try database.loadRun(reference, best: best)
         let interactive = isatty(STDIN_FILENO) == 1
         let session = REPLSession(
             model: model, name: REPLSession.name(of: reference), database: database,

@@ -34,7 +34,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedRun.load(runOrCheckpoint, runsDirectory: database.runsDirectory, best: best)
+        let loaded = try database.loadRun(runOrCheckpoint, best: best)
         var prefixIDs: [Int32] = []
         if let prefix {
             let (ids, unknown) = try loaded.encode(prefix)

@@ -215,6 +215,44 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(state.adversarialStep, steps)
     }
 
+    func testWhatCannotBeResumedOrLoadedIsSaidAndChangesNothing() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let trained = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let store = try RunDatabase(path: database)
+        XCTAssertEqual(try store.run(1).name, "tiny-seqgan", "a file corpus names the run by its stem")
+
+        // A finished run has nothing to resume: said, and the run stays finished.
+        let again = try train(["--resume", "1"])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("run 1 already finished"), again.stderr)
+        XCTAssertEqual(try store.run(1).status, .finished)
+
+        // A truncated checkpoint is refused before the run's status changes.
+        try store.resumeRun(1)
+        try store.finish(run: 1, status: .interrupted, reason: "test")
+        let latest = directory.appendingPathComponent("runs/1/latest.safetensors")
+        let bytes = try Data(contentsOf: latest)
+        try bytes.prefix(bytes.count / 2).write(to: latest)
+        let truncated = try train(["--resume", "1"])
+        XCTAssertNotEqual(truncated.status, 0)
+        XCTAssertTrue(truncated.stderr.contains("cannot be read"), truncated.stderr)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+        try FileManager.default.removeItem(at: latest)
+        let missing = try train(["--resume", "1"])
+        XCTAssertTrue(missing.stderr.contains("no checkpoint to resume"), missing.stderr)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+        XCTAssertEqual(try train(["--resume", "99"]).stderr.contains("no run 99"), true)
+
+        // Loading: an unknown id is "no run", --best on a file is refused.
+        let sample = try runProcess("textgan", ["sample", "99", "--db", database])
+        XCTAssertNotEqual(sample.status, 0)
+        XCTAssertTrue(sample.stderr.contains("no run 99"), sample.stderr)
+        let best = try runProcess("textgan", ["sample", directory.appendingPathComponent("runs/1/best.safetensors").path,
+                                              "--best", "--db", database])
+        XCTAssertTrue(best.stderr.contains("--best picks a run's best checkpoint"), best.stderr)
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)

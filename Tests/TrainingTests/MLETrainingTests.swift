@@ -106,6 +106,21 @@ final class MLETrainingTests: XCTestCase {
         XCTAssertEqual(try Checkpoint.load(from: url).tensors, good)
     }
 
+    /// At an improved epoch the best checkpoint is written before the latest one, whose state records it, so no
+    /// crash can leave a state that names a best the best file does not hold.
+    func testTheBestCheckpointIsWrittenBeforeTheLatestThatRecordsIt() throws {
+        let directory = try temporaryDirectory()
+        var t = trainer(countingCorpus(count: 64, seed: 3), epochs: 3, seed: 4, directory: directory)
+        t.evaluate = { _, _ in ["nll_test": 1] }  // improves once, at the first epoch
+        var state = MLEState(seed: 5)
+        var kinds: [String] = []
+        _ = try t.run(state: &state) { event in
+            if case .checkpoint(_, let kind, _) = event { kinds.append(kind) }
+            return .proceed
+        }
+        XCTAssertEqual(kinds, ["best", "latest", "latest", "latest"])
+    }
+
     /// 10 epochs straight and 4 epochs + resume for 6 end bit-identical; so does a stop in the middle of an epoch.
     func testResumeIsBitIdentical() throws {
         let data = countingCorpus(count: 100, seed: 4)
