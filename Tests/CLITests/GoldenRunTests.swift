@@ -76,7 +76,10 @@ final class GoldenRunTests: XCTestCase {
         let store = try RunDatabase(path: database)
         let id = try XCTUnwrap(try store.runs().map(\.run.id!).max())
         var metrics: [String: [UInt64]] = [:]
-        for key in keys { metrics[key] = try store.metricHistory(run: id, key: key).map(\.value.bitPattern) }
+        // In the order they were recorded (ids), which no change of step numbering can reorder.
+        for key in keys {
+            metrics[key] = try store.metricHistory(run: id, key: key).sorted { $0.id! < $1.id! }.map(\.value.bitPattern)
+        }
         let checkpoint = database.replacingOccurrences(of: "textgan.sqlite", with: "\(id)/latest.safetensors")
         let (tensors, _) = try Safetensors.read(from: URL(fileURLWithPath: checkpoint))
         // FNV-1a over every model tensor's name and bits, in name order.
