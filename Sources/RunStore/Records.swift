@@ -186,7 +186,11 @@ public struct Metric: Codable, Sendable, Equatable, FetchableRecord, Persistable
     public var id: Int64?
     public var runID: Int64
     public var phase: String
+    /// The run's step: one count over all its phases, never decreasing (see docs/run-store.md).
     public var step: Int
+    /// The step in the phase's own numbering (MLE steps, discriminator rounds, adversarial steps); NULL when the
+    /// recorder gave none.
+    public var phaseStep: Int?
     public var epoch: Int?
     public var key: String
     var storedValue: Double?
@@ -194,13 +198,14 @@ public struct Metric: Codable, Sendable, Equatable, FetchableRecord, Persistable
     public var time: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, runID = "run_id", phase, step, epoch, key, storedValue = "value", kind, time
+        case id, runID = "run_id", phase, step, phaseStep = "phase_step", epoch, key, storedValue = "value", kind, time
     }
 
-    init(runID: Int64, phase: String, step: Int, epoch: Int?, key: String, value: Double, time: Date) {
+    init(runID: Int64, phase: String, step: Int, phaseStep: Int?, epoch: Int?, key: String, value: Double, time: Date) {
         self.runID = runID
         self.phase = phase
         self.step = step
+        self.phaseStep = phaseStep
         self.epoch = epoch
         self.key = key
         self.storedValue = ValueKind.stored(value)
@@ -217,6 +222,7 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var id: Int64?
     public var runID: Int64
     public var step: Int
+    public var phaseStep: Int?
     public var metric: String
     var storedValue: Double?
     public var kind: ValueKind
@@ -232,14 +238,17 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var time: Date
 
     enum CodingKeys: String, CodingKey {
-        case id, runID = "run_id", step, metric, storedValue = "value", kind, sampleCount = "sample_count"
+        case id, runID = "run_id", step, phaseStep = "phase_step", metric, storedValue = "value", kind
+        case sampleCount = "sample_count"
         case referenceSet = "reference_set", referenceCount = "reference_count", tokenizer, smoothing
         case storedSeed = "seed", temperature, topK = "top_k", topP = "top_p", time
     }
 
-    init(runID: Int64, step: Int, metric: String, value: Double, protocol p: EvaluationProtocol, time: Date) {
+    init(runID: Int64, step: Int, phaseStep: Int?, metric: String, value: Double, protocol p: EvaluationProtocol,
+         time: Date) {
         self.runID = runID
         self.step = step
+        self.phaseStep = phaseStep
         self.metric = metric
         self.storedValue = ValueKind.stored(value)
         self.kind = ValueKind(value)
@@ -270,11 +279,12 @@ public struct Sample: Codable, Sendable, Equatable, FetchableRecord, Persistable
     public var id: Int64?
     public var runID: Int64
     public var step: Int
+    public var phaseStep: Int?
     public var temperature: Double
     public var text: String
     public var time: Date
 
-    enum CodingKeys: String, CodingKey { case id, runID = "run_id", step, temperature, text, time }
+    enum CodingKeys: String, CodingKey { case id, runID = "run_id", step, phaseStep = "phase_step", temperature, text, time }
 }
 
 public struct Checkpoint: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {

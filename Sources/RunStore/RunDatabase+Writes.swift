@@ -39,12 +39,13 @@ extension RunDatabase {
 
     /// Records one step's losses and scores (`values` keyed by name) in one transaction; also beats the heart.
     public func recordMetrics(
-        run id: Int64, phase: String, step: Int, epoch: Int? = nil, values: [String: Double], at time: Date = Date()
+        run id: Int64, phase: String, step: Int, phaseStep: Int? = nil, epoch: Int? = nil, values: [String: Double],
+        at time: Date = Date()
     ) throws {
         try writer.write { db in
             for key in values.keys.sorted() {
-                try Metric(runID: id, phase: phase, step: step, epoch: epoch, key: key, value: values[key]!,
-                           time: time).insert(db)
+                try Metric(runID: id, phase: phase, step: step, phaseStep: phaseStep, epoch: epoch, key: key,
+                           value: values[key]!, time: time).insert(db)
             }
             try touch(db, id, time)
         }
@@ -54,14 +55,14 @@ extension RunDatabase {
     /// `signOfLife: false` is for scores computed by another process (`textgan eval` of a checkpoint): they do not
     /// beat the run's heart, so evaluating a crashed run never makes it read as running.
     public func recordEvaluation(
-        run id: Int64, step: Int, values: [String: Double], protocol: EvaluationProtocol, signOfLife: Bool = true,
-        at time: Date = Date()
+        run id: Int64, step: Int, phaseStep: Int? = nil, values: [String: Double], protocol: EvaluationProtocol,
+        signOfLife: Bool = true, at time: Date = Date()
     ) throws {
         try writer.write { db in
             if !signOfLife, try !Run.exists(db, key: id) { throw RunStoreError.noSuchRun(id) }
             for metric in values.keys.sorted() {
-                try Evaluation(runID: id, step: step, metric: metric, value: values[metric]!, protocol: `protocol`,
-                               time: time).insert(db)
+                try Evaluation(runID: id, step: step, phaseStep: phaseStep, metric: metric, value: values[metric]!,
+                               protocol: `protocol`, time: time).insert(db)
             }
             if signOfLife { try touch(db, id, time) }
         }
@@ -69,12 +70,12 @@ extension RunDatabase {
 
     /// Records generated texts, in order.
     public func recordSamples(
-        run id: Int64, step: Int, temperature: Double, texts: [String], at time: Date = Date()
+        run id: Int64, step: Int, phaseStep: Int? = nil, temperature: Double, texts: [String], at time: Date = Date()
     ) throws {
         try writer.write { db in
             for text in texts {
-                try Sample(id: nil, runID: id, step: step, temperature: temperature, text: text, time: time)
-                    .insert(db)
+                try Sample(id: nil, runID: id, step: step, phaseStep: phaseStep, temperature: temperature, text: text,
+                           time: time).insert(db)
             }
             try touch(db, id, time)
         }

@@ -285,6 +285,33 @@ extension RunDatabase {
                 """)
         }
 
+        // One step count over the whole run: `step` never decreases from phase to phase (so "latest" is the
+        // latest), and `phase_step` keeps the phase's own numbering. Rows recorded before had only the phase's.
+        migrator.registerMigration("v4-run-step-and-phase-step") { db in
+            try db.execute(sql: """
+                ALTER TABLE metrics ADD COLUMN phase_step INTEGER;
+                ALTER TABLE evaluations ADD COLUMN phase_step INTEGER;
+                ALTER TABLE samples ADD COLUMN phase_step INTEGER;
+                UPDATE metrics SET phase_step = step;
+                UPDATE evaluations SET phase_step = step;
+                UPDATE samples SET phase_step = step;
+                DROP VIEW latest_metrics;
+                CREATE VIEW latest_metrics AS
+                SELECT run_id, phase, key, step, phase_step, epoch, value, kind, time FROM (
+                    SELECT *, row_number() OVER (PARTITION BY run_id, key ORDER BY step DESC, id DESC) AS recency
+                    FROM metrics)
+                WHERE recency = 1;
+                DROP VIEW latest_evaluations;
+                CREATE VIEW latest_evaluations AS
+                SELECT run_id, metric, step, phase_step, value, kind, sample_count, reference_set, reference_count,
+                       tokenizer, smoothing, seed, temperature, top_k, top_p, time FROM (
+                    SELECT *, row_number() OVER (PARTITION BY run_id, metric ORDER BY step DESC, id DESC) AS recency
+                    FROM evaluations)
+                WHERE recency = 1;
+                PRAGMA user_version = 4;
+                """)
+        }
+
         return migrator
     }()
 

@@ -80,6 +80,8 @@ public struct MLETrainer {
     public var writeCheckpoint: ((MLEState, String) throws -> URL?)?
     /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
     public var metadata: [String: String] = [:]
+    /// Run steps before this MLE phase (0 when it comes first, as SeqGAN's pretraining does).
+    public var runStepOffset = 0
 
     public init(generator: any SequenceGenerator, loader: BatchLoader, config: MLEConfig) {
         self.generator = generator
@@ -122,7 +124,8 @@ public struct MLETrainer {
                 clock.add(tokens)
                 if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
                     let metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
-                    if emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics)) == .stop {
+                    if emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
+                                   runStep: runStepOffset + state.step)) == .stop {
                         try saveCheckpoint(state, kind: "latest", emit: emit)
                         return .stopped
                     }
@@ -138,12 +141,14 @@ public struct MLETrainer {
             state.epochSeed = nil
             state.epochLossSum = 0
             state.epochTokens = 0
-            var control = emit(.evaluation(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics))
+            var control = emit(.evaluation(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
+                                           runStep: runStepOffset + state.step))
             if config.samplesPerEpoch > 0 {
                 let samples = generator.sample(
                     count: config.samplesPerEpoch, options: SamplingOptions(temperature: config.sampleTemperature),
                     using: &evaluationRNG)
-                if emit(.samples(step: state.step, temperature: config.sampleTemperature, sequences: samples)) == .stop {
+                if emit(.samples(step: state.step, temperature: config.sampleTemperature, sequences: samples,
+                                 runStep: runStepOffset + state.step)) == .stop {
                     control = .stop
                 }
             }
@@ -182,7 +187,7 @@ public struct MLETrainer {
         } else {
             written = nil
         }
-        if let written { _ = emit(.checkpoint(step: state.step, kind: kind, path: written)) }
+        if let written { _ = emit(.checkpoint(step: runStepOffset + state.step, kind: kind, path: written)) }
     }
 }
 

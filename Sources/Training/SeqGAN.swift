@@ -71,6 +71,9 @@ public struct SeqGANState: Codable, Sendable, Equatable {
         mle = MLEState(seed: root.next())
         rng = root.fork()
     }
+
+    /// The run's step: MLE steps, then discriminator rounds, then adversarial steps, added up.
+    public var runStep: Int { mle.step + discriminatorRound + adversarialStep }
 }
 
 public final class SeqGANTrainer {
@@ -136,7 +139,8 @@ public final class SeqGANTrainer {
                                                     step: state.discriminatorRound + 1, rng: &state.rng)
                 state.discriminatorRound += 1
                 try checkpoint(state, emit: emit)
-                let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0, metrics: report.metrics))
+                let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
+                                         metrics: report.metrics, runStep: state.runStep))
                 if control == .stop { return .stopped }
             }
             _ = emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
@@ -172,7 +176,8 @@ public final class SeqGANTrainer {
                 }
                 state.adversarialStep += 1
                 try checkpoint(state, emit: emit)
-                var control = emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics))
+                var control = emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics,
+                                         runStep: state.runStep))
                 if state.adversarialStep % config.evaluateEvery == 0 || state.adversarialStep == config.adversarialSteps {
                     if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
                 }
@@ -197,10 +202,11 @@ public final class SeqGANTrainer {
         var rng = SeededGenerator(seed: 0xADE5_0000 &+ UInt64(state.adversarialStep))
         var metrics = evaluate?(generator, &rng) ?? [:]
         metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch, metrics: metrics))
+        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
+                                       metrics: metrics, runStep: state.runStep))
         if config.samplesPerEvaluation > 0 {
             let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
-            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples)) == .stop { control = .stop }
+            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop { control = .stop }
         }
         return control
     }
@@ -209,7 +215,7 @@ public final class SeqGANTrainer {
 
     private func checkpoint(_ state: SeqGANState, emit: TrainingEventHandler) throws {
         if let url = try save(state, kind: "latest") {
-            _ = emit(.checkpoint(step: state.mle.step + state.discriminatorRound + state.adversarialStep, kind: "latest", path: url))
+            _ = emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
         }
     }
 

@@ -8,13 +8,14 @@ import NumericCore
 public enum TrainingEvent: Sendable {
     /// A phase begins (e.g. "mle", "discriminator", "adversarial"), with its planned length in steps when known.
     case phaseStarted(phase: String, totalSteps: Int?)
-    /// One optimisation step: its losses and rates (e.g. "loss", "grad_norm", "tokens_per_s").
-    case step(phase: String, step: Int, epoch: Int, metrics: [String: Double])
+    /// One optimisation step: its losses and rates (e.g. "loss", "grad_norm", "tokens_per_s"). `step` counts in the
+    /// phase's own numbering; `runStep` counts over the whole run and never decreases (what the run store orders by).
+    case step(phase: String, step: Int, epoch: Int, metrics: [String: Double], runStep: Int)
     /// End-of-epoch (or end-of-evaluation) numbers: "train_nll", "nll_test", "nll_oracle", …
-    case evaluation(phase: String, step: Int, epoch: Int, metrics: [String: Double])
+    case evaluation(phase: String, step: Int, epoch: Int, metrics: [String: Double], runStep: Int)
     /// A few sampled sequences as token ids (the caller turns them into text).
-    case samples(step: Int, temperature: Float, sequences: [[Int32]])
-    /// A checkpoint was written atomically at `path`; `kind` is "latest" or "best".
+    case samples(step: Int, temperature: Float, sequences: [[Int32]], runStep: Int)
+    /// A checkpoint was written atomically at `path` at run step `step`; `kind` is "latest" or "best".
     case checkpoint(step: Int, kind: String, path: URL)
     /// A phase ended normally.
     case phaseFinished(phase: String, step: Int)
@@ -35,6 +36,7 @@ public typealias GeneratorEvaluator = (any SequenceGenerator, inout SeededGenera
 /// The names of training phases: the `phase` of events, of the run store's metric rows, and of the docs
 /// (docs/run-store.md). Each phase numbers its own steps: MLE counts optimizer steps, discriminator pretraining
 /// counts rounds, adversarial training counts adversarial steps (its first evaluation, before any step, is at 0).
+/// The run step adds them up: the phases before plus this phase's step.
 public enum Phase {
     /// Maximum-likelihood training of the generator (for SeqGAN: its pretraining).
     public static let mle = "mle"

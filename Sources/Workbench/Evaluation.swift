@@ -217,21 +217,22 @@ extension EvaluationSuite {
     /// Records every score of `results` (and NLL-test) for a run at `step`, each under its protocol; returns how many
     /// scores were written.
     public func record(_ results: [TemperatureResult], nllTest: Double?, data: TrainingData, seed: UInt64,
-                       topK: Int?, topP: Double?, run: Int64, step: Int, in store: RunDatabase) throws -> Int {
+                       topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?,
+                       in store: RunDatabase) throws -> Int {
         var count = 0
         for result in results {
             for (var evaluationProtocol, values) in protocols(of: result, seed: seed) {
                 // Every protocol here is on samples, so the sampling filters are part of each.
                 evaluationProtocol.topK = topK
                 evaluationProtocol.topP = topP
-                try store.recordEvaluation(run: run, step: step, values: values, protocol: evaluationProtocol,
-                                           signOfLife: false)
+                try store.recordEvaluation(run: run, step: step, phaseStep: phaseStep, values: values,
+                                           protocol: evaluationProtocol, signOfLife: false)
                 count += values.count
             }
         }
         if let nllTest, let test = data.test {
             try store.recordEvaluation(
-                run: run, step: step, values: ["nll_test": nllTest],
+                run: run, step: step, phaseStep: phaseStep, values: ["nll_test": nllTest],
                 protocol: .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription),
                 signOfLife: false)
             count += 1

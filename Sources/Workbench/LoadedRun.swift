@@ -13,11 +13,11 @@ public struct LoadedRun {
     public let discriminator: (any SequenceDiscriminator)?
     public let vocabulary: Vocabulary?
     public let tokenizer: Tokenizer?
-    /// Where training was when the checkpoint was written, numbered as training numbers its evaluations (for SeqGAN:
-    /// MLE steps, and once pretraining is over, adversarial steps).
+    /// Where training was when the checkpoint was written.
     public let position: TrainingPosition
 
-    public var step: Int { position.step }
+    /// The run step of the checkpoint, at which `eval` records its scores.
+    public var step: Int { position.runStep }
 
     /// `reference` is a run id (its checkpoint under `runsDirectory/<id>/`) or a path to a checkpoint file.
     public static func load(_ reference: String, runsDirectory: URL, best: Bool = false) throws -> LoadedRun {

@@ -59,6 +59,6 @@ public enum MLEAlgorithm: TrainingAlgorithm {
 
     public static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition {
         let state = try checkpoint.state(MLEState.self)
-        return TrainingPosition(step: state.step, description: "MLE step \(state.step), epoch \(state.epoch)")
+        return TrainingPosition(runStep: state.step, phaseStep: state.step, description: "MLE step \(state.step), epoch \(state.epoch)")
     }
 }

@@ -159,14 +159,17 @@ public struct PreparedTrainer {
     public init(run: @escaping (TrainingEventHandler) throws -> TrainingOutcome) { self.run = run }
 }
 
-/// Where training was when a checkpoint was written, numbered as the algorithm numbers its evaluations.
+/// Where training was when a checkpoint was written: the run step (one count over all phases, what the run store
+/// orders by) and the step in its phase's own numbering.
 public struct TrainingPosition: Sendable, Equatable {
-    public var step: Int
+    public var runStep: Int
+    public var phaseStep: Int
     /// E.g. "MLE step 300, epoch 15".
     public var description: String
 
-    public init(step: Int, description: String) {
-        self.step = step
+    public init(runStep: Int, phaseStep: Int, description: String) {
+        self.runStep = runStep
+        self.phaseStep = phaseStep
         self.description = description
     }
 }

@@ -17,16 +17,18 @@ public struct RunRecorder {
         switch event {
         case .phaseStarted, .phaseFinished:
             break
-        case .step(let phase, let step, let epoch, let metrics):
-            try database.recordMetrics(run: run, phase: phase, step: step, epoch: epoch, values: metrics)
-        case .evaluation(let phase, let step, let epoch, let metrics):
-            try database.recordMetrics(run: run, phase: phase, step: step, epoch: epoch, values: metrics)
+        case .step(let phase, let step, let epoch, let metrics, let runStep):
+            try database.recordMetrics(run: run, phase: phase, step: runStep, phaseStep: step, epoch: epoch, values: metrics)
+        case .evaluation(let phase, let step, let epoch, let metrics, let runStep):
+            try database.recordMetrics(run: run, phase: phase, step: runStep, phaseStep: step, epoch: epoch, values: metrics)
             for (metric, value) in metrics.sorted(by: { $0.key < $1.key }) {
                 guard let evaluationProtocol = protocols[metric] else { continue }
-                try database.recordEvaluation(run: run, step: step, values: [metric: value], protocol: evaluationProtocol)
+                try database.recordEvaluation(run: run, step: runStep, phaseStep: step, values: [metric: value],
+                                              protocol: evaluationProtocol)
             }
-        case .samples(let step, let temperature, let sequences):
-            try database.recordSamples(run: run, step: step, temperature: Double(temperature), texts: sequences.map(render))
+        case .samples(let step, let temperature, let sequences, let runStep):
+            try database.recordSamples(run: run, step: runStep, phaseStep: step, temperature: Double(temperature),
+                                       texts: sequences.map(render))
         case .checkpoint(let step, _, let path):
             let bytes = (try FileManager.default.attributesOfItem(atPath: path.path)[.size] as? NSNumber)?.int64Value ?? 0
             try database.recordCheckpoint(run: run, step: step, path: path.path, sha256: try SHA256.hex(ofFile: path), bytes: bytes)

@@ -76,9 +76,12 @@ public enum SeqGANAlgorithm: TrainingAlgorithm {
         let state = try checkpoint.state(SeqGANState.self)
         switch state.phase {
         case .mle, .discriminator:
-            return TrainingPosition(step: state.mle.step, description: "SeqGAN \(state.phase.rawValue), MLE step \(state.mle.step)")
+            let phaseStep = state.phase == .mle ? state.mle.step : state.discriminatorRound
+            return TrainingPosition(runStep: state.runStep, phaseStep: phaseStep,
+                                    description: "SeqGAN \(state.phase.rawValue), MLE step \(state.mle.step)")
         case .adversarial, .done:
-            return TrainingPosition(step: state.adversarialStep, description: "SeqGAN adversarial step \(state.adversarialStep)")
+            return TrainingPosition(runStep: state.runStep, phaseStep: state.adversarialStep,
+                                    description: "SeqGAN adversarial step \(state.adversarialStep)")
         }
     }
 }

@@ -21,7 +21,7 @@ final class ConsoleReporter {
             endProgress()
             totals[phase] = total
             print("== \(phase)" + (total.map { " (\($0) steps)" } ?? ""))
-        case .step(let phase, let step, let epoch, let metrics):
+        case .step(let phase, let step, let epoch, let metrics, _):
             let total = totals[phase].map { "/\($0)" } ?? ""
             let line = "\(phase) step \(step)\(total) epoch \(epoch) " + format(metrics)
             if interactive {
@@ -34,10 +34,10 @@ final class ConsoleReporter {
             } else {
                 print(line)
             }
-        case .evaluation(let phase, let step, let epoch, let metrics):
+        case .evaluation(let phase, let step, let epoch, let metrics, _):
             endProgress()
             print("\(phase) evaluation at step \(step) (epoch \(epoch)): \(format(metrics))  [\(elapsed())]")
-        case .samples(_, let temperature, let sequences):
+        case .samples(_, let temperature, let sequences, _):
             endProgress()
             print("samples (temperature \(temperature)):")
             for s in sequences { print("  · \(render(s))") }

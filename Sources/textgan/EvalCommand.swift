@@ -155,7 +155,8 @@ struct EvalCommand: ParsableCommand {
                 notes.append("not recorded (--no-record)")
             } else {
                 let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
-                                             topP: sampling.topP, run: runID, step: loaded.step, in: store)
+                                             topP: sampling.topP, run: runID, step: loaded.step,
+                                             phaseStep: loaded.position.phaseStep, in: store)
                 notes.append("recorded \(count) scores for run \(runID) at step \(loaded.step) in \(database.path)")
             }
         } else {

@@ -62,7 +62,8 @@ enum SGDAlgorithm: TrainingAlgorithm {
                 let loss = generator.weightedNLL(TokenBatch(sequences: members, length: data.length), backward: true)
                 optimizer.update()
                 state.step += 1
-                let control = emit(.step(phase: Phase.mle, step: state.step, epoch: 0, metrics: ["loss": Double(loss)]))
+                let control = emit(.step(phase: Phase.mle, step: state.step, epoch: 0, metrics: ["loss": Double(loss)],
+                                         runStep: state.step))
                 if let directory = setup.checkpointDirectory {
                     let url = directory.appendingPathComponent("latest.safetensors")
                     try Checkpoint.save(to: url, models: [("", generator)], optimizers: [:], state: state,
@@ -73,7 +74,7 @@ enum SGDAlgorithm: TrainingAlgorithm {
             }
             var evaluationRNG = SeededGenerator(seed: UInt64(state.step))
             _ = emit(.evaluation(phase: Phase.mle, step: state.step, epoch: 0,
-                                 metrics: setup.evaluate(generator, &evaluationRNG)))
+                                 metrics: setup.evaluate(generator, &evaluationRNG), runStep: state.step))
             _ = emit(.phaseFinished(phase: Phase.mle, step: state.step))
             return .completed
         }
@@ -81,6 +82,6 @@ enum SGDAlgorithm: TrainingAlgorithm {
 
     static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition {
         let state = try checkpoint.state(SGDState.self)
-        return TrainingPosition(step: state.step, description: "SGD step \(state.step)")
+        return TrainingPosition(runStep: state.step, phaseStep: state.step, description: "SGD step \(state.step)")
     }
 }

@@ -116,7 +116,7 @@ final class ToyAlgorithmTests: XCTestCase {
         XCTAssertLessThan(losses.suffix(5).reduce(0, +), losses.prefix(5).reduce(0, +) * 0.9, "\(losses)")
 
         let loaded = try LoadedRun.load("1", runsDirectory: directory.appendingPathComponent("runs"))
-        XCTAssertEqual(loaded.position, TrainingPosition(step: 30, description: "SGD step 30"))
+        XCTAssertEqual(loaded.position, TrainingPosition(runStep: 30, phaseStep: 30, description: "SGD step 30"))
         try EvalCommand.parse(["1", "--db", database, "--root", packageRoot.path, "--samples", "30"]).run()
         XCTAssertTrue(try store.evaluations(run: 1).contains { $0.metric == "bleu3" && $0.step == 30 })
     }

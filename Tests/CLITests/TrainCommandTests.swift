@@ -139,6 +139,18 @@ final class TrainEndToEndTests: XCTestCase {
             XCTAssertTrue(rows.allSatisfy { $0.sampleCount == 200 && $0.temperature == 1 }, metric)
         }
 
+        // One step count over the whole run: it never decreases in recording order, each row keeps its phase's own
+        // step, and so the views' "latest" is the end of adversarial training, not of MLE.
+        let all = try ["loss", "d_loss", "pg_loss", "nll_test"].flatMap { try store.metricHistory(run: id, key: $0) }
+            .sorted { $0.id! < $1.id! }
+        XCTAssertEqual(all.map(\.step), all.map(\.step).sorted(), "run steps never decrease")
+        XCTAssertEqual(all.filter { $0.phase == "adversarial" && $0.key == "pg_loss" }.map(\.phaseStep), [1, 2])
+        let lastAdversarialNLL = try XCTUnwrap(evaluations.filter { $0.metric == "nll_test" }.max { $0.id! < $1.id! })
+        XCTAssertEqual(lastAdversarialNLL.phaseStep, 2)
+        XCTAssertEqual(runs[0].latestNLLTest, lastAdversarialNLL.value, "runs shows the last adversarial NLL")
+        XCTAssertEqual(try store.details(of: id).lastSamples.map(\.step).max(), lastAdversarialNLL.step,
+                       "runs show prints the last samples of adversarial training")
+
         let samples = try runProcess("textgan", ["sample", "\(id)", "--db", database, "-n", "4", "--prefix", "the big"])
         XCTAssertEqual(samples.status, 0, samples.stderr)
         let lines = samples.stdout.split(separator: "\n")

@@ -69,6 +69,45 @@ final class SchemaTests: XCTestCase {
         }
     }
 
+    func testUpgradesAVersion3StoreGivingItsRowsTheirPhaseStep() throws {
+        // Given a store written by schema version 3 (one step column, counted per phase), with a SeqGAN run's rows
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v3-eval-top-k-top-p")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'seqgan', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
+                    INSERT INTO metrics (run_id, phase, step, key, value, kind, time)
+                    VALUES (1, 'mle', 40, 'loss', 2.5, 'finite', '2026-01-01'),
+                           (1, 'adversarial', 3, 'pg_loss', 9.0, 'finite', '2026-01-02');
+                    INSERT INTO evaluations (run_id, step, metric, value, kind, sample_count, reference_set, tokenizer,
+                                             temperature, time)
+                    VALUES (1, 3, 'bleu2', 0.25, 'finite', 100, 'coco:test', 'space', 1.0, '2026-01-02');
+                    INSERT INTO samples (run_id, step, temperature, text, time) VALUES (1, 3, 1.0, 'a cat', '2026-01-02');
+                    """)
+            }
+        }
+
+        // when this build opens it,
+        let database = try RunDatabase(path: path)
+
+        // then every old row keeps its step as its phase step, and new rows carry both.
+        XCTAssertEqual(try database.metricHistory(run: 1, key: "loss").map(\.phaseStep), [40])
+        XCTAssertEqual(try database.evaluations(run: 1).map(\.phaseStep), [3])
+        try database.recordMetrics(run: 1, phase: "adversarial", step: 45, phaseStep: 4, values: ["pg_loss": 8.0])
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT phase_step FROM samples"), 3)
+            let latest = try Row.fetchOne(db, sql: "SELECT step, phase_step, value FROM latest_metrics WHERE key = 'pg_loss'")
+            XCTAssertEqual(latest?["step"], 45)
+            XCTAssertEqual(latest?["phase_step"], 4)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "SELECT phase_step FROM latest_evaluations WHERE metric = 'bleu2'"), 3)
+        }
+    }
+
     func testReopeningAnOnDiskDatabaseKeepsItsRunsAndUsesWAL() throws {
         // Given a run stored on disk
         let path = try temporaryDirectory(self).appendingPathComponent("runs/textgan.sqlite").path

@@ -42,8 +42,8 @@ final class MLETrainingTests: XCTestCase {
         var trainNLL: [Double] = []
         var sampled = 0
         let outcome = try t.run(state: &state) { event in
-            if case .evaluation(_, _, _, let metrics) = event { trainNLL.append(metrics["train_nll"]!) }
-            if case .samples(_, _, let sequences) = event { sampled += sequences.count }
+            if case .evaluation(_, _, _, let metrics, _) = event { trainNLL.append(metrics["train_nll"]!) }
+            if case .samples(_, _, let sequences, _) = event { sampled += sequences.count }
             return .proceed
         }
         XCTAssertEqual(outcome, .completed)
@@ -70,7 +70,7 @@ final class MLETrainingTests: XCTestCase {
         var state = MLEState(seed: 1)
         var steps: [Int] = []
         XCTAssertThrowsError(try trainer.run(state: &state) { event in
-            if case .step(_, let step, _, _) = event { steps.append(step) }
+            if case .step(_, let step, _, _, _) = event { steps.append(step) }
             return .proceed
         }) { error in
             guard case .nonFinite(let phase, let step, _, let value)? = error as? TrainingError else {
@@ -133,7 +133,7 @@ final class MLETrainingTests: XCTestCase {
             let first = trainer(data, epochs: 10, seed: 5, directory: directory)
             var state = MLEState(seed: 6)
             let outcome = try first.run(state: &state) { event in
-                if case .step(_, let step, _, _) = event, step == stopAt { return .stop }
+                if case .step(_, let step, _, _, _) = event, step == stopAt { return .stop }
                 return .proceed
             }
             XCTAssertEqual(outcome, .stopped)

@@ -142,7 +142,7 @@ final class SeqGANTests: XCTestCase {
         var phases: [String] = [], adversarial: [[String: Double]] = []
         let outcome = try trainer.run(state: &state) { event in
             if case .phaseStarted(let phase, _) = event { phases.append(phase) }
-            if case .step("adversarial", _, _, let metrics) = event { adversarial.append(metrics) }
+            if case .step("adversarial", _, _, let metrics, _) = event { adversarial.append(metrics) }
             return .proceed
         }
         XCTAssertEqual(outcome, .completed)
@@ -166,7 +166,7 @@ final class SeqGANTests: XCTestCase {
         let first = tinyTrainer(seed: 1, directory: directory)
         var state = SeqGANState(seed: 2)
         let outcome = try first.run(state: &state) { event in
-            if case .step("adversarial", 1, _, _) = event { return .stop }
+            if case .step("adversarial", 1, _, _, _) = event { return .stop }
             return .proceed
         }
         XCTAssertEqual(outcome, .stopped)
@@ -233,7 +233,7 @@ final class SeqGANTests: XCTestCase {
         let first = tinyTrainer(seed: 1, directory: directory)
         var state = SeqGANState(seed: 2)
         _ = try first.run(state: &state) { event in
-            if case .step("mle", 4, _, _) = event { return .stop }
+            if case .step("mle", 4, _, _, _) = event { return .stop }
             return .proceed
         }
         let second = tinyTrainer(seed: 5, directory: directory)
