@@ -62,7 +62,9 @@ public struct RunComparison: Sendable {
     /// key → value per run (nil when the run has no such param), in the order of `runs`.
     public var params: [(key: String, values: [String?])]
     public var metrics: [(key: String, values: [Double?])]
-    public var evaluations: [(key: String, values: [Double?])]
+    /// The latest score per metric under each protocol (`protocol` says what sets it apart: sample count,
+    /// references, temperature, top-k, top-p), sorted by protocol, then metric.
+    public var evaluations: [(key: String, protocol: String, values: [Double?])]
 
     /// Params whose values are not all equal (a param missing from some run counts as different).
     public var differingParams: [(key: String, values: [String?])] {
@@ -87,9 +89,12 @@ extension RunDatabase {
             return try runs.map { run in
                 RunSummary(
                     run: run,
-                    bestBLEU4: try Double.fetchOne(
-                        db, sql: "SELECT value FROM leaderboard WHERE run_id = ? AND metric = 'bleu4'",
-                        arguments: [run.id]),
+                    // The headline is at the default protocol (temperature 1, no top-k / top-p): probing low
+                    // temperatures with `eval --sweep` must not move it.
+                    bestBLEU4: try Double.fetchOne(db, sql: """
+                        SELECT max(value) FROM leaderboard_by_protocol
+                        WHERE run_id = ? AND metric = 'bleu4' AND temperature = 1 AND top_k IS NULL AND top_p IS NULL
+                        """, arguments: [run.id]),
                     latestNLLOracle: try latestEvaluation(db, run.id!, "nll_oracle"),
                     latestNLLTest: try latestEvaluation(db, run.id!, "nll_test"))
             }
@@ -152,6 +157,35 @@ extension RunDatabase {
                     })
                 }
             }
+            // Evaluations side by side only under the same protocol: one row per metric and protocol, its latest
+            // value, labelled with what sets the protocol apart.
+            func latestByProtocol() throws -> [(key: String, protocol: String, values: [Double?])] {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT run_id, metric, value, kind, sample_count, reference_set, temperature, top_k, top_p FROM (
+                        SELECT *, row_number() OVER (
+                            PARTITION BY run_id, metric, sample_count, reference_set, reference_count, tokenizer,
+                                         smoothing, temperature, top_k, top_p
+                            ORDER BY step DESC, id DESC) AS recency
+                        FROM evaluations WHERE run_id IN (\(marks)))
+                    WHERE recency = 1
+                    """, arguments: StatementArguments(ids))
+                func label(_ row: Row) -> String {
+                    var parts = ["\(row["sample_count"] as Int) samples", row["reference_set"] as String]
+                    if let t = row["temperature"] as Double? { parts.append("T=\(t)") }
+                    if let k = row["top_k"] as Int? { parts.append("top-k \(k)") }
+                    if let p = row["top_p"] as Double? { parts.append("top-p \(p)") }
+                    return parts.joined(separator: ", ")
+                }
+                let labelled = rows.map { (metric: $0["metric"] as String, protocol: label($0), row: $0) }
+                let keys = Set(labelled.map { [$0.protocol, $0.metric] }).sorted { $0.lexicographicallyPrecedes($1) }
+                return keys.map { key in
+                    (key[1], key[0], ids.map { id in
+                        labelled.first { $0.protocol == key[0] && $0.metric == key[1] && $0.row["run_id"] == id }.map {
+                            (ValueKind(rawValue: $0.row["kind"] as String) ?? .nan).value($0.row["value"])
+                        }
+                    })
+                }
+            }
             let paramKeys = Set(params.map(\.key)).sorted()
             return RunComparison(
                 runs: runs,
@@ -159,7 +193,7 @@ extension RunDatabase {
                     (k, ids.map { id in params.first { $0.runID == id && $0.key == k }?.text })
                 },
                 metrics: try latest("latest_metrics", "key"),
-                evaluations: try latest("latest_evaluations", "metric"))
+                evaluations: try latestByProtocol())
         }
     }
 

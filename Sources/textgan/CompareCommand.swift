@@ -8,7 +8,9 @@ struct CompareCommand: ParsableCommand {
         abstract: "Runs side by side: the params that differ, then the latest value of every metric and score.",
         discussion: """
             Params equal in every run are folded into one line (--all lists them). A param missing from a run \
-            shows as —. Metrics are the latest recorded value of each; evaluations the latest score.
+            shows as —. Metrics are the latest recorded value of each. Evaluations are the latest score under each \
+            protocol, one row per metric and protocol (sample count, references, temperature, top-k, top-p), so \
+            scores computed differently never share a row.
             """)
 
     @OptionGroup var database: DatabaseOptions
@@ -57,7 +59,14 @@ struct CompareCommand: ParsableCommand {
             print(Style.dim("\(identicalCount) identical param(s) folded; --all lists them"))
         }
 
-        for (title, rows) in [("metrics (latest)", comparison.metrics), ("evaluations (latest)", comparison.evaluations)] {
+        // Evaluations in one table per protocol: scores computed differently never share a row.
+        var groups = [("metrics (latest)", comparison.metrics)]
+        for label in comparison.evaluations.map(\.protocol).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
+            groups.append(("evaluations (latest), \(label)",
+                           comparison.evaluations.filter { $0.protocol == label }.map { ($0.key, $0.values) }))
+        }
+        if comparison.evaluations.isEmpty { groups.append(("evaluations (latest)", [])) }
+        for (title, rows) in groups {
             print("\n" + Style.bold(title))
             if rows.isEmpty {
                 print("none recorded")

@@ -18,7 +18,7 @@ struct RunsCommand: ParsableCommand {
 extension RunsCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "A table of recent runs, newest first: status, duration, best BLEU-4 and latest NLL.")
+            abstract: "A table of recent runs, newest first: status, duration, best BLEU-4 (at temperature 1, no top-k/top-p) and latest NLL.")
 
         @OptionGroup var database: DatabaseOptions
 

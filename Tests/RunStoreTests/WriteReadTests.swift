@@ -195,6 +195,27 @@ final class WriteReadTests: XCTestCase {
         XCTAssertEqual(comparison.evaluations[0].values, [0.3, nil])
     }
 
+    /// `compare` never puts scores of different protocols in one row, and the runs list's best BLEU-4 is at the
+    /// default protocol: a temperature sweep does not move it.
+    func testEvaluationsCompareWithinAProtocolAndTheHeadlineIsAtTheDefault() throws {
+        let database = try RunDatabase.inMemory()
+        let a = try database.startRun(makeRun(name: "a"))
+        let b = try database.startRun(makeRun(name: "b"))
+        let training = EvaluationProtocol(sampleCount: 2000, referenceSet: "coco:test", tokenizer: "word", temperature: 1)
+        let swept = EvaluationProtocol(sampleCount: 10000, referenceSet: "coco:test", tokenizer: "word", temperature: 0.5)
+        try database.recordEvaluation(run: a, step: 10, values: ["bleu4": 0.20], protocol: training)
+        try database.recordEvaluation(run: a, step: 20, values: ["bleu4": 0.40], protocol: swept)
+        try database.recordEvaluation(run: b, step: 10, values: ["bleu4": 0.25], protocol: training)
+
+        let comparison = try database.compare([a, b])
+        XCTAssertEqual(comparison.evaluations.map(\.key), ["bleu4", "bleu4"])
+        XCTAssertEqual(comparison.evaluations.map(\.protocol),
+                       ["10000 samples, coco:test, T=0.5", "2000 samples, coco:test, T=1.0"])
+        XCTAssertEqual(comparison.evaluations.map(\.values), [[0.40, nil], [0.20, 0.25]])
+        let summaries = try database.runs()
+        XCTAssertEqual(summaries.first { $0.run.id == a }?.bestBLEU4, 0.20, "the T=0.5 probe is not the headline")
+    }
+
     func testFiltersAndLimitSelectRunsNewestFirst() throws {
         let database = try RunDatabase.inMemory()
         let t0 = Date(timeIntervalSince1970: 1_700_000_000)
