@@ -127,6 +127,21 @@ extension RunDatabase {
         }
     }
 
+    /// Drops what a run recorded after run step `step` (metrics, evaluations, samples, checkpoint rows): a run
+    /// resumed from a checkpoint at `step` records those steps again, and must not record them twice.
+    /// Returns how many rows went.
+    @discardableResult
+    public func forgetHistory(run id: Int64, after step: Int) throws -> Int {
+        try writer.write { db in
+            var removed = 0
+            for table in ["metrics", "evaluations", "samples", "checkpoints"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND step > ?", arguments: [id, step])
+                removed += db.changesCount
+            }
+            return removed
+        }
+    }
+
     /// Every record of a run is also a sign of life.
     private func touch(_ db: Database, _ id: Int64, _ time: Date) throws {
         try db.execute(sql: "UPDATE runs SET heartbeat_at = max(heartbeat_at, ?) WHERE id = ? AND status = 'running'",

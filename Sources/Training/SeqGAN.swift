@@ -138,15 +138,18 @@ public final class SeqGANTrainer {
                 let report = try discriminatorRound(epochs: config.discriminatorPretrainEpochs, phase: Phase.discriminator,
                                                     step: state.discriminatorRound + 1, rng: &state.rng)
                 state.discriminatorRound += 1
-                try checkpoint(state, emit: emit)
+                // Record, then checkpoint (everywhere): a crash between the two redoes the step on resume, and the
+                // resumed run drops the rows recorded after its checkpoint, so no row is lost or doubled.
                 let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
                                          metrics: report.metrics, runStep: state.runStep))
+                try checkpoint(state, emit: emit)
                 if control == .stop { return .stopped }
             }
             _ = emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
             state.phase = .adversarial
+            let control = evaluateAndSample(state, emit: emit)
             try checkpoint(state, emit: emit)
-            if evaluateAndSample(state, emit: emit) == .stop { return .stopped }
+            if control == .stop { return .stopped }
         }
 
         // MARK: Phase 3 — adversarial training
@@ -175,12 +178,12 @@ public final class SeqGANTrainer {
                     metrics.merge(report.metrics) { _, new in new }
                 }
                 state.adversarialStep += 1
-                try checkpoint(state, emit: emit)
                 var control = emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics,
                                          runStep: state.runStep))
                 if state.adversarialStep % config.evaluateEvery == 0 || state.adversarialStep == config.adversarialSteps {
                     if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
                 }
+                try checkpoint(state, emit: emit)
                 if control == .stop { return .stopped }
             }
             _ = emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))

@@ -76,18 +76,22 @@ public final class TrainingSession {
         guard FileManager.default.fileExists(atPath: latest.path) else {
             throw WorkbenchError("run \(id) has no checkpoint to resume from (\(latest.path)): it stopped before its first one")
         }
+        let contents: Training.Checkpoint.Contents
         do {
-            _ = try Checkpoint.load(from: latest)
+            contents = try Training.Checkpoint.load(from: latest)
         } catch {
             throw WorkbenchError("run \(id)'s checkpoint cannot be read, so it cannot be resumed: \(error)")
         }
         var config = try RunConfig.decode(recorded.configJSON, source: "run \(id)")
+        let position = try config.algorithmType.position(in: contents)
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)
         guard recorded.corpusSHA256 == nil || recorded.corpusSHA256 == data.sha256 else {
             throw WorkbenchError("run \(id) was trained on \(data.corpus) with SHA-256 \(recorded.corpusSHA256!), but the corpus now has \(data.sha256); refusing to resume on different data")
         }
         try store.resumeRun(id)
+        // What was recorded after the checkpoint (a crash between recording and checkpointing) is recorded again.
+        try store.forgetHistory(run: id, after: position.runStep)
         return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: true,
                                    store: store)
     }

@@ -265,6 +265,41 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertTrue(best.stderr.contains("--best picks a run's best checkpoint"), best.stderr)
     }
 
+    /// A run stopped, then hit by a crash between recording a step and checkpointing it (rows recorded past the
+    /// checkpoint), then resumed, ends with the history of an uninterrupted run: nothing lost, nothing doubled.
+    func testAResumedRunsHistoryEqualsAnUninterruptedOne() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let arguments = [tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6"]
+        XCTAssertEqual(try train(arguments + ["--name", "straight"]).status, 0)
+        let child = try Child(try executable("textgan"), ["train"] + arguments + [
+            "--name", "stopped", "--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+        XCTAssertTrue(child.waitForOutput("adversarial step 2/6", timeout: 120), child.stdout)
+        kill(child.process.processIdentifier, SIGINT)
+        XCTAssertEqual(child.wait().status, 130)
+        let store = try RunDatabase(path: database)
+        // The crash: a step's rows recorded, its checkpoint never written.
+        let last = try XCTUnwrap(try store.metricHistory(run: 2, key: "pg_loss").last)
+        try store.recordMetrics(run: 2, phase: "adversarial", step: last.step + 1, phaseStep: last.phaseStep! + 1,
+                                values: ["pg_loss": 123, "d_loss": 4])
+        try store.recordSamples(run: 2, step: last.step + 1, phaseStep: last.phaseStep! + 1, temperature: 1, texts: ["lost"])
+        let resumed = try train(["--resume", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+
+        func history(_ id: Int64) throws -> [String] {
+            let metrics = try ["loss", "grad_norm", "train_nll", "nll_test", "d_loss", "d_accuracy_real", "pg_loss",
+                               "mean_reward", "bleu2", "self_bleu2"]
+                .flatMap { try store.metricHistory(run: id, key: $0) }.sorted { $0.id! < $1.id! }
+                .map { "\($0.phase) \($0.step) \($0.phaseStep!) \($0.key) \($0.value.bitPattern)" }
+            let evaluations = try store.evaluations(run: id).map { "\($0.step) \($0.metric) \($0.value.bitPattern)" }
+            let samples = try store.details(of: id, sampleLimit: 1000).lastSamples.map { "\($0.step) \($0.text)" }
+            return metrics + evaluations + samples
+        }
+        let straight = try history(1), stopped = try history(2)
+        XCTAssertEqual(stopped.count, straight.count)
+        XCTAssertEqual(stopped, straight)
+        XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)
