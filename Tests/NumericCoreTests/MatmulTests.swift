@@ -117,9 +117,10 @@ final class MatmulTests: XCTestCase {
             let a = Tensor(randomNormal: [tall * lda], using: &rng).scalars
             let b = Tensor(randomNormal: [n * ldb], using: &rng).scalars
             var direct = [Float](repeating: 0, count: tall * ldc)
-            direct.withUnsafeMutableBufferPointer { c in
+            let ran = direct.withUnsafeMutableBufferPointer { c in
                 tg_sgemm(0, 1, Int64(tall), Int64(n), Int64(k), 0.7, a, Int64(lda), b, Int64(ldb), 0, c.baseAddress!, Int64(ldc))
             }
+            XCTAssertNotEqual(ran, 0, "the direct AVX-512 path ran")
             for threads in [1, 2] {
                 BLAS.setThreads(threads)
                 var short = [Float](repeating: -1, count: m * ldc)

@@ -112,7 +112,7 @@ final class VocabularyTests: XCTestCase {
         }
         let notVocab = try dir.file("x.vocab", text: "hello\n")
         XCTAssertThrowsError(try Vocabulary.load(from: notVocab)) { XCTAssertTrue("\($0)".contains(":1:"), "\($0)") }
-        let badLine = try dir.file("y.vocab", text: try build(["a"]).fileContents() + "oops\n")
+        let badLine = try dir.file("y.vocab", text: build(["a"]).fileContents() + "oops\n")
         XCTAssertThrowsError(try Vocabulary.load(from: badLine)) { XCTAssertTrue("\($0)".contains(":10:"), "\($0)") }
     }
 
