@@ -166,6 +166,7 @@ public struct MLETrainer {
             // the resumed run redoes the epoch and writes best again; the other order could leave best stale for good.
             if improved { try saveCheckpoint(state, kind: "best", emit: emit) }
             try saveCheckpoint(state, kind: "latest", emit: emit)
+            clock.restart()  // tokens_per_s counts training time only
             if control == .stop { return .stopped }
             if let patience = config.earlyStoppingPatience, state.epochsSinceBest >= patience {
                 _ = emit(.phaseFinished(phase: phase, step: state.step))
@@ -197,6 +198,12 @@ struct Throughput {
     private var tokens = 0
 
     mutating func add(_ n: Int) { tokens += n }
+
+    /// Starts the clock again, leaving out what came since the last step (evaluation, sampling, checkpoints).
+    mutating func restart() {
+        start = DispatchTime.now().uptimeNanoseconds
+        tokens = 0
+    }
 
     mutating func rate() -> Double {
         let now = DispatchTime.now().uptimeNanoseconds

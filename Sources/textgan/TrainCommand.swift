@@ -169,7 +169,14 @@ struct TrainCommand: ParsableCommand {
 
         let reporter = ConsoleReporter(render: data.render)
         let started = Date()
-        let (outcome, interruption) = try session.train(observe: reporter.handle)
+        let (outcome, interruption): (TrainingOutcome, Int32?)
+        do {
+            (outcome, interruption) = try session.train(observe: reporter.handle)
+        } catch {
+            reporter.finish()
+            throw error
+        }
+        reporter.finish()
         let minutes = Date().timeIntervalSince(started) / 60
         print(String(format: "run %lld: %@ after %.1f min; checkpoints in %@", id, "\(outcome)", minutes, session.runDirectory.path))
         if let code = interruption {

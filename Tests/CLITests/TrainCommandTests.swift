@@ -300,6 +300,32 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
     }
 
+    /// On a terminal the progress line fits its width (a wrapped line is not cleared by the next carriage return),
+    /// shows an ETA, and the closing message starts a line of its own.
+    func testTheProgressLineFitsTheTerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else {
+            throw XCTSkip("util-linux `script` is not installed; the pseudo-terminal test needs it")
+        }
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let command = "exec " + [try executable("textgan").path, "train", tiny, "--config",
+                                 directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6",
+                                 "--db", database, "--root", packageRoot.path, "--min-examples", "16"]
+            .map { "'\($0)'" }.joined(separator: " ")
+        let child = try Child(URL(fileURLWithPath: "/usr/bin/script"), ["-qfec", command, "/dev/null"],
+                              environment: ["TERM": "xterm", "COLUMNS": "60", "SHELL": "/bin/sh"])
+        let finished = child.wait()
+        XCTAssertEqual(finished.status, 0, finished.stdout.suffix(500) + finished.stderr)
+        // The terminal turns "\n" into "\r\n" (one Character in Swift): split on the scalars.
+        let lines = finished.stdout.replacingOccurrences(of: "\r\n", with: "\n")
+        let segments = lines.components(separatedBy: "\n").flatMap { $0.components(separatedBy: "\r") }
+            .map { $0.replacingOccurrences(of: "\u{1B}[2K", with: "") }
+        let progress = segments.filter { $0.hasPrefix("[") && $0.contains("adversarial") }
+        XCTAssertFalse(progress.isEmpty, finished.stdout)
+        for line in progress { XCTAssertLessThanOrEqual(line.count, 60, line) }
+        XCTAssertTrue(progress.contains { $0.contains(" eta ") }, "\(progress)")
+        XCTAssertTrue(lines.contains("\nrun 1: completed"), "the closing line starts a line: \(lines.suffix(300))")
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)
