@@ -197,6 +197,16 @@ extension RunDatabase {
         }
     }
 
+    /// The SHA-256 and step recorded for the run's most recent checkpoint file named `fileName`
+    /// ("latest.safetensors"), or nil when none was recorded.
+    public func recordedCheckpoint(run id: Int64, fileName: String) throws -> (sha256: String, step: Int)? {
+        try writer.read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT sha256, step FROM checkpoints WHERE run_id = ? AND (path = ? OR path LIKE ?) ORDER BY id DESC LIMIT 1
+                """, arguments: [id, fileName, "%/" + fileName]).map { ($0["sha256"], $0["step"]) }
+        }
+    }
+
     /// Every recorded value of one metric of a run, in step order (NaN and infinities included).
     public func metricHistory(run id: Int64, key: String) throws -> [Metric] {
         try writer.read { db in

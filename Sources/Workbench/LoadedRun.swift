@@ -1,6 +1,8 @@
+import Digest
 import Foundation
 import Models
 import NumericCore
+import RunStore
 import TextPipeline
 import Training
 
@@ -49,6 +51,19 @@ public struct LoadedRun {
         return LoadedRun(checkpoint: url, config: config, generator: generator, discriminator: discriminator,
                          vocabulary: vocabulary, tokenizer: tokenizer,
                          position: try config.algorithmType.position(in: contents))
+    }
+
+    /// Checks a run's checkpoint file against the SHA-256 the run store recorded when training wrote it, so a file
+    /// modified or replaced since is never taken for the run's model. Files the store has no hash for pass, and so
+    /// does a file from a later step than the last recorded one (a crash between writing it and recording it).
+    public static func verify(_ checkpoint: URL, runStep: Int, run id: Int64, in store: RunDatabase) throws {
+        guard let recorded = try store.recordedCheckpoint(run: id, fileName: checkpoint.lastPathComponent),
+              runStep <= recorded.step else { return }
+        let actual = try SHA256.hex(ofFile: checkpoint)
+        guard actual == recorded.sha256.lowercased() else {
+            throw WorkbenchError("\(checkpoint.path) is not the checkpoint run \(id) wrote: its SHA-256 is "
+                + "\(actual.prefix(16))…, the run store recorded \(recorded.sha256.prefix(16))… (modified or replaced since)")
+        }
     }
 
     /// Token ids as readable text (oracle runs: the ids themselves).

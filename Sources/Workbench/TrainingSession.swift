@@ -84,6 +84,7 @@ public final class TrainingSession {
         }
         var config = try RunConfig.decode(recorded.configJSON, source: "run \(id)")
         let position = try config.algorithmType.position(in: contents)
+        try LoadedRun.verify(latest, runStep: position.runStep, run: id, in: store)
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)
         guard recorded.corpusSHA256 == nil || recorded.corpusSHA256 == data.sha256 else {

@@ -49,6 +49,9 @@ struct DatabaseOptions: ParsableArguments {
                     throw ValidationError("no run \(id) in the run store \(path) (see `textgan runs`)")
                 }
             }
+            let loaded = try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
+            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: RunDatabase(path: path)) }
+            return loaded
         } else if best {
             throw ValidationError("--best picks a run's best checkpoint; \(reference) is a checkpoint file")
         }

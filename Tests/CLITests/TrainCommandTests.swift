@@ -1,4 +1,5 @@
 import Foundation
+import NumericCore
 import RunStore
 import TestSupport
 import Training
@@ -324,6 +325,28 @@ final class TrainEndToEndTests: XCTestCase {
         for line in progress { XCTAssertLessThanOrEqual(line.count, 60, line) }
         XCTAssertTrue(progress.contains { $0.contains(" eta ") }, "\(progress)")
         XCTAssertTrue(lines.contains("\nrun 1: completed"), "the closing line starts a line: \(lines.suffix(300))")
+    }
+
+    /// A checkpoint changed after training wrote it is refused by sample, eval and resume: its hash no longer matches
+    /// the one the run store recorded.
+    func testAModifiedCheckpointIsRefused() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        XCTAssertEqual(try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path]).status, 0)
+        let latest = directory.appendingPathComponent("runs/1/latest.safetensors")
+        var (tensors, metadata) = try Safetensors.read(from: latest)
+        tensors["generator.output.bias"]![0] += 1
+        try Safetensors.write(tensors, metadata: metadata, to: latest)
+        for command in [["sample", "1"], ["eval", "1", "--samples", "20", "--root", packageRoot.path]] {
+            let result = try runProcess("textgan", command + ["--db", database])
+            XCTAssertNotEqual(result.status, 0, command.joined(separator: " "))
+            XCTAssertTrue(result.stderr.contains("is not the checkpoint run 1 wrote"), result.stderr)
+        }
+        let store = try RunDatabase(path: database)
+        try store.resumeRun(1)
+        try store.finish(run: 1, status: .interrupted, reason: "test")
+        let resumed = try train(["--resume", "1"])
+        XCTAssertTrue(resumed.stderr.contains("is not the checkpoint run 1 wrote"), resumed.stderr)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
     }
 
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
