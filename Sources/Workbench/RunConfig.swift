@@ -309,6 +309,36 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
     }
 
+    // MARK: - What differs from the defaults
+
+    /// The fields (dotted keys) whose values differ from the algorithm's defaults under the same preset, fitted to
+    /// the same data: the short summary `train` prints instead of the whole config.
+    public func differences(fittedTo data: TrainingData) throws -> [(key: String, value: String)] {
+        var defaults = RunConfig(algorithm: try algorithmType, corpus: corpus, preset: preset)
+        defaults.generator = GeneratorSettings(Registry.shared.generator(generator.kind)?.defaults(preset) ?? generator.config)
+        if let discriminator {
+            defaults.discriminator = DiscriminatorSettings(
+                Registry.shared.discriminator(discriminator.kind)?.defaults(preset) ?? discriminator.config)
+        }
+        try defaults.fit(to: data)
+        let mine = Self.flatten(try Self.object(self)), theirs = Self.flatten(try Self.object(defaults))
+        return mine.keys.sorted().compactMap { key in mine[key] == theirs[key] ? nil : (key, mine[key]!) }
+    }
+
+    /// Dotted keys to compact JSON text of each leaf (arrays stay whole).
+    private static func flatten(_ object: [String: Any], prefix: String = "") -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in object {
+            let path = prefix.isEmpty ? key : "\(prefix).\(key)"
+            if let nested = value as? [String: Any] {
+                out.merge(flatten(nested, prefix: path)) { $1 }
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+                out[path] = String(decoding: data, as: UTF8.self)
+            }
+        }
+        return out
+    }
+
     // MARK: - Validation
 
     /// Every field against its range: before the corpus loads (what the user set) and again after `fit` (what the

@@ -14,8 +14,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             The config is layered: the algorithm's reference defaults, then --preset, then --config FILE (a JSON \
             object with any subset of the fields printed at start), then the flags below. Each algorithm reads its \
-            own sections and a key that nothing reads is an error. The effective config is printed, stored with \
-            the run and in every checkpoint.
+            own sections and a key that nothing reads is an error. The effective config is stored with the run and \
+            in every checkpoint; at start, train prints what differs from the algorithm's defaults (--print-config: \
+            all of it).
 
             \(algorithmList)
 
@@ -84,6 +85,9 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "The fewest training examples a text corpus may have.")
     var minExamples: Int = 64
+
+    @Flag(help: "Print the whole effective config at start (by default: what differs from the algorithm's defaults).")
+    var printConfig = false
 
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var database: DatabaseOptions
@@ -165,7 +169,15 @@ struct TrainCommand: ParsableCommand {
         print("textgan train — run \(id)\(session.resumed ? " (resumed)" : "") on \(data.corpus): \(data.description)")
         print("  \(data.train.count) training sequences, \(data.test?.count ?? 0) test; vocabulary \(data.vocabularySize); max length \(data.maxLength)")
         print("  checkpoints in \(session.runDirectory.path); run store \(database.path)")
-        print("effective config:\n\(config.json)")
+        if printConfig {
+            print("effective config:\n\(config.json)")
+        } else {
+            let changed = try config.differences(fittedTo: data)
+            let preset = config.preset.map { " (preset \($0.rawValue))" } ?? ""
+            print("config: \(config.algorithm) defaults\(preset)"
+                + (changed.isEmpty ? "" : ", with " + changed.map { "\($0.key) = \($0.value)" }.joined(separator: ", ")))
+            print("  the whole config: `textgan runs show \(id) --config`, or --print-config")
+        }
 
         let reporter = ConsoleReporter(render: data.render)
         let started = Date()

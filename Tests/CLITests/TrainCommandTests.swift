@@ -114,6 +114,10 @@ final class TrainEndToEndTests: XCTestCase {
         let result = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--name", "tiny"])
         XCTAssertEqual(result.status, 0, result.stderr + result.stdout.suffix(2000))
         XCTAssertTrue(result.stdout.contains("== adversarial finished"), result.stdout)
+        // A short summary of what differs from the defaults, not the whole config.
+        XCTAssertTrue(result.stdout.contains("config: seqgan defaults, with "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("mle.epochs = 3"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("effective config"), result.stdout)
 
         let store = try RunDatabase(path: database)
         let runs = try store.runs()
