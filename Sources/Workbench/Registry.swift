@@ -11,7 +11,7 @@ import Training
 public final class Registry: @unchecked Sendable {
     public static let shared = Registry(
         algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self],
-        generators: [.lstm],
+        generators: [.lstm, .transformer],
         discriminators: [.cnn])
 
     private let lock = NSLock()
@@ -73,6 +73,11 @@ public struct GeneratorKind: Sendable {
 
     /// SeqGAN's LSTM generator (embedding 32, hidden 32, N(0, 0.1) initialisation).
     public static let lstm = GeneratorKind(LSTMGeneratorConfig.self) { _ in LSTMGeneratorConfig(vocabularySize: 0) }
+
+    /// A causal Transformer (2 layers, 4 heads, width 64; GPT-2's layout and initialisation).
+    public static let transformer = GeneratorKind(TransformerGeneratorConfig.self) { _ in
+        TransformerGeneratorConfig(vocabularySize: 0)
+    }
 }
 
 /// A discriminator kind, as `GeneratorKind`.

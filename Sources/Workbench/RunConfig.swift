@@ -322,7 +322,13 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
         try defaults.fit(to: data)
         let mine = Self.flatten(try Self.object(self)), theirs = Self.flatten(try Self.object(defaults))
-        return mine.keys.sorted().compactMap { key in mine[key] == theirs[key] ? nil : (key, mine[key]!) }
+        // Other model kinds than the defaults' are named first; their fields are compared with their own defaults.
+        var kinds: [(key: String, value: String)] = []
+        if generator.kind != LSTMGeneratorConfig.kind { kinds.append(("generator.kind", generator.kind)) }
+        if let discriminator, discriminator.kind != CNNDiscriminatorConfig.kind {
+            kinds.append(("discriminator.kind", discriminator.kind))
+        }
+        return kinds + mine.keys.sorted().compactMap { key in mine[key] == theirs[key] ? nil : (key, mine[key]!) }
     }
 
     /// Dotted keys to compact JSON text of each leaf (arrays stay whole).
@@ -377,10 +383,17 @@ public struct RunConfig: Codable, Sendable, Equatable {
     }
 
     /// The defaults of the algorithm, then the preset, then a config file: the layering below the flags. The
-    /// algorithm is `algorithm` when given (a flag wins over the file), else the file's, else SeqGAN.
-    public static func layered(corpus: String, algorithm: String?, preset: Preset?, file: (data: Data, source: String)?) throws -> RunConfig {
+    /// algorithm is `algorithm` when given (a flag wins over the file), else the file's, else SeqGAN; likewise the
+    /// generator's kind.
+    public static func layered(corpus: String, algorithm: String?, generator: String? = nil, preset: Preset?,
+                               file: (data: Data, source: String)?) throws -> RunConfig {
         var overlay = try file.map { try jsonObject($0.data, source: $0.source) } ?? [:]
         if let algorithm { overlay["algorithm"] = algorithm }
+        if let generator {
+            var section = overlay["generator"] as? [String: Any] ?? [:]
+            section["kind"] = generator
+            overlay["generator"] = section
+        }
         let name = overlay["algorithm"] as? String ?? SeqGANAlgorithm.name
         guard let type = Registry.shared.algorithm(name) else {
             throw WorkbenchError("algorithm '\(name)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")

@@ -47,6 +47,10 @@ struct TrainCommand: ParsableCommand {
                                valueName: "name"))
     var algo: String?
 
+    @Option(help: ArgumentHelp("The generator: \(Registry.shared.generatorKinds.joined(separator: ", ")) (default lstm; generator.kind).",
+                               valueName: "kind"))
+    var generator: String?
+
     @Option(help: "Start from a preset: paper (the reference schedule, the default) or quick (under a minute on 2 cores).")
     var preset: Preset?
 
@@ -95,7 +99,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
+            let overrides: [Any?] = [corpus, algo, generator, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
                                      generatorLearningRate, maxLength, seed]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
@@ -103,6 +107,9 @@ struct TrainCommand: ParsableCommand {
         }
         if let algo, Registry.shared.algorithm(algo) == nil {
             throw ValidationError("--algo \(algo) is not an algorithm (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
+        }
+        if let generator, Registry.shared.generator(generator) == nil {
+            throw ValidationError("--generator \(generator) is not a generator (known: \(Registry.shared.generatorKinds.joined(separator: ", ")))")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         for (flag, value) in [("--epochs", epochs), ("--adversarial-steps", adversarialSteps), ("--rollouts", rollouts),
@@ -127,7 +134,7 @@ struct TrainCommand: ParsableCommand {
             }
             file = (data, configFile)
         }
-        var config = try RunConfig.layered(corpus: corpus, algorithm: algo, preset: preset, file: file)
+        var config = try RunConfig.layered(corpus: corpus, algorithm: algo, generator: generator, preset: preset, file: file)
         try applyFlags(to: &config)
         return config
     }

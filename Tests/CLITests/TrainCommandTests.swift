@@ -353,6 +353,39 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.run(1).status, .interrupted)
     }
 
+    /// `--generator transformer` trains by MLE and SeqGAN (rollouts included), samples and evaluates through the
+    /// same commands; its config section is the Transformer's own.
+    func testATransformerGeneratorTrainsSamplesAndEvaluates() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let config = directory.appendingPathComponent("transformer.json")
+        try """
+            {"generator": {"width": 16, "heads": 2, "layers": 1},
+             "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 8}]},
+             "mle": {"epochs": 4, "batchSize": 16, "logEvery": 5, "evaluateEvery": 4, "learningRate": 0.01},
+             "seqgan": {"discriminatorPretrainRounds": 1, "discriminatorPretrainEpochs": 1, "adversarialSteps": 2,
+                        "discriminatorRounds": 1, "discriminatorEpochs": 1, "rollouts": 2, "negatives": 32,
+                        "generatorBatchSize": 8, "evaluateEvery": 1},
+             "evaluation": {"bleuSamples": 40}}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let trained = try train([tiny, "--generator", "transformer", "--config", config.path])
+        XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout.suffix(1000))
+        XCTAssertTrue(trained.stdout.contains("generator.kind = transformer"), trained.stdout)
+        let store = try RunDatabase(path: database)
+        XCTAssertEqual(try store.run(1).generator, "transformer")
+        let trainNLL = try store.metricHistory(run: 1, key: "train_nll").map(\.value)
+        XCTAssertLessThan(trainNLL.last!, trainNLL.first!, "\(trainNLL)")
+        XCTAssertEqual(try store.metricHistory(run: 1, key: "pg_loss").count, 2)
+        let samples = try runProcess("textgan", ["sample", "1", "--db", database, "-n", "3", "--prefix", "the"])
+        XCTAssertEqual(samples.status, 0, samples.stderr)
+        XCTAssertTrue(samples.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix("the") }, samples.stdout)
+        let eval = try runProcess("textgan", ["eval", "1", "--db", database, "--root", packageRoot.path, "--samples", "50"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(try store.evaluations(run: 1).contains { $0.metric == "rouge_l" })
+        // A key of the LSTM's is not the Transformer's.
+        let wrong = try train([tiny, "--generator", "transformer", "--config", directory.appendingPathComponent("tiny.json").path])
+        XCTAssertTrue(wrong.stderr.contains("unknown config key 'generator.embeddingSize'"), wrong.stderr)
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)

@@ -1,0 +1,100 @@
+import Layers
+import Models
+import NumericCore
+import TestSupport
+import XCTest
+
+final class TransformerGeneratorTests: XCTestCase {
+    private let tiny = TransformerGeneratorConfig(vocabularySize: 7, maxLength: 6, startToken: 1, endToken: 2, layers: 2,
+                                                  heads: 2, width: 8, mlpExpansion: 2, initStd: 0.3)
+
+    func testShapesAndNames() {
+        var rng = SeededGenerator(seed: 1)
+        let g = TransformerGenerator(tiny, using: &rng)
+        XCTAssertEqual(g.kind, "transformer")
+        XCTAssertEqual(g.tokenEmbedding.table.shape, [7, 8])
+        XCTAssertEqual(g.positionEmbedding.table.shape, [6, 8])
+        XCTAssertEqual(g.blocks.count, 2)
+        XCTAssertEqual(g.output.weight.shape, [8, 7])
+        let names = Set(g.parameters.map(\.name))
+        XCTAssertEqual(names.count, g.parameters.count, "parameter names are unique checkpoint keys")
+        XCTAssertTrue(names.contains("generator.blocks.1.attention.qkv.weight"), "\(names.sorted())")
+        // GPT-2's scaled residual projections start smaller than the other weights.
+        let std = { (p: Parameter) in (p.value.scalars.map { $0 * $0 }.reduce(0, +) / Float(p.value.count)).squareRoot() }
+        XCTAssertLessThan(std(g.blocks[0].attention.projection.weight), std(g.blocks[0].attention.qkv.weight))
+    }
+
+    /// The whole model's gradient against central differences, with padding weighted out.
+    func testGradientOfTheWeightedNLL() {
+        var rng = SeededGenerator(seed: 2)
+        let g = TransformerGenerator(tiny, using: &rng)
+        var batch = TokenBatch(sequences: [[3, 4, 5, 2], [6, 3, 2], [4, 4, 4, 4, 5, 2]], length: 6)
+        batch.weights = batch.weights.enumerated().map { $0.element * (1 + Float($0.offset % 3) * 0.5) }
+        g.zeroGrad()
+        g.weightedNLL(batch, normalizer: 2, backward: true)
+        let options = GradientCheckOptions(epsilon: 1e-2, relativeTolerance: 3e-2, absoluteTolerance: 2e-3)
+        assertGradientsMatch(g.parameters.map { ($0, $0.grad) }, options: options) {
+            Double(g.weightedNLL(batch, normalizer: 2, backward: false))
+        }
+    }
+
+    func testIsCausalAndItsProbabilitiesAgree() {
+        var rng = SeededGenerator(seed: 3)
+        let g = TransformerGenerator(tiny, using: &rng)
+        let a = g.tokenLogProbabilities(TokenBatch(sequences: [[3, 4, 5, 6]], length: 4))
+        let b = g.tokenLogProbabilities(TokenBatch(sequences: [[3, 4, 6, 3]], length: 4))
+        XCTAssertEqual(Array(a.prefix(2)), Array(b.prefix(2)), "a later token changes no earlier prediction")
+        XCTAssertNotEqual(a[2], b[2])
+        let next = g.nextTokenLogProbabilities(after: [3, 4])
+        XCTAssertEqual(next[5], a[2], accuracy: 1e-5)
+        XCTAssertEqual(next.map { exp(Double($0)) }.reduce(0, +), 1, accuracy: 1e-5)
+    }
+
+    func testSamplingIsSeededKeepsThePrefixAndStops() {
+        var rng = SeededGenerator(seed: 4)
+        let g = TransformerGenerator(tiny, using: &rng)
+        var r1 = SeededGenerator(seed: 9), r2 = SeededGenerator(seed: 9)
+        let s1 = g.sample(count: 40, prefix: [3], batchSize: 16, using: &r1)
+        XCTAssertEqual(s1, g.sample(count: 40, prefix: [3], batchSize: 16, using: &r2))
+        XCTAssertEqual(s1.count, 40)
+        for s in s1 {
+            XCTAssertEqual(s.first, 3)
+            XCTAssertLessThanOrEqual(s.count, 6)
+            XCTAssertTrue(s.count == 6 || s.last == 2, "\(s)")
+            XCTAssertFalse(s.dropLast().contains(2), "nothing after the end token")
+        }
+        XCTAssertGreaterThan(Set(s1).count, 5, "samples vary")
+        // Greedy decoding follows the arg-max of the next-token distribution.
+        var unused = SeededGenerator(seed: 0)
+        let greedy = g.sample(count: 1, options: SamplingOptions(temperature: 0), using: &unused)[0]
+        var prefix: [Int32] = []
+        for token in greedy {
+            let lp = g.nextTokenLogProbabilities(after: prefix)
+            XCTAssertEqual(Int(token), lp.indices.max { lp[$0] < lp[$1] })
+            prefix.append(token)
+        }
+        // Completions of a prefix keep it, for rollouts.
+        let completions = g.prefixCompletions(of: [[3, 4, 5, 6, 3, 2]]).complete(rows: [0], length: 2, times: 5, using: &r1)
+        XCTAssertEqual(completions.count, 5)
+        XCTAssertTrue(completions.allSatisfy { Array($0.prefix(2)) == [3, 4] })
+    }
+
+    func testMLELowersTheLoss() throws {
+        var rng = SeededGenerator(seed: 5)
+        let g = TransformerGenerator(TransformerGeneratorConfig(vocabularySize: 12, maxLength: 8, startToken: 1,
+                                                                endToken: 2, layers: 2, heads: 2, width: 16), using: &rng)
+        // Counting sequences: a rule the model can learn.
+        let sequences: [[Int32]] = (0..<64).map { i in (0..<5).map { Int32(3 + (i + $0) % 9) } + [2] }
+        let batch = TokenBatch(sequences: sequences, length: 8)
+        let adam = Adam(g.parameters, config: .init(learningRate: 0.01))
+        let first = g.weightedNLL(batch, backward: false)
+        for _ in 0..<60 {
+            g.zeroGrad()
+            g.weightedNLL(batch, backward: true)
+            adam.update()
+        }
+        let last = g.weightedNLL(batch, backward: false)
+        XCTAssertGreaterThan(first, 2)
+        XCTAssertLessThan(last, 0.6, "loss \(first) → \(last)")
+    }
+}
