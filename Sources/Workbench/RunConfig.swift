@@ -164,6 +164,20 @@ private enum KindKey: String, CodingKey { case kind }
 /// Equality of two values of an existential Equatable type.
 func sameValue<T: Equatable>(_ a: T, _ b: Any) -> Bool { (b as? T) == a }
 
+/// Where a run's generator starts from: another run's checkpoint, named with its hash (the run store's lineage).
+public struct InitSource: Codable, Sendable, Equatable {
+    /// The run it came from, when it came from a recorded run.
+    public var run: Int64?
+    public var checkpoint: String
+    public var sha256: String
+
+    public init(run: Int64?, checkpoint: String, sha256: String) {
+        self.run = run
+        self.checkpoint = checkpoint
+        self.sha256 = sha256
+    }
+}
+
 // MARK: - The run config
 
 public struct RunConfig: Codable, Sendable, Equatable {
@@ -183,6 +197,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// come from the corpus.
     public var discriminator: DiscriminatorSettings?
     public var evaluation = EvaluationSettings()
+    /// The checkpoint whose generator this run starts from (`train --init-from`): a pretrained generator.
+    public var initFrom: InitSource?
     /// The algorithm's sections by key ("mle", "seqgan"): exactly the ones it reads.
     public private(set) var sections: [String: any ConfigSection]
 
@@ -238,6 +254,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     private enum Key: String, CodingKey, CaseIterable {
         case algorithm, preset, corpus, seed, tokenizer, vocabulary, maxLength, generator, discriminator, evaluation
+        case initFrom
     }
 
     private struct SectionKey: CodingKey {
@@ -264,6 +281,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         // algorithm does not train is dropped.
         discriminator = type.trainsDiscriminator ? try c.decode(DiscriminatorSettings.self, forKey: .discriminator) : nil
         evaluation = try c.decodeIfPresent(EvaluationSettings.self, forKey: .evaluation) ?? evaluation
+        initFrom = try c.decodeIfPresent(InitSource.self, forKey: .initFrom)
         let s = try decoder.container(keyedBy: SectionKey.self)
         var sections: [String: any ConfigSection] = [:]
         for section in type.sections {
@@ -285,6 +303,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try c.encode(generator, forKey: .generator)
         try c.encodeIfPresent(discriminator, forKey: .discriminator)
         try c.encode(evaluation, forKey: .evaluation)
+        try c.encodeIfPresent(initFrom, forKey: .initFrom)
         var s = encoder.container(keyedBy: SectionKey.self)
         for (key, section) in sections { try s.encode(section, forKey: SectionKey(stringValue: key)) }
     }

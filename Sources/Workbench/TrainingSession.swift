@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 import Models
 import NumericCore
@@ -33,6 +34,11 @@ public final class TrainingSession {
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
         try config.fit(to: data)
         try config.validate()
+        if let source = config.initFrom {
+            // Checked before the run is recorded: a generator of the same kind and sizes, on the same vocabulary.
+            var rng = SeededGenerator(seed: config.seed)
+            try initialize(config.generator.config.makeGenerator(using: &rng), from: source, config: config, data: data)
+        }
         // A run directory that cannot be made is found out before the run is recorded.
         do {
             try FileManager.default.createDirectory(at: runsDirectory, withIntermediateDirectories: true)
@@ -142,6 +148,8 @@ public final class TrainingSession {
         var rng = SeededGenerator(seed: config.seed)
         let generator = config.generator.config.makeGenerator(using: &rng)
         let discriminator = config.discriminator?.config.makeDiscriminator(using: &rng)
+        // A pretrained generator replaces the fresh values (the random stream is the same either way).
+        if let source = config.initFrom, !resumed { try Self.initialize(generator, from: source, config: config, data: data) }
         var metadata = ["config": config.json]
         if let vocabulary = data.vocabulary { metadata["vocabulary"] = vocabulary.fileContents() }
         let setup = TrainerSetup(
@@ -149,6 +157,36 @@ public final class TrainingSession {
             evaluate: data.evaluator(config.evaluation), checkpointDirectory: runDirectory, metadata: metadata,
             resumeFrom: resumed ? runDirectory.appendingPathComponent("latest.safetensors") : nil)
         return try algorithm.makeTrainer(setup, using: &rng)
+    }
+
+    /// Loads the generator of `source`'s checkpoint into `generator`, after checking that it is the file recorded,
+    /// the same kind and sizes, and trained on the same vocabulary.
+    static func initialize(_ generator: any SequenceGenerator, from source: InitSource, config: RunConfig,
+                           data: TrainingData) throws {
+        let url = URL(fileURLWithPath: source.checkpoint)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw WorkbenchError("--init-from: \(source.checkpoint) no longer exists")
+        }
+        guard try SHA256.hex(ofFile: url) == source.sha256 else {
+            throw WorkbenchError("--init-from: \(source.checkpoint) has changed since this run was configured from it")
+        }
+        let loaded = try LoadedRun.load(source.checkpoint, runsDirectory: url.deletingLastPathComponent())
+        let from = source.run.map { "run \($0)" } ?? source.checkpoint
+        guard loaded.generator.kind == generator.kind else {
+            throw WorkbenchError("--init-from: \(from)'s generator is a \(loaded.generator.kind), this run's a \(generator.kind)")
+        }
+        guard loaded.vocabulary == data.vocabulary else {
+            let counts = [loaded.vocabulary?.count, data.vocabulary?.count].map { $0.map(String.init) ?? "bare ids" }
+            throw WorkbenchError("--init-from: \(from) was trained on another vocabulary (\(counts[0]) tokens, this "
+                + "corpus gives \(counts[1])); a generator can start from one trained on the same vocabulary only")
+        }
+        let mine = Dictionary(uniqueKeysWithValues: generator.parameters.map { ($0.name, $0.shape) })
+        let theirs = Dictionary(uniqueKeysWithValues: loaded.generator.parameters.map { ($0.name, $0.shape) })
+        if let name = mine.keys.sorted().first(where: { mine[$0] != theirs[$0] }) {
+            throw WorkbenchError("--init-from: \(from)'s generator has other sizes (\(name): \(theirs[name].map { "\($0)" } ?? "absent") "
+                + "there, \(mine[name]!) here); give this run the same generator section")
+        }
+        generator.copyValues(from: loaded.generator)
     }
 
     /// How each evaluation metric of this run is computed, for the run store's `evaluations` table.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Digest
 import Foundation
 import NumericCore
 import RunStore
@@ -78,6 +79,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The seed of every random choice in the run.")
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("Start the generator from this run's latest checkpoint (or a checkpoint file): a pretrained generator. Same kind, sizes and vocabulary; recorded as initFrom.", valueName: "run-or-checkpoint"))
+    var initFrom: String?
+
     @Option(help: "A name for the run (default: corpus-algorithm).")
     var name: String?
 
@@ -99,7 +103,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, generator, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
+            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
                                      generatorLearningRate, maxLength, seed]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
@@ -156,6 +160,15 @@ struct TrainCommand: ParsableCommand {
         }
         if let maxLength { config.maxLength = maxLength }
         if let seed { config.seed = seed }
+        if let initFrom {
+            let id = Int64(initFrom)
+            let path = id.map { database.runsDirectory.appendingPathComponent("\($0)/latest.safetensors").path } ?? initFrom
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("--init-from \(initFrom): no checkpoint at \(path)")
+            }
+            let url = URL(fileURLWithPath: path).standardizedFileURL
+            config.initFrom = InitSource(run: id, checkpoint: url.path, sha256: try SHA256.hex(ofFile: url))
+        }
     }
 
     // MARK: - Run

@@ -386,6 +386,32 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertTrue(wrong.stderr.contains("unknown config key 'generator.embeddingSize'"), wrong.stderr)
     }
 
+    /// `--init-from` starts a run's generator from another run's: pretrain by MLE, then train adversarially. The
+    /// lineage is recorded, and a generator of other sizes is refused before anything is recorded.
+    func testARunCanStartFromAnotherRunsGenerator() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let config = directory.appendingPathComponent("tiny.json").path
+        let mleConfig = directory.appendingPathComponent("mle.json")
+        try #"{"generator": {"embeddingSize": 8, "hiddenSize": 16}, "mle": {"epochs": 6, "batchSize": 16, "logEvery": 1}}"#
+            .write(to: mleConfig, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try train([tiny, "--algo", "mle", "--config", mleConfig.path]).status, 0)
+        let pretrained = try train([tiny, "--config", config, "--init-from", "1", "--epochs", "1"])
+        XCTAssertEqual(pretrained.status, 0, pretrained.stderr)
+        let store = try RunDatabase(path: database)
+        let first = try store.metricHistory(run: 1, key: "loss").map(\.value)
+        let second = try store.metricHistory(run: 2, key: "loss").map(\.value)
+        XCTAssertLessThan(second.first!, first.first! - 0.3, "run 2 starts where run 1 ended: \(first) vs \(second)")
+        let params = try store.details(of: 2).params.filter { $0.key.hasPrefix("initFrom") }
+        XCTAssertEqual(Set(params.map(\.key)), ["initFrom.run", "initFrom.checkpoint", "initFrom.sha256"])
+        // Other sizes: said, and nothing recorded.
+        let wrong = directory.appendingPathComponent("wrong.json")
+        try #"{"generator": {"hiddenSize": 12}}"#.write(to: wrong, atomically: true, encoding: .utf8)
+        let refused = try train([tiny, "--config", wrong.path, "--init-from", "1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--init-from: run 1's generator has other sizes"), refused.stderr)
+        XCTAssertEqual(try store.runs().count, 2)
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)
