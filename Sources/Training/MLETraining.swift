@@ -21,6 +21,30 @@ public struct MLEConfig: Codable, Sendable, Equatable {
     /// Sequences sampled after each epoch for the log.
     public var samplesPerEpoch: Int = 3
     public var sampleTemperature: Float = 1
+    /// The usual Transformer recipe, off by default (SeqGAN's LSTM uses a constant rate and no decay):
+    /// AdamW's decoupled weight decay θ ← θ − lr·λ·θ,
+    public var weightDecay: Float = 0
+    /// a linear warm-up from 0 over this many steps,
+    public var warmupSteps: Int = 0
+    /// then a constant rate, or a cosine decay to `minimumLearningRateRatio` of it at the last step.
+    public var schedule: LearningRateSchedule = .constant
+    public var minimumLearningRateRatio: Float = 0.1
+
+    public enum LearningRateSchedule: String, Codable, Sendable, CaseIterable {
+        case constant, cosine
+    }
+
+    /// The rate of optimizer step `step` (from 1) of `total`.
+    public func learningRate(step: Int, of total: Int) -> Float {
+        if warmupSteps > 0 && step <= warmupSteps { return learningRate * Float(step) / Float(warmupSteps) }
+        guard schedule == .cosine, total > warmupSteps else { return learningRate }
+        let progress = min(Float(step - warmupSteps) / Float(total - warmupSteps), 1)
+        let floor = learningRate * minimumLearningRateRatio
+        return floor + (learningRate - floor) * 0.5 * (1 + cos(Float.pi * progress))
+    }
+
+    /// Whether the rate changes from step to step (then every step row records it as `learning_rate`).
+    public var schedulesLearningRate: Bool { warmupSteps > 0 || schedule != .constant }
 
     public init(epochs: Int = 120, batchSize: Int = 64, learningRate: Float = 0.01, gradientClip: Float = 5,
                 earlyStoppingPatience: Int? = nil, evaluateEvery: Int = 1, logEvery: Int = 10,
@@ -34,6 +58,31 @@ public struct MLEConfig: Codable, Sendable, Equatable {
         self.logEvery = logEvery
         self.samplesPerEpoch = samplesPerEpoch
         self.sampleTemperature = sampleTemperature
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case epochs, batchSize, learningRate, gradientClip, earlyStoppingPatience, evaluateEvery, logEvery
+        case samplesPerEpoch, sampleTemperature, weightDecay, warmupSteps, schedule, minimumLearningRateRatio
+    }
+
+    // Configs recorded before the schedule fields existed decode with them off.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = MLEConfig()
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate) ?? d.learningRate
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+        earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        evaluateEvery = try c.decodeIfPresent(Int.self, forKey: .evaluateEvery) ?? d.evaluateEvery
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
+        samplesPerEpoch = try c.decodeIfPresent(Int.self, forKey: .samplesPerEpoch) ?? d.samplesPerEpoch
+        sampleTemperature = try c.decodeIfPresent(Float.self, forKey: .sampleTemperature) ?? d.sampleTemperature
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? d.warmupSteps
+        schedule = try c.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? d.schedule
+        minimumLearningRateRatio = try c.decodeIfPresent(Float.self, forKey: .minimumLearningRateRatio)
+            ?? d.minimumLearningRateRatio
     }
 }
 
@@ -87,7 +136,8 @@ public struct MLETrainer {
         self.generator = generator
         self.loader = loader
         self.config = config
-        optimizer = Adam(generator.parameters, config: Adam.Config(learningRate: config.learningRate))
+        optimizer = Adam(generator.parameters, config: Adam.Config(
+            learningRate: config.learningRate, weightDecay: config.weightDecay, decoupledWeightDecay: config.weightDecay != 0))
     }
 
     /// Restores parameters, optimizer moments and state from a checkpoint written by `run`.
@@ -115,6 +165,9 @@ public struct MLETrainer {
                 let loss = generator.weightedNLL(batch, backward: true)
                 let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
                 try TrainingError.check([("loss", loss), ("gradient norm", norm)], phase: phase, step: state.step + 1)
+                if config.schedulesLearningRate {
+                    optimizer.config.learningRate = config.learningRate(step: state.step + 1, of: config.epochs * batches)
+                }
                 optimizer.update()
                 state.step += 1
                 state.batchInEpoch += 1
@@ -123,7 +176,8 @@ public struct MLETrainer {
                 state.epochTokens += tokens
                 clock.add(tokens)
                 if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
-                    let metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
+                    var metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
+                    if config.schedulesLearningRate { metrics["learning_rate"] = Double(optimizer.config.learningRate) }
                     if emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
                                    runStep: runStepOffset + state.step)) == .stop {
                         try saveCheckpoint(state, kind: "latest", emit: emit)

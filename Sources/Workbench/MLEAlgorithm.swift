@@ -30,6 +30,9 @@ extension MLEConfig: ConfigSection {
         try check.int("logEvery", logEvery, 1...1_000_000_000)
         try check.int("samplesPerEpoch", samplesPerEpoch, 0...10_000)
         try check.number("sampleTemperature", sampleTemperature, 0...100)
+        try check.number("weightDecay", weightDecay, 0...10)
+        try check.int("warmupSteps", warmupSteps, 0...100_000_000)
+        try check.number("minimumLearningRateRatio", minimumLearningRateRatio, 0...1)
     }
 
     public func fit(to data: TrainingData) throws {

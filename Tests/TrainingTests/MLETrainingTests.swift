@@ -121,6 +121,41 @@ final class MLETrainingTests: XCTestCase {
         XCTAssertEqual(kinds, ["best", "latest", "latest", "latest"])
     }
 
+    func testWarmUpThenCosineDecayAndOldConfigs() throws {
+        var config = MLEConfig(learningRate: 0.01)
+        config.warmupSteps = 4
+        config.schedule = .cosine
+        XCTAssertEqual(config.learningRate(step: 1, of: 24), 0.0025, accuracy: 1e-9)
+        XCTAssertEqual(config.learningRate(step: 4, of: 24), 0.01, accuracy: 1e-9)
+        XCTAssertEqual(config.learningRate(step: 14, of: 24), 0.0055, accuracy: 1e-6, "half way down the cosine")
+        XCTAssertEqual(config.learningRate(step: 24, of: 24), 0.001, accuracy: 1e-7, "the floor: 10 % of the rate")
+        XCTAssertEqual(MLEConfig().learningRate(step: 7, of: 24), 0.01, "the default is SeqGAN's constant rate")
+        XCTAssertFalse(MLEConfig().schedulesLearningRate)
+        // Training follows it and records it.
+        config.epochs = 3
+        config.batchSize = 16
+        config.logEvery = 1
+        config.samplesPerEpoch = 0
+        config.weightDecay = 0.01
+        var rng = SeededGenerator(seed: 7)
+        let t = MLETrainer(generator: LSTMGenerator(generatorConfig, using: &rng),
+                           loader: BatchLoader(dataset: countingCorpus(count: 64, seed: 2), batchSize: 16), config: config)
+        XCTAssertTrue(t.optimizer.config.decoupledWeightDecay)
+        var state = MLEState(seed: 1)
+        var rates: [Double] = []
+        _ = try t.run(state: &state) { event in
+            if case .step(_, _, _, let metrics, _) = event { rates.append(metrics["learning_rate"]!) }
+            return .proceed
+        }
+        XCTAssertEqual(rates.count, 12)
+        XCTAssertEqual(rates.map { Float($0) }, (1...12).map { config.learningRate(step: $0, of: 12) })
+        // A config stored before these fields existed decodes with them off.
+        let old = try JSONDecoder().decode(MLEConfig.self, from: Data(#"{"epochs": 3, "batchSize": 8, "learningRate": 0.02, "gradientClip": 5, "evaluateEvery": 1, "logEvery": 10, "samplesPerEpoch": 3, "sampleTemperature": 1}"#.utf8))
+        XCTAssertEqual(old.epochs, 3)
+        XCTAssertEqual(old.schedule, .constant)
+        XCTAssertEqual(old.weightDecay, 0)
+    }
+
     /// 10 epochs straight and 4 epochs + resume for 6 end bit-identical; so does a stop in the middle of an epoch.
     func testResumeIsBitIdentical() throws {
         let data = countingCorpus(count: 100, seed: 4)

@@ -23,6 +23,7 @@ final class ConfigValidationTests: XCTestCase {
         ("mle.epochs", "-5", "0"), ("mle.batchSize", "0", "65536"), ("mle.learningRate", "0", "100"),
         ("mle.gradientClip", "-1", "1000000"), ("mle.earlyStoppingPatience", "0", "1"), ("mle.evaluateEvery", "0", "1"),
         ("mle.logEvery", "0", "1"), ("mle.samplesPerEpoch", "-1", "0"), ("mle.sampleTemperature", "-1", "0"),
+        ("mle.weightDecay", "-0.1", "10"), ("mle.warmupSteps", "-1", "0"), ("mle.minimumLearningRateRatio", "1.5", "1"),
         ("seqgan.discriminatorPretrainRounds", "-1", "0"), ("seqgan.discriminatorPretrainEpochs", "0", "1"),
         ("seqgan.adversarialSteps", "-1", "0"), ("seqgan.generatorSteps", "0", "1"),
         ("seqgan.discriminatorRounds", "-1", "0"), ("seqgan.discriminatorEpochs", "0", "1"),
