@@ -10,9 +10,10 @@ import NumericCore
 //   → final LN → output projection [B·T, V]
 //
 // Step t reads the previous token (the start token at t = 0) at position t and predicts token t, as the LSTM does.
-// This first version has no dropout (the generator role's likelihood takes no random stream yet), an output
-// projection of its own (not tied to the embedding) and samples by re-running the prefix at every step (no key-value
-// cache); all three are the next steps of the Transformer issue.
+// Sampling runs one position at a time with each layer's keys and values cached (`KeyValueCache`); the straightforward
+// twin, which re-runs the whole prefix at every step, stays beside it and a test compares them. This first version
+// has no dropout (the generator role's likelihood takes no random stream yet) and an output projection of its own
+// (not tied to the embedding).
 
 // MARK: - Config
 
@@ -234,11 +235,21 @@ public final class TransformerGenerator: SequenceGenerator {
         return out
     }
 
-    /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller). Each step
-    /// runs the unfinished sequences' whole prefixes (no key-value cache yet); the rows' uniforms are drawn in row
-    /// order, so the tokens do not depend on the thread count.
+    /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller); the rows'
+    /// uniforms are drawn in row order, so the tokens do not depend on the thread count. Sequences of one length (as
+    /// sampling and rollouts give) run with the key-value cache, others by re-running prefixes.
     func continueSequences(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
                            using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
+        guard let length = sequences.first?.count, sequences.allSatisfy({ $0.count == length }) else {
+            return continueSequencesByRerunning(sequences, options: options, using: &rng, shouldStop: shouldStop)
+        }
+        return continueSequencesCached(sequences, options: options, using: &rng, shouldStop: shouldStop)
+    }
+
+    /// `continueSequences` re-running every unfinished sequence's whole prefix at each step: the straightforward
+    /// twin of the cached path.
+    func continueSequencesByRerunning(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
+                                      using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
         let (V, C) = (config.vocabularySize, config.width)
         let limit = min(options.maxLength ?? config.maxLength, config.maxLength)
         var sequences = sequences
@@ -263,6 +274,94 @@ public final class TransformerGenerator: SequenceGenerator {
                     for (g, (i, b)) in group.enumerated() {
                         sequences[b].append(sampler.draw(pl.baseAddress! + g * V, uniform: uniforms[i]))
                     }
+                }
+            }
+        }
+        return sequences
+    }
+
+    // MARK: - Cached decoding
+
+    /// Each layer's keys and values of every position so far, per sequence: [n, maxLength, C] each.
+    struct KeyValueCache {
+        var keys: [[Float]]
+        var values: [[Float]]
+        var length = 0
+
+        init(layers: Int, rows: Int, maxLength: Int, width: Int) {
+            keys = [[Float]](repeating: [Float](repeating: 0, count: rows * maxLength * width), count: layers)
+            values = keys
+        }
+    }
+
+    /// The next-token logits [n, V] after feeding `tokens` (one per row) at position `cache.length`, extending the
+    /// cache: each layer's new query attends to the cached keys of positions 0 … length.
+    func step(_ tokens: [Int32], cache: inout KeyValueCache) -> Tensor {
+        let (n, C, T) = (tokens.count, config.width, config.maxLength)
+        let (H, D) = (config.heads, config.width / config.heads)
+        let p = cache.length
+        precondition(p < T, "TransformerGenerator: position \(p) is past the context of \(T)")
+        var h = tokenEmbedding.forward(tokens)
+        h.add(positionEmbedding.forward([Int32](repeating: Int32(p), count: n)), scaledBy: 1)
+        let scale = 1 / Float(D).squareRoot()
+        var scores = [Float](repeating: 0, count: p + 1)
+        for (l, block) in blocks.enumerated() {
+            let qkv = block.attention.qkv.forward(block.attentionNorm.forward(h).y)  // [n, 3C]
+            var attended = Tensor(zeros: [n, C])
+            for r in 0..<n {
+                let row = r * 3 * C, slot = (r * T + p) * C
+                for c in 0..<C {
+                    cache.keys[l][slot + c] = qkv.scalars[row + C + c]
+                    cache.values[l][slot + c] = qkv.scalars[row + 2 * C + c]
+                }
+                for head in 0..<H {
+                    let o = head * D
+                    for j in 0...p {
+                        var dot: Float = 0
+                        for d in 0..<D { dot += qkv.scalars[row + o + d] * cache.keys[l][(r * T + j) * C + o + d] }
+                        scores[j] = dot * scale
+                    }
+                    scores.withUnsafeMutableBufferPointer { s in Softmax.forward(s.baseAddress!, s.baseAddress!, rows: 1, columns: p + 1) }
+                    for j in 0...p {
+                        for d in 0..<D { attended[r, o + d] += scores[j] * cache.values[l][(r * T + j) * C + o + d] }
+                    }
+                }
+            }
+            h.add(block.attention.projection.forward(attended), scaledBy: 1)
+            h.add(block.mlp.forward(block.mlpNorm.forward(h).y).y, scaledBy: 1)
+        }
+        cache.length += 1
+        return output.forward(finalNorm.forward(h).y)
+    }
+
+    /// `continueSequences` for sequences of one length: the prefix is fed once, then each step feeds only the new
+    /// tokens of the unfinished rows (finished rows are fed their last token and ignored).
+    func continueSequencesCached(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
+                                 using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
+        let V = config.vocabularySize
+        let limit = min(options.maxLength ?? config.maxLength, config.maxLength)
+        var sequences = sequences
+        let n = sequences.count
+        guard n > 0 else { return [] }
+        func finished(_ s: [Int32]) -> Bool { s.count >= limit || (s.last != nil && s.last == config.endToken) }
+        var cache = KeyValueCache(layers: config.layers, rows: n, maxLength: config.maxLength, width: config.width)
+        var sampler = TokenSampler(options: options, vocabularySize: V)
+        // Feed the start token and all but the last prefix token; the loop feeds the last.
+        var inputs = [Int32](repeating: config.startToken, count: n)
+        for t in 0..<sequences[0].count {
+            _ = step(inputs, cache: &cache)
+            inputs = sequences.map { $0[t] }
+        }
+        while !shouldStop() {
+            let rows = sequences.indices.filter { !finished(sequences[$0]) }
+            guard !rows.isEmpty else { break }
+            let uniforms = sampler.usesRandomness ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
+            let logits = step(inputs, cache: &cache)
+            logits.withUnsafeBufferPointer { pl in
+                for (i, b) in rows.enumerated() {
+                    let token = sampler.draw(pl.baseAddress! + b * V, uniform: uniforms[i])
+                    sequences[b].append(token)
+                    inputs[b] = token
                 }
             }
         }

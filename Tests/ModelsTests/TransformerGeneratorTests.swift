@@ -1,5 +1,5 @@
 import Layers
-import Models
+@testable import Models
 import NumericCore
 import TestSupport
 import XCTest
@@ -96,5 +96,27 @@ final class TransformerGeneratorTests: XCTestCase {
         let last = g.weightedNLL(batch, backward: false)
         XCTAssertGreaterThan(first, 2)
         XCTAssertLessThan(last, 0.6, "loss \(first) → \(last)")
+    }
+
+    /// The key-value cache gives the logits of re-running the whole prefix (up to rounding: the sums run in
+    /// another order), and so the same samples.
+    func testCachedDecodingMatchesRerunningThePrefix() {
+        var rng = SeededGenerator(seed: 6)
+        let g = TransformerGenerator(tiny, using: &rng)
+        var cache = TransformerGenerator.KeyValueCache(layers: 2, rows: 2, maxLength: 6, width: 8)
+        let rows: [[Int32]] = [[3, 4, 5, 6, 3], [6, 6, 2, 4, 5]]
+        var inputs: [Int32] = [1, 1]
+        for t in 0..<5 {
+            let cached = g.step(inputs, cache: &cache)
+            for (r, row) in rows.enumerated() {
+                let expected = g.nextTokenLogProbabilities(after: Array(row.prefix(t)))
+                let got = logSoftmax(Tensor(shape: [1, 7], scalars: Array(cached.scalars[(r * 7)..<(r * 7 + 7)]))).scalars
+                for v in 0..<7 { XCTAssertEqual(got[v], expected[v], accuracy: 1e-5, "row \(r) position \(t) token \(v)") }
+            }
+            inputs = rows.map { $0[t] }
+        }
+        var a = SeededGenerator(seed: 11), b = SeededGenerator(seed: 11)
+        let prefixes = [[Int32]](repeating: [4], count: 30)
+        XCTAssertEqual(g.continueSequencesCached(prefixes, using: &a), g.continueSequencesByRerunning(prefixes, using: &b))
     }
 }
