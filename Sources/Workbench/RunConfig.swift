@@ -480,7 +480,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         // Every key of the overlay must survive a round trip through the config; one that does not names nothing.
         let known = try Self.object(config)
         if let unknown = Self.unknownKeys(overlay, known: known).first {
-            throw WorkbenchError("\(source): unknown config key '\(unknown)'\(config.hint(forUnknown: unknown))")
+            let hint = config.hint(forUnknown: unknown)
+            throw WorkbenchError("\(source): unknown config key '\(unknown)'"
+                + (hint.isEmpty ? Self.suggestion(for: unknown, in: known) : hint))
         }
         // A null clears an optional; a required field cannot be cleared.
         if let null = Self.nullKeys(overlay, known: known).first {
@@ -543,6 +545,41 @@ public struct RunConfig: Codable, Sendable, Equatable {
             return " (algorithm \(algorithm) does not read that section)"
         }
         return ""
+    }
+
+    /// " (did you mean 'mle.epochs'?)" for a key within two edits of one its section holds, else "".
+    private static func suggestion(for key: String, in known: [String: Any]) -> String {
+        var parts = key.split(separator: ".").map(String.init)
+        let last = parts.removeLast()
+        var level: Any = known
+        for part in parts { level = (level as? [String: Any])?[part] ?? [:] }
+        guard let siblings = (level as? [String: Any])?.keys.sorted() else { return "" }
+        var best: (key: String, distance: Int)?
+        for sibling in siblings {
+            let distance = editDistance(sibling.lowercased(), last.lowercased())
+            if distance < (best?.distance ?? Int.max) { best = (sibling, distance) }
+        }
+        guard let best, best.distance <= 2 else { return "" }
+        return " (did you mean '\((parts + [best.key]).joined(separator: "."))'?)"
+    }
+
+    /// Levenshtein distance: insertions, deletions and substitutions.
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let (a, b) = (Array(a), Array(b))
+        guard !a.isEmpty else { return b.count }
+        var row: [Int] = Array(0...b.count)
+        for i in 1...a.count {
+            var diagonal = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let above = row[j]
+                let substitution: Int = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)
+                let insertion: Int = row[j - 1] + 1
+                row[j] = Swift.min(above + 1, insertion, substitution)
+                diagonal = above
+            }
+        }
+        return row[b.count]
     }
 
     /// Dotted paths of keys in `overlay` that the decoded config does not hold (null values are left to

@@ -45,6 +45,13 @@ final class RunConfigTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("generator.kind 'gru'"), "\($0)")
         }
         XCTAssertThrowsError(try base.merging(json: Data(#"{"algorithm": "leakgan"}"#.utf8), source: "e.json"))
+        // A typo gets a suggestion from its own section.
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"mle": {"epoch": 3}}"#.utf8), source: "t.json")) {
+            XCTAssertTrue("\($0)".hasSuffix("unknown config key 'mle.epoch' (did you mean 'mle.epochs'?)"), "\($0)")
+        }
+        XCTAssertThrowsError(try base.merging(json: Data(#"{"mle": {"zzzzzz": 3}}"#.utf8), source: "t.json")) {
+            XCTAssertFalse("\($0)".contains("did you mean"), "\($0)")
+        }
         // A file may switch the algorithm: the sections follow.
         let switched = try base.merging(json: Data(#"{"algorithm": "mle", "mle": {"epochs": 3}}"#.utf8), source: "f.json")
         XCTAssertEqual(switched.algorithm, "mle")
