@@ -89,6 +89,8 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     var maxLength: Int { get }
     var startToken: Int32 { get }
     var endToken: Int32? { get }
+    /// The most tokens it can read at once (a Transformer's position table), or nil when any length goes.
+    var contextLength: Int? { get }
     /// The token-embedding tables. A rollout policy copies these from the generator instead of averaging them
     /// (SeqGAN's reference shares its embedding between the two).
     var tokenEmbeddings: [Parameter] { get }
@@ -156,6 +158,8 @@ public struct SoftSamples {
 }
 
 extension SequenceGenerator {
+    public var contextLength: Int? { nil }
+
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {
         weightedNLL(batch, normalizer: nil, backward: backward)

@@ -133,6 +133,7 @@ public final class TransformerGenerator: SequenceGenerator {
     public var startToken: Int32 { config.startToken }
     public var endToken: Int32? { config.endToken }
     public var tokenEmbeddings: [Parameter] { [tokenEmbedding.table] }
+    public var contextLength: Int? { config.maxLength }
 
     public func copy() -> TransformerGenerator {
         var unused = SeededGenerator(seed: 0)  // the values are overwritten below

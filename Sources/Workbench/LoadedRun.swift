@@ -97,7 +97,10 @@ public struct LoadedRun {
 
     /// How the run's models judge a token sequence: the generator's log-probability of each token, their mean NLL
     /// (nats per token), and the discriminator's probability that the sequence is real (nil without one).
-    public func score(_ ids: [Int32]) -> (logProbabilities: [Float], meanNLL: Double, probabilityReal: Float?) {
+    public func score(_ ids: [Int32]) throws -> (logProbabilities: [Float], meanNLL: Double, probabilityReal: Float?) {
+        if let context = generator.contextLength, ids.count > context {
+            throw WorkbenchError("\(ids.count) tokens are more than this \(generator.kind) generator reads at once (\(context))")
+        }
         let logProbabilities = generator.tokenLogProbabilities(TokenBatch(sequences: [ids], length: ids.count))
         let nll = -logProbabilities.reduce(0.0) { $0 + Double($1) } / Double(max(ids.count, 1))
         return (logProbabilities, nll, discriminator?.probabilityReal([ids])[0])

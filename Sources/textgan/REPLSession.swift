@@ -186,7 +186,12 @@ final class REPLSession {
         if let end = model.generator.endToken { scored.append((model.tokenName(end), end)) }
         let ids = scored.map(\.id)
         guard !ids.isEmpty else { throw REPLError("'\(text)' has no tokens to score") }
-        let (logProbabilities, nll, probabilityReal) = model.score(ids)
+        let (logProbabilities, nll, probabilityReal): ([Float], Double, Float?)
+        do {
+            (logProbabilities, nll, probabilityReal) = try model.score(ids)
+        } catch {
+            throw REPLError(Self.oneLine(error))
+        }
         let rows = zip(scored, logProbabilities).map { token, logP in
             [token.label, String(token.id), Self.fixed(Double(logP), 3)]
         }

@@ -381,6 +381,12 @@ final class TrainEndToEndTests: XCTestCase {
         let eval = try runProcess("textgan", ["eval", "1", "--db", database, "--root", packageRoot.path, "--samples", "50"])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(try store.evaluations(run: 1).contains { $0.metric == "rouge_l" })
+        // Text longer than its context is an error in the REPL, not a trap; text that fits is scored.
+        let repl = try runProcess("textgan", ["repl", "1", "--db", database],
+                                  input: Data("/score the big cat runs .\n/score the big cat runs . the big cat runs .\n".utf8))
+        XCTAssertEqual(repl.status, 1, repl.stderr)
+        XCTAssertTrue(repl.stdout.contains("mean NLL"), repl.stdout)
+        XCTAssertTrue(repl.stderr.contains("more than this transformer generator reads at once"), repl.stderr)
         // A key of the LSTM's is not the Transformer's.
         let wrong = try train([tiny, "--generator", "transformer", "--config", directory.appendingPathComponent("tiny.json").path])
         XCTAssertTrue(wrong.stderr.contains("unknown config key 'generator.embeddingSize'"), wrong.stderr)
