@@ -161,7 +161,8 @@ extension RunDatabase {
             // value, labelled with what sets the protocol apart.
             func latestByProtocol() throws -> [(key: String, protocol: String, values: [Double?])] {
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT run_id, metric, value, kind, sample_count, reference_set, temperature, top_k, top_p FROM (
+                    SELECT run_id, metric, value, kind, sample_count, reference_set, reference_count, tokenizer, smoothing,
+                           temperature, top_k, top_p FROM (
                         SELECT *, row_number() OVER (
                             PARTITION BY run_id, metric, sample_count, reference_set, reference_count, tokenizer,
                                          smoothing, temperature, top_k, top_p
@@ -171,6 +172,9 @@ extension RunDatabase {
                     """, arguments: StatementArguments(ids))
                 func label(_ row: Row) -> String {
                     var parts = ["\(row["sample_count"] as Int) samples", row["reference_set"] as String]
+                    if let count = row["reference_count"] as Int? { parts[1] += " (\(count))" }
+                    parts.append(row["tokenizer"] as String)
+                    if let smoothing = row["smoothing"] as String? { parts.append(smoothing) }
                     if let t = row["temperature"] as Double? { parts.append("T=\(t)") }
                     if let k = row["top_k"] as Int? { parts.append("top-k \(k)") }
                     if let p = row["top_p"] as Double? { parts.append("top-p \(p)") }

@@ -61,7 +61,11 @@ public final class RunLifecycle: @unchecked Sendable {
 
         if policy != .ignore {
             for signo in [SIGINT, SIGTERM, SIGHUP] {
-                signal(signo, SIG_IGN)  // let the dispatch source, not the default action, see the signal
+                // let the dispatch source, not the default action, see the signal
+                let previous = signal(signo, SIG_IGN)
+                // SIGHUP already ignored stays ignored: `nohup textgan train` survives its terminal.
+                if signo == SIGHUP, let previous,
+                   unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
                 let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
                 // Signals that arrive before the handler runs are coalesced; `data` says how many there were.
                 // (The handler holds the source; `stopWatching` drops the handler when it cancels the source.)

@@ -156,6 +156,11 @@ public struct MLETrainer {
         _ = emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))
         var clock = Throughput()
         while state.epoch < config.epochs {
+            // A run stopped (or killed) right after the epoch that triggered early stopping ends here on resume.
+            if let patience = config.earlyStoppingPatience, state.batchInEpoch == 0, state.epochsSinceBest >= patience {
+                _ = emit(.phaseFinished(phase: phase, step: state.step))
+                return .earlyStopped(epoch: state.epoch)
+            }
             if state.epochSeed == nil { state.epochSeed = state.rng.next() }
             let order = loader.order(epochSeed: state.epochSeed!)
             // MARK: One epoch of teacher-forced steps

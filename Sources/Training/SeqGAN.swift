@@ -45,6 +45,9 @@ public struct SeqGANConfig: Codable, Sendable, Equatable {
 public enum SeqGANPhase: String, Codable, Sendable {
     case mle, discriminator, adversarial, done
 
+    /// The phases in the order a run goes through them.
+    var order: Int { [.mle, .discriminator, .adversarial, .done].firstIndex(of: self)! }
+
     public init(from decoder: any Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
         // Checkpoints written before the phases had one vocabulary name the first two differently.
@@ -72,8 +75,14 @@ public struct SeqGANState: Codable, Sendable, Equatable {
         rng = root.fork()
     }
 
-    /// The run's step: MLE steps, then discriminator rounds, then adversarial steps, added up.
-    public var runStep: Int { mle.step + discriminatorRound + adversarialStep }
+    /// The run's step: MLE steps, then discriminator rounds, then adversarial steps, added up, with one more step
+    /// for each phase change (into discriminator pretraining, into adversarial training, done). A phase change is a
+    /// step of its own, so its checkpoint and what it records (the adversarial start's evaluation) never share a
+    /// step with the phase before: a resume can tell them apart.
+    public var runStep: Int {
+        let changes = [SeqGANPhase.discriminator, .adversarial, .done].filter { phase.order >= $0.order }.count
+        return mle.step + discriminatorRound + adversarialStep + changes
+    }
 }
 
 public final class SeqGANTrainer {

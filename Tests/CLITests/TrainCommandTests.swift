@@ -418,6 +418,21 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.runs().count, 2)
     }
 
+    /// SIGHUP stops a run cleanly, unless it was already ignored (`nohup`): then the run goes on.
+    func testNohupKeepsARunGoingAfterSIGHUP() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let command = "trap '' HUP; exec " + [try executable("textgan").path, "train", tiny, "--config",
+                                             directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "30",
+                                             "--db", database, "--root", packageRoot.path, "--min-examples", "16"]
+            .map { "'\($0)'" }.joined(separator: " ")
+        let child = try Child(URL(fileURLWithPath: "/bin/sh"), ["-c", command])
+        XCTAssertTrue(child.waitForOutput("== adversarial (30 steps)", timeout: 120), child.stdout)
+        kill(child.process.processIdentifier, SIGHUP)
+        let finished = child.wait()
+        XCTAssertEqual(finished.status, 0, finished.stderr + finished.stdout.suffix(300))
+        XCTAssertEqual(try RunDatabase(path: database).run(1).status, .finished)
+    }
+
     func testBadCorporaGiveOneClearErrorAndNoRun() throws {
         let missing = try train([directory.appendingPathComponent("nope.txt").path])
         XCTAssertNotEqual(missing.status, 0)

@@ -210,7 +210,7 @@ final class WriteReadTests: XCTestCase {
         let comparison = try database.compare([a, b])
         XCTAssertEqual(comparison.evaluations.map(\.key), ["bleu4", "bleu4"])
         XCTAssertEqual(comparison.evaluations.map(\.protocol),
-                       ["10000 samples, coco:test, T=0.5", "2000 samples, coco:test, T=1.0"])
+                       ["10000 samples, coco:test, word, T=0.5", "2000 samples, coco:test, word, T=1.0"])
         XCTAssertEqual(comparison.evaluations.map(\.values), [[0.40, nil], [0.20, 0.25]])
         let summaries = try database.runs()
         XCTAssertEqual(summaries.first { $0.run.id == a }?.bestBLEU4, 0.20, "the T=0.5 probe is not the headline")

@@ -218,4 +218,32 @@ final class MLETrainingTests: XCTestCase {
         XCTAssertEqual(state.best, 2.0)
         XCTAssertEqual(state.bestEpoch, 2)
     }
+
+    /// A stop in the epoch that triggers early stopping: the resumed run stops there too, not one epoch later.
+    func testAResumeAfterTheEarlyStoppingEpochDoesNotTrainOn() throws {
+        let directory = try temporaryDirectory()
+        func make() -> MLETrainer {
+            var t = trainer(countingCorpus(count: 64, seed: 10), epochs: 50, seed: 11, directory: directory)
+            t = MLETrainer(generator: t.generator, loader: t.loader,
+                           config: MLEConfig(epochs: 50, batchSize: 16, earlyStoppingPatience: 2, samplesPerEpoch: 0))
+            t.checkpointDirectory = directory
+            var calls = 0
+            t.evaluate = { _, _ in
+                calls += 1
+                return ["nll_test": [3.0, 2.0, 2.5, 2.6, 1.0][min(calls - 1, 4)]]
+            }
+            return t
+        }
+        var state = MLEState(seed: 12)
+        // Stop at the evaluation of epoch 4, the one that exhausts the patience.
+        XCTAssertEqual(try make().run(state: &state) { event in
+            if case .evaluation(_, _, 4, _, _) = event { return .stop }
+            return .proceed
+        }, .stopped)
+        let resumed = make()
+        var again = try resumed.restore(from: directory.appendingPathComponent("latest.safetensors"))
+        XCTAssertEqual(again.epochsSinceBest, 2)
+        XCTAssertEqual(try resumed.run(state: &again) { _ in .proceed }, .earlyStopped(epoch: 4))
+        XCTAssertEqual(again.epoch, 4)
+    }
 }

@@ -225,6 +225,28 @@ final class SeqGANTests: XCTestCase {
         for (name, tensor) in one.2 { XCTAssertEqual(tensor.scalars.map(\.bitPattern), two.2[name]?.scalars.map(\.bitPattern), name) }
     }
 
+    /// Every latest checkpoint is at a run step of its own (a phase change is a step), and the adversarial start's
+    /// evaluation is at the step of the phase change, after the last discriminator round's: a resume from either
+    /// checkpoint tells what was recorded after it.
+    func testEveryLatestCheckpointHasARunStepOfItsOwn() throws {
+        let trainer = tinyTrainer(seed: 1, directory: try temporaryDirectory())
+        var state = SeqGANState(seed: 2)
+        var latest: [Int] = [], rounds: [Int] = [], start: Int?
+        _ = try trainer.run(state: &state) { event in
+            switch event {
+            case .checkpoint(let step, "latest", _): latest.append(step)
+            case .step("discriminator", _, _, _, let runStep): rounds.append(runStep)
+            case .evaluation("adversarial", 0, _, _, let runStep): start = runStep
+            default: break
+            }
+            return .proceed
+        }
+        XCTAssertEqual(latest, latest.sorted())
+        XCTAssertEqual(Set(latest).count, latest.count, "no two latest checkpoints share a run step: \(latest)")
+        XCTAssertEqual(start, rounds.last! + 1)
+        XCTAssertEqual(state.runStep, latest.last)
+    }
+
     func testResumeDuringGeneratorPretraining() throws {
         let straight = tinyTrainer(seed: 1, directory: nil)
         var straightState = SeqGANState(seed: 2)
