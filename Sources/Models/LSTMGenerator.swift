@@ -296,17 +296,8 @@ struct LSTMPrefixCompletions: PrefixCompletions {
     }
 }
 
-extension LSTMGeneratorConfig: SequenceGeneratorConfig {
+extension LSTMGeneratorConfig: SequenceGeneratorConfig, CorpusFittedGeneratorConfig {
     public static let kind = "lstm"
-
-    public static let corpusFields = ["vocabularySize", "maxLength", "startToken", "endToken"]
-
-    public mutating func fit(to shape: SequenceShape) {
-        vocabularySize = shape.vocabularySize
-        maxLength = shape.maxLength
-        startToken = shape.startToken
-        endToken = shape.endToken
-    }
 
     public func validate(section: String) throws {
         let check = ConfigCheck(section)

@@ -193,6 +193,25 @@ public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {
     func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator
 }
 
+/// A generator config whose corpus-decided fields are the usual four: `fit` sets them from the corpus's shape.
+public protocol CorpusFittedGeneratorConfig {
+    var vocabularySize: Int { get set }
+    var maxLength: Int { get set }
+    var startToken: Int32 { get set }
+    var endToken: Int32? { get set }
+}
+
+extension SequenceGeneratorConfig where Self: CorpusFittedGeneratorConfig {
+    public static var corpusFields: [String] { ["vocabularySize", "maxLength", "startToken", "endToken"] }
+
+    public mutating func fit(to shape: SequenceShape) {
+        vocabularySize = shape.vocabularySize
+        maxLength = shape.maxLength
+        startToken = shape.startToken
+        endToken = shape.endToken
+    }
+}
+
 // MARK: - The discriminator role
 
 /// What a discriminator reads.

@@ -46,16 +46,8 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
     }
 }
 
-extension TransformerGeneratorConfig: SequenceGeneratorConfig {
+extension TransformerGeneratorConfig: SequenceGeneratorConfig, CorpusFittedGeneratorConfig {
     public static let kind = "transformer"
-    public static let corpusFields = ["vocabularySize", "maxLength", "startToken", "endToken"]
-
-    public mutating func fit(to shape: SequenceShape) {
-        vocabularySize = shape.vocabularySize
-        maxLength = shape.maxLength
-        startToken = shape.startToken
-        endToken = shape.endToken
-    }
 
     public func validate(section: String) throws {
         let check = ConfigCheck(section)

@@ -7,7 +7,7 @@ import Workbench
 // conforms to the generator role and nothing else, so a run of it through `textgan train`, `sample` and `eval`
 // shows that the commands, the trainers and the rollouts go through the roles and the registry alone.
 
-struct UnigramConfig: SequenceGeneratorConfig {
+struct UnigramConfig: SequenceGeneratorConfig, CorpusFittedGeneratorConfig {
     static let kind = "unigram"
     var vocabularySize = 0
     var maxLength = 20
@@ -15,15 +15,6 @@ struct UnigramConfig: SequenceGeneratorConfig {
     var endToken: Int32? = nil
     /// Logits start N(0, initStd²).
     var initStd: Float = 0.1
-
-    static let corpusFields = ["vocabularySize", "maxLength", "startToken", "endToken"]
-
-    mutating func fit(to shape: SequenceShape) {
-        vocabularySize = shape.vocabularySize
-        maxLength = shape.maxLength
-        startToken = shape.startToken
-        endToken = shape.endToken
-    }
 
     func validate(section: String) throws {
         try ConfigCheck(section).number("initStd", initStd, 0...10)
