@@ -36,6 +36,8 @@ public final class RunLifecycle: @unchecked Sendable {
 
     private let queue = DispatchQueue(label: "textgan.run-lifecycle")
     private let lock = NSLock()
+    /// Held for the whole of `finish`, the status write included.
+    private let finishing = NSLock()
     private var timer: DispatchSourceTimer?
     private var signalSources: [DispatchSourceSignal] = []
     private var receivedSignal: Int32?
@@ -86,14 +88,18 @@ public final class RunLifecycle: @unchecked Sendable {
     /// 130 after SIGINT, 143 after SIGTERM, nil when no signal arrived.
     public var interruptionExitCode: Int32? { lock.withLock { receivedSignal.map { 128 + $0 } } }
 
-    /// Records how the run ended and stops the heartbeat and signal handling. Only the first call writes.
+    /// Records how the run ended and stops the heartbeat and signal handling. Only the first call writes; a later
+    /// call (the main thread ending while the signal handler records the interruption) waits until that write is
+    /// done, so a process that exits right after `finish` returns never leaves its run `running`.
     public func finish(_ status: RunStatus, reason: String? = nil) throws {
-        let first = lock.withLock { () -> Bool in
-            defer { ended = true }
-            return !ended
+        try finishing.withLock {
+            let first = lock.withLock { () -> Bool in
+                defer { ended = true }
+                return !ended
+            }
+            stopWatching()
+            if first { try database.finish(run: run, status: status, reason: reason) }
         }
-        stopWatching()
-        if first { try database.finish(run: run, status: status, reason: reason) }
     }
 
     /// Runs `body` (the training) and records its outcome: finished when it returns, interrupted when it returns

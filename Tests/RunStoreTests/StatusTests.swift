@@ -64,6 +64,36 @@ final class StatusTests: XCTestCase {
         XCTAssertEqual(try database.run(id).status, .interrupted)
     }
 
+    func testASecondFinishReturnsOnlyOnceTheFirstHasWrittenTheStatus() throws {
+        // Given a run on disk whose write lock another connection holds, so the first finish must wait for it
+        let path = try temporaryDirectory(self).appendingPathComponent("t.sqlite").path
+        let database = try RunDatabase(path: path)
+        let id = try database.startRun(makeRun())
+        let lifecycle = RunLifecycle(database: database, run: id, heartbeatInterval: 60, signals: .ignore)
+        let blocker = try DatabaseQueue(path: path)
+        let locked = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? blocker.inTransaction(.immediate) { _ in
+                locked.signal()
+                release.wait()
+                return .commit
+            }
+        }
+        locked.wait()
+
+        // when the signal handler's finish is waiting on that lock and the main thread's finish comes second
+        let first = Thread { try? lifecycle.finish(.interrupted, reason: "interrupted by SIGTERM") }
+        first.start()
+        Thread.sleep(forTimeInterval: 0.2)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { release.signal() }
+        try lifecycle.finish(.interrupted, reason: "interrupted by SIGTERM")
+
+        // then by the time the second returns (and the process would exit) the run is recorded as interrupted.
+        let run = try RunDatabase(path: path).run(id)
+        XCTAssertEqual(run.status, .interrupted)
+        XCTAssertEqual(run.exitReason, "interrupted by SIGTERM")
+    }
+
     func testARunningRunWithAStaleHeartbeatReadsAsCrashed() throws {
         // Given a running run whose heartbeat is older than its stale_after
         let database = try RunDatabase.inMemory()
