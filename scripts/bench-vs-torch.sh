@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side by side: textgan's `bench` phases against the PyTorch reference (../shared/bench/torch_seqgan.py) on this
-# machine, in one run, alternating the two per phase so both see the same machine state. Not part of CI.
+# Side by side: textgan's `bench` phases against the PyTorch references (../shared/bench/torch_seqgan.py for the
+# SeqGAN phases, ../shared/bench/torch_textgans.py for the Transformer's tmle, tgen and trollout) on this machine, in one run, alternating the two per phase so both see the same machine state. Not part of CI.
 #
 #   scripts/bench-vs-torch.sh [--install] [--threads N] [--repeats N] [--openblas-native] [phase …]
 #
@@ -9,7 +9,7 @@
 #   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
 #                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
 #                      by either variable. Without it both run in the environment as it is. The output says which.
-#   phases             any of mle gen rollout dis nll adv (default: mle gen rollout dis nll)
+#   phases             any of mle gen rollout dis nll adv tmle tgen trollout (default: mle gen rollout dis nll)
 #
 # Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
 set -euo pipefail
@@ -24,15 +24,16 @@ while (($#)); do
     --repeats) repeats="$2"; shift ;;
     --openblas-native) native=1 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    mle|gen|rollout|dis|nll|adv) phases+=("$1") ;;
+    mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout) phases+=("$1") ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
 ((${#phases[@]})) || phases=(mle gen rollout dis nll)
 
-reference=../shared/bench/torch_seqgan.py
-[ -f "$reference" ] || { echo "no PyTorch reference at $reference (../shared beside the checkout)" >&2; exit 1; }
+for reference in ../shared/bench/torch_seqgan.py ../shared/bench/torch_textgans.py; do
+  [ -f "$reference" ] || { echo "no PyTorch reference at $reference (../shared beside the checkout)" >&2; exit 1; }
+done
 if ((install)); then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q torch numpy
@@ -40,7 +41,7 @@ fi
 [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import torch" 2>/dev/null || {
   echo "no PyTorch in $venv: run with --install (or set TORCH_VENV)" >&2; exit 1; }
 
-swift build -c release >/dev/null
+swift build -c release --product textgan >/dev/null
 textgan=(.build/release/textgan)
 if ((native)); then
   textgan=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .build/release/textgan)
@@ -53,6 +54,8 @@ results=$(mktemp)
 for phase in "${phases[@]}"; do
   # The adversarial epoch takes minutes: one timed run, no warm-up.
   r=$repeats w=1; [ "$phase" = adv ] && r=1 w=0
+  reference=../shared/bench/torch_seqgan.py
+  case "$phase" in tmle|tgen|trollout) reference=../shared/bench/torch_textgans.py ;; esac
   torch_line=$("$venv/bin/python" "$reference" --phase "$phase" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
   ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --json | tail -n 1)
   echo "torch:   $torch_line"

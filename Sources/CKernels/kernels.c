@@ -88,18 +88,29 @@ TG_CLONES float tg_exp_sum(const float *x, float *y, int64_t n, float shift) {
     return s;
 }
 
+// Blocks of 16 like tg_exp_sum: each block is read whole before it is written, so y may alias x and the loop stays
+// vectorised in place (a plain loop over a possibly aliased y runs scalar: the compiler's overlap check fails).
 TG_CLONES void tg_exp(const float *x, float *y, int64_t n) {
-    int any = 0;
-    for (int64_t i = 0; i < n; i++) {
-        y[i] = exp_core(x[i]);
-        any |= needs_edge(x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float e[16];
+        int edge = 0;
+        for (int l = 0; l < 16; l++) {
+            e[l] = exp_core(x[i + l]);
+            edge |= needs_edge(x[i + l]);
+        }
+        if (edge) {
+            for (int l = 0; l < 16; l++) {
+                if (!in_core_range(x[i + l]) && x[i + l] == x[i + l]) e[l] = exp_edge(x[i + l]);
+            }
+        }
+        for (int l = 0; l < 16; l++) y[i + l] = e[l];
     }
-    if (!any) return;
-    for (int64_t i = 0; i < n; i++) {
-        if (!in_core_range(x[i]) && x[i] == x[i]) y[i] = exp_edge(x[i]);
+    for (; i < n; i++) {
+        float v = x[i];
+        y[i] = in_core_range(v) || v != v ? exp_core(v) : exp_edge(v);
     }
 }
-
 
 // σ(x) = 1 / (1 + e^{−x}); e^{−x} saturates to +inf or 0 at the extremes, giving exactly 0 or 1.
 static inline float sigmoid_core(float x) {
@@ -115,12 +126,25 @@ static inline float tanh_core(float x) {
     return 1.0f - 2.0f / (e + 1.0f);
 }
 
+// In blocks of 16, as tg_exp: y may alias x and the in-place call stays vectorised.
 TG_CLONES void tg_sigmoid(const float *x, float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = sigmoid_core(x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float t[16];
+        for (int l = 0; l < 16; l++) t[l] = sigmoid_core(x[i + l]);
+        for (int l = 0; l < 16; l++) y[i + l] = t[l];
+    }
+    for (; i < n; i++) y[i] = sigmoid_core(x[i]);
 }
 
 TG_CLONES void tg_tanh(const float *x, float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = tanh_core(x[i]);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float t[16];
+        for (int l = 0; l < 16; l++) t[l] = tanh_core(x[i + l]);
+        for (int l = 0; l < 16; l++) y[i + l] = t[l];
+    }
+    for (; i < n; i++) y[i] = tanh_core(x[i]);
 }
 
 TG_CLONES float tg_max(const float *x, int64_t n) {

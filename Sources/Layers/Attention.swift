@@ -47,7 +47,9 @@ public struct CausalSelfAttention: ParameterContainer {
         q.withUnsafeBufferPointer { pq in
             probabilities.withUnsafeMutableBufferPointer { pp in
                 attended.withUnsafeMutableBufferPointer { py in
-                    for b in 0..<B {
+                    // Sequences are independent (each writes its own P and rows of y): split them over threads.
+                    Parallel.forEachChunk(B, grain: max(1, 4096 / max(T * T, 1))) { range in
+                    for b in range {
                         for h in 0..<heads {
                             let base = pq.baseAddress! + b * T * 3 * C + h * D
                             let (Q, K, V) = (base, base + C, base + 2 * C)
@@ -57,6 +59,7 @@ public struct CausalSelfAttention: ParameterContainer {
                             Softmax.forward(P, P, rows: T, columns: T)
                             gemm(m: T, n: D, k: T, P, lda: T, V, ldb: 3 * C, py.baseAddress! + b * T * C + h * D, ldc: C)
                         }
+                    }
                     }
                 }
             }
@@ -73,13 +76,14 @@ public struct CausalSelfAttention: ParameterContainer {
         let scale = 1 / Float(D).squareRoot()
         let dAttended = projection.backward(dy, input: cache.attended)
         var dqkv = Tensor(zeros: [B, T, 3 * C])
-        var dP = [Float](repeating: 0, count: T * T)
         cache.qkv.withUnsafeBufferPointer { pq in
             cache.probabilities.withUnsafeBufferPointer { pp in
                 dAttended.withUnsafeBufferPointer { pdy in
                     dqkv.withUnsafeMutableBufferPointer { pd in
-                        dP.withUnsafeMutableBufferPointer { pdP in
-                            for b in 0..<B {
+                        // Each sequence writes only its own rows of dqkv; dS is scratch of the chunk's thread.
+                        Parallel.forEachChunk(B, grain: max(1, 4096 / max(T * T, 1))) { range in
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(T * T, 1)) { pdP in
+                            for b in range {
                                 for h in 0..<heads {
                                     let offset = b * T * 3 * C + h * D
                                     let (Q, K, V) = (pq.baseAddress! + offset, pq.baseAddress! + offset + C, pq.baseAddress! + offset + 2 * C)
@@ -97,6 +101,7 @@ public struct CausalSelfAttention: ParameterContainer {
                                     gemm(transposeA: true, m: T, n: D, k: T, alpha: scale, dS, lda: T, Q, ldb: 3 * C, dK, ldc: 3 * C)
                                 }
                             }
+                        }
                         }
                     }
                 }

@@ -196,7 +196,7 @@ public final class LSTMGenerator: SequenceGenerator {
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
             let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            let drawn = drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options)
+            let drawn = output.drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)
@@ -207,39 +207,8 @@ public final class LSTMGenerator: SequenceGenerator {
         return sequences
     }
 
-    /// Rows processed together by `drawTokens`: their logits (`sampleBlockRows` × V floats, 640 KB at V = 5000)
-    /// stay in a core's L2 cache between the product that writes them and the passes that sample from them.
-    static let sampleBlockRows = 32
-
-    /// One token for each of `rows` (indices into `hidden`'s rows), the i-th drawn with `uniforms[i]`. The
-    /// vocabulary projection runs a block of rows at a time, and each block is sampled from while its logits are
-    /// in cache; blocks are spread over threads. Finished rows cost nothing.
-    private func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions) -> [Int32] {
-        let (H, V, B) = (config.hiddenSize, config.vocabularySize, Self.sampleBlockRows)
-        var drawn = [Int32](repeating: 0, count: rows.count)
-        hidden.withUnsafeBufferPointer { ph in
-            drawn.withUnsafeMutableBufferPointer { pd in
-                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
-                    var sampler = TokenSampler(options: options, vocabularySize: V)
-                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
-                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
-                    defer {
-                        x.deallocate()
-                        logits.deallocate()
-                    }
-                    for block in blocks {
-                        let range = (block * B)..<min(rows.count, (block + 1) * B)
-                        for (r, i) in range.enumerated() {
-                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
-                        }
-                        output.forward(rows: range.count, x, into: logits)
-                        for (r, i) in range.enumerated() { pd[i] = sampler.draw(logits + r * V, uniform: uniforms[i]) }
-                    }
-                }
-            }
-        }
-        return drawn
-    }
+    /// Rows processed together when drawing tokens (see `Linear.drawTokens`).
+    static let sampleBlockRows = TokenSampler.blockRows
 
     /// log G(· | prefix): the log-probabilities [V] of the token that follows `prefix` (after the start token).
     public func nextTokenLogProbabilities(after prefix: [Int32]) -> [Float] {

@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import NumericCore
 
 /// How the next token is drawn from the model's logits.
@@ -105,5 +106,44 @@ struct TokenSampler {
         var best = 0
         for j in 1..<n where x[j] > x[best] { best = j }
         return best
+    }
+}
+
+extension TokenSampler {
+    /// Rows processed together by `Linear.drawTokens`: their logits (`blockRows` × V floats, 640 KB at V = 5000)
+    /// stay in a core's L2 cache between the product that writes them and the passes that sample from them.
+    static let blockRows = 32
+}
+
+extension Linear {
+    /// One token for each of `rows` (indices into the rows of `hidden` [n, inputSize]), the i-th drawn with
+    /// `uniforms[i]` from this output projection's logits. The projection runs a block of rows at a time, and each
+    /// block is sampled from while its logits are in cache; blocks are spread over threads, so the thread count
+    /// changes no token. Rows not listed cost nothing.
+    func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions) -> [Int32] {
+        let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        var drawn = [Int32](repeating: 0, count: rows.count)
+        hidden.withUnsafeBufferPointer { ph in
+            drawn.withUnsafeMutableBufferPointer { pd in
+                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
+                    var sampler = TokenSampler(options: options, vocabularySize: V)
+                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
+                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
+                    defer {
+                        x.deallocate()
+                        logits.deallocate()
+                    }
+                    for block in blocks {
+                        let range = (block * B)..<min(rows.count, (block + 1) * B)
+                        for (r, i) in range.enumerated() {
+                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
+                        }
+                        forward(rows: range.count, x, into: logits)
+                        for (r, i) in range.enumerated() { pd[i] = sampler.draw(logits + r * V, uniform: uniforms[i]) }
+                    }
+                }
+            }
+        }
+        return drawn
     }
 }

@@ -220,27 +220,33 @@ public final class TransformerGenerator: SequenceGenerator {
     public func sample(count: Int, options: SamplingOptions, prefix: [Int32], batchSize: Int,
                        using rng: inout SeededGenerator, shouldStop: () -> Bool) -> [[Int32]] {
         precondition(batchSize > 0, "sample: batchSize must be positive")
-        var out: [[Int32]] = []
-        for start in stride(from: 0, to: max(count, 0), by: batchSize) where !shouldStop() {
-            out += continueSequences([[Int32]](repeating: prefix, count: min(batchSize, count - start)),
-                                     options: options, using: &rng, shouldStop: shouldStop)
+        // As the LSTM samples: each batch draws from its own stream forked from `rng` in batch order, one batch per
+        // thread (a lone batch spreads its steps over the threads), so the thread count changes no token.
+        let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
+        var streams = sizes.map { _ in rng.fork() }
+        var batches = [[[Int32]]](repeating: [], count: sizes.count)
+        var next = 0
+        while next < sizes.count && !shouldStop() {
+            let round = min(max(Parallel.threads, 1), sizes.count - next)
+            streams.withUnsafeMutableBufferPointer { streams in
+                batches.withUnsafeMutableBufferPointer { batches in
+                    Parallel.forEachChunk(round) { range in
+                        for k in range {
+                            batches[next + k] = continueSequencesCached(
+                                [[Int32]](repeating: prefix, count: sizes[next + k]), options: options,
+                                using: &streams[next + k], shouldStop: shouldStop)
+                        }
+                    }
+                }
+            }
+            next += round
         }
-        return out
+        return Array(batches.joined())
     }
 
-    /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller); the rows'
-    /// uniforms are drawn in row order, so the tokens do not depend on the thread count. Sequences of one length (as
-    /// sampling and rollouts give) run with the key-value cache, others by re-running prefixes.
-    func continueSequences(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
-                           using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
-        guard let length = sequences.first?.count, sequences.allSatisfy({ $0.count == length }) else {
-            return continueSequencesByRerunning(sequences, options: options, using: &rng, shouldStop: shouldStop)
-        }
-        return continueSequencesCached(sequences, options: options, using: &rng, shouldStop: shouldStop)
-    }
-
-    /// `continueSequences` re-running every unfinished sequence's whole prefix at each step: the straightforward
-    /// twin of the cached path.
+    /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller),
+    /// re-running every unfinished sequence's whole prefix at each step: the straightforward twin of the cached path
+    /// (`continueSequencesCached`), drawing the same uniforms in the same order.
     func continueSequencesByRerunning(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
                                       using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
         let (V, C) = (config.vocabularySize, config.width)
@@ -290,33 +296,39 @@ public final class TransformerGenerator: SequenceGenerator {
     /// The next-token logits [n, V] after feeding `tokens` (one per row) at position `cache.length`, extending the
     /// cache: each layer's new query attends to the cached keys of positions 0 … length.
     func step(_ tokens: [Int32], cache: inout KeyValueCache) -> Tensor {
+        output.forward(stepHidden(tokens, cache: &cache))
+    }
+
+    /// `step` before the output projection: the final hidden states [n, C], which sampling projects a block of
+    /// rows at a time (`Linear.drawTokens`).
+    func stepHidden(_ tokens: [Int32], cache: inout KeyValueCache) -> Tensor {
         let (n, C, T) = (tokens.count, config.width, config.maxLength)
-        let (H, D) = (config.heads, config.width / config.heads)
         let p = cache.length
         precondition(p < T, "TransformerGenerator: position \(p) is past the context of \(T)")
         var h = tokenEmbedding.forward(tokens)
-        h.add(positionEmbedding.forward([Int32](repeating: Int32(p), count: n)), scaledBy: 1)
-        let scale = 1 / Float(D).squareRoot()
-        var scores = [Float](repeating: 0, count: p + 1)
+        positionEmbedding.table.value.withUnsafeBufferPointer { table in
+            h.withUnsafeMutableBufferPointer { ph in
+                for r in 0..<n { Vector.axpy(1, table.baseAddress! + p * C, ph.baseAddress! + r * C, count: C) }
+            }
+        }
         for (l, block) in blocks.enumerated() {
             let qkv = block.attention.qkv.forward(block.attentionNorm.forward(h).y)  // [n, 3C]
             var attended = Tensor(zeros: [n, C])
-            for r in 0..<n {
-                let row = r * 3 * C, slot = (r * T + p) * C
-                for c in 0..<C {
-                    cache.keys[l][slot + c] = qkv.scalars[row + C + c]
-                    cache.values[l][slot + c] = qkv.scalars[row + 2 * C + c]
-                }
-                for head in 0..<H {
-                    let o = head * D
-                    for j in 0...p {
-                        var dot: Float = 0
-                        for d in 0..<D { dot += qkv.scalars[row + o + d] * cache.keys[l][(r * T + j) * C + o + d] }
-                        scores[j] = dot * scale
-                    }
-                    scores.withUnsafeMutableBufferPointer { s in Softmax.forward(s.baseAddress!, s.baseAddress!, rows: 1, columns: p + 1) }
-                    for j in 0...p {
-                        for d in 0..<D { attended[r, o + d] += scores[j] * cache.values[l][(r * T + j) * C + o + d] }
+            qkv.withUnsafeBufferPointer { pq in
+                cache.keys[l].withUnsafeMutableBufferPointer { pk in
+                    cache.values[l].withUnsafeMutableBufferPointer { pv in
+                        attended.withUnsafeMutableBufferPointer { pa in
+                            let (q, k, v, a) = (pq.baseAddress!, pk.baseAddress!, pv.baseAddress!, pa.baseAddress!)
+                            Parallel.forEachChunk(n, grain: 16) { range in
+                                for r in range {
+                                    let slot = (r * T + p) * C
+                                    (k + slot).update(from: q + r * 3 * C + C, count: C)
+                                    (v + slot).update(from: q + r * 3 * C + 2 * C, count: C)
+                                    Self.attendToCache(query: q + r * 3 * C, keys: k + r * T * C, values: v + r * T * C,
+                                                       positions: p + 1, heads: config.heads, width: C, into: a + r * C)
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -324,41 +336,95 @@ public final class TransformerGenerator: SequenceGenerator {
             h.add(block.mlp.forward(block.mlpNorm.forward(h).y).y, scaledBy: 1)
         }
         cache.length += 1
-        return output.forward(finalNorm.forward(h).y)
+        return finalNorm.forward(h).y
     }
 
-    /// `continueSequences` for sequences of one length: the prefix is fed once, then each step feeds only the new
+    /// One query row [C] attending, head by head, to `positions` cached key and value rows [positions, C]:
+    /// out[head] = softmax(q·Kᵀ/√D)·V. The flat fast path of the step; `continueSequencesByRerunning` is its twin.
+    static func attendToCache(query q: UnsafePointer<Float>, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,
+                              positions: Int, heads: Int, width C: Int, into out: UnsafeMutablePointer<Float>) {
+        let D = C / heads
+        let scale = 1 / Float(D).squareRoot()
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: positions) { buffer in
+            let scores = buffer.baseAddress!
+            for head in 0..<heads {
+                let o = head * D
+                for j in 0..<positions {
+                    let key = k + j * C + o
+                    var dot: Float = 0
+                    for d in 0..<D { dot += q[o + d] * key[d] }
+                    scores[j] = dot * scale
+                }
+                Softmax.forward(scores, scores, rows: 1, columns: positions)
+                out.advanced(by: o).update(repeating: 0, count: D)
+                for j in 0..<positions { Vector.axpy(scores[j], v + j * C + o, out + o, count: D) }
+            }
+        }
+    }
+
+    /// Extends sequences of one length with the key/value cache: the prefix is fed once, then each step feeds only the new
     /// tokens of the unfinished rows (finished rows are fed their last token and ignored).
     func continueSequencesCached(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
                                  using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
-        let V = config.vocabularySize
-        let limit = min(options.maxLength ?? config.maxLength, config.maxLength)
-        var sequences = sequences
         let n = sequences.count
         guard n > 0 else { return [] }
-        func finished(_ s: [Int32]) -> Bool { s.count >= limit || (s.last != nil && s.last == config.endToken) }
         var cache = KeyValueCache(layers: config.layers, rows: n, maxLength: config.maxLength, width: config.width)
-        var sampler = TokenSampler(options: options, vocabularySize: V)
-        // Feed the start token and all but the last prefix token; the loop feeds the last.
+        // Feed the start token and all but the last prefix token; the decoding loop feeds the last.
         var inputs = [Int32](repeating: config.startToken, count: n)
         for t in 0..<sequences[0].count {
-            _ = step(inputs, cache: &cache)
+            _ = stepHidden(inputs, cache: &cache)
             inputs = sequences.map { $0[t] }
         }
+        return decode(sequences, cache: &cache, inputs: inputs, options: options, using: &rng, shouldStop: shouldStop)
+    }
+
+    /// The decoding loop over a filled cache: feeds `inputs` (each row's last token) and draws, until every row has
+    /// its end token or the length limit. The rows' uniforms are drawn in row order, one per unfinished row and step.
+    func decode(_ sequences: [[Int32]], cache: inout KeyValueCache, inputs: [Int32], options: SamplingOptions,
+                using rng: inout SeededGenerator, shouldStop: () -> Bool) -> [[Int32]] {
+        let V = config.vocabularySize
+        let limit = min(options.maxLength ?? config.maxLength, config.maxLength)
+        var (sequences, inputs) = (sequences, inputs)
+        func finished(_ s: [Int32]) -> Bool { s.count >= limit || (s.last != nil && s.last == config.endToken) }
+        let randomized = TokenSampler(options: options, vocabularySize: V).usesRandomness
         while !shouldStop() {
             let rows = sequences.indices.filter { !finished(sequences[$0]) }
             guard !rows.isEmpty else { break }
-            let uniforms = sampler.usesRandomness ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            let logits = step(inputs, cache: &cache)
-            logits.withUnsafeBufferPointer { pl in
-                for (i, b) in rows.enumerated() {
-                    let token = sampler.draw(pl.baseAddress! + b * V, uniform: uniforms[i])
-                    sequences[b].append(token)
-                    inputs[b] = token
-                }
+            let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
+            let drawn = output.drawTokens(after: stepHidden(inputs, cache: &cache), rows: rows, uniforms: uniforms,
+                                          options: options)
+            for (i, b) in rows.enumerated() {
+                sequences[b].append(drawn[i])
+                inputs[b] = drawn[i]
             }
         }
         return sequences
+    }
+
+    /// Each layer's keys and values [B, T, C] of `sequences` in one teacher-forced pass (sequences shorter than the
+    /// longest are padded with the start token after their end, which no earlier position sees).
+    func keysAndValues(of sequences: [[Int32]]) -> (keys: [[Float]], values: [[Float]], length: Int) {
+        let B = sequences.count, T = sequences.map(\.count).max() ?? 0, C = config.width
+        guard B > 0, T > 0 else { return ([], [], 0) }
+        var ids = [Int32](repeating: config.startToken, count: B * T)
+        for (b, s) in sequences.enumerated() { for t in 1..<max(T, 1) where t - 1 < s.count { ids[b * T + t] = s[t - 1] } }
+        let (_, cache) = hidden(ids, batchSize: B, length: T)
+        var keys: [[Float]] = [], values: [[Float]] = []
+        for block in cache.blocks {
+            let qkv = block.attention.qkv
+            var k = [Float](repeating: 0, count: B * T * C), v = k
+            qkv.withUnsafeBufferPointer { pq in
+                for row in 0..<(B * T) {
+                    for c in 0..<C {
+                        k[row * C + c] = pq[row * 3 * C + C + c]
+                        v[row * C + c] = pq[row * 3 * C + 2 * C + c]
+                    }
+                }
+            }
+            keys.append(k)
+            values.append(v)
+        }
+        return (keys, values, T)
     }
 
     public func prefixCompletions(of sequences: [[Int32]]) -> any PrefixCompletions {
@@ -366,13 +432,54 @@ public final class TransformerGenerator: SequenceGenerator {
     }
 }
 
-/// Completions re-run each prefix (there is no recurrent state to reuse).
+/// Completions share their prefix's keys and values, computed once for the whole batch in one teacher-forced pass
+/// (as the LSTM's completions share its hidden state): completing y_1 … y_t copies positions 0 … t−1 into each
+/// completion's cache and feeds y_t's predecessor, y_{t−1}, at position t.
 struct TransformerPrefixCompletions: PrefixCompletions {
     let model: TransformerGenerator
     let sequences: [[Int32]]
+    let keys: [[Float]], values: [[Float]]
+    let length: Int
 
-    func complete(rows: [Int], length: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]] {
-        let prefixes = rows.flatMap { b in [[Int32]](repeating: Array(sequences[b].prefix(length)), count: times) }
-        return model.continueSequences(prefixes, using: &rng)
+    init(model: TransformerGenerator, sequences: [[Int32]]) {
+        self.model = model
+        self.sequences = sequences
+        (keys, values, length) = model.keysAndValues(of: sequences)
+    }
+
+    func complete(rows: [Int], length t: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]] {
+        let (C, T) = (model.config.width, model.config.maxLength)
+        let n = rows.count * times
+        guard n > 0 else { return [] }
+        precondition(t >= 1, "a completion continues a prefix of at least one token")
+        var cache = TransformerGenerator.KeyValueCache(layers: model.config.layers, rows: n, maxLength: T, width: C)
+        var inputs = [Int32](repeating: 0, count: n), prefixes: [[Int32]] = []
+        prefixes.reserveCapacity(n)
+        for l in 0..<model.config.layers {
+            keys[l].withUnsafeBufferPointer { sk in
+                values[l].withUnsafeBufferPointer { sv in
+                    cache.keys[l].withUnsafeMutableBufferPointer { dk in
+                        cache.values[l].withUnsafeMutableBufferPointer { dv in
+                            for (i, b) in rows.enumerated() {
+                                for r in 0..<times {
+                                    let row = i * times + r
+                                    (dk.baseAddress! + row * T * C).update(from: sk.baseAddress! + b * length * C, count: t * C)
+                                    (dv.baseAddress! + row * T * C).update(from: sv.baseAddress! + b * length * C, count: t * C)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for b in rows {
+            for _ in 0..<times {
+                inputs[prefixes.count] = sequences[b][t - 1]
+                prefixes.append(Array(sequences[b][..<t]))
+            }
+        }
+        cache.length = t
+        return model.decode(prefixes, cache: &cache, inputs: inputs, options: SamplingOptions(), using: &rng,
+                            shouldStop: { false })
     }
 }

@@ -49,22 +49,35 @@ public enum Activation {
     @usableFromInline static let geluScale = Float((2 / Double.pi).squareRoot())
 
     public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        // u = √(2/π)(x + 0.044715x³) into y, tanh in place (the vector kernel), then y = ½x(1 + tanh u).
         for i in 0..<count {
             let v = x[i]
-            y[i] = 0.5 * v * (1 + tanhf(geluScale * (v + 0.044715 * v * v * v)))
+            y[i] = geluScale * (v + 0.044715 * v * v * v)
         }
+        Vector.tanh(y, y, count: count)
+        for i in 0..<count { y[i] = 0.5 * x[i] * (1 + y[i]) }
     }
 
     /// GELU's derivative depends on x, so the backward takes the forward's input.
     public static func geluBackward(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
     ) {
-        for i in 0..<count {
-            let v = x[i]
-            let u = geluScale * (v + 0.044715 * v * v * v)
-            let t = tanhf(u)
-            let du = geluScale * (1 + 3 * 0.044715 * v * v)
-            dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
+        // dx may alias dy: tanh u goes through a chunk-sized buffer.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: min(count, 1024)) { buffer in
+            let t = buffer.baseAddress!
+            for start in stride(from: 0, to: count, by: 1024) {
+                let n = min(1024, count - start)
+                for i in 0..<n {
+                    let v = x[start + i]
+                    t[i] = geluScale * (v + 0.044715 * v * v * v)
+                }
+                Vector.tanh(t, t, count: n)
+                for i in 0..<n {
+                    let v = x[start + i]
+                    let du = geluScale * (1 + 3 * 0.044715 * v * v)
+                    dx[start + i] = dy[start + i] * (0.5 * (1 + t[i]) + 0.5 * v * (1 - t[i] * t[i]) * du)
+                }
+            }
         }
     }
 }

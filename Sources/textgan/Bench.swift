@@ -20,6 +20,9 @@ struct Bench: ParsableCommand {
             schedule of the PyTorch reference (../shared/bench/torch_seqgan.py): one MLE epoch (156 batches of 64), \
             generating 10,000 sequences, rollout rewards for one batch (16 rollouts), one discriminator epoch \
             (312 batches), one paper adversarial epoch, NLL-oracle of 10,000 samples.
+              tmle, tgen, trollout: the same with the Transformer generator of ../shared/bench/torch_textgans.py \
+            (2 layers, 4 heads, width 64, MLP 256): one MLE epoch (Adam 1e-3), 10,000 samples with the key/value \
+            cache, rollout rewards for one batch (16 rollouts, the token CNN scoring).
               bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
@@ -32,6 +35,7 @@ struct Bench: ParsableCommand {
         case core
         case bleu
         case mle, gen, rollout, dis, adv, nll
+        case tmle, tgen, trollout
     }
 
     @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")

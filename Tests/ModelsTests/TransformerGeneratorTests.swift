@@ -119,4 +119,38 @@ final class TransformerGeneratorTests: XCTestCase {
         let prefixes = [[Int32]](repeating: [4], count: 30)
         XCTAssertEqual(g.continueSequencesCached(prefixes, using: &a), g.continueSequencesByRerunning(prefixes, using: &b))
     }
+
+    /// Rollout completions start from the prefix's keys and values of one teacher-forced pass over the batch; they
+    /// draw what re-running each prefix from scratch draws (with end tokens, so rows finish at different steps).
+    func testPrefixCompletionsFromTheSharedCacheMatchRerunningEachPrefix() {
+        var rng = SeededGenerator(seed: 8)
+        let g = TransformerGenerator(tiny, using: &rng)
+        let sequences: [[Int32]] = [[3, 4, 5, 6, 3, 4], [6, 2], [5, 5, 4, 3], [4, 3, 6, 6, 5, 3]]
+        let completions = g.prefixCompletions(of: sequences)
+        for t in 1..<6 {
+            let rows = sequences.indices.filter { sequences[$0].count > t }
+            var a = SeededGenerator(seed: UInt64(20 + t)), b = a
+            let shared = completions.complete(rows: rows, length: t, times: 5, using: &a)
+            let prefixes = rows.flatMap { r in [[Int32]](repeating: Array(sequences[r].prefix(t)), count: 5) }
+            XCTAssertEqual(shared, g.continueSequencesByRerunning(prefixes, using: &b), "prefix length \(t)")
+            XCTAssertEqual(a.next(), b.next(), "both drew the same number of uniforms")
+        }
+    }
+
+    /// Batches sample side by side from their own streams: the thread count changes no token.
+    func testSamplingDoesNotDependOnTheThreadCount() {
+        var rng = SeededGenerator(seed: 9)
+        let g = TransformerGenerator(tiny, using: &rng)
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var samples: [[[Int32]]] = []
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            var stream = SeededGenerator(seed: 4)
+            samples.append(g.sample(count: 70, batchSize: 16, using: &stream))
+        }
+        XCTAssertEqual(samples[0], samples[1])
+        XCTAssertEqual(samples[0], samples[2])
+        XCTAssertEqual(samples[0].count, 70)
+    }
 }

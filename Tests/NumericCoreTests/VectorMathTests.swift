@@ -82,6 +82,27 @@ final class VectorMathTests: XCTestCase {
         }
     }
 
+
+    func testElementwiseKernelsInPlaceEqualOutOfPlace() {
+        // Arguments outside exp's core range in full blocks and the tail: in place, the edge values must come from
+        // the original arguments (exp wrote over them before its edge pass read them).
+        let x: [Float] = (0..<45).map { (i: Int) -> Float in
+            if i % 4 == 0 { return -95 - Float(i) }
+            return i % 7 == 0 ? 95 : Float(i % 9) * 0.37 - 1.5
+        }
+        typealias Kernel = (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+        let kernels: [(String, Kernel)] = [
+            ("exp", { Vector.exp($0, $1, count: $2) }), ("sigmoid", { Vector.sigmoid($0, $1, count: $2) }),
+            ("tanh", { Vector.tanh($0, $1, count: $2) }),
+        ]
+        for (name, kernel) in kernels {
+            var separate = [Float](repeating: 0, count: x.count)
+            kernel(x, &separate, x.count)
+            var inPlace = x
+            inPlace.withUnsafeMutableBufferPointer { p in kernel(p.baseAddress!, p.baseAddress!, x.count) }
+            XCTAssertEqual(inPlace, separate, name)
+        }
+    }
     func testGatherAxpyMatchesTheStraightforwardSum() {
         var rng = SeededGenerator(seed: 64)
         let base = (0..<4_000).map { _ in rng.nextNormal() }

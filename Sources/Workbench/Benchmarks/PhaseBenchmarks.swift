@@ -43,10 +43,37 @@ public enum PhaseBenchmarks {
         ]
     }
 
+    // The Transformer phases (`../shared/bench/torch_textgans.py`, `tmle`/`tgen`/`trollout`): 2 pre-LN blocks of
+    // width 64, 4 heads, MLP 256, untied output, same vocabulary, length, batch and data. Its analytic count: per
+    // position and layer 12·C² (qkv 3, projection 1, MLP 8) plus the attention products, 2·C per key (QKᵀ and PV);
+    // the teacher-forced pass counts all T keys of every position (as PyTorch's SDPA computes the full block), the
+    // cached step t counts its t + 1 keys.
+    public static let (transformerWidth, transformerLayers) = (64, 2)
+    static var transformerBlockMAC: Double { Double(12 * transformerWidth * transformerWidth) }
+    static var transformerTokenFull: Double {
+        Double(transformerLayers) * (transformerBlockMAC + Double(2 * T * transformerWidth)) + Double(transformerWidth * V)
+    }
+    static func transformerStep(_ t: Int) -> Double {
+        Double(transformerLayers) * (transformerBlockMAC + Double(2 * (t + 1) * transformerWidth))
+            + Double(transformerWidth * V)
+    }
+    public static var transformerFlops: [String: Double] {
+        let rollouts = 16
+        var rollout = Double(B * T) * transformerTokenFull
+        for g in 1..<T { for t in (g + 1)..<T { rollout += Double(rollouts * B) * transformerStep(t) } }
+        rollout += Double(rollouts * B * (T - 1) + B) * discriminatorForwardMAC
+        return [
+            "tmle": 2 * 3 * Double((sequences / B) * B * T) * transformerTokenFull,
+            "tgen": 2 * Double(sequences) * (0..<T).reduce(0) { $0 + transformerStep($1) },
+            "trollout": 2 * rollout,
+        ]
+    }
+
     // MARK: - Phases
 
     public enum Phase: String, CaseIterable {
         case mle, gen, rollout, dis, adv, nll
+        case tmle, tgen, trollout
     }
 
     public static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
@@ -56,7 +83,12 @@ public enum PhaseBenchmarks {
         let config = LSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, maxLength: T)
         let generator = LSTMGenerator(config, using: &rng)
         let discriminator = CNNDiscriminator(CNNDiscriminatorConfig(vocabularySize: V, sequenceLength: T), using: &rng)
-        let flops = self.flops
+        var transformerRNG = SeededGenerator(seed: 3)
+        let transformer = TransformerGenerator(
+            TransformerGeneratorConfig(vocabularySize: V, maxLength: T, layers: transformerLayers, heads: 4,
+                                       width: transformerWidth),
+            using: &transformerRNG)
+        let flops = self.flops.merging(transformerFlops) { a, _ in a }
         var results: [BenchmarkResult] = []
         for phase in phases {
             let name = phase.rawValue
@@ -94,6 +126,27 @@ public enum PhaseBenchmarks {
                                               work: (Double((2 * sequences / B) * B), "sequences")) {
                     _ = try? trainDiscriminator(discriminator, optimizer: optimizer, positives: data.sequences,
                                            negatives: negatives, epochs: 1, batchSize: B, using: &rng)
+                })
+            case .tmle:
+                let mle = MLEConfig(epochs: 1, batchSize: B, learningRate: 1e-3, logEvery: 1_000_000, samplesPerEpoch: 0)
+                let trainer = MLETrainer(generator: transformer, loader: BatchLoader(dataset: data, batchSize: B),
+                                         config: mle)
+                results.append(runner.measure(phase: name, name: "transformer mle epoch (156 batches)",
+                                              flops: flops[name], work: (Double((sequences / B) * B * T), "tokens")) {
+                    var state = MLEState(seed: rng.next())
+                    _ = try? trainer.run(state: &state) { _ in .proceed }
+                })
+            case .tgen:
+                results.append(runner.measure(phase: name, name: "transformer generate 10,000 (batch 64)",
+                                              flops: flops[name], work: (Double(sequences), "sequences")) {
+                    _ = transformer.sample(count: sequences, batchSize: B, using: &rng)
+                })
+            case .trollout:
+                let rollout = RolloutPolicy(copying: transformer)
+                let batch = transformer.sample(count: B, using: &rng)
+                results.append(runner.measure(phase: name, name: "transformer rollout rewards, 64 × 16 rollouts",
+                                              flops: flops[name], work: (Double(B), "sequences")) {
+                    _ = rollout.rewards(for: batch, rollouts: 16, score: discriminator.frozenScorer(), using: &rng)
                 })
             case .adv:
                 var seqgan = SeqGANConfig()
