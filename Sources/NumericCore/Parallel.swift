@@ -17,12 +17,19 @@ public enum Parallel {
             return
         }
         // The chunks touch disjoint data by contract, which the compiler cannot see: vouch for it here, once.
+        // Workers compute in the caller's floating-point mode (flush-to-zero or not), whatever thread created them,
+        // so the thread count changes no bit there either.
+        let control = tg_fp_control()
         withoutActuallyEscaping(body) { body in
             let work = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                let depth = tg_parallel_depth()
+                let (depth, previous) = (tg_parallel_depth(), tg_fp_control())
                 tg_set_parallel_depth(depth + 1)
-                defer { tg_set_parallel_depth(depth) }
+                if previous != control { tg_set_fp_control(control) }
+                defer {
+                    tg_set_parallel_depth(depth)
+                    if previous != control { tg_set_fp_control(previous) }
+                }
                 work.value((k * count / chunks)..<((k + 1) * count / chunks))
             }
         }
@@ -45,6 +52,14 @@ public enum Parallel {
         forEachChunk(chunks) { range in
             for c in range where bounds[c] < bounds[c + 1] { body(bounds[c]..<bounds[c + 1]) }
         }
+    }
+
+    /// Subnormal floats flushed to zero (x86 FTZ and DAZ) on this thread, and so in the chunks it hands to workers.
+    /// Gumbel-softmax rows at β ≈ 10 hold many subnormals, and every product touching them runs ~50× slower
+    /// without it; the executable sets it once at start-up for the whole process.
+    public static var flushesSubnormals: Bool {
+        get { tg_flushes_subnormals() != 0 }
+        set { tg_set_flush_subnormals(newValue ? 1 : 0) }
     }
 
     /// True inside a chunk of `forEachChunk` running on several threads.

@@ -25,6 +25,8 @@ struct TextGAN: ParsableCommand {
         // goes on, recorded in the run store as ever.
         signal(SIGPIPE, SIG_IGN)
         AllocatorTuning.keepLargeBuffers()
+        // Subnormal floats count as zero everywhere (soft Gumbel-softmax rows are full of them; see Parallel).
+        Parallel.flushesSubnormals = true
         main(nil)
     }
 }

@@ -41,4 +41,37 @@ final class ParallelTests: XCTestCase {
         }
         XCTAssertEqual(seen.sorted(), [0, 1, 2])
     }
+
+    /// Workers compute in the caller's mode: with flush-to-zero set on the calling thread, a subnormal input reads as
+    /// 0 and a subnormal result becomes 0 in every chunk, on every worker; and the caller's setting is its own.
+    func testWorkersFlushSubnormalsWhenTheCallerDoes() {
+        let (savedThreads, savedMode) = (Parallel.threads, Parallel.flushesSubnormals)
+        defer {
+            Parallel.threads = savedThreads
+            Parallel.flushesSubnormals = savedMode
+        }
+        Parallel.threads = 2
+        let inputs: [Float] = [Float.leastNormalMagnitude / 4, Float.leastNormalMagnitude]  // subnormal, normal
+        for flushing in [true, false] {
+            Parallel.flushesSubnormals = flushing
+            XCTAssertEqual(Parallel.flushesSubnormals, flushing)
+            var modes = [Bool](repeating: !flushing, count: 8)
+            var products = [Float](repeating: -1, count: 16)
+            modes.withUnsafeMutableBufferPointer { modes in
+                products.withUnsafeMutableBufferPointer { products in
+                    Parallel.forEachChunk(8) { range in
+                        for k in range {
+                            modes[k] = Parallel.flushesSubnormals
+                            // subnormal · 1 (DAZ) and normal · 0.25 (a subnormal result: FTZ)
+                            products[2 * k] = inputs[0] * Float(k + 1) / Float(k + 1)
+                            products[2 * k + 1] = inputs[1] * (0.25 + Float(k) * 0)
+                        }
+                    }
+                }
+            }
+            XCTAssertEqual(modes, [Bool](repeating: flushing, count: 8), "flushing \(flushing)")
+            let expected: [Float] = flushing ? [0, 0] : [inputs[0], inputs[1] * 0.25]
+            for k in 0..<8 { XCTAssertEqual(Array(products[(2 * k)...(2 * k + 1)]), expected, "chunk \(k), flushing \(flushing)") }
+        }
+    }
 }

@@ -91,6 +91,13 @@ void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *off
 int tg_parallel_depth(void);
 void tg_set_parallel_depth(int depth);
 
+/// This thread's floating-point control word (x86: MXCSR), to copy into worker threads; 0 elsewhere.
+unsigned tg_fp_control(void);
+void tg_set_fp_control(unsigned control);
+/// 1 when this thread flushes subnormal results and inputs to zero (x86: MXCSR FTZ and DAZ both set).
+int tg_flushes_subnormals(void);
+void tg_set_flush_subnormals(int on);
+
 /// Makes C's stdout line-buffered (it is block-buffered into pipes and files).
 void tg_line_buffer_stdout(void);
 
