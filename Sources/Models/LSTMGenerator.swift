@@ -109,6 +109,41 @@ public final class LSTMGenerator: SequenceGenerator {
         return loss
     }
 
+    struct LogitsCache {
+        let ids: [Int32]
+        let hidden: Tensor  // [T·B, H], time-major
+        let lstm: LSTMCache
+        let batchSize: Int, length: Int
+    }
+
+    public func logits(_ batch: TokenBatch) -> (logits: Tensor, cache: Any) {
+        let (B, T, E, H, V) = (batch.batchSize, batch.length, config.embeddingSize, config.hiddenSize, config.vocabularySize)
+        let ids = inputIds(batch)
+        let (hidden, _, cache) = lstm.forward(embedding.forward(ids).reshaped([T, B, E]))
+        // The product runs time-major over [T·B, H]; its rows are then reordered batch-major.
+        let timeMajorLogits = output.forward(hidden.reshaped([T * B, H]))
+        let logits = Tensor(uninitializedShape: [B * T, V]) { out in
+            timeMajorLogits.withUnsafeBufferPointer { p in
+                for b in 0..<B { for t in 0..<T { (out.baseAddress! + (b * T + t) * V).update(from: p.baseAddress! + (t * B + b) * V, count: V) } }
+            }
+        }
+        return (logits, LogitsCache(ids: ids, hidden: hidden.reshaped([T * B, H]), lstm: cache, batchSize: B, length: T))
+    }
+
+    public func logitsBackward(_ dLogits: Tensor, cache: Any) {
+        guard let cache = cache as? LogitsCache else { preconditionFailure("LSTMGenerator.logitsBackward: not an LSTM's logits cache") }
+        let (B, T, H, V) = (cache.batchSize, cache.length, config.hiddenSize, config.vocabularySize)
+        precondition(dLogits.shape == [B * T, V], "LSTMGenerator.logitsBackward: \(dLogits.shape) for [\(B * T), \(V)]")
+        let timeMajor = Tensor(uninitializedShape: [T * B, V]) { out in
+            dLogits.withUnsafeBufferPointer { p in
+                for t in 0..<T { for b in 0..<B { (out.baseAddress! + (t * B + b) * V).update(from: p.baseAddress! + (b * T + t) * V, count: V) } }
+            }
+        }
+        let dHidden = output.backward(timeMajor, input: cache.hidden)
+        let (dx, _) = lstm.backward(dHidden.reshaped([T, B, H]), cache: cache.lstm)
+        embedding.backward(dx, ids: cache.ids)
+    }
+
     /// log G(y_t | y_<t) for every token, batch-major [B, T] (padding positions included; mask them yourself).
     public func tokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
         let (B, T, E) = (batch.batchSize, batch.length, config.embeddingSize)

@@ -119,13 +119,14 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     /// A new model of the same config holding the same values (a rollout policy starts as one).
     func copy() -> Self
 
-    /// Differentiable generation (Gumbel-softmax, soft-argmax): `count` sequences of `maxLength` steps whose soft
-    /// rows the discriminator reads, for `softGenerationBackward` to carry D's gradient back into the generator.
+    /// Teacher-forced logits [B·T, V], batch-major (row b·T + t scores token t of sequence b, after the start token
+    /// and tokens 0 … t−1), and what `logitsBackward` needs. Differentiable adversarial training starts here: a
+    /// Gumbel-softmax relaxation of emitted tokens is a function of their logits (Training/GumbelSoftmax.swift).
     /// Generators without it throw `ModelError.unsupported`.
-    func softGeneration(count: Int, relaxation: SoftRelaxation, using rng: inout SeededGenerator) throws -> SoftSamples
+    func logits(_ batch: TokenBatch) throws -> (logits: Tensor, cache: Any)
 
-    /// Accumulates parameter gradients from d(loss)/d(rows) of a `softGeneration` result.
-    func softGenerationBackward(_ dRows: Tensor, of samples: SoftSamples) throws
+    /// Accumulates parameter gradients from d(loss)/d(logits) [B·T, V] of a `logits` result.
+    func logitsBackward(_ dLogits: Tensor, cache: Any) throws
 }
 
 /// Completions of a batch's prefixes, prepared by `SequenceGenerator.prefixCompletions(of:)`.
@@ -133,28 +134,6 @@ public protocol PrefixCompletions {
     /// For each of `rows` (indices into the prepared sequences), `times` completions of its first `length` tokens,
     /// consecutive per row; each keeps the prefix and ends at the end token or at the model's `maxLength`.
     func complete(rows: [Int], length: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]]
-}
-
-/// How generation is relaxed so that gradients pass the discrete sampling step.
-public enum SoftRelaxation: Sendable, Equatable {
-    /// Rows softmax(β·(o_t + g)) with Gumbel noise g; the emitted token is argmax(o_t + g) (RelGAN).
-    case gumbelSoftmax(inverseTemperature: Float)
-    /// Rows softmax(L·o_t); the emitted token is argmax(o_t) (TextGAN).
-    case softArgmax(scale: Float)
-}
-
-/// Sequences from differentiable generation: the emitted tokens, the soft rows [B·T, V] the discriminator reads,
-/// and what the generator's backward pass needs.
-public struct SoftSamples {
-    public var tokens: [[Int32]]
-    public var rows: Tensor
-    public var cache: Any
-
-    public init(tokens: [[Int32]], rows: Tensor, cache: Any) {
-        self.tokens = tokens
-        self.rows = rows
-        self.cache = cache
-    }
 }
 
 extension SequenceGenerator {
@@ -170,14 +149,15 @@ extension SequenceGenerator {
         sample(count: count, options: options, prefix: prefix, batchSize: batchSize, using: &rng, shouldStop: { false })
     }
 
-    public func softGeneration(count: Int, relaxation: SoftRelaxation, using rng: inout SeededGenerator) throws -> SoftSamples {
-        throw ModelError.unsupported(model: kind, capability: "differentiable (soft) generation")
+    public func logits(_ batch: TokenBatch) throws -> (logits: Tensor, cache: Any) {
+        throw ModelError.unsupported(model: kind, capability: "teacher-forced logits with a backward pass")
     }
 
-    public func softGenerationBackward(_ dRows: Tensor, of samples: SoftSamples) throws {
-        throw ModelError.unsupported(model: kind, capability: "differentiable (soft) generation")
+    public func logitsBackward(_ dLogits: Tensor, cache: Any) throws {
+        throw ModelError.unsupported(model: kind, capability: "teacher-forced logits with a backward pass")
     }
 }
+
 
 /// A generator's config: plain Codable data that a run stores, fitted to the corpus and built into a model.
 public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {

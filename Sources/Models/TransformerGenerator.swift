@@ -200,6 +200,26 @@ public final class TransformerGenerator: SequenceGenerator {
         return loss
     }
 
+    struct LogitsCache {
+        let hidden: Tensor  // final hidden states [B·T, C]
+        let model: Cache
+        let batchSize: Int, length: Int
+    }
+
+    public func logits(_ batch: TokenBatch) -> (logits: Tensor, cache: Any) {
+        let (B, T) = (batch.batchSize, batch.length)
+        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T)
+        return (output.forward(y), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
+    }
+
+    public func logitsBackward(_ dLogits: Tensor, cache: Any) {
+        guard let cache = cache as? LogitsCache else {
+            preconditionFailure("TransformerGenerator.logitsBackward: not a Transformer's logits cache")
+        }
+        let dy = output.backward(dLogits, input: cache.hidden)
+        backward(dy, cache: cache.model, batchSize: cache.batchSize, length: cache.length)
+    }
+
     public func tokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
         let (B, T, V) = (batch.batchSize, batch.length, config.vocabularySize)
         let (y, _) = hidden(inputIds(batch), batchSize: B, length: T)

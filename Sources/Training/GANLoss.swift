@@ -95,3 +95,115 @@ public struct RelativisticGANLoss: GANLoss {
     private static func softplus(_ x: Double) -> Double { max(x, 0) + log1p(exp(-abs(x))) }
     private static func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
 }
+
+// MARK: - RelGAN's loss family
+
+/// The unpaired GAN objectives as RelGAN's code writes them (`get_losses`), on one score per sequence, the margin
+/// s = l_real − l_fake (RelGAN's D has a single logit; ours has two, and s is its log-odds of "real"):
+///
+/// | objective  | D loss                                   | G loss                |
+/// |------------|------------------------------------------|-----------------------|
+/// | `standard` | mean softplus(−s_r) + mean softplus(s_f)  | mean softplus(−s_f)   |
+/// | `js`       | as standard                              | −mean softplus(s_f)   |
+/// | `kl`       | as standard                              | −mean s_f             |
+/// | `hinge`    | mean relu(1 − s_r) + mean relu(1 + s_f)   | −mean s_f             |
+/// | `tv`       | mean tanh(s_f) − mean tanh(s_r)           | −mean tanh(s_f)       |
+/// | `ls`       | mean (s_r − 1)² + mean s_f²               | mean (s_f − 1)²       |
+/// | `wgan`     | mean s_f − mean s_r (D's weights clipped) | −mean s_f             |
+///
+/// (softplus(−s) is sigmoid cross-entropy against "real", softplus(s) against "generated".) `rsgan`, which pairs,
+/// is `RelativisticGANLoss`; `GANObjective.makeLoss()` gives each by name.
+public struct ScoreGANLoss: GANLoss {
+    public let objective: GANObjective
+
+    public init(_ objective: GANObjective) {
+        precondition(objective != .rsgan, "ScoreGANLoss: RSGAN pairs examples; use RelativisticGANLoss")
+        self.objective = objective
+    }
+
+    public var name: String { objective.rawValue }
+    public var pairsExamples: Bool { false }
+
+    public func discriminatorLoss(logits: Tensor, labels: [Int32]) -> (loss: Float, gradient: Tensor) {
+        let n = logits.matrixShape.0
+        precondition(logits.matrixShape == (n, 2) && labels.count == n, "ScoreGANLoss: logits \(logits.shape) for \(labels.count) labels")
+        let realCount = labels.filter { $0 == 1 }.count, fakeCount = n - realCount
+        var gradient = Tensor(zeros: logits.shape)
+        var total = 0.0
+        for r in 0..<n {
+            let s = Double(logits[r, 1]) - Double(logits[r, 0])
+            let real = labels[r] == 1
+            let (value, slope) = real ? realTerm(s) : fakeTerm(s)
+            let count = Double(max(real ? realCount : fakeCount, 1))
+            total += value / count
+            gradient[r, 1] = Float(slope / count)
+            gradient[r, 0] = Float(-slope / count)
+        }
+        return (Float(total), gradient)
+    }
+
+    public func generatorLoss(fake: Tensor, real: Tensor?) -> (loss: Float, gradient: Tensor) {
+        let n = fake.matrixShape.0
+        var gradient = Tensor(zeros: fake.shape)
+        var total = 0.0
+        for r in 0..<n {
+            let s = Double(fake[r, 1]) - Double(fake[r, 0])
+            let (value, slope) = generatorTerm(s)
+            total += value / Double(max(n, 1))
+            gradient[r, 1] = Float(slope / Double(max(n, 1)))
+            gradient[r, 0] = Float(-slope / Double(max(n, 1)))
+        }
+        return (Float(total), gradient)
+    }
+
+    /// D's term for a real sequence's score and its derivative.
+    private func realTerm(_ s: Double) -> (Double, Double) {
+        switch objective {
+        case .standard, .js, .kl: return (softplus(-s), -sigmoid(-s))
+        case .hinge: return (max(1 - s, 0), s < 1 ? -1 : 0)
+        case .tv: let t = tanh(s); return (-t, -(1 - t * t))
+        case .ls: return ((s - 1) * (s - 1), 2 * (s - 1))
+        case .wgan: return (-s, -1)
+        case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
+        }
+    }
+
+    /// D's term for a generated sequence's score and its derivative.
+    private func fakeTerm(_ s: Double) -> (Double, Double) {
+        switch objective {
+        case .standard, .js, .kl: return (softplus(s), sigmoid(s))
+        case .hinge: return (max(1 + s, 0), s > -1 ? 1 : 0)
+        case .tv: let t = tanh(s); return (t, 1 - t * t)
+        case .ls: return (s * s, 2 * s)
+        case .wgan: return (s, 1)
+        case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
+        }
+    }
+
+    /// G's term for a generated sequence's score and its derivative.
+    private func generatorTerm(_ s: Double) -> (Double, Double) {
+        switch objective {
+        case .standard: return (softplus(-s), -sigmoid(-s))
+        case .js: return (-softplus(s), -sigmoid(s))
+        case .kl, .hinge, .wgan: return (-s, -1)
+        case .tv: let t = tanh(s); return (-t, -(1 - t * t))
+        case .ls: return ((s - 1) * (s - 1), 2 * (s - 1))
+        case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
+        }
+    }
+
+    private func softplus(_ x: Double) -> Double { max(x, 0) + log1p(exp(-abs(x))) }
+    private func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
+}
+
+/// The GAN objectives by the names configs use (`gan.loss`, `--loss`), RelGAN's spelled in lower case.
+public enum GANObjective: String, Codable, Sendable, CaseIterable {
+    case standard, js, kl, hinge, tv, ls, wgan, rsgan
+
+    public func makeLoss() -> any GANLoss {
+        self == .rsgan ? RelativisticGANLoss() : ScoreGANLoss(self)
+    }
+
+    /// WGAN's critic keeps its weights in [−c, c] after every update (Arjovsky et al. 2017: c = 0.01).
+    public var clipsDiscriminatorWeights: Bool { self == .wgan }
+}

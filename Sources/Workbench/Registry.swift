@@ -10,7 +10,7 @@ import Training
 
 public final class Registry: @unchecked Sendable {
     public static let shared = Registry(
-        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self],
+        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self],
         generators: [.lstm, .transformer],
         discriminators: [.cnn])
 

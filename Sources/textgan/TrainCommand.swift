@@ -61,8 +61,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "MLE epochs (mle.epochs; for SeqGAN, its generator pretraining).")
     var epochs: Int?
 
-    @Option(help: "Adversarial steps (seqgan.adversarialSteps).")
+    @Option(help: "Adversarial steps (seqgan.adversarialSteps or gumbel.adversarialSteps).")
     var adversarialSteps: Int?
+
+    @Option(help: ArgumentHelp("The GAN loss of --algo gumbel (gumbel.loss): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
+                               valueName: "loss"))
+    var loss: GANObjective?
+
+    @Option(name: .customLong("beta-max"), help: "The largest Gumbel-softmax inverse temperature of --algo gumbel (gumbel.maximumInverseTemperature).")
+    var betaMax: Double?
 
     @Option(help: "Monte Carlo rollouts per prefix (seqgan.rollouts).")
     var rollouts: Int?
@@ -103,7 +110,7 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
+            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax, rollouts, batchSize,
                                      generatorLearningRate, maxLength, seed]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
@@ -124,6 +131,9 @@ struct TrainCommand: ParsableCommand {
         }
         if let generatorLearningRate, !(generatorLearningRate > 0 && generatorLearningRate.isFinite) {
             throw ValidationError("--g-lr must be a finite number above 0, not \(generatorLearningRate)")
+        }
+        if let betaMax, !(betaMax > 0 && betaMax.isFinite) {
+            throw ValidationError("--beta-max must be a finite number above 0, not \(betaMax)")
         }
     }
 
@@ -153,7 +163,15 @@ struct TrainCommand: ParsableCommand {
         }
         if let epochs { try section("--epochs", MLEConfig.self) { $0.epochs = epochs } }
         if let batchSize { try section("--batch-size", MLEConfig.self) { $0.batchSize = batchSize } }
-        if let adversarialSteps { try section("--adversarial-steps", SeqGANConfig.self) { $0.adversarialSteps = adversarialSteps } }
+        if let adversarialSteps {
+            if config.reads(GumbelConfig.self) {
+                config[section: GumbelConfig.self].adversarialSteps = adversarialSteps
+            } else {
+                try section("--adversarial-steps", SeqGANConfig.self) { $0.adversarialSteps = adversarialSteps }
+            }
+        }
+        if let loss { try section("--loss", GumbelConfig.self) { $0.loss = loss } }
+        if let betaMax { try section("--beta-max", GumbelConfig.self) { $0.maximumInverseTemperature = betaMax } }
         if let rollouts { try section("--rollouts", SeqGANConfig.self) { $0.rollouts = rollouts } }
         if let generatorLearningRate, config.setGeneratorLearningRate(generatorLearningRate).isEmpty {
             throw ValidationError("--g-lr: algorithm \(config.algorithm) has no generator learning rate to set")
@@ -218,3 +236,5 @@ struct TrainCommand: ParsableCommand {
         print("sample from it with `textgan sample \(id)`; inspect it with `textgan runs show \(id)`")
     }
 }
+
+extension GANObjective: ExpressibleByArgument {}

@@ -355,6 +355,42 @@ final class TrainEndToEndTests: XCTestCase {
 
     /// `--generator transformer` trains by MLE and SeqGAN (rollouts included), samples and evaluates through the
     /// same commands; its config section is the Transformer's own.
+    /// `--algo gumbel` with each generator: MLE, then Gumbel-softmax adversarial steps with β recorded per step;
+    /// `sample` reads the result (the mid-adversarial resume is GumbelTests').
+    func testGumbelSoftmaxTrainingWithEitherGeneratorRecordsBetaAndSamples() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let config = directory.appendingPathComponent("gumbel.json")
+        try """
+            {"generator": {"width": 16, "heads": 2, "layers": 1, "embeddingSize": 8, "hiddenSize": 8},
+             "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 8}]},
+             "mle": {"epochs": 2, "batchSize": 16, "logEvery": 5, "evaluateEvery": 2},
+             "gumbel": {"adversarialSteps": 4, "discriminatorSteps": 2, "batchSize": 8, "evaluateEvery": 2,
+                        "maximumInverseTemperature": 10, "annealing": "lin"},
+             "evaluation": {"bleuSamples": 20}}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        for (id, kind) in [(1, "lstm"), (2, "transformer")] {
+            var generatorConfig = try String(contentsOf: config, encoding: .utf8)
+            if kind == "lstm" { generatorConfig = generatorConfig.replacingOccurrences(of: #""width": 16, "heads": 2, "layers": 1, "#, with: "") }
+            else { generatorConfig = generatorConfig.replacingOccurrences(of: #", "embeddingSize": 8, "hiddenSize": 8"#, with: "") }
+            let file = directory.appendingPathComponent("gumbel-\(kind).json")
+            try generatorConfig.write(to: file, atomically: true, encoding: .utf8)
+            let trained = try train([tiny, "--algo", "gumbel", "--generator", kind, "--config", file.path, "--loss", "standard"])
+            XCTAssertEqual(trained.status, 0, trained.stderr + trained.stdout.suffix(1000))
+            let store = try RunDatabase(path: database)
+            XCTAssertEqual(try store.run(Int64(id)).algorithm, "gumbel")
+            let betas = try store.metricHistory(run: Int64(id), key: "inverse_temperature").map(\.value)
+            XCTAssertEqual(betas, [1, 4, 7, 10], kind)
+            XCTAssertEqual(try store.metricHistory(run: Int64(id), key: "g_loss").count, 4, kind)
+            XCTAssertTrue(trained.stdout.contains(#"gumbel.loss = "standard""#), trained.stdout)
+            let samples = try runProcess("textgan", ["sample", "\(id)", "--db", database, "-n", "2"])
+            XCTAssertEqual(samples.status, 0, samples.stderr)
+        }
+        // A flag for a section the algorithm does not read is an error.
+        let wrong = try train([tiny, "--algo", "seqgan", "--loss", "hinge"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("gumbel section"), wrong.stderr)
+    }
+
     func testATransformerGeneratorTrainsSamplesAndEvaluates() throws {
         let tiny = directory.appendingPathComponent("tiny.txt").path
         let config = directory.appendingPathComponent("transformer.json")

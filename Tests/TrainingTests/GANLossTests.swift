@@ -50,6 +50,48 @@ final class GANLossTests: XCTestCase {
         XCTAssertEqual(loss.discriminatorLoss(logits: confident, labels: [1, 0]).loss, 120, accuracy: 1e-3)
     }
 
+    /// RelGAN's family: each D and G loss against its formula on hand-picked margins, and its gradients against
+    /// central differences (away from the hinge's kinks).
+    func testEveryObjectiveOfTheFamilyAndItsGradients() {
+        let softplus = { (z: Double) in log(1 + exp(z)) }
+        // rows: real with margin 0.5, real −2, fake 0.25, fake −1.5 (margins l1 − l0)
+        let x = Tensor(shape: [4, 2], scalars: [0, 0.5, 1, -1, 0, 0.25, 0.5, -1])
+        let labels: [Int32] = [1, 1, 0, 0]
+        let (r, f): ([Double], [Double]) = ([0.5, -2], [0.25, -1.5])
+        func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(v.count) }
+        let expectedD: [GANObjective: Double] = [
+            .standard: mean(r.map { softplus(-$0) }) + mean(f.map { softplus($0) }),
+            .js: mean(r.map { softplus(-$0) }) + mean(f.map { softplus($0) }),
+            .kl: mean(r.map { softplus(-$0) }) + mean(f.map { softplus($0) }),
+            .hinge: mean(r.map { max(1 - $0, 0) }) + mean(f.map { max(1 + $0, 0) }),
+            .tv: mean(f.map { tanh($0) }) - mean(r.map { tanh($0) }),
+            .ls: mean(r.map { ($0 - 1) * ($0 - 1) }) + mean(f.map { $0 * $0 }),
+            .wgan: mean(f) - mean(r),
+        ]
+        let expectedG: [GANObjective: Double] = [
+            .standard: mean(f.map { softplus(-$0) }), .js: -mean(f.map { softplus($0) }), .kl: -mean(f),
+            .hinge: -mean(f), .tv: -mean(f.map { tanh($0) }), .ls: mean(f.map { ($0 - 1) * ($0 - 1) }), .wgan: -mean(f),
+        ]
+        let fakeRows = Tensor(shape: [2, 2], scalars: [0, 0.25, 0.5, -1])
+        for objective in GANObjective.allCases where objective != .rsgan {
+            let loss = objective.makeLoss()
+            XCTAssertEqual(loss.name, objective.rawValue)
+            XCTAssertFalse(loss.pairsExamples)
+            XCTAssertEqual(Double(loss.discriminatorLoss(logits: x, labels: labels).loss), expectedD[objective]!,
+                           accuracy: 1e-6, "\(objective) D")
+            XCTAssertEqual(Double(loss.generatorLoss(fake: fakeRows, real: nil).loss), expectedG[objective]!,
+                           accuracy: 1e-6, "\(objective) G")
+            let both = logits(6), mixed: [Int32] = [1, 0, 0, 1, 1, 0]
+            let (_, gradient) = loss.discriminatorLoss(logits: both.value, labels: mixed)
+            assertGradientsMatch([(both, gradient)]) { Double(loss.discriminatorLoss(logits: both.value, labels: mixed).loss) }
+            let fake = logits(3)
+            let (_, dFake) = loss.generatorLoss(fake: fake.value, real: nil)
+            assertGradientsMatch([(fake, dFake)]) { Double(loss.generatorLoss(fake: fake.value, real: nil).loss) }
+        }
+        XCTAssertTrue(GANObjective.rsgan.makeLoss() is RelativisticGANLoss)
+        XCTAssertTrue(GANObjective.wgan.clipsDiscriminatorWeights)
+    }
+
     /// A loss that records the batches D trains on, then defers to RSGAN.
     private final class RecordingLoss: GANLoss, @unchecked Sendable {
         var labels: [[Int32]] = []

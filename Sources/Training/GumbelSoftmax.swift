@@ -1,0 +1,156 @@
+import Foundation
+import Models
+import NumericCore
+
+// The Gumbel-softmax relaxation of generated sequences (RelGAN, Nie et al. ICLR 2019), for any generator that gives
+// teacher-forced logits with a backward pass.
+//
+// RelGAN's generator, at each step t: logits o_t, noise g_t ~ Gumbel(0, 1)^V, emitted token y_t = argmax(o_t + g_t)
+// (an exact sample of softmax(o_t)), next input the embedding of y_t; D reads softmax(β·(o_t + g_t)). Since the next
+// input is the hard token, o_t is the teacher-forced logit of the emitted sequence, and the same joint law of
+// (y, g) comes from two steps that use the generator's own fast sampler:
+//   1. y ~ G (ordinary sampling, temperature 1);
+//   2. g_t drawn from its law given argmax(o_t + g_t) = y_t ("top-down" Gumbel, Maddison et al. 2014; the REBAR
+//      construction): the maximum M = logsumexp(o_t) + Gumbel, z_{y_t} = M, and every other z_i is a Gumbel of
+//      location o_i truncated below M: z_i = M − softplus(M − (o_i + G_i)); then g = z − o.
+// With g held fixed, the rows r_t = softmax(β·(o_t + g_t)) are a differentiable function of o_t, and so of the
+// generator's parameters: d/do_t = β·softmax'(r_t), back through the teacher-forced pass (BPTT for the LSTM, the
+// causal pass for the Transformer) by `logitsBackward`.
+
+/// A batch of generated sequences, relaxed: the emitted tokens, their noise, and the rows D reads.
+public struct GumbelSoftmaxBatch {
+    /// The emitted sequences (each ends at the end token or the generator's length).
+    public let sequences: [[Int32]]
+    /// The teacher-forced batch of those sequences (padded to the longest), and the logits' backward cache.
+    public let batch: TokenBatch
+    /// g [B·T, V], batch-major like the logits: z = o + g has its maximum at each emitted token.
+    public let noise: Tensor
+    /// β: the rows are softmax(β·(o + g)).
+    public let inverseTemperature: Float
+    /// D's rows [B·T_D, V] (T_D: D's sequence length): soft within each sequence, one-hot padding after it.
+    public let rows: Tensor
+    /// Which rows of `rows` are soft: its position in the logits, or nil for a padding row.
+    let softRows: [Int?]
+    let cache: Any
+}
+
+public enum GumbelSoftmax {
+    /// Samples `count` sequences from `generator`, draws their noise, and relaxes them into D's rows: positions of
+    /// each sequence (up to D's length `discriminatorLength`) get softmax(β·(o + g)), later positions the one-hot row
+    /// of D's pad token, exactly as a real sequence of that length packs.
+    public static func generate(
+        _ generator: any SequenceGenerator, count: Int, inverseTemperature beta: Float,
+        discriminator: any SequenceDiscriminator, using rng: inout SeededGenerator
+    ) throws -> GumbelSoftmaxBatch {
+        let sequences = generator.sample(count: count, batchSize: count, using: &rng)
+        let batch = TokenBatch(sequences: sequences, length: max(sequences.map(\.count).max() ?? 1, 1))
+        let (logits, cache) = try generator.logits(batch)
+        let noise = posteriorNoise(logits: logits, tokens: batch.tokens, weights: batch.weights, using: &rng)
+        let (rows, softRows) = relax(logits: logits, noise: noise, inverseTemperature: beta, batch: batch,
+                                     sequences: sequences, discriminator: discriminator)
+        return GumbelSoftmaxBatch(sequences: sequences, batch: batch, noise: noise, inverseTemperature: beta, rows: rows,
+                                  softRows: softRows, cache: cache)
+    }
+
+    /// Carries d(loss)/d(rows) back into the generator's parameter gradients (the noise held fixed).
+    public static func backward(_ dRows: Tensor, of relaxed: GumbelSoftmaxBatch, generator: any SequenceGenerator) throws {
+        let V = relaxed.rows.matrixShape.1
+        var dLogits = Tensor(zeros: [relaxed.batch.batchSize * relaxed.batch.length, V])
+        let beta = relaxed.inverseTemperature
+        relaxed.rows.withUnsafeBufferPointer { pr in
+            dRows.withUnsafeBufferPointer { pd in
+                dLogits.withUnsafeMutableBufferPointer { pl in
+                    let rows = relaxed.softRows.enumerated().compactMap { r, position in position.map { (r, $0) } }
+                    Parallel.forEachChunk(rows.count, grain: 8) { range in
+                        for (r, position) in rows[range] {
+                            // r = softmax(βz): dz = β·r ⊙ (dr − ⟨dr, r⟩); ∂z/∂o = 1 with g fixed.
+                            let (p, d, out) = (pr.baseAddress! + r * V, pd.baseAddress! + r * V, pl.baseAddress! + position * V)
+                            var dot: Double = 0
+                            for v in 0..<V { dot += Double(d[v]) * Double(p[v]) }
+                            let inner = Float(dot)
+                            for v in 0..<V { out[v] = beta * p[v] * (d[v] - inner) }
+                        }
+                    }
+                }
+            }
+        }
+        try generator.logitsBackward(dLogits, cache: relaxed.cache)
+    }
+
+    /// D's rows of `logits + noise` at inverse temperature β, laid out as D packs `sequences`.
+    public static func relax(
+        logits: Tensor, noise: Tensor, inverseTemperature beta: Float, batch: TokenBatch, sequences: [[Int32]],
+        discriminator: any SequenceDiscriminator
+    ) -> (rows: Tensor, softRows: [Int?]) {
+        let V = logits.matrixShape.1
+        let packed = discriminator.pack(sequences)
+        let (B, T) = (batch.batchSize, batch.length)
+        let length = B > 0 ? packed.count / B : 0
+        var softRows = [Int?](repeating: nil, count: B * length)
+        for b in 0..<B { for t in 0..<min(length, sequences[b].count, T) { softRows[b * length + t] = b * T + t } }
+        var rows = Tensor(zeros: [B * length, V])
+        logits.withUnsafeBufferPointer { po in
+            noise.withUnsafeBufferPointer { pg in
+                rows.withUnsafeMutableBufferPointer { pr in
+                    Parallel.forEachChunk(B * length, grain: 8) { range in
+                        for r in range {
+                            let out = pr.baseAddress! + r * V
+                            guard let position = softRows[r] else {
+                                out[Int(packed[r])] = 1
+                                continue
+                            }
+                            let (o, g) = (po.baseAddress! + position * V, pg.baseAddress! + position * V)
+                            for v in 0..<V { out[v] = beta * (o[v] + g[v]) }
+                            Softmax.forward(out, out, rows: 1, columns: V)
+                        }
+                    }
+                }
+            }
+        }
+        return (rows, softRows)
+    }
+
+    /// Gumbel noise g [N, V] for logits [N, V] conditioned on argmax(o + g) = each position's token (positions of
+    /// weight 0, padding, get unconditioned noise). Drawn row by row in order, V + 1 uniforms per row.
+    public static func posteriorNoise(logits: Tensor, tokens: [Int32], weights: [Float],
+                                      using rng: inout SeededGenerator) -> Tensor {
+        let (N, V) = logits.matrixShape
+        precondition(tokens.count == N, "posteriorNoise: \(tokens.count) tokens for \(N) rows of logits")
+        var noise = Tensor(zeros: [N, V])
+        logits.withUnsafeBufferPointer { po in
+            noise.withUnsafeMutableBufferPointer { pg in
+                for n in 0..<N {
+                    let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
+                    guard weights[n] > 0 else {
+                        for v in 0..<V { g[v] = Float(gumbel(&rng)) }
+                        continue
+                    }
+                    var top = -Double.infinity
+                    for v in 0..<V { top = max(top, Double(o[v])) }
+                    var sum = 0.0
+                    for v in 0..<V { sum += Foundation.exp(Double(o[v]) - top) }
+                    let maximum = top + Foundation.log(sum) + gumbel(&rng)
+                    let y = Int(tokens[n])
+                    for v in 0..<V {
+                        let free = Double(o[v]) + gumbel(&rng)
+                        let z = v == y ? maximum : maximum - softplus(maximum - free)
+                        g[v] = Float(z - Double(o[v]))
+                    }
+                    // Rounding to Float must not let another entry tie or pass the emitted token's.
+                    var best = -Float.infinity
+                    for v in 0..<V where v != y { best = max(best, o[v] + g[v]) }
+                    if o[y] + g[y] <= best { g[y] = (best - o[y]).nextUp.nextUp }
+                }
+            }
+        }
+        return noise
+    }
+
+    /// A standard Gumbel draw, −log(−log u).
+    static func gumbel(_ rng: inout SeededGenerator) -> Double {
+        let u = max(rng.nextDouble(), Double.leastNormalMagnitude)
+        return -Foundation.log(-Foundation.log(u))
+    }
+
+    private static func softplus(_ x: Double) -> Double { max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x))) }
+}

@@ -1,0 +1,310 @@
+import Foundation
+import Models
+import NumericCore
+
+// RelGAN-style adversarial training (Nie et al., ICLR 2019) with the generator of your choice: MLE pretraining, then
+// adversarial steps in which the discriminator's gradient reaches the generator through the Gumbel-softmax
+// relaxation of its samples (GumbelSoftmax.swift), with the inverse temperature β annealed from 1 to β_max and any
+// loss of the GAN family. RelGAN's relational-memory generator is not required; its defaults are below.
+
+/// How β grows over the N adversarial steps, as RelGAN's code writes it (`get_fixed_temperature`), with N the run's
+/// number of adversarial steps: RelGAN fixes N = 5000, so its published 2,000-step scripts stop at β_5000^(2000/5000)
+/// and never reach β_max; here the last step does (exactly for lin, quad and sqrt; exp ends at β_max^((N−1)/N)).
+public enum TemperatureAnnealing: String, Codable, Sendable, CaseIterable {
+    /// β = β_max throughout (RelGAN's original code; TextGAN-PyTorch's 'no' is β = 1 instead).
+    case no
+    /// 1 + n/(N−1)·(β_max − 1)
+    case lin
+    /// β_max^(n/N)
+    case exp
+    /// 1 + (β_max − 1)·ln(n + 1)/ln N
+    case log
+    /// 1 + (β_max − 1)/(1 + e^{(N/2 − n)·20/N})
+    case sigmoid
+    /// 1 + (β_max − 1)·n²/(N−1)²
+    case quad
+    /// 1 + (β_max − 1)·√n/√(N−1)
+    case sqrt
+
+    /// β at adversarial step n = 0 … N−1 (with N = 1, the policies that divide by N − 1 or ln N give β_max).
+    public func inverseTemperature(step n: Int, of N: Int, maximum: Double) -> Double {
+        let (i, count) = (Double(n), Double(N))
+        switch self {
+        case .no: return maximum
+        case .lin: return N > 1 ? 1 + i / (count - 1) * (maximum - 1) : maximum
+        case .exp: return Foundation.pow(maximum, i / count)
+        case .log: return N > 1 ? 1 + (maximum - 1) / Foundation.log(count) * Foundation.log(i + 1) : maximum
+        case .sigmoid: return (maximum - 1) / (1 + Foundation.exp((count / 2 - i) * 20 / count)) + 1
+        case .quad: return N > 1 ? (maximum - 1) / ((count - 1) * (count - 1)) * i * i + 1 : maximum
+        case .sqrt: return N > 1 ? (maximum - 1) / Foundation.sqrt(count - 1) * Foundation.sqrt(i) + 1 : maximum
+        }
+    }
+}
+
+/// The Gumbel-softmax algorithm's own settings; MLE pretraining is the run's `MLEConfig` (RelGAN: Adam 1e-2).
+public struct GumbelConfig: Codable, Sendable, Equatable {
+    /// Adversarial steps (RelGAN: 2,000 on the synthetic data, 5,000 as its annealing horizon).
+    public var adversarialSteps = 2000
+    /// Discriminator steps per generator step (RelGAN: 5), each on a fresh real batch and a fresh generated one.
+    public var discriminatorSteps = 5
+    public var batchSize = 64
+    /// β_max and how β gets there (RelGAN: 100, exp).
+    public var maximumInverseTemperature: Double = 100
+    public var annealing: TemperatureAnnealing = .exp
+    /// The GAN objective (RelGAN: RSGAN).
+    public var loss: GANObjective = .rsgan
+    /// Adam for both (RelGAN: 1e-4) and the global-norm clip on both gradients (RelGAN: 5).
+    public var generatorLearningRate: Float = 1e-4
+    public var discriminatorLearningRate: Float = 1e-4
+    public var gradientClip: Float = 5
+    /// WGAN's weight clip c (used by the `wgan` loss only).
+    public var weightClip: Float = 0.01
+    /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
+    public var evaluateEvery = 100
+    public var samplesPerEvaluation = 3
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = GumbelConfig()
+        adversarialSteps = try c.decodeIfPresent(Int.self, forKey: .adversarialSteps) ?? d.adversarialSteps
+        discriminatorSteps = try c.decodeIfPresent(Int.self, forKey: .discriminatorSteps) ?? d.discriminatorSteps
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        maximumInverseTemperature = try c.decodeIfPresent(Double.self, forKey: .maximumInverseTemperature)
+            ?? d.maximumInverseTemperature
+        annealing = try c.decodeIfPresent(TemperatureAnnealing.self, forKey: .annealing) ?? d.annealing
+        loss = try c.decodeIfPresent(GANObjective.self, forKey: .loss) ?? d.loss
+        generatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .generatorLearningRate) ?? d.generatorLearningRate
+        discriminatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .discriminatorLearningRate)
+            ?? d.discriminatorLearningRate
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+        weightClip = try c.decodeIfPresent(Float.self, forKey: .weightClip) ?? d.weightClip
+        evaluateEvery = try c.decodeIfPresent(Int.self, forKey: .evaluateEvery) ?? d.evaluateEvery
+        samplesPerEvaluation = try c.decodeIfPresent(Int.self, forKey: .samplesPerEvaluation) ?? d.samplesPerEvaluation
+    }
+
+    /// β at adversarial step n (0-based).
+    public func inverseTemperature(step n: Int) -> Float {
+        Float(annealing.inverseTemperature(step: n, of: adversarialSteps, maximum: maximumInverseTemperature))
+    }
+}
+
+/// Where a Gumbel run is.
+public enum GumbelPhase: String, Codable, Sendable {
+    case mle, adversarial, done
+}
+
+/// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
+public struct GumbelState: Codable, Sendable, Equatable {
+    public var phase: GumbelPhase = .mle
+    public var mle: MLEState
+    public var adversarialStep = 0
+    /// Generation, noise, real batches and D's dropout.
+    public var rng: SeededGenerator
+
+    public init(seed: UInt64) {
+        var root = SeededGenerator(seed: seed)
+        mle = MLEState(seed: root.next())
+        rng = root.fork()
+    }
+
+    /// MLE steps, then adversarial steps, with one step for each phase change (as SeqGAN's run step).
+    public var runStep: Int {
+        mle.step + adversarialStep + (phase == .mle ? 0 : 1) + (phase == .done ? 1 : 0)
+    }
+}
+
+public final class GumbelTrainer {
+    public let config: GumbelConfig
+    public let generator: any SequenceGenerator
+    public let discriminator: any SequenceDiscriminator
+    public let loss: any GANLoss
+    public let mle: MLETrainer
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+    public let positives: SequenceDataset
+    public var evaluate: GeneratorEvaluator?
+    public var checkpointDirectory: URL?
+    public var metadata: [String: String] = [:]
+
+    public init(generator: any SequenceGenerator, discriminator: any SequenceDiscriminator, positives: SequenceDataset,
+                pretrain: MLEConfig, config: GumbelConfig) {
+        self.config = config
+        self.generator = generator
+        self.discriminator = discriminator
+        self.positives = positives
+        loss = config.loss.makeLoss()
+        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
+                         config: pretrain)
+        generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
+        discriminatorOptimizer = Adam(discriminator.parameters, config: .init(learningRate: config.discriminatorLearningRate))
+    }
+
+    public func run(state: inout GumbelState, emit: TrainingEventHandler) throws -> TrainingOutcome {
+        var mle = self.mle
+        mle.evaluate = evaluate
+        mle.metadata = metadata
+        var snapshot = state
+        mle.writeCheckpoint = { [unowned self] mleState, kind in
+            snapshot.mle = mleState
+            return try self.save(snapshot, kind: kind)
+        }
+
+        if state.phase == .mle {
+            switch try mle.run(state: &state.mle, emit: emit) {
+            case .stopped: return .stopped
+            case .completed, .earlyStopped: state.phase = .adversarial
+            }
+            let control = evaluateAndSample(state, emit: emit)
+            try checkpoint(state, emit: emit)
+            if control == .stop { return .stopped }
+        }
+
+        if state.phase == .adversarial {
+            _ = emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
+            while state.adversarialStep < config.adversarialSteps {
+                let step = state.adversarialStep + 1
+                let beta = config.inverseTemperature(step: state.adversarialStep)
+                var metrics = try generatorStep(beta: beta, step: step, rng: &state.rng)
+                var dLoss = 0.0
+                for _ in 0..<config.discriminatorSteps {
+                    dLoss += try discriminatorStep(beta: beta, step: step, rng: &state.rng)
+                }
+                metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
+                metrics["inverse_temperature"] = Double(beta)
+                state.adversarialStep = step
+                var control = emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
+                                         runStep: state.runStep))
+                if step % max(config.evaluateEvery, 1) == 0 || step == config.adversarialSteps {
+                    if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+                }
+                try checkpoint(state, emit: emit)
+                if control == .stop { return .stopped }
+            }
+            _ = emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+            state.phase = .done
+            try checkpoint(state, emit: emit)
+        }
+        return .completed
+    }
+
+    /// A batch of real sequences drawn with replacement (as RelGAN's data loader cycles shuffled batches).
+    private func realBatch(_ rng: inout SeededGenerator) -> [[Int32]] {
+        (0..<config.batchSize).map { _ in positives.sequences[Int(rng.next() % UInt64(positives.count))] }
+    }
+
+    /// D's logits on real token sequences and on relaxed generated rows, and the loss's gradient split back.
+    private func discriminate(real: [[Int32]], fake: Tensor, training: Bool, rng: inout SeededGenerator)
+        -> (real: DiscriminatorPass, fake: DiscriminatorPass) {
+        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: training, using: &rng)
+        let fakePass = discriminator.forward(.rows(fake), training: training, using: &rng)
+        return (realPass, fakePass)
+    }
+
+    /// One generator step: D's loss on relaxed samples, back through the rows into the generator.
+    private func generatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws -> [String: Double] {
+        generator.zeroGrad()
+        discriminator.zeroGrad()
+        let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
+                                                 discriminator: discriminator, using: &rng)
+        let real = realBatch(&rng)
+        let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
+        let (value, dFake) = loss.generatorLoss(fake: passes.fake.logits, real: loss.pairsExamples ? passes.real.logits : nil)
+        try TrainingError.check([("generator loss", value)], phase: Phase.adversarial, step: step)
+        guard let dRows = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil) else {
+            throw ModelError.unsupported(model: "discriminator", capability: "the gradient of its input rows")
+        }
+        try GumbelSoftmax.backward(dRows, of: relaxed, generator: generator)
+        let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
+        try TrainingError.check([("generator gradient norm", norm)], phase: Phase.adversarial, step: step)
+        generatorOptimizer.update()
+        discriminator.zeroGrad()  // D's gradients from this pass are not D's update
+        return ["g_loss": Double(value), "g_gradient_norm": Double(norm)]
+    }
+
+    /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed).
+    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws -> Double {
+        discriminator.zeroGrad()
+        let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
+                                                 discriminator: discriminator, using: &rng)
+        let real = realBatch(&rng)
+        let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
+        let n = config.batchSize
+        var logits = Tensor(zeros: [2 * n, 2])
+        for r in 0..<n {
+            for c in 0..<2 {
+                logits[r, c] = passes.real.logits[r, c]
+                logits[n + r, c] = passes.fake.logits[r, c]
+            }
+        }
+        let labels = [Int32](repeating: 1, count: n) + [Int32](repeating: 0, count: n)
+        let (value, gradient) = loss.discriminatorLoss(logits: logits, labels: labels)
+        try TrainingError.check([("discriminator loss", value)], phase: Phase.adversarial, step: step)
+        var dReal = Tensor(zeros: [n, 2]), dFake = Tensor(zeros: [n, 2])
+        for r in 0..<n {
+            for c in 0..<2 {
+                dReal[r, c] = gradient[r, c]
+                dFake[r, c] = gradient[n + r, c]
+            }
+        }
+        let penalty = discriminator.regularization(backward: true)
+        _ = discriminator.backward(passes.real, logitGradient: dReal, featureGradient: nil)
+        _ = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil)
+        let norm = clipGradientNorm(discriminator.parameters, maxNorm: config.gradientClip)
+        try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
+        discriminatorOptimizer.update()
+        if config.loss.clipsDiscriminatorWeights {
+            let c = config.weightClip
+            for p in discriminator.parameters {
+                p.value.withUnsafeMutableBufferPointer { w in for i in w.indices { w[i] = min(max(w[i], -c), c) } }
+            }
+        }
+        return Double(value + penalty)
+    }
+
+    private func evaluateAndSample(_ state: GumbelState, emit: TrainingEventHandler) -> TrainingControl {
+        var rng = SeededGenerator(seed: 0x6A3B_0000 &+ UInt64(state.adversarialStep))
+        var metrics = evaluate?(generator, &rng) ?? [:]
+        metrics["adversarial_step"] = Double(state.adversarialStep)
+        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
+                                       metrics: metrics, runStep: state.runStep))
+        if config.samplesPerEvaluation > 0 {
+            let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
+            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop {
+                control = .stop
+            }
+        }
+        return control
+    }
+
+    // MARK: - Checkpoints
+
+    private func checkpoint(_ state: GumbelState, emit: TrainingEventHandler) throws {
+        if let url = try save(state, kind: "latest") {
+            _ = emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
+        }
+    }
+
+    private func save(_ state: GumbelState, kind: String) throws -> URL? {
+        guard let directory = checkpointDirectory else { return nil }
+        let url = directory.appendingPathComponent("\(kind).safetensors")
+        try Checkpoint.save(
+            to: url, models: [("", generator), ("", discriminator)],
+            optimizers: ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer,
+                         "discriminator": discriminatorOptimizer],
+            state: state, metadata: metadata)
+        return url
+    }
+
+    public func restore(from url: URL) throws -> GumbelState {
+        let contents = try Checkpoint.load(from: url)
+        let state = try contents.state(GumbelState.self)
+        try contents.restore(generator)
+        try contents.restore(discriminator)
+        try contents.restore(mle.optimizer, name: "generator_mle")
+        try contents.restore(generatorOptimizer, name: "generator_adversarial")
+        try contents.restore(discriminatorOptimizer, name: "discriminator")
+        return state
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Layers
+import Models
+import NumericCore
+import TestSupport
+@testable import Training
+import XCTest
+
+/// The Gumbel-softmax path: the noise's law given the emitted token, the relaxation's gradient into the generator,
+/// the annealing formulas, and a seeded run with a bit-identical resume.
+final class GumbelTests: XCTestCase {
+    /// Drawing y ~ softmax(o) and then g given argmax(o + g) = y gives the law of RelGAN's forward construction
+    /// (g iid Gumbel, y = argmax): the same conditional means of every z_v = o_v + g_v for each emitted token.
+    func testPosteriorNoiseHasTheLawOfTheForwardGumbelMax() {
+        let o: [Float] = [0.3, -0.8, 1.1]
+        let V = o.count, draws = 60_000
+        var forward = [[Double]](repeating: [Double](repeating: 0, count: V), count: V), forwardCount = [Double](repeating: 0, count: V)
+        var rng = SeededGenerator(seed: 5)
+        for _ in 0..<draws {
+            let z = o.map { Double($0) + GumbelSoftmax.gumbel(&rng) }
+            let y = z.indices.max { z[$0] < z[$1] }!
+            forwardCount[y] += 1
+            for v in 0..<V { forward[y][v] += z[v] }
+        }
+        let logits = Tensor(shape: [1, V], scalars: o)
+        let lse = Foundation.log(o.reduce(0.0) { $0 + Foundation.exp(Double($1)) })
+        var posterior = [[Double]](repeating: [Double](repeating: 0, count: V), count: V), posteriorCount = [Double](repeating: 0, count: V)
+        for _ in 0..<draws {
+            // y ~ softmax(o) by inverse CDF
+            var u = rng.nextDouble(), y = 0
+            for v in 0..<V {
+                u -= Foundation.exp(Double(o[v]) - lse)
+                if u < 0 { y = v; break }
+                y = v
+            }
+            let g = GumbelSoftmax.posteriorNoise(logits: logits, tokens: [Int32(y)], weights: [1], using: &rng)
+            let z = (0..<V).map { Double(o[$0]) + Double(g.scalars[$0]) }
+            XCTAssertEqual(z.indices.max { z[$0] < z[$1] }, y, "the emitted token is the argmax")
+            posteriorCount[y] += 1
+            for v in 0..<V { posterior[y][v] += z[v] }
+        }
+        for y in 0..<V {
+            XCTAssertEqual(posteriorCount[y] / Double(draws), forwardCount[y] / Double(draws), accuracy: 0.01)
+            for v in 0..<V {
+                XCTAssertEqual(posterior[y][v] / posteriorCount[y], forward[y][v] / forwardCount[y], accuracy: 0.05,
+                               "E[z_\(v) | y = \(y)]")
+            }
+        }
+        // The emitted token's perturbed logit is the maximum: logsumexp(o) + Euler's γ on average.
+        let meanMax = (0..<V).reduce(0.0) { $0 + posterior[$1][$1] } / Double(draws)
+        XCTAssertEqual(meanMax, lse + 0.5772, accuracy: 0.03)
+    }
+
+    private let tinyDiscriminator = CNNDiscriminatorConfig(
+        vocabularySize: 7, sequenceLength: 5, embeddingSize: 4,
+        widths: [ConvolutionWidth(width: 2, filters: 3), ConvolutionWidth(width: 3, filters: 3)], keepProbability: 1)
+
+    /// With the noise held fixed, D's generator loss is a function of the generator's parameters through the soft
+    /// rows; its gradient (rows → logits → BPTT or the causal pass) matches central differences.
+    func testTheRelaxedGeneratorLossGradientMatchesCentralDifferences() throws {
+        var rng = SeededGenerator(seed: 12)
+        let generators: [any SequenceGenerator] = [
+            LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, maxLength: 5,
+                                              startToken: 1, endToken: 2, initStd: 0.5), using: &rng),
+            TransformerGenerator(TransformerGeneratorConfig(vocabularySize: 7, maxLength: 5, startToken: 1, endToken: 2,
+                                                            layers: 1, heads: 2, width: 4, mlpExpansion: 2, initStd: 0.4),
+                                 using: &rng),
+        ]
+        let d = CNNDiscriminator(tinyDiscriminator, using: &rng)
+        for generator in generators {
+            for loss in [GANObjective.rsgan, .standard] {
+                let gan = loss.makeLoss()
+                let relaxed = try GumbelSoftmax.generate(generator, count: 4, inverseTemperature: 2, discriminator: d,
+                                                         using: &rng)
+                XCTAssertGreaterThan(relaxed.softRows.compactMap { $0 }.count, 4)
+                let real = d.forward(.tokens(d.pack([[3, 4, 5], [6, 6, 2], [4, 4, 4, 4, 4], [5, 2]])), training: false,
+                                     using: &rng).logits
+                func value() throws -> Double {
+                    let (logits, _) = try generator.logits(relaxed.batch)
+                    let (rows, _) = GumbelSoftmax.relax(logits: logits, noise: relaxed.noise, inverseTemperature: 2,
+                                                        batch: relaxed.batch, sequences: relaxed.sequences,
+                                                        discriminator: d)
+                    var unused = SeededGenerator(seed: 0)
+                    let fake = d.forward(.rows(rows), training: false, using: &unused).logits
+                    return Double(gan.generatorLoss(fake: fake, real: gan.pairsExamples ? real : nil).loss)
+                }
+                generator.zeroGrad()
+                d.zeroGrad()
+                var unused = SeededGenerator(seed: 0)
+                let pass = d.forward(.rows(relaxed.rows), training: false, using: &unused)
+                let (_, dFake) = gan.generatorLoss(fake: pass.logits, real: gan.pairsExamples ? real : nil)
+                let dRows = try XCTUnwrap(d.backward(pass, logitGradient: dFake, featureGradient: nil))
+                try GumbelSoftmax.backward(dRows, of: relaxed, generator: generator)
+                let norm = generator.parameters.reduce(0.0) { $0 + $1.grad.scalars.reduce(0.0) { $0 + Double($1 * $1) } }
+                XCTAssertGreaterThan(norm, 1e-8, "D's gradient reaches the \(generator.kind) generator")
+                assertGradientsMatch(generator.parameters.map { ($0, $0.grad) },
+                                     options: GradientCheckOptions(epsilon: 1e-2, maxEntriesPerTensor: 24)) {
+                    (try? value()) ?? .nan
+                }
+            }
+        }
+    }
+
+    /// RelGAN's formulas at n = 0, N/2 and N−1 (N = 1000, β_max = 100).
+    func testAnnealingPoliciesAtTheStartMiddleAndEnd() {
+        let (N, m) = (1000, 100.0)
+        let expected: [TemperatureAnnealing: [Double]] = [
+            .no: [100, 100, 100],
+            .lin: [1, 1 + 500.0 / 999 * 99, 100],
+            .exp: [1, 10, Foundation.pow(100, 0.999)],
+            .log: [1, 1 + 99 * Foundation.log(501) / Foundation.log(1000), 1 + 99 * Foundation.log(1000) / Foundation.log(1000)],
+            .sigmoid: [1 + 99 / (1 + Foundation.exp(10)), 50.5, 1 + 99 / (1 + Foundation.exp(-499 * 20.0 / 1000))],
+            .quad: [1, 1 + 99 * 250_000 / (999.0 * 999), 100],
+            .sqrt: [1, 1 + 99 * Foundation.sqrt(500) / Foundation.sqrt(999), 100],
+        ]
+        for policy in TemperatureAnnealing.allCases {
+            let got = [0, N / 2, N - 1].map { policy.inverseTemperature(step: $0, of: N, maximum: m) }
+            for (g, e) in zip(got, expected[policy]!) { XCTAssertEqual(g, e, accuracy: 1e-9 * max(1, e), "\(policy)") }
+        }
+        for policy in TemperatureAnnealing.allCases {
+            XCTAssertTrue(policy.inverseTemperature(step: 0, of: 1, maximum: m).isFinite, "\(policy) with one step")
+        }
+    }
+
+    private func tinyTrainer(directory: URL?) -> GumbelTrainer {
+        var rng = SeededGenerator(seed: 3)
+        let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 6, maxLength: 5,
+                                                  startToken: 1, endToken: 2), using: &rng)
+        let d = CNNDiscriminator(tinyDiscriminator, using: &rng)
+        var data = SeededGenerator(seed: 7)
+        let positives = SequenceDataset(sequences: (0..<32).map { _ in
+            let s = data.nextInt(below: 3)
+            return (0..<4).map { Int32(3 + (s + $0) % 4) } + [2]
+        })
+        var config = GumbelConfig()
+        config.adversarialSteps = 4
+        config.discriminatorSteps = 2
+        config.batchSize = 8
+        config.maximumInverseTemperature = 10
+        config.evaluateEvery = 2
+        config.generatorLearningRate = 1e-2
+        let trainer = GumbelTrainer(generator: g, discriminator: d, positives: positives,
+                                    pretrain: MLEConfig(epochs: 2, batchSize: 8, logEvery: 1, samplesPerEpoch: 0),
+                                    config: config)
+        trainer.checkpointDirectory = directory
+        return trainer
+    }
+
+    /// A seeded run goes MLE → adversarial → done, records β as annealed and the losses finite; stopped after its
+    /// first adversarial step and resumed in a fresh trainer, it ends bit-identical.
+    func testASeededRunAndItsMidAdversarialResumeAreBitIdentical() throws {
+        let straight = tinyTrainer(directory: nil)
+        var straightState = GumbelState(seed: 4)
+        var betas: [Double] = []
+        _ = try straight.run(state: &straightState) { event in
+            if case .step("adversarial", _, _, let metrics, _) = event {
+                betas.append(metrics["inverse_temperature"]!)
+                XCTAssertTrue(metrics["g_loss"]!.isFinite && metrics["d_loss"]!.isFinite)
+            }
+            return .proceed
+        }
+        XCTAssertEqual(straightState.phase, .done)
+        XCTAssertEqual(betas, (0..<4).map { Double(Float(Foundation.pow(10, Double($0) / 4))) })
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("textgan-gumbel-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let first = tinyTrainer(directory: directory)
+        var state = GumbelState(seed: 4)
+        let outcome = try first.run(state: &state) { event in
+            if case .step("adversarial", 1, _, _, _) = event { return .stop }
+            return .proceed
+        }
+        XCTAssertEqual(outcome, .stopped)
+        let second = tinyTrainer(directory: directory)
+        var resumed = try second.restore(from: directory.appendingPathComponent("latest.safetensors"))
+        XCTAssertEqual(resumed.adversarialStep, 1)
+        _ = try second.run(state: &resumed) { _ in .proceed }
+        XCTAssertEqual(resumed, straightState)
+        XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors)
+        XCTAssertEqual(second.discriminator.namedTensors, straight.discriminator.namedTensors)
+    }
+}
