@@ -44,10 +44,30 @@ public final class ReadOnlyQuery {
 
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw Failure.missingDatabase(path) }
+        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
         var connection: OpaquePointer?
-        let code = sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        var code = sqlite3_open_v2(path, &connection, flags, nil)
+        if code == SQLITE_OK {
+            code = sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", nil, nil, nil)
+        }
+        // A WAL store that cannot be written and has no -shm file: read it immutable, as `RunDatabase` does.
+        if code == SQLITE_CANTOPEN || code & 0xFF == SQLITE_READONLY {
+            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.intValue
+            if let wal, wal > 0 {
+                sqlite3_close_v2(connection)
+                throw Failure.sqlite(RunStoreError.unreadableWAL(path: path).description)
+            }
+            sqlite3_close_v2(connection)
+            connection = nil
+            code = sqlite3_open_v2(RunDatabase.immutableURI(path), &connection, flags, nil)
+            if code == SQLITE_OK {
+                code = sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", nil, nil, nil)
+            }
+        }
         self.connection = connection
-        guard code == SQLITE_OK, let connection else { throw Failure.sqlite(Self.message(connection, code)) }
+        guard code == SQLITE_OK, let connection else {
+            throw Failure.sqlite("cannot read the run store \(path): \(Self.message(connection, code))")
+        }
         sqlite3_busy_timeout(connection, 5000)
         guard sqlite3_exec(connection, "PRAGMA query_only = 1", nil, nil, nil) == SQLITE_OK else {
             throw Failure.sqlite(Self.message(connection, SQLITE_ERROR))

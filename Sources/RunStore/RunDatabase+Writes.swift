@@ -11,7 +11,7 @@ extension RunDatabase {
     @discardableResult
     public func startRun(_ new: NewRun, at time: Date = Date()) throws -> Int64 {
         let params = try flattenConfig(new.configJSON)
-        return try writer.write { db in
+        return try writing { db in
             var run = Run(
                 id: nil, name: new.name, algorithm: new.algorithm, generator: new.generator,
                 discriminator: new.discriminator, corpus: new.corpus, corpusSHA256: new.corpusSHA256,
@@ -31,7 +31,7 @@ extension RunDatabase {
 
     /// Marks the run alive now. Does nothing once the run has ended.
     public func heartbeat(run id: Int64, at time: Date = Date()) throws {
-        try writer.write { db in
+        try writing { db in
             try db.execute(
                 sql: "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'", arguments: [time, id])
         }
@@ -42,7 +42,7 @@ extension RunDatabase {
         run id: Int64, phase: String, step: Int, phaseStep: Int? = nil, epoch: Int? = nil, values: [String: Double],
         at time: Date = Date()
     ) throws {
-        try writer.write { db in
+        try writing { db in
             for key in values.keys.sorted() {
                 try Metric(runID: id, phase: phase, step: step, phaseStep: phaseStep, epoch: epoch, key: key,
                            value: values[key]!, time: time).insert(db)
@@ -58,7 +58,7 @@ extension RunDatabase {
         run id: Int64, step: Int, phaseStep: Int? = nil, values: [String: Double], protocol: EvaluationProtocol,
         signOfLife: Bool = true, at time: Date = Date()
     ) throws {
-        try writer.write { db in
+        try writing { db in
             if !signOfLife, try !Run.exists(db, key: id) { throw RunStoreError.noSuchRun(id) }
             for metric in values.keys.sorted() {
                 try Evaluation(runID: id, step: step, phaseStep: phaseStep, metric: metric, value: values[metric]!,
@@ -72,7 +72,7 @@ extension RunDatabase {
     public func recordSamples(
         run id: Int64, step: Int, phaseStep: Int? = nil, temperature: Double, texts: [String], at time: Date = Date()
     ) throws {
-        try writer.write { db in
+        try writing { db in
             for text in texts {
                 try Sample(id: nil, runID: id, step: step, phaseStep: phaseStep, temperature: temperature, text: text,
                            time: time).insert(db)
@@ -85,7 +85,7 @@ extension RunDatabase {
     public func recordCheckpoint(
         run id: Int64, step: Int, path: String, sha256: String, bytes: Int64, at time: Date = Date()
     ) throws {
-        try writer.write { db in
+        try writing { db in
             try Checkpoint(id: nil, runID: id, step: step, path: path, sha256: sha256.lowercased(), bytes: bytes,
                            createdAt: time).insert(db)
             try touch(db, id, time)
@@ -96,7 +96,7 @@ extension RunDatabase {
     /// Throws `runNotRunning` if the run already ended, so the first exit path to report wins.
     public func finish(run id: Int64, status: RunStatus, reason: String? = nil, at time: Date = Date()) throws {
         precondition(status != .running && status != .crashed, "a run finishes as finished, failed or interrupted")
-        try writer.write { db in
+        try writing { db in
             try db.execute(
                 sql: """
                     UPDATE runs SET status = ?, exit_reason = ?, ended_at = ?, heartbeat_at = ?
@@ -115,7 +115,7 @@ extension RunDatabase {
     /// Reopens an ended (or crashed) run to continue it from a checkpoint: status `running` again, a fresh heartbeat,
     /// no end time or exit reason. Metrics recorded later continue its history. Refuses a run that is still alive.
     public func resumeRun(_ id: Int64, at time: Date = Date()) throws {
-        try writer.write { db in
+        try writing { db in
             guard let current = try String.fetchOne(db, sql: "SELECT status FROM runs_view WHERE id = ?", arguments: [id])
             else { throw RunStoreError.noSuchRun(id) }
             guard current != RunStatus.running.rawValue else {
@@ -132,7 +132,7 @@ extension RunDatabase {
     /// Returns how many rows went.
     @discardableResult
     public func forgetHistory(run id: Int64, after step: Int) throws -> Int {
-        try writer.write { db in
+        try writing { db in
             var removed = 0
             for table in ["metrics", "evaluations", "samples", "checkpoints"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND step > ?", arguments: [id, step])
