@@ -53,7 +53,8 @@ extension RunDatabase {
 
     /// Records the scores of one evaluation (e.g. bleu2…bleu5, nll_oracle) with the protocol that produced them.
     /// `signOfLife: false` is for scores computed by another process (`textgan eval` of a checkpoint): they do not
-    /// beat the run's heart, so evaluating a crashed run never makes it read as running.
+    /// beat the run's heart, so evaluating a crashed run never makes it read as running, and they are recorded as
+    /// `eval`'s (`recorded_by`), which a resume keeps.
     public func recordEvaluation(
         run id: Int64, step: Int, phaseStep: Int? = nil, values: [String: Double], protocol: EvaluationProtocol,
         signOfLife: Bool = true, at time: Date = Date()
@@ -62,7 +63,7 @@ extension RunDatabase {
             if !signOfLife, try !Run.exists(db, key: id) { throw RunStoreError.noSuchRun(id) }
             for metric in values.keys.sorted() {
                 try Evaluation(runID: id, step: step, phaseStep: phaseStep, metric: metric, value: values[metric]!,
-                               protocol: `protocol`, time: time).insert(db)
+                               protocol: `protocol`, recordedBy: signOfLife ? "train" : "eval", time: time).insert(db)
             }
             if signOfLife { try touch(db, id, time) }
         }
@@ -127,15 +128,17 @@ extension RunDatabase {
         }
     }
 
-    /// Drops what a run recorded after run step `step` (metrics, evaluations, samples, checkpoint rows): a run
+    /// Drops what training recorded after run step `step` (metrics, evaluations, samples, checkpoint rows): a run
     /// resumed from a checkpoint at `step` records those steps again, and must not record them twice.
-    /// Returns how many rows went.
+    /// `textgan eval`'s scores stay: the checkpoint they scored (a `best` written just before a crash, ahead of
+    /// `latest`) is written again, bit for bit, by the resumed run. Returns how many rows went.
     @discardableResult
     public func forgetHistory(run id: Int64, after step: Int) throws -> Int {
         try writing { db in
             var removed = 0
             for table in ["metrics", "evaluations", "samples", "checkpoints"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND step > ?", arguments: [id, step])
+                let training = table == "evaluations" ? " AND recorded_by IS NOT 'eval'" : ""
+                try db.execute(sql: "DELETE FROM \(table) WHERE run_id = ? AND step > ?\(training)", arguments: [id, step])
                 removed += db.changesCount
             }
             return removed

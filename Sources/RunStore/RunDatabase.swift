@@ -400,6 +400,16 @@ extension RunDatabase {
                 """)
         }
 
+        // Who recorded an evaluation: training ('train') or `textgan eval` ('eval'). A resume drops training's rows
+        // past its checkpoint (it records them again) but keeps eval's: they score a checkpoint file that the
+        // resumed run writes again bit for bit. Older rows have NULL (unknown) and are dropped as before.
+        migrator.registerMigration("v5-evaluations-recorded-by") { db in
+            try db.execute(sql: """
+                ALTER TABLE evaluations ADD COLUMN recorded_by TEXT CHECK (recorded_by IN ('train', 'eval'));
+                PRAGMA user_version = 5;
+                """)
+        }
+
         return migrator
     }()
 

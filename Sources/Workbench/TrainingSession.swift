@@ -121,22 +121,19 @@ public final class TrainingSession {
     public func train(observe: @escaping (TrainingEvent) -> Void) throws -> (outcome: TrainingOutcome, interruptionExitCode: Int32?) {
         let lifecycle = RunLifecycle(database: store, run: id, signals: .stopAtNextStep)
         let recorder = RunRecorder(database: store, run: id, render: data.render, protocols: protocols())
-        var recordingError: Error?
+        // A failed recording (a full disk, a lost lease) throws out of the trainer before it writes the step's
+        // checkpoint, so the latest checkpoint never holds a step whose rows the store lacks.
         let handler: TrainingEventHandler = { event in
             observe(event)
             do {
                 try recorder.record(event)
             } catch {
-                recordingError = error
-                return .stop
+                throw RecordingFailed(event: event, underlying: error)
             }
             return lifecycle.stopRequested ? .stop : .proceed
         }
         let outcome = try lifecycle.run { _ -> TrainingOutcome in
-            let trainer = try makeTrainer()
-            let outcome = try trainer.run(handler)
-            if let recordingError { throw recordingError }
-            return outcome
+            try makeTrainer().run(handler)
         }
         return (outcome, lifecycle.interruptionExitCode)
     }
@@ -216,5 +213,24 @@ public final class TrainingSession {
             }
         }
         return out
+    }
+}
+
+/// The run store could not record a training event; training stopped there, without a checkpoint past it.
+struct RecordingFailed: Error, CustomStringConvertible {
+    let event: TrainingEvent
+    let underlying: Error
+
+    var description: String {
+        let what: String
+        switch event {
+        case .step(let phase, _, _, _, let runStep): what = "the \(phase) step at run step \(runStep)"
+        case .evaluation(let phase, _, _, _, let runStep): what = "the \(phase) evaluation at run step \(runStep)"
+        case .samples(_, _, _, let runStep): what = "the samples at run step \(runStep)"
+        case .checkpoint(let step, let kind, _): what = "the \(kind) checkpoint at run step \(step)"
+        case .phaseStarted, .phaseFinished: what = "a phase change"
+        }
+        return "recording \(what) failed, so training stopped without writing a checkpoint past what is recorded: "
+            + "\(underlying)"
     }
 }

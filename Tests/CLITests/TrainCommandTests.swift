@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 import NumericCore
 import RunStore
@@ -303,6 +304,50 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(stopped.count, straight.count)
         XCTAssertEqual(stopped, straight)
         XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
+    }
+
+    func testARecordingThatFailsStopsTheRunBeforeTheStepsCheckpoint() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let arguments = [tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6"]
+        XCTAssertEqual(try train(arguments + ["--name", "straight"]).status, 0)
+        // Given a store that fails to record run 2's third adversarial step (as a full disk would)
+        try RunDatabase(path: database).writer.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER simulated_full_disk BEFORE INSERT ON metrics
+                WHEN NEW.run_id = 2 AND NEW.phase = 'adversarial' AND NEW.phase_step = 3
+                BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END;
+                """)
+        }
+
+        // when the run gets there
+        let failed = try train(arguments + ["--name", "failing"])
+
+        // then it stops with an error saying what was not recorded, as failed, and its checkpoint is no further
+        // than its recorded history: the last checkpoint recorded is the file on disk, at adversarial step 2.
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.contains("recording the adversarial step at run step"), failed.stderr)
+        XCTAssertTrue(failed.stderr.contains("database or disk is full (simulated)"), failed.stderr)
+        let store = try RunDatabase(path: database)
+        let run = try store.run(2)
+        XCTAssertEqual(run.status, .failed)
+        let adversarial = try store.metricHistory(run: 2, key: "pg_loss")
+        XCTAssertEqual(adversarial.map(\.phaseStep), [1, 2])
+        let checkpoints = try store.details(of: 2).checkpoints
+        XCTAssertEqual(checkpoints.last?.step, adversarial.last?.step, "no checkpoint past the recorded steps")
+        let latest = directory.appendingPathComponent("runs/2/latest.safetensors")
+        XCTAssertEqual(try SHA256.hex(ofFile: latest), checkpoints.last?.sha256, "the file is the last one recorded")
+
+        // and once the store records again, the resumed run's history is an uninterrupted one's.
+        try store.writer.write { try $0.execute(sql: "DROP TRIGGER simulated_full_disk") }
+        let resumed = try train(["--resume", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        func history(_ id: Int64) throws -> [String] {
+            let metrics = try ["loss", "train_nll", "nll_test", "d_loss", "pg_loss", "mean_reward", "bleu2"]
+                .flatMap { try store.metricHistory(run: id, key: $0) }.sorted { $0.id! < $1.id! }
+                .map { "\($0.phase) \($0.step) \($0.phaseStep!) \($0.key) \($0.value.bitPattern)" }
+            return try metrics + store.evaluations(run: id).map { "\($0.step) \($0.metric) \($0.value.bitPattern)" }
+        }
+        XCTAssertEqual(try history(2), try history(1))
     }
 
     /// On a terminal the progress line fits its width (a wrapped line is not cleared by the next carriage return),
