@@ -123,6 +123,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
     case unreadableWAL(path: String)
     /// A store opened read-only that an older textgan wrote: it would need a migration, which is a write.
     case schemaTooOld(path: String, version: Int, known: Int)
+    /// Another process took the run over (`train --resume`) from `owner`, the lease this process held.
+    case leaseLost(id: Int64, owner: String, holder: String?)
 
     static func sqlite(path: String?, _ error: DatabaseError) -> RunStoreError {
         .sqlite(path: path ?? ":memory:", code: error.resultCode.rawValue, message: error.message ?? "\(error)")
@@ -155,6 +157,9 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
                 + "yet in the file, but \(path)-shm cannot be created (its directory is read-only). Open it once "
                 + "where it can be written (any textgan command that writes, or `sqlite3 \(path) 'PRAGMA "
                 + "wal_checkpoint'`), or copy the store with its -wal file to a writable directory."
+        case let .leaseLost(id, owner, holder):
+            return "run \(id) was taken over by another process (\(holder ?? "none holds it now")) while this one "
+                + "(\(owner)) was stopped or out of touch, so this one stopped without writing to the run again"
         case let .schemaTooOld(path, version, known):
             return "the run store \(path) has schema version \(version) and this textgan reads version \(known); "
                 + "upgrading it is a write, and it is opened read-only here. Run any writing textgan command on it "
@@ -407,6 +412,16 @@ extension RunDatabase {
             try db.execute(sql: """
                 ALTER TABLE evaluations ADD COLUMN recorded_by TEXT CHECK (recorded_by IN ('train', 'eval'));
                 PRAGMA user_version = 5;
+                """)
+        }
+
+        // One process at a time trains a run: `owner` is the lease, a token of the process holding it (host, pid
+        // and a random part), set when the run starts, taken over by a resume, checked by every write of training
+        // and renewed with the heartbeat. A process whose lease was taken over writes nothing more.
+        migrator.registerMigration("v6-run-owner") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN owner TEXT;
+                PRAGMA user_version = 6;
                 """)
         }
 

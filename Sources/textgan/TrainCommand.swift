@@ -23,7 +23,11 @@ struct TrainCommand: ParsableCommand {
 
             Checkpoints (latest and best) go to runs/<run-id>/ beside the run store; Ctrl-C or SIGTERM stops at the \
             next step, writes a checkpoint and marks the run interrupted, and `textgan train --resume <run-id>` \
-            continues it exactly.
+            continues it exactly. One process trains a run at a time: it holds runs/<run-id>/.lock, so a resume of a \
+            run whose process is only suspended (its heartbeat stale, the run read as crashed) is refused, naming \
+            the process; and a process whose run was resumed elsewhere (its lease in the run store taken over) stops \
+            at its next step without writing to the run again. If recording to the run store fails (a full disk), \
+            training stops as failed before the step's checkpoint, and --resume continues from the last recorded one.
 
             Examples (the first is the whole SeqGAN pipeline in under a minute):
               textgan train tang --preset quick

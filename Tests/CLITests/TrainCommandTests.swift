@@ -306,6 +306,43 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
     }
 
+    func testASuspendedRunIsNotResumedByASecondProcess() throws {
+        // Given a training process suspended (SIGSTOP) past its stale window, so its run reads as crashed
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let child = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
+        let pid = child.process.processIdentifier
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGKILL) }
+        let store = try RunDatabase(path: database)
+        try store.writer.write { db in  // as 60 s without a heartbeat would leave it
+            try db.execute(sql: "UPDATE runs SET heartbeat_at = '2000-01-01 00:00:00.000' WHERE id = 1")
+        }
+        XCTAssertEqual(try store.run(1).status, .crashed)
+        let rows = try store.metricHistory(run: 1, key: "pg_loss").count
+
+        // when a second process tries to resume it
+        let second = try train(["--resume", "1"])
+
+        // then it is refused, naming the process that holds the run, and changes nothing;
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.stderr.contains("run 1 is being trained by process pid \(pid)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("kill -CONT"), second.stderr)
+        XCTAssertEqual(try store.metricHistory(run: 1, key: "pg_loss").count, rows)
+        XCTAssertEqual(try store.writer.read { try String.fetchOne($0, sql: "SELECT status FROM runs WHERE id = 1") },
+                       "running")
+
+        // and the first, continued, goes on as the run's only writer and stops cleanly.
+        kill(pid, SIGCONT)
+        XCTAssertTrue(child.waitForOutput("adversarial step \(rows + 2)/400", timeout: 120), child.stdout)
+        kill(pid, SIGINT)
+        XCTAssertEqual(child.wait().status, 130)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+    }
+
     func testARecordingThatFailsStopsTheRunBeforeTheStepsCheckpoint() throws {
         let tiny = directory.appendingPathComponent("tiny.txt").path
         let arguments = [tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6"]
