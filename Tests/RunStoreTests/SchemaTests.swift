@@ -144,6 +144,34 @@ final class SchemaTests: XCTestCase {
         }
     }
 
+    func testUpgradesAVersion5StoreWhoseRunsHaveNoOwner() throws {
+        // Given a store written by schema version 5, with an interrupted run
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v5-evaluations-recorded-by")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'interrupted');
+                    """)
+            }
+        }
+
+        // when this build opens it, the run has no owner; a resume gives it one, whose writes pass and others' fail.
+        let database = try RunDatabase(path: path)
+        let owner = { try database.writer.read { try String.fetchOne($0, sql: "SELECT owner FROM runs WHERE id = 1") } }
+        XCTAssertNil(try owner())
+        try database.resumeRun(1, owner: "new")
+        XCTAssertEqual(try owner(), "new")
+        try database.recordMetrics(run: 1, phase: "mle", step: 1, values: ["loss": 1], owner: "new")
+        XCTAssertThrowsError(try database.recordMetrics(run: 1, phase: "mle", step: 2, values: ["loss": 1], owner: "old"))
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+        }
+    }
+
     func testReopeningAnOnDiskDatabaseKeepsItsRunsAndUsesWAL() throws {
         // Given a run stored on disk
         let path = try temporaryDirectory(self).appendingPathComponent("runs/textgan.sqlite").path
