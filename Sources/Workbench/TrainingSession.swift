@@ -39,6 +39,7 @@ public final class TrainingSession {
         try config.validate()
         var config = config
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
+        if config.maxLength == nil { try data.checkFittedLength(limit: config.maxLengthLimit ?? RunConfig.defaultMaxLengthLimit) }
         try config.fit(to: data)
         try config.validate()
         if let source = config.initFrom {

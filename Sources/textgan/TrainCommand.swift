@@ -77,8 +77,14 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("g-lr"), help: "Generator learning rate in every section that has one (mle.learningRate, seqgan.generatorLearningRate).")
     var generatorLearningRate: Float?
 
-    @Option(help: "Longest sequence in tokens, end token included (text corpora; default: the longest example + 1).")
+    @Option(help: "Longest sequence in tokens, end token included (text corpora; default: the longest example + 1; longer examples are cut).")
     var maxLength: Int?
+
+    @Option(help: ArgumentHelp(
+        "Without --max-length, the longest the corpus may make the sequences (config maxLengthLimit).",
+        discussion: "Default 1000: a longer training example refuses the run, saying how long the others are, rather "
+            + "than make every sequence that long."))
+    var maxLengthLimit: Int?
 
     @Option(help: "The seed of every random choice in the run.")
     var seed: UInt64?
@@ -108,7 +114,7 @@ struct TrainCommand: ParsableCommand {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
             let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, rollouts, batchSize,
-                                     generatorLearningRate, maxLength, seed]
+                                     generatorLearningRate, maxLength, maxLengthLimit, seed]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
             }
@@ -163,6 +169,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--g-lr: algorithm \(config.algorithm) has no generator learning rate to set")
         }
         if let maxLength { config.maxLength = maxLength }
+        if let maxLengthLimit { config.maxLengthLimit = maxLengthLimit }
         if let seed { config.seed = seed }
         if let initFrom {
             let id = Int64(initFrom)

@@ -306,6 +306,35 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
     }
 
+    func testOneHugeCorpusLineIsRefusedRatherThanSettingEveryLength() throws {
+        // Given the tiny corpus (five tokens a sentence) with one line of 3,000 tokens
+        let tiny = try String(contentsOf: directory.appendingPathComponent("tiny.txt"), encoding: .utf8)
+        let huge = directory.appendingPathComponent("huge.txt")
+        try (tiny + "\n" + Array(repeating: "the cat", count: 1_500).joined(separator: " ") + "\n")
+            .write(to: huge, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("tiny.json").path
+
+        // then training on it is refused before anything is recorded, saying what the other examples are like
+        let refused = try train([huge.path, "--config", config])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("the longest training example of huge has 3000 tokens (\"the cat the cat the cat …\"), "
+            + "so every sequence would be 3001 tokens long, more than maxLengthLimit 1000; 1 of"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("99% have at most 5 tokens. Cut longer examples with --max-length 6"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--max-length-limit 3001"), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        XCTAssertTrue(try RunDatabase(path: database).runs().isEmpty)
+        // (the limit is a config field with a range, like any other),
+        let low = directory.appendingPathComponent("low.json")
+        try #"{"maxLengthLimit": 1}"#.write(to: low, atomically: true, encoding: .utf8)
+        let range = try train([huge.path, "--config", low.path])
+        XCTAssertTrue(range.stderr.contains("maxLengthLimit"), range.stderr)
+
+        // and with a length given, the long example is cut and the run trains.
+        let cut = try train([huge.path, "--config", config, "--max-length", "6", "--adversarial-steps", "1"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertTrue(cut.stdout.contains("max length 6"), cut.stdout)
+    }
+
     func testASuspendedRunIsNotResumedByASecondProcess() throws {
         // Given a training process suspended (SIGSTOP) past its stale window, so its run reads as crashed
         let tiny = directory.appendingPathComponent("tiny.txt").path
