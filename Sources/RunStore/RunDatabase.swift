@@ -160,6 +160,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
         case let .leaseLost(id, owner, holder):
             return "run \(id) was taken over by another process (\(holder ?? "none holds it now")) while this one "
                 + "(\(owner)) was stopped or out of touch, so this one stopped without writing to the run again"
+        case let .schemaTooOld(path, 0, _):
+            return "\(path) is not a textgan run store (it has no schema version); point --db or TEXTGAN_DB at one"
         case let .schemaTooOld(path, version, known):
             return "the run store \(path) has schema version \(version) and this textgan reads version \(known); "
                 + "upgrading it is a write, and it is opened read-only here. Run any writing textgan command on it "

@@ -46,13 +46,13 @@ struct DatabaseOptions: ParsableArguments {
             // Neither a recorded run nor a run directory: the id is wrong, not the checkpoint missing.
             if exists, !FileManager.default.fileExists(atPath: runsDirectory.appendingPathComponent("\(id)").path) {
                 do {
-                    _ = try RunDatabase(path: path, readOnly: true).run(id)
+                    _ = try openExisting().run(id)
                 } catch RunStoreError.noSuchRun {
                     throw ValidationError("no run \(id) in the run store \(path) (see `textgan runs`)")
                 }
             }
             let loaded = try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
-            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: RunDatabase(path: path, readOnly: true)) }
+            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: openExisting()) }
             return loaded
         } else if best {
             throw ValidationError("--best picks a run's best checkpoint; \(reference) is a checkpoint file")
@@ -66,7 +66,13 @@ struct DatabaseOptions: ParsableArguments {
         guard exists else {
             throw ValidationError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
         }
-        return try RunDatabase(path: path, readOnly: true)
+        do {
+            return try RunDatabase(path: path, readOnly: true)
+        } catch RunStoreError.schemaTooOld(_, let version, _) where version > 0 && FileManager.default.isWritableFile(atPath: path) {
+            // An older textgan's store that this user can write is upgraded once, as opening it always did.
+            _ = try RunDatabase(path: path)
+            return try RunDatabase(path: path, readOnly: true)
+        }
     }
 
     /// Opens an existing store to record into it (`eval`); a store that cannot be written is an error naming it.

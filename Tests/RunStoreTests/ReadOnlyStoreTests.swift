@@ -89,6 +89,36 @@ final class ReadOnlyStoreTests: XCTestCase {
         XCTAssertEqual(try DatabaseQueue(path: old).read { try Int.fetchOne($0, sql: "PRAGMA user_version") }, 3)
     }
 
+    func testAnOlderStoreThatCanBeWrittenIsUpgradedByAReadingCommand() throws {
+        // Given a store written by schema version 4, with one run, that this user can write
+        let old = directory.appendingPathComponent("v4.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: old)
+            try RunDatabase.migrator.migrate(queue, upTo: "v4-run-step-and-phase-step")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old-run', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
+                    """)
+            }
+        }
+
+        // then listing it upgrades it, as opening it always did, and reads it.
+        let runs = try runProcess("textgan", ["runs", "--db", old])
+        XCTAssertEqual(runs.status, 0, runs.stderr)
+        XCTAssertTrue(runs.stdout.contains("old-run"), runs.stdout)
+        XCTAssertEqual(try DatabaseQueue(path: old).read { try Int.fetchOne($0, sql: "PRAGMA user_version") },
+                       RunDatabase.schemaVersion)
+        // A file that is no run store at all is said to be one, not migrated into one.
+        let foreign = directory.appendingPathComponent("foreign.sqlite").path
+        try DatabaseQueue(path: foreign).write { try $0.execute(sql: "CREATE TABLE notes (x)") }
+        let notes = try runProcess("textgan", ["runs", "--db", foreign])
+        XCTAssertNotEqual(notes.status, 0)
+        XCTAssertTrue(notes.stderr.contains("\(foreign) is not a textgan run store"), notes.stderr)
+        XCTAssertEqual(try DatabaseQueue(path: foreign).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }, 1)
+    }
+
     func testSQLiteErrorsNameTheFile() throws {
         // Given a "store" that is not an SQLite file
         let bad = directory.appendingPathComponent("notes.sqlite").path
