@@ -5,7 +5,8 @@ import Foundation
 /// SIGINT/SIGTERM recorded as `interrupted` before the process exits (130 / 143, as a shell reports them).
 ///
 /// A kill -9 cannot be caught; the heartbeat simply stops and the run reads as crashed once it is older than the
-/// run's `stale_after`. Typical use, from the CLI's training recorder:
+/// run's `stale_after`. With an `owner` (the process's `RunLease` token) the heartbeat also renews the run's lease:
+/// once another process has resumed the run, `lostLease` is set and the final status is left to the new owner. Typical use, from the CLI's training recorder:
 ///
 ///     let id = try database.startRun(newRun)
 ///     let lifecycle = RunLifecycle(database: database, run: id, signals: .stopAtNextStep)
