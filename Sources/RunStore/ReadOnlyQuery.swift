@@ -13,6 +13,9 @@ import GRDBSQLite
 public final class ReadOnlyQuery {
     public enum Value: Sendable, Equatable {
         case null, integer(Int64), real(Double), text(String), blob([UInt8])
+        /// The start of a text or blob longer than the query's `maxCellBytes` (the rest was never copied out of
+        /// SQLite), and its whole length in bytes.
+        indirect case cut(Value, bytes: Int)
     }
 
     public struct Result: Sendable, Equatable {
@@ -20,6 +23,8 @@ public final class ReadOnlyQuery {
         public var rows: [[Value]]
         /// True when the statement had more rows than `maxRows`; the rest were not fetched.
         public var truncated: Bool
+        /// How many cells were cut to `maxCellBytes`.
+        public var cutCells = 0
     }
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
@@ -44,10 +49,30 @@ public final class ReadOnlyQuery {
 
     public init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else { throw Failure.missingDatabase(path) }
+        let flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
         var connection: OpaquePointer?
-        let code = sqlite3_open_v2(path, &connection, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        var code = sqlite3_open_v2(path, &connection, flags, nil)
+        if code == SQLITE_OK {
+            code = sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", nil, nil, nil)
+        }
+        // A WAL store that cannot be written and has no -shm file: read it immutable, as `RunDatabase` does.
+        if code == SQLITE_CANTOPEN || code & 0xFF == SQLITE_READONLY {
+            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.intValue
+            if let wal, wal > 0 {
+                sqlite3_close_v2(connection)
+                throw Failure.sqlite(RunStoreError.unreadableWAL(path: path).description)
+            }
+            sqlite3_close_v2(connection)
+            connection = nil
+            code = sqlite3_open_v2(RunDatabase.immutableURI(path), &connection, flags, nil)
+            if code == SQLITE_OK {
+                code = sqlite3_exec(connection, "SELECT count(*) FROM sqlite_master", nil, nil, nil)
+            }
+        }
         self.connection = connection
-        guard code == SQLITE_OK, let connection else { throw Failure.sqlite(Self.message(connection, code)) }
+        guard code == SQLITE_OK, let connection else {
+            throw Failure.sqlite("cannot read the run store \(path): \(Self.message(connection, code))")
+        }
         sqlite3_busy_timeout(connection, 5000)
         guard sqlite3_exec(connection, "PRAGMA query_only = 1", nil, nil, nil) == SQLITE_OK else {
             throw Failure.sqlite(Self.message(connection, SQLITE_ERROR))
@@ -67,7 +92,10 @@ public final class ReadOnlyQuery {
 
     /// Runs every statement in `sql` (separated by `;`) and returns the result of each that yields columns. All
     /// statements are compiled before any runs, so a refused or malformed one means none runs.
-    public func execute(_ sql: String, timeout: TimeInterval, maxRows: Int) throws -> [Result] {
+    /// Texts and blobs longer than `maxCellBytes` (nil: no limit) are cut to about that many bytes (`Value.cut`;
+    /// a blob to half, as it prints as two hex digits a byte), so a megabyte blob neither fills memory row after row
+    /// nor takes seconds to print.
+    public func execute(_ sql: String, timeout: TimeInterval, maxRows: Int, maxCellBytes: Int? = nil) throws -> [Result] {
         var statements: [OpaquePointer] = []
         defer { statements.forEach { sqlite3_finalize($0) } }
 
@@ -97,20 +125,27 @@ public final class ReadOnlyQuery {
             let columns = (0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) }
             var rows: [[Value]] = []
             var truncated = false
+            var cutCells = 0
             while true {
                 let code = sqlite3_step(statement)
                 if code == SQLITE_DONE { break }
                 if code == SQLITE_INTERRUPT { throw Failure.timedOut(timeout) }
                 guard code == SQLITE_ROW else { throw Failure.sqlite(Self.message(connection, code)) }
                 if rows.count == maxRows { truncated = true; break }
-                rows.append((0..<Int32(columns.count)).map { Self.value(statement, $0) })
+                rows.append((0..<Int32(columns.count)).map { column in
+                    let value = Self.value(statement, column, maxBytes: maxCellBytes)
+                    if case .cut = value { cutCells += 1 }
+                    return value
+                })
             }
-            if !columns.isEmpty { results.append(Result(columns: columns, rows: rows, truncated: truncated)) }
+            if !columns.isEmpty {
+                results.append(Result(columns: columns, rows: rows, truncated: truncated, cutCells: cutCells))
+            }
         }
         return results
     }
 
-    private static func value(_ statement: OpaquePointer, _ column: Int32) -> Value {
+    private static func value(_ statement: OpaquePointer, _ column: Int32, maxBytes: Int?) -> Value {
         switch sqlite3_column_type(statement, column) {
         case SQLITE_NULL: return .null
         case SQLITE_INTEGER: return .integer(sqlite3_column_int64(statement, column))
@@ -118,10 +153,18 @@ public final class ReadOnlyQuery {
         case SQLITE_BLOB:
             let count = Int(sqlite3_column_bytes(statement, column))
             guard count > 0, let bytes = sqlite3_column_blob(statement, column) else { return .blob([]) }
-            return .blob(Array(UnsafeRawBufferPointer(start: bytes, count: count)))
+            let kept = maxBytes.map { min(count, max(1, $0 / 2)) } ?? count
+            let blob = Value.blob(Array(UnsafeRawBufferPointer(start: bytes, count: kept)))
+            return kept < count ? .cut(blob, bytes: count) : blob
         default:
             guard let text = sqlite3_column_text(statement, column) else { return .null }
-            return .text(String(cString: text))
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard let maxBytes, count > maxBytes else { return .text(String(cString: text)) }
+            // Cut where a character starts (not on a UTF-8 continuation byte, 0b10xxxxxx).
+            var end = maxBytes
+            while end > 0 && text[end] & 0xC0 == 0x80 { end -= 1 }
+            let prefix = String(decoding: UnsafeBufferPointer(start: text, count: end), as: UTF8.self)
+            return .cut(.text(prefix), bytes: count)
         }
     }
 

@@ -236,16 +236,20 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var topK: Int?
     public var topP: Double?
     public var time: Date
+    /// "train" or "eval" (`textgan eval`); nil for rows recorded before schema version 5.
+    public var recordedBy: String?
 
     enum CodingKeys: String, CodingKey {
         case id, runID = "run_id", step, phaseStep = "phase_step", metric, storedValue = "value", kind
+        case recordedBy = "recorded_by"
         case sampleCount = "sample_count"
         case referenceSet = "reference_set", referenceCount = "reference_count", tokenizer, smoothing
         case storedSeed = "seed", temperature, topK = "top_k", topP = "top_p", time
     }
 
     init(runID: Int64, step: Int, phaseStep: Int?, metric: String, value: Double, protocol p: EvaluationProtocol,
-         time: Date) {
+         recordedBy: String, time: Date) {
+        self.recordedBy = recordedBy
         self.runID = runID
         self.step = step
         self.phaseStep = phaseStep

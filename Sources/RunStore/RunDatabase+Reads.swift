@@ -75,7 +75,7 @@ public struct RunComparison: Sendable {
 extension RunDatabase {
     /// Runs, newest first, with their effective status.
     public func runs(_ filter: RunFilter = RunFilter()) throws -> [RunSummary] {
-        try writer.read { db in
+        try reading { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let status = filter.status { conditions.append("status = ?"); arguments += [status] }
@@ -103,7 +103,7 @@ extension RunDatabase {
 
     /// One run with its effective status.
     public func run(_ id: Int64) throws -> Run {
-        try writer.read { db in
+        try reading { db in
             guard let run = try Run.fetchOne(db, sql: "SELECT * FROM runs_view WHERE id = ?", arguments: [id])
             else { throw RunStoreError.noSuchRun(id) }
             return run
@@ -112,7 +112,7 @@ extension RunDatabase {
 
     public func details(of id: Int64, sampleLimit: Int = 5) throws -> RunDetails {
         let run = try self.run(id)
-        return try writer.read { db in
+        return try reading { db in
             let lastSampleStep = try Int.fetchOne(db, sql: "SELECT max(step) FROM samples WHERE run_id = ?",
                                                   arguments: [id])
             return RunDetails(
@@ -139,7 +139,7 @@ extension RunDatabase {
     /// The given runs side by side, in the order given.
     public func compare(_ ids: [Int64]) throws -> RunComparison {
         let runs = try ids.map { try run($0) }
-        return try writer.read { db in
+        return try reading { db in
             let marks = ids.map { _ in "?" }.joined(separator: ",")
             let params = try Param.fetchAll(
                 db, sql: "SELECT * FROM params WHERE run_id IN (\(marks))",
@@ -204,7 +204,7 @@ extension RunDatabase {
     /// The SHA-256 and step recorded for the run's most recent checkpoint file named `fileName`
     /// ("latest.safetensors"), or nil when none was recorded.
     public func recordedCheckpoint(run id: Int64, fileName: String) throws -> (sha256: String, step: Int)? {
-        try writer.read { db in
+        try reading { db in
             try Row.fetchOne(db, sql: """
                 SELECT sha256, step FROM checkpoints WHERE run_id = ? AND (path = ? OR path LIKE ?) ORDER BY id DESC LIMIT 1
                 """, arguments: [id, fileName, "%/" + fileName]).map { ($0["sha256"], $0["step"]) }
@@ -213,7 +213,7 @@ extension RunDatabase {
 
     /// Every recorded value of one metric of a run, in step order (NaN and infinities included).
     public func metricHistory(run id: Int64, key: String) throws -> [Metric] {
-        try writer.read { db in
+        try reading { db in
             try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, id",
                                 arguments: [id, key])
         }
@@ -221,7 +221,7 @@ extension RunDatabase {
 
     /// Every evaluation of a run, in step order.
     public func evaluations(run id: Int64) throws -> [Evaluation] {
-        try writer.read { db in
+        try reading { db in
             try Evaluation.fetchAll(db, sql: "SELECT * FROM evaluations WHERE run_id = ? ORDER BY step, metric, id",
                                     arguments: [id])
         }

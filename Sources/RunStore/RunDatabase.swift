@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// textgan's run store: one SQLite file holding every run, its params, metric history, evaluations, samples and
 /// checkpoints. This file is the schema's specification — `docs/run-store.md` describes it for SQL users.
@@ -17,14 +18,27 @@ public final class RunDatabase: Sendable {
 
     /// Opens (creating if needed) the database at `path`, migrating it to the current schema.
     /// Throws `RunStoreError.schemaTooNew` when a newer textgan has upgraded the file.
-    public init(path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        var configuration = Self.configuration()
-        configuration.journalMode = .wal
-        self.writer = try DatabaseQueue(path: path, configuration: configuration)
+    ///
+    /// `readOnly: true` is for commands that only read (`runs`, `compare`, `sample`, `eval --no-record`…): the file
+    /// is opened with `SQLITE_OPEN_READONLY`, never created or migrated, so a store on a read-only mount or one the
+    /// user cannot write can still be read (see `openReadOnly`).
+    public init(path: String, readOnly: Bool = false) throws {
         self.path = path
-        try Self.migrate(writer)
+        do {
+            if readOnly {
+                self.writer = try Self.openReadOnly(path)
+                try Self.refuseOtherSchema(writer, path: path)
+            } else {
+                let url = URL(fileURLWithPath: path)
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                var configuration = Self.configuration()
+                configuration.journalMode = .wal
+                self.writer = try DatabaseQueue(path: path, configuration: configuration)
+                try Self.migrate(writer)
+            }
+        } catch let error as DatabaseError {
+            throw RunStoreError.sqlite(path: path, error)
+        }
     }
 
     /// A private in-memory database with the current schema, for tests and dry runs.
@@ -38,12 +52,60 @@ public final class RunDatabase: Sendable {
         try Self.migrate(writer)
     }
 
+    /// Opens `path` for reading only. SQLite reads a WAL database read-only when its `-shm` and `-wal` files exist
+    /// or can be created; on a read-only mount, or in a directory the user cannot write, after the last writer
+    /// closed the file (which removes them), it cannot ("unable to open database file"). Then nothing can be
+    /// writing it, so the file is opened as immutable (`?immutable=1`: no locks, no `-shm`) — unless a `-wal` file
+    /// holds changes not yet in the database, which an immutable open would silently leave out.
+    static func openReadOnly(_ path: String) throws -> DatabaseQueue {
+        var configuration = Self.configuration()
+        configuration.readonly = true
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            return queue
+        } catch let error as DatabaseError
+            where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY
+        {
+            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.intValue
+            if let wal, wal > 0 { throw RunStoreError.unreadableWAL(path: path) }
+            // Debian's SQLite is built with SQLITE_USE_URI, so GRDB's open reads the file name as a URI.
+            guard sqlite3_compileoption_used("USE_URI") == 1, FileManager.default.isReadableFile(atPath: path) else {
+                throw error
+            }
+            let queue = try DatabaseQueue(path: immutableURI(path), configuration: configuration)
+            _ = try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            return queue
+        }
+    }
+
+    /// `path` as an SQLite URI that opens it immutable (read-only, without locks or a `-shm` file).
+    static func immutableURI(_ path: String) -> String {
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
+    }
+
     private static func configuration() -> Configuration {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
         configuration.foreignKeysEnabled = true
         configuration.label = "textgan.runs"
         return configuration
+    }
+}
+
+extension RunDatabase {
+    /// A read transaction whose SQLite errors name the file.
+    func reading<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try writer.read(body) } catch let error as DatabaseError { throw RunStoreError.sqlite(path: path, error) }
+    }
+
+    /// A write transaction whose SQLite errors name the file ("database or disk is full", "attempt to write a
+    /// readonly database").
+    func writing<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try writer.write(body) } catch let error as DatabaseError { throw RunStoreError.sqlite(path: path, error) }
     }
 }
 
@@ -55,6 +117,18 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
     case invalidConfigJSON(String)
     case runNotRunning(id: Int64, status: String)
     case runStillRunning(Int64)
+    /// An error from SQLite, with the file it happened on.
+    case sqlite(path: String, code: Int32, message: String)
+    /// A read-only store whose write-ahead log holds changes SQLite cannot read without creating `-shm`.
+    case unreadableWAL(path: String)
+    /// A store opened read-only that an older textgan wrote: it would need a migration, which is a write.
+    case schemaTooOld(path: String, version: Int, known: Int)
+    /// Another process took the run over (`train --resume`) from `owner`, the lease this process held.
+    case leaseLost(id: Int64, owner: String, holder: String?)
+
+    static func sqlite(path: String?, _ error: DatabaseError) -> RunStoreError {
+        .sqlite(path: path ?? ":memory:", code: error.resultCode.rawValue, message: error.message ?? "\(error)")
+    }
 
     public var description: String {
         switch self {
@@ -71,6 +145,27 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
             return "run \(id) is already \(status)"
         case let .runStillRunning(id):
             return "run \(id) is still running (its heartbeat is fresh); stop it before resuming it"
+        case let .sqlite(path, code, message):
+            var hint = ""
+            if code == 8 /* SQLITE_READONLY */ || code == 14 /* SQLITE_CANTOPEN */ {
+                hint = " (the file or its directory cannot be written here: commands that only read open it "
+                    + "read-only; `eval` needs --no-record)"
+            }
+            return "run store \(path): SQLite error \(code): \(message)\(hint)"
+        case let .unreadableWAL(path):
+            return "the run store \(path) cannot be read here: it is in WAL mode and \(path)-wal holds changes not "
+                + "yet in the file, but \(path)-shm cannot be created (its directory is read-only). Open it once "
+                + "where it can be written (any textgan command that writes, or `sqlite3 \(path) 'PRAGMA "
+                + "wal_checkpoint'`), or copy the store with its -wal file to a writable directory."
+        case let .leaseLost(id, owner, holder):
+            return "run \(id) was taken over by another process (\(holder ?? "none holds it now")) while this one "
+                + "(\(owner)) was stopped or out of touch, so this one stopped without writing to the run again"
+        case let .schemaTooOld(path, 0, _):
+            return "\(path) is not a textgan run store (it has no schema version); point --db or TEXTGAN_DB at one"
+        case let .schemaTooOld(path, version, known):
+            return "the run store \(path) has schema version \(version) and this textgan reads version \(known); "
+                + "upgrading it is a write, and it is opened read-only here. Run any writing textgan command on it "
+                + "where it can be written (`textgan train`, `textgan eval`), or read it with `textgan sql`."
         }
     }
 }
@@ -312,6 +407,26 @@ extension RunDatabase {
                 """)
         }
 
+        // Who recorded an evaluation: training ('train') or `textgan eval` ('eval'). A resume drops training's rows
+        // past its checkpoint (it records them again) but keeps eval's: they score a checkpoint file that the
+        // resumed run writes again bit for bit. Older rows have NULL (unknown) and are dropped as before.
+        migrator.registerMigration("v5-evaluations-recorded-by") { db in
+            try db.execute(sql: """
+                ALTER TABLE evaluations ADD COLUMN recorded_by TEXT CHECK (recorded_by IN ('train', 'eval'));
+                PRAGMA user_version = 5;
+                """)
+        }
+
+        // One process at a time trains a run: `owner` is the lease, a token of the process holding it (host, pid
+        // and a random part), set when the run starts, taken over by a resume, checked by every write of training
+        // and renewed with the heartbeat. A process whose lease was taken over writes nothing more.
+        migrator.registerMigration("v6-run-owner") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN owner TEXT;
+                PRAGMA user_version = 6;
+                """)
+        }
+
         return migrator
     }()
 
@@ -330,13 +445,23 @@ extension RunDatabase {
         }
     }
 
-    private static func refuseNewerSchema(_ writer: DatabaseQueue) throws {
+    /// A read-only store must have exactly this build's schema: a newer one is refused as when writing, an older
+    /// one would need a migration (a write) before its views and columns are what the reads expect.
+    static func refuseOtherSchema(_ reader: DatabaseQueue, path: String) throws {
+        try refuseNewerSchema(reader, path: path)
+        let version = try reader.read { try Int.fetchOne($0, sql: "PRAGMA user_version") ?? 0 }
+        if version < schemaVersion {
+            throw RunStoreError.schemaTooOld(path: path, version: version, known: schemaVersion)
+        }
+    }
+
+    private static func refuseNewerSchema(_ writer: DatabaseQueue, path: String? = nil) throws {
         try writer.read { db in
             let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
             let unknown = try migrator.appliedIdentifiers(db).subtracting(migrator.migrations).sorted()
             if version > schemaVersion || !unknown.isEmpty {
                 throw RunStoreError.schemaTooNew(
-                    path: writer.path, version: version, known: schemaVersion, unknownMigrations: unknown)
+                    path: path ?? writer.path, version: version, known: schemaVersion, unknownMigrations: unknown)
             }
         }
     }

@@ -5,7 +5,8 @@ import Foundation
 /// SIGINT/SIGTERM recorded as `interrupted` before the process exits (130 / 143, as a shell reports them).
 ///
 /// A kill -9 cannot be caught; the heartbeat simply stops and the run reads as crashed once it is older than the
-/// run's `stale_after`. Typical use, from the CLI's training recorder:
+/// run's `stale_after`. With an `owner` (the process's `RunLease` token) the heartbeat also renews the run's lease:
+/// once another process has resumed the run, `lostLease` is set and the final status is left to the new owner. Typical use, from the CLI's training recorder:
 ///
 ///     let id = try database.startRun(newRun)
 ///     let lifecycle = RunLifecycle(database: database, run: id, signals: .stopAtNextStep)
@@ -33,6 +34,8 @@ public final class RunLifecycle: @unchecked Sendable {
 
     public let database: RunDatabase
     public let run: Int64
+    /// The lease this process holds on the run (`RunLease.token()`), or nil to write without one.
+    public let owner: String?
 
     private let queue = DispatchQueue(label: "textgan.run-lifecycle")
     private let lock = NSLock()
@@ -43,20 +46,28 @@ public final class RunLifecycle: @unchecked Sendable {
     private var receivedSignal: Int32?
     private var signalCount = 0
     private var ended = false
+    private var lost: RunStoreError?
 
     /// Starts beating at once and, unless `.ignore`, takes over SIGINT, SIGTERM and SIGHUP until the run ends.
     public init(
-        database: RunDatabase, run: Int64, heartbeatInterval: TimeInterval = defaultHeartbeatInterval,
+        database: RunDatabase, run: Int64, owner: String? = nil, heartbeatInterval: TimeInterval = defaultHeartbeatInterval,
         signals policy: SignalPolicy = .exitImmediately
     ) {
         self.database = database
         self.run = run
+        self.owner = owner
 
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + heartbeatInterval, repeating: heartbeatInterval, leeway: .milliseconds(50))
-        timer.setEventHandler { [database, run] in
-            // A failed beat (e.g. the disk is full) is retried at the next tick; training must not die of it.
-            try? database.heartbeat(run: run)
+        timer.setEventHandler { [weak self, database, run, owner] in
+            do {
+                try database.heartbeat(run: run, owner: owner)
+            } catch let error as RunStoreError {
+                // Another process resumed the run: stop beating for it; training sees `lostLease` and stops.
+                if case .leaseLost = error { self?.loseLease(error) }
+            } catch {
+                // A failed beat (e.g. the disk is full) is retried at the next tick; training must not die of it.
+            }
         }
         timer.resume()
         self.timer = timer
@@ -85,6 +96,18 @@ public final class RunLifecycle: @unchecked Sendable {
     /// True once SIGINT or SIGTERM arrived under `.stopAtNextStep`: the training loop should stop.
     public var stopRequested: Bool { lock.withLock { receivedSignal != nil } }
 
+    /// Set once the heartbeat found the run taken over by another process (`train --resume` after this one was
+    /// suspended past its stale window): training must stop at once, writing nothing more (no checkpoint).
+    public var lostLease: RunStoreError? { lock.withLock { lost } }
+
+    private func loseLease(_ error: RunStoreError) {
+        let timer = lock.withLock { () -> DispatchSourceTimer? in
+            if lost == nil { lost = error }
+            return self.timer
+        }
+        timer?.cancel()
+    }
+
     /// 130 after SIGINT, 143 after SIGTERM, nil when no signal arrived.
     public var interruptionExitCode: Int32? { lock.withLock { receivedSignal.map { 128 + $0 } } }
 
@@ -98,7 +121,7 @@ public final class RunLifecycle: @unchecked Sendable {
                 return !ended
             }
             stopWatching()
-            if first { try database.finish(run: run, status: status, reason: reason) }
+            if first { try database.finish(run: run, status: status, reason: reason, owner: owner) }
         }
     }
 

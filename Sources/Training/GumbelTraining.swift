@@ -156,13 +156,13 @@ public final class GumbelTrainer {
             case .stopped: return .stopped
             case .completed, .earlyStopped: state.phase = .adversarial
             }
-            let control = evaluateAndSample(state, emit: emit)
+            let control = try evaluateAndSample(state, emit: emit)
             try checkpoint(state, emit: emit)
             if control == .stop { return .stopped }
         }
 
         if state.phase == .adversarial {
-            _ = emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
+            _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
             while state.adversarialStep < config.adversarialSteps {
                 let step = state.adversarialStep + 1
                 let beta = config.inverseTemperature(step: state.adversarialStep)
@@ -174,15 +174,15 @@ public final class GumbelTrainer {
                 metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
                 metrics["inverse_temperature"] = Double(beta)
                 state.adversarialStep = step
-                var control = emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
+                var control = try emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
                                          runStep: state.runStep))
                 if step % max(config.evaluateEvery, 1) == 0 || step == config.adversarialSteps {
-                    if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+                    if try evaluateAndSample(state, emit: emit) == .stop { control = .stop }
                 }
                 try checkpoint(state, emit: emit)
                 if control == .stop { return .stopped }
             }
-            _ = emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+            _ = try emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
             state.phase = .done
             try checkpoint(state, emit: emit)
         }
@@ -263,15 +263,15 @@ public final class GumbelTrainer {
         return Double(value + penalty)
     }
 
-    private func evaluateAndSample(_ state: GumbelState, emit: TrainingEventHandler) -> TrainingControl {
+    private func evaluateAndSample(_ state: GumbelState, emit: TrainingEventHandler) throws -> TrainingControl {
         var rng = SeededGenerator(seed: 0x6A3B_0000 &+ UInt64(state.adversarialStep))
         var metrics = evaluate?(generator, &rng) ?? [:]
         metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
+        var control = try emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
                                        metrics: metrics, runStep: state.runStep))
         if config.samplesPerEvaluation > 0 {
             let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
-            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop {
+            if try emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop {
                 control = .stop
             }
         }
@@ -282,7 +282,7 @@ public final class GumbelTrainer {
 
     private func checkpoint(_ state: GumbelState, emit: TrainingEventHandler) throws {
         if let url = try save(state, kind: "latest") {
-            _ = emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
+            _ = try emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
         }
     }
 

@@ -153,12 +153,12 @@ public struct MLETrainer {
         let phase = Phase.mle
         let batches = loader.batchesPerEpoch
         precondition(batches > 0, "MLE: the corpus has fewer sequences than one batch")
-        _ = emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))
+        _ = try emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))
         var clock = Throughput()
         while state.epoch < config.epochs {
             // A run stopped (or killed) right after the epoch that triggered early stopping ends here on resume.
             if let patience = config.earlyStoppingPatience, state.batchInEpoch == 0, state.epochsSinceBest >= patience {
-                _ = emit(.phaseFinished(phase: phase, step: state.step))
+                _ = try emit(.phaseFinished(phase: phase, step: state.step))
                 return .earlyStopped(epoch: state.epoch)
             }
             if state.epochSeed == nil { state.epochSeed = state.rng.next() }
@@ -183,7 +183,7 @@ public struct MLETrainer {
                 if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
                     var metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
                     if config.schedulesLearningRate { metrics["learning_rate"] = Double(optimizer.config.learningRate) }
-                    if emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
+                    if try emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
                                    runStep: runStepOffset + state.step)) == .stop {
                         try saveCheckpoint(state, kind: "latest", emit: emit)
                         return .stopped
@@ -200,13 +200,13 @@ public struct MLETrainer {
             state.epochSeed = nil
             state.epochLossSum = 0
             state.epochTokens = 0
-            var control = emit(.evaluation(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
+            var control = try emit(.evaluation(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
                                            runStep: runStepOffset + state.step))
             if config.samplesPerEpoch > 0 {
                 let samples = generator.sample(
                     count: config.samplesPerEpoch, options: SamplingOptions(temperature: config.sampleTemperature),
                     using: &evaluationRNG)
-                if emit(.samples(step: state.step, temperature: config.sampleTemperature, sequences: samples,
+                if try emit(.samples(step: state.step, temperature: config.sampleTemperature, sequences: samples,
                                  runStep: runStepOffset + state.step)) == .stop {
                     control = .stop
                 }
@@ -228,11 +228,11 @@ public struct MLETrainer {
             clock.restart()  // tokens_per_s counts training time only
             if control == .stop { return .stopped }
             if let patience = config.earlyStoppingPatience, state.epochsSinceBest >= patience {
-                _ = emit(.phaseFinished(phase: phase, step: state.step))
+                _ = try emit(.phaseFinished(phase: phase, step: state.step))
                 return .earlyStopped(epoch: state.epoch)
             }
         }
-        _ = emit(.phaseFinished(phase: phase, step: state.step))
+        _ = try emit(.phaseFinished(phase: phase, step: state.step))
         return .completed
     }
 
@@ -247,7 +247,7 @@ public struct MLETrainer {
         } else {
             written = nil
         }
-        if let written { _ = emit(.checkpoint(step: runStepOffset + state.step, kind: kind, path: written)) }
+        if let written { _ = try emit(.checkpoint(step: runStepOffset + state.step, kind: kind, path: written)) }
     }
 }
 

@@ -142,28 +142,28 @@ public final class SeqGANTrainer {
 
         // MARK: Phase 2 — pretrain the discriminator on fresh negatives each round
         if state.phase == .discriminator {
-            _ = emit(.phaseStarted(phase: Phase.discriminator, totalSteps: config.discriminatorPretrainRounds))
+            _ = try emit(.phaseStarted(phase: Phase.discriminator, totalSteps: config.discriminatorPretrainRounds))
             while state.discriminatorRound < config.discriminatorPretrainRounds {
                 let report = try discriminatorRound(epochs: config.discriminatorPretrainEpochs, phase: Phase.discriminator,
                                                     step: state.discriminatorRound + 1, rng: &state.rng)
                 state.discriminatorRound += 1
                 // Record, then checkpoint (everywhere): a crash between the two redoes the step on resume, and the
                 // resumed run drops the rows recorded after its checkpoint, so no row is lost or doubled.
-                let control = emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
+                let control = try emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
                                          metrics: report.metrics, runStep: state.runStep))
                 try checkpoint(state, emit: emit)
                 if control == .stop { return .stopped }
             }
-            _ = emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
+            _ = try emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
             state.phase = .adversarial
-            let control = evaluateAndSample(state, emit: emit)
+            let control = try evaluateAndSample(state, emit: emit)
             try checkpoint(state, emit: emit)
             if control == .stop { return .stopped }
         }
 
         // MARK: Phase 3 — adversarial training
         if state.phase == .adversarial {
-            _ = emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
+            _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
             while state.adversarialStep < config.adversarialSteps {
                 var metrics: [String: Double] = [:]
                 // Generator: policy-gradient step(s) with rollout rewards.
@@ -187,15 +187,15 @@ public final class SeqGANTrainer {
                     metrics.merge(report.metrics) { _, new in new }
                 }
                 state.adversarialStep += 1
-                var control = emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics,
+                var control = try emit(.step(phase: Phase.adversarial, step: state.adversarialStep, epoch: 0, metrics: metrics,
                                          runStep: state.runStep))
                 if state.adversarialStep % config.evaluateEvery == 0 || state.adversarialStep == config.adversarialSteps {
-                    if evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+                    if try evaluateAndSample(state, emit: emit) == .stop { control = .stop }
                 }
                 try checkpoint(state, emit: emit)
                 if control == .stop { return .stopped }
             }
-            _ = emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+            _ = try emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
             state.phase = .done
             try checkpoint(state, emit: emit)
         }
@@ -210,15 +210,15 @@ public final class SeqGANTrainer {
             epochs: epochs, batchSize: config.discriminatorBatchSize, phase: phase, step: step, using: &rng)
     }
 
-    private func evaluateAndSample(_ state: SeqGANState, emit: TrainingEventHandler) -> TrainingControl {
+    private func evaluateAndSample(_ state: SeqGANState, emit: TrainingEventHandler) throws -> TrainingControl {
         var rng = SeededGenerator(seed: 0xADE5_0000 &+ UInt64(state.adversarialStep))
         var metrics = evaluate?(generator, &rng) ?? [:]
         metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
+        var control = try emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
                                        metrics: metrics, runStep: state.runStep))
         if config.samplesPerEvaluation > 0 {
             let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
-            if emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop { control = .stop }
+            if try emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop { control = .stop }
         }
         return control
     }
@@ -227,7 +227,7 @@ public final class SeqGANTrainer {
 
     private func checkpoint(_ state: SeqGANState, emit: TrainingEventHandler) throws {
         if let url = try save(state, kind: "latest") {
-            _ = emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
+            _ = try emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
         }
     }
 

@@ -27,7 +27,9 @@ public enum TrainingControl: Sendable {
     case stop
 }
 
-public typealias TrainingEventHandler = (TrainingEvent) -> TrainingControl
+/// An error the handler throws (the run store could not record the event) ends training at once: the trainer
+/// rethrows it without writing another checkpoint, so no checkpoint gets ahead of what was recorded.
+public typealias TrainingEventHandler = (TrainingEvent) throws -> TrainingControl
 
 /// Scores a generator during training (e.g. ["nll_test": …, "bleu4": …]); it gets its own random generator, so
 /// evaluation never shifts the training stream.

@@ -191,6 +191,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var vocabulary = VocabularySettings()
     /// Longest sequence in tokens, end token included (nil: the longest training example + 1; the oracle: 20).
     public var maxLength: Int?
+    /// When `maxLength` is nil, the longest the corpus may make it (nil: `defaultMaxLengthLimit`): one huge line
+    /// would otherwise set the length of every sequence (a 138 KB line once made it 30,001), so a longer example
+    /// refuses the run with a message saying how long the others are; raise it to train on such examples whole.
+    public var maxLengthLimit: Int?
+    public static let defaultMaxLengthLimit = 1_000
     /// The generator's kind and sizes; its vocabulary size, length and special tokens come from the corpus.
     public var generator: GeneratorSettings
     /// The discriminator's kind and sizes (nil for algorithms without one); its vocabulary size and sequence length
@@ -253,8 +258,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     // MARK: Codable: the fixed fields, then one key per section
 
     private enum Key: String, CodingKey, CaseIterable {
-        case algorithm, preset, corpus, seed, tokenizer, vocabulary, maxLength, generator, discriminator, evaluation
-        case initFrom
+        case algorithm, preset, corpus, seed, tokenizer, vocabulary, maxLength, maxLengthLimit, generator, discriminator
+        case evaluation, initFrom
     }
 
     private struct SectionKey: CodingKey {
@@ -276,6 +281,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         tokenizer = try c.decodeIfPresent(TokenizerConfig.self, forKey: .tokenizer)
         vocabulary = try c.decodeIfPresent(VocabularySettings.self, forKey: .vocabulary) ?? vocabulary
         maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
+        maxLengthLimit = try c.decodeIfPresent(Int.self, forKey: .maxLengthLimit)
         generator = try c.decode(GeneratorSettings.self, forKey: .generator)
         // Configs recorded before sections were per algorithm carry a discriminator for every run; one the
         // algorithm does not train is dropped.
@@ -300,6 +306,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(tokenizer, forKey: .tokenizer)
         try c.encode(vocabulary, forKey: .vocabulary)
         try c.encodeIfPresent(maxLength, forKey: .maxLength)
+        try c.encodeIfPresent(maxLengthLimit, forKey: .maxLengthLimit)
         try c.encode(generator, forKey: .generator)
         try c.encodeIfPresent(discriminator, forKey: .discriminator)
         try c.encode(evaluation, forKey: .evaluation)
@@ -371,6 +378,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public func validate() throws {
         let check = ConfigCheck("")
         try check.int("maxLength", maxLength, 2...100_000)
+        try check.int("maxLengthLimit", maxLengthLimit, 2...100_000)
         try vocabulary.validate()
         try evaluation.validate()
         try generator.config.validate(section: "generator")
@@ -442,8 +450,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
                 throw WorkbenchError("\(source): algorithm '\(name)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
             }
             var fresh = RunConfig(algorithm: type, corpus: corpus, preset: preset)
-            (fresh.seed, fresh.tokenizer, fresh.vocabulary, fresh.maxLength, fresh.evaluation) =
-                (seed, tokenizer, vocabulary, maxLength, evaluation)
+            (fresh.seed, fresh.tokenizer, fresh.vocabulary, fresh.maxLength, fresh.maxLengthLimit, fresh.evaluation) =
+                (seed, tokenizer, vocabulary, maxLength, maxLengthLimit, evaluation)
             if type.trainsDiscriminator, let discriminator { fresh.discriminator = discriminator }
             fresh.generator = generator
             // Sections both algorithms read keep their values.

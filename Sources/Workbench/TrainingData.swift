@@ -43,6 +43,23 @@ public struct TrainingData {
         vocabulary.map { "\($0.count) tokens, \($0.config)" } ?? "oracle ids 0..<\(vocabularySize)"
     }
 
+    /// Refuses a length the corpus set (`maxLength` unset) past `limit`: one huge example would make every sequence
+    /// that long. Says how long the others are and how to cut or allow it.
+    public func checkFittedLength(limit: Int) throws {
+        guard maxLength > limit, let trainTokens, !trainTokens.isEmpty else { return }
+        let lengths = trainTokens.map(\.count).sorted()
+        let typical = lengths[(lengths.count - 1) * 99 / 100]
+        let longer = lengths.count - (lengths.lastIndex { $0 + 1 <= limit }.map { $0 + 1 } ?? 0)
+        let longest = trainTokens.max { $0.count < $1.count }!
+        let opening = longest.prefix(6).joined(separator: " ")
+        throw WorkbenchError(
+            "the longest training example of \(corpus) has \(longest.count) tokens (\"\(opening.prefix(60)) …\"), so every "
+            + "sequence would be \(maxLength) tokens long, more than maxLengthLimit \(limit); \(longer) of "
+            + "\(lengths.count) examples are that long, and 99% have at most \(typical) tokens. Cut longer examples with "
+            + "--max-length \(typical + 1) (config maxLength), or allow them with --max-length-limit \(maxLength) "
+            + "(config maxLengthLimit)")
+    }
+
     /// How the run store names the tokens that metrics compare.
     public var tokenizerDescription: String { tokenizer.map { "\($0.config)" } ?? "ids" }
 

@@ -16,14 +16,21 @@ public final class TrainingSession {
     public let runDirectory: URL
     public let resumed: Bool
     private let store: RunDatabase
+    /// This process's lease on the run in the store (`RunLease`), and its lock on the run directory: one process
+    /// trains a run at a time.
+    private let owner: String
+    private let lock: RunDirectoryLock
 
-    private init(id: Int64, config: RunConfig, data: TrainingData, runDirectory: URL, resumed: Bool, store: RunDatabase) {
+    private init(id: Int64, config: RunConfig, data: TrainingData, runDirectory: URL, resumed: Bool, store: RunDatabase,
+                 owner: String, lock: RunDirectoryLock) {
         self.id = id
         self.config = config
         self.data = data
         self.runDirectory = runDirectory
         self.resumed = resumed
         self.store = store
+        self.owner = owner
+        self.lock = lock
     }
 
     /// Records a new run of `config` (already layered) once its corpus loads and suits it.
@@ -32,6 +39,7 @@ public final class TrainingSession {
         try config.validate()
         var config = config
         let data = try TrainingData.load(config, root: root, sharedData: sharedData, minExamples: minExamples)
+        if config.maxLength == nil { try data.checkFittedLength(limit: config.maxLengthLimit ?? RunConfig.defaultMaxLengthLimit) }
         try config.fit(to: data)
         try config.validate()
         if let source = config.initFrom {
@@ -51,13 +59,15 @@ public final class TrainingSession {
         // A file corpus names the run by its stem ("english-mle" for data/english.txt), a named corpus by its name.
         let corpusName = config.corpus.contains("/") || config.corpus.contains(".")
             ? URL(fileURLWithPath: config.corpus).deletingPathExtension().lastPathComponent : config.corpus
+        let owner = RunLease.token()
         let id = try store.startRun(NewRun(
             name: name ?? "\(corpusName)-\(config.algorithm)", algorithm: config.algorithm,
             generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,
-            corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json))
+            corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json),
+            owner: owner)
         do {
             return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: false,
-                                       store: store)
+                                       store: store, owner: owner, lock: nil)
         } catch {
             let reason = "cannot prepare run directory \(runsDirectory.appendingPathComponent("\(id)").path): \(error.localizedDescription)"
             try? store.finish(run: id, status: .failed, reason: reason)
@@ -82,6 +92,8 @@ public final class TrainingSession {
         guard FileManager.default.fileExists(atPath: latest.path) else {
             throw WorkbenchError("run \(id) has no checkpoint to resume from (\(latest.path)): it stopped before its first one")
         }
+        // A process still training the run (suspended, so that its heartbeat went stale) holds its directory's lock.
+        let lock = try RunDirectoryLock(directory: latest.deletingLastPathComponent(), run: id)
         let contents: Training.Checkpoint.Contents
         do {
             contents = try Training.Checkpoint.load(from: latest)
@@ -96,47 +108,53 @@ public final class TrainingSession {
         guard recorded.corpusSHA256 == nil || recorded.corpusSHA256 == data.sha256 else {
             throw WorkbenchError("run \(id) was trained on \(data.corpus) with SHA-256 \(recorded.corpusSHA256!), but the corpus now has \(data.sha256); refusing to resume on different data")
         }
-        try store.resumeRun(id)
+        // The lease is this process's now: one that still held it (on another host) writes nothing more.
+        let owner = RunLease.token()
+        try store.resumeRun(id, owner: owner)
         // What was recorded after the checkpoint (a crash between recording and checkpointing) is recorded again.
         try store.forgetHistory(run: id, after: position.runStep)
         return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: true,
-                                   store: store)
+                                   store: store, owner: owner, lock: lock)
     }
 
     private convenience init(id: Int64, config: RunConfig, data: TrainingData, runsDirectory: URL, resumed: Bool,
-                             store: RunDatabase) throws {
+                             store: RunDatabase, owner: String, lock: RunDirectoryLock?) throws {
         let directory = runsDirectory.appendingPathComponent("\(id)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try lock ?? RunDirectoryLock(directory: directory, run: id)
         // A kill during a checkpoint write leaves its temporary file; this run is the directory's only writer.
         removeOrphanedPartialWrites(in: directory)
         if let vocabulary = data.vocabulary {
             try vocabulary.fileContents().write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
         }
-        self.init(id: id, config: config, data: data, runDirectory: directory, resumed: resumed, store: store)
+        self.init(id: id, config: config, data: data, runDirectory: directory, resumed: resumed, store: store,
+                  owner: owner, lock: lock)
     }
 
     /// Trains until the algorithm finishes or a signal (Ctrl-C, SIGTERM) stops it at the next step; `observe` sees
     /// every event first (the console), then the run store records it. Returns the outcome and, after a signal, the
     /// exit status to end with.
     public func train(observe: @escaping (TrainingEvent) -> Void) throws -> (outcome: TrainingOutcome, interruptionExitCode: Int32?) {
-        let lifecycle = RunLifecycle(database: store, run: id, signals: .stopAtNextStep)
-        let recorder = RunRecorder(database: store, run: id, render: data.render, protocols: protocols())
-        var recordingError: Error?
+        let lifecycle = RunLifecycle(database: store, run: id, owner: owner, signals: .stopAtNextStep)
+        let recorder = RunRecorder(database: store, run: id, render: data.render, protocols: protocols(), owner: owner)
+        // A failed recording (a full disk, a lost lease) throws out of the trainer before it writes the step's
+        // checkpoint, so the latest checkpoint never holds a step whose rows the store lacks. A process whose run
+        // another one resumed (the heartbeat found the lease gone, or a write did) stops at its next event.
         let handler: TrainingEventHandler = { event in
+            if let lost = lifecycle.lostLease { throw lost }
             observe(event)
             do {
                 try recorder.record(event)
+            } catch let error as RunStoreError {
+                if case .leaseLost = error { throw error }
+                throw RecordingFailed(event: event, underlying: error)
             } catch {
-                recordingError = error
-                return .stop
+                throw RecordingFailed(event: event, underlying: error)
             }
             return lifecycle.stopRequested ? .stop : .proceed
         }
         let outcome = try lifecycle.run { _ -> TrainingOutcome in
-            let trainer = try makeTrainer()
-            let outcome = try trainer.run(handler)
-            if let recordingError { throw recordingError }
-            return outcome
+            try makeTrainer().run(handler)
         }
         return (outcome, lifecycle.interruptionExitCode)
     }
@@ -216,5 +234,24 @@ public final class TrainingSession {
             }
         }
         return out
+    }
+}
+
+/// The run store could not record a training event; training stopped there, without a checkpoint past it.
+struct RecordingFailed: Error, CustomStringConvertible {
+    let event: TrainingEvent
+    let underlying: Error
+
+    var description: String {
+        let what: String
+        switch event {
+        case .step(let phase, _, _, _, let runStep): what = "the \(phase) step at run step \(runStep)"
+        case .evaluation(let phase, _, _, _, let runStep): what = "the \(phase) evaluation at run step \(runStep)"
+        case .samples(_, _, _, let runStep): what = "the samples at run step \(runStep)"
+        case .checkpoint(let step, let kind, _): what = "the \(kind) checkpoint at run step \(step)"
+        case .phaseStarted, .phaseFinished: what = "a phase change"
+        }
+        return "recording \(what) failed, so training stopped without writing a checkpoint past what is recorded: "
+            + "\(underlying)"
     }
 }

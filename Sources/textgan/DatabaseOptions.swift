@@ -9,7 +9,9 @@ struct DatabaseOptions: ParsableArguments {
         name: .customLong("db"),
         help: ArgumentHelp(
             "The run store (SQLite file).",
-            discussion: "Default: $TEXTGAN_DB when set, else runs/textgan.sqlite under the package root.",
+            discussion: "Default: $TEXTGAN_DB when set, else runs/textgan.sqlite under the package root. Commands "
+                + "that only read (runs, compare, sql, sample, repl, eval --no-record) open it read-only, so a store "
+                + "on a read-only mount or one this user cannot write can still be read.",
             valueName: "path"),
         completion: .file(extensions: ["sqlite"]))
     var db: String?
@@ -44,13 +46,13 @@ struct DatabaseOptions: ParsableArguments {
             // Neither a recorded run nor a run directory: the id is wrong, not the checkpoint missing.
             if exists, !FileManager.default.fileExists(atPath: runsDirectory.appendingPathComponent("\(id)").path) {
                 do {
-                    _ = try RunDatabase(path: path).run(id)
+                    _ = try openExisting().run(id)
                 } catch RunStoreError.noSuchRun {
                     throw ValidationError("no run \(id) in the run store \(path) (see `textgan runs`)")
                 }
             }
             let loaded = try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
-            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: RunDatabase(path: path)) }
+            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: openExisting()) }
             return loaded
         } else if best {
             throw ValidationError("--best picks a run's best checkpoint; \(reference) is a checkpoint file")
@@ -58,10 +60,28 @@ struct DatabaseOptions: ParsableArguments {
         return try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
     }
 
-    /// Opens the store for reading commands; a missing file is an error that names the path.
+    /// Opens the store for commands that only read: read-only, so a store on a read-only mount or one this user
+    /// cannot write is read all the same; a missing file is an error that names the path.
     func openExisting() throws -> RunDatabase {
         guard exists else {
             throw ValidationError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
+        }
+        do {
+            return try RunDatabase(path: path, readOnly: true)
+        } catch RunStoreError.schemaTooOld(_, let version, _) where version > 0 && FileManager.default.isWritableFile(atPath: path) {
+            // An older textgan's store that this user can write is upgraded once, as opening it always did.
+            _ = try RunDatabase(path: path)
+            return try RunDatabase(path: path, readOnly: true)
+        }
+    }
+
+    /// Opens an existing store to record into it (`eval`); a store that cannot be written is an error naming it.
+    func openForRecording() throws -> RunDatabase {
+        guard exists else {
+            throw ValidationError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
+        }
+        guard FileManager.default.isWritableFile(atPath: path) else {
+            throw ValidationError("cannot record in the run store \(path): this user cannot write it (pass --no-record to score without recording)")
         }
         return try RunDatabase(path: path)
     }

@@ -84,7 +84,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Output: table or json.")
     var format: OutputFormat = .table
 
-    @Flag(name: .customLong("no-record"), help: "Score and print, but record nothing in the run store.")
+    @Flag(name: .customLong("no-record"), help: "Score and print, but record nothing in the run store (which is then opened read-only).")
     var noRecord = false
 
     @Option(help: "Threads for sampling and scoring (the scores do not depend on it).")
@@ -120,7 +120,7 @@ struct EvalCommand: ParsableCommand {
         var store: RunDatabase?
         var recorded: Run?
         if let runID {
-            let opened = try database.openExisting()
+            let opened = try noRecord ? database.openExisting() : database.openForRecording()
             do {
                 recorded = try opened.run(runID)
             } catch RunStoreError.noSuchRun {

@@ -62,6 +62,17 @@ extension String {
 
 enum Format {
     /// Four significant digits, plain for ordinary magnitudes; `nan`, `inf`, `-inf` spelled out; `—` for none.
+    /// An integer with thousands separators: 1000000 → "1,000,000".
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var grouped = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { grouped.append(",") }
+            grouped.append(digit)
+        }
+        return (n < 0 ? "-" : "") + grouped
+    }
+
     static func number(_ value: Double?) -> String {
         guard let value else { return "—" }
         if value.isNaN { return "nan" }

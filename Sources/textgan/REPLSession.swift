@@ -34,9 +34,11 @@ final class REPLSession {
     static let maxCount = 100_000
     /// Tokens `/next` lists when top-k is off.
     static let defaultNextCount = 10
-    /// `/runs` lists this many; `/sql` returns at most `sqlMaxRows` rows and stops after `sqlTimeout` seconds.
+    /// `/runs` lists this many; `/sql` returns at most `sqlMaxRows` rows, cuts texts and blobs to `sqlMaxCell` bytes
+    /// and stops after `sqlTimeout` seconds.
     static let runsShown = 10
     static let sqlMaxRows = 200
+    static let sqlMaxCell = 1000
     static let sqlTimeout: TimeInterval = 5
 
     private(set) var model: LoadedRun
@@ -182,8 +184,17 @@ final class REPLSession {
     /// their mean NLL, and the discriminator's probability that the text is real.
     private func score(_ text: String) throws {
         guard !text.allSatisfy(\.isWhitespace) else { throw REPLError("usage: /score <text>") }
+        // Bounded before tokenizing: a token takes at least a byte and the separator after it.
+        let limit = Self.scoreLimit(vocabularySize: model.generator.vocabularySize)
+        if text.utf8.count > 64 * limit {
+            throw REPLError("/score reads at most \(Format.count(limit)) tokens, and this text is \(Format.count(text.utf8.count)) bytes; score a shorter piece")
+        }
         var scored = try tokens(text).map { (label: $0.known ? $0.text : "⟨unk:\($0.text)⟩", id: $0.id) }
         if let end = model.generator.endToken { scored.append((model.tokenName(end), end)) }
+        if scored.count > limit {
+            throw REPLError("/score reads at most \(Format.count(limit)) tokens (this text has \(Format.count(scored.count))): "
+                + "one log-probability per vocabulary entry per token must fit in \(Self.scoreMemory >> 20) MiB; score a shorter piece")
+        }
         let ids = scored.map(\.id)
         guard !ids.isEmpty else { throw REPLError("'\(text)' has no tokens to score") }
         let (logProbabilities, nll, probabilityReal): ([Float], Double, Float?)
@@ -208,6 +219,15 @@ final class REPLSession {
             lines.append("D(real) — (\(model.config.algorithm) run: no discriminator)")
         }
         write(lines.joined(separator: "\n"))
+    }
+
+    /// What /score's log-probabilities may take (a float per token per vocabulary entry): a 1M-token line once
+    /// asked for 19 GB.
+    static let scoreMemory = 512 << 20
+
+    /// The most tokens /score reads: 10,000 (a table no one reads to the end), fewer for a large vocabulary.
+    static func scoreLimit(vocabularySize: Int) -> Int {
+        min(10_000, max(1, scoreMemory / 4 / max(vocabularySize, 1)))
     }
 
     // MARK: - The run store
@@ -241,7 +261,8 @@ final class REPLSession {
         guard !query.isEmpty else { throw REPLError("usage: /sql <query>  (read-only; tables in docs/run-store.md)") }
         let results: [ReadOnlyQuery.Result]
         do {
-            results = try ReadOnlyQuery(path: database.path).execute(query, timeout: Self.sqlTimeout, maxRows: Self.sqlMaxRows)
+            results = try ReadOnlyQuery(path: database.path).execute(query, timeout: Self.sqlTimeout, maxRows: Self.sqlMaxRows,
+                                                                maxCellBytes: Self.sqlMaxCell)
         } catch {
             throw REPLError(Self.oneLine(error))
         }
@@ -289,7 +310,7 @@ final class REPLSession {
         /seed 7           restart the random stream (the same seed and settings give the same samples)
         /settings         show the model and the settings
         /next <text>      the most likely next tokens after the text (top-k of them, else \(defaultNextCount))
-        /score <text>     the generator's log-probability of each token, the mean NLL, and D(real) when the run has a discriminator
+        /score <text>     the generator's log-probability of each token, the mean NLL, and D(real) when the run has a discriminator (at most 10,000 tokens)
         /load <run-id>    switch to another run (or a checkpoint file)
         /runs             recent runs in the store
         /sql <query>      read-only SQL on the run store (docs/run-store.md)

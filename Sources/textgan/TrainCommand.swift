@@ -23,7 +23,11 @@ struct TrainCommand: ParsableCommand {
 
             Checkpoints (latest and best) go to runs/<run-id>/ beside the run store; Ctrl-C or SIGTERM stops at the \
             next step, writes a checkpoint and marks the run interrupted, and `textgan train --resume <run-id>` \
-            continues it exactly.
+            continues it exactly. One process trains a run at a time: it holds runs/<run-id>/.lock, so a resume of a \
+            run whose process is only suspended (its heartbeat stale, the run read as crashed) is refused, naming \
+            the process; and a process whose run was resumed elsewhere (its lease in the run store taken over) stops \
+            at its next step without writing to the run again. If recording to the run store fails (a full disk), \
+            training stops as failed before the step's checkpoint, and --resume continues from the last recorded one.
 
             Examples (the first is the whole SeqGAN pipeline in under a minute):
               textgan train tang --preset quick
@@ -80,8 +84,14 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("g-lr"), help: "Generator learning rate in every section that has one (mle.learningRate, seqgan.generatorLearningRate).")
     var generatorLearningRate: Float?
 
-    @Option(help: "Longest sequence in tokens, end token included (text corpora; default: the longest example + 1).")
+    @Option(help: "Longest sequence in tokens, end token included (text corpora; default: the longest example + 1; longer examples are cut).")
     var maxLength: Int?
+
+    @Option(help: ArgumentHelp(
+        "Without --max-length, the longest the corpus may make the sequences (config maxLengthLimit).",
+        discussion: "Default 1000: a longer training example refuses the run, saying how long the others are, rather "
+            + "than make every sequence that long."))
+    var maxLengthLimit: Int?
 
     @Option(help: "The seed of every random choice in the run.")
     var seed: UInt64?
@@ -110,8 +120,8 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax, rollouts, batchSize,
-                                     generatorLearningRate, maxLength, seed]
+            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
+                                     rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
             }
@@ -177,6 +187,7 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--g-lr: algorithm \(config.algorithm) has no generator learning rate to set")
         }
         if let maxLength { config.maxLength = maxLength }
+        if let maxLengthLimit { config.maxLengthLimit = maxLengthLimit }
         if let seed { config.seed = seed }
         if let initFrom {
             let id = Int64(initFrom)

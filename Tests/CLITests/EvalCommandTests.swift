@@ -330,6 +330,35 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertTrue(train.stdout.contains("references    tiny:train (\(splits.train) sentences)"), train.stdout)
     }
 
+    func testARunInAStoreNoOneCanWriteIsSampledScoredAndProbed() throws {
+        // Given a copy of the run store and its run directories where not even root can write (as on a read-only
+        // mount: no -shm file can be made beside the store)
+        let copy = try temporaryDirectory(self).appendingPathComponent("runs")
+        try FileManager.default.copyItem(at: Self.directory.appendingPathComponent("runs"), to: copy)
+        let readOnly = copy.appendingPathComponent("textgan.sqlite").path
+        try makeImmutable(copy, self)
+        func textgan(_ arguments: [String], input: String? = nil) throws -> Finished {
+            try runProcess("textgan", arguments + ["--db", readOnly], input: input.map { Data($0.utf8) })
+        }
+
+        // then sample, eval --no-record and the REPL read the run from it, its checkpoint verified,
+        let sample = try textgan(["sample", "1", "-n", "3"])
+        XCTAssertEqual(sample.status, 0, sample.stderr)
+        XCTAssertEqual(sample.stdout.split(separator: "\n").count, 3, sample.stdout)
+        let scored = try textgan(["eval", "1", "--samples", "30", "--no-record", "--root", packageRoot.path])
+        XCTAssertEqual(scored.status, 0, scored.stderr)
+        XCTAssertTrue(scored.stdout.contains("not recorded (--no-record)"), scored.stdout)
+        let repl = try textgan(["repl", "1"], input: "/score the big cat runs .\n/runs\n/sql SELECT count(*) AS n FROM runs\n")
+        XCTAssertEqual(repl.status, 0, repl.stderr)
+        XCTAssertTrue(repl.stdout.contains("tiny-mle"), repl.stdout)
+
+        // and an eval that would record says it cannot, naming the store, and changes nothing.
+        let recording = try textgan(["eval", "1", "--samples", "30", "--root", packageRoot.path])
+        XCTAssertNotEqual(recording.status, 0)
+        XCTAssertTrue(recording.stderr.contains("cannot record in the run store \(readOnly)"), recording.stderr)
+        XCTAssertTrue(recording.stderr.contains("--no-record"), recording.stderr)
+    }
+
     func testBadRunsAndCheckpointsGiveOneClearError() throws {
         let missingRun = try eval(["99"])
         XCTAssertNotEqual(missingRun.status, 0)

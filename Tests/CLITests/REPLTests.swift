@@ -273,6 +273,20 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(try repl.run("/score the big cat").last, "D(real) — (mle run: no discriminator)")
     }
 
+    func testScoreOfAHugeLineIsRefusedWithItsBound() throws {
+        // A line of 20,000 tokens (its log-probabilities would be 20,000 × the vocabulary), and one of 1M bytes.
+        let repl = try Harness(runs: runs)
+        let long = Array(repeating: "cat", count: 20_000).joined(separator: " ")
+        XCTAssertEqual(repl.error("/score " + long), "/score reads at most 10,000 tokens (this text has 20,001): one "
+            + "log-probability per vocabulary entry per token must fit in 512 MiB; score a shorter piece")
+        let blob = repl.error("/score " + String(repeating: "catdog ", count: 150_000))
+        XCTAssertTrue(blob.contains("at most 10,000 tokens, and this text is 1,049,999 bytes"), blob)
+        XCTAssertEqual(REPLSession.scoreLimit(vocabularySize: 50_000), 2_684)
+        // Up to the bound it scores.
+        let lines = try repl.run("/score " + Array(repeating: "cat", count: 300).joined(separator: " "))
+        XCTAssertTrue(lines.contains { $0.hasPrefix("mean NLL") && $0.contains("over 301 tokens") }, "\(lines.suffix(3))")
+    }
+
     func testCtrlCCancelsAGeneration() throws {
         let repl = try Harness(runs: runs)
         try repl.run("/n 5000")

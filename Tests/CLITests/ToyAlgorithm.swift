@@ -55,27 +55,27 @@ enum SGDAlgorithm: TrainingAlgorithm {
         }
         let data = setup.data.train
         return PreparedTrainer { emit in
-            _ = emit(.phaseStarted(phase: Phase.mle, totalSteps: config.steps))
+            _ = try emit(.phaseStarted(phase: Phase.mle, totalSteps: config.steps))
             while state.step < config.steps {
                 let members = (0..<config.batchSize).map { _ in data.sequences[state.rng.nextInt(below: data.count)] }
                 generator.zeroGrad()
                 let loss = generator.weightedNLL(TokenBatch(sequences: members, length: data.length), backward: true)
                 optimizer.update()
                 state.step += 1
-                let control = emit(.step(phase: Phase.mle, step: state.step, epoch: 0, metrics: ["loss": Double(loss)],
+                let control = try emit(.step(phase: Phase.mle, step: state.step, epoch: 0, metrics: ["loss": Double(loss)],
                                          runStep: state.step))
                 if let directory = setup.checkpointDirectory {
                     let url = directory.appendingPathComponent("latest.safetensors")
                     try Checkpoint.save(to: url, models: [("", generator)], optimizers: [:], state: state,
                                         metadata: setup.metadata)
-                    _ = emit(.checkpoint(step: state.step, kind: "latest", path: url))
+                    _ = try emit(.checkpoint(step: state.step, kind: "latest", path: url))
                 }
                 if control == .stop { return .stopped }
             }
             var evaluationRNG = SeededGenerator(seed: UInt64(state.step))
-            _ = emit(.evaluation(phase: Phase.mle, step: state.step, epoch: 0,
+            _ = try emit(.evaluation(phase: Phase.mle, step: state.step, epoch: 0,
                                  metrics: setup.evaluate(generator, &evaluationRNG), runStep: state.step))
-            _ = emit(.phaseFinished(phase: Phase.mle, step: state.step))
+            _ = try emit(.phaseFinished(phase: Phase.mle, step: state.step))
             return .completed
         }
     }

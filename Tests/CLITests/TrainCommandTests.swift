@@ -1,3 +1,4 @@
+import Digest
 import Foundation
 import NumericCore
 import RunStore
@@ -303,6 +304,116 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(stopped.count, straight.count)
         XCTAssertEqual(stopped, straight)
         XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
+    }
+
+    func testOneHugeCorpusLineIsRefusedRatherThanSettingEveryLength() throws {
+        // Given the tiny corpus (five tokens a sentence) with one line of 3,000 tokens
+        let tiny = try String(contentsOf: directory.appendingPathComponent("tiny.txt"), encoding: .utf8)
+        let huge = directory.appendingPathComponent("huge.txt")
+        try (tiny + "\n" + Array(repeating: "the cat", count: 1_500).joined(separator: " ") + "\n")
+            .write(to: huge, atomically: true, encoding: .utf8)
+        let config = directory.appendingPathComponent("tiny.json").path
+
+        // then training on it is refused before anything is recorded, saying what the other examples are like
+        let refused = try train([huge.path, "--config", config])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("the longest training example of huge has 3000 tokens (\"the cat the cat the cat …\"), "
+            + "so every sequence would be 3001 tokens long, more than maxLengthLimit 1000; 1 of"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("99% have at most 5 tokens. Cut longer examples with --max-length 6"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--max-length-limit 3001"), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+        XCTAssertTrue(try RunDatabase(path: database).runs().isEmpty)
+        // (the limit is a config field with a range, like any other),
+        let low = directory.appendingPathComponent("low.json")
+        try #"{"maxLengthLimit": 1}"#.write(to: low, atomically: true, encoding: .utf8)
+        let range = try train([huge.path, "--config", low.path])
+        XCTAssertTrue(range.stderr.contains("maxLengthLimit"), range.stderr)
+
+        // and with a length given, the long example is cut and the run trains.
+        let cut = try train([huge.path, "--config", config, "--max-length", "6", "--adversarial-steps", "1"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertTrue(cut.stdout.contains("max length 6"), cut.stdout)
+    }
+
+    func testASuspendedRunIsNotResumedByASecondProcess() throws {
+        // Given a training process suspended (SIGSTOP) past its stale window, so its run reads as crashed
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let child = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
+        let pid = child.process.processIdentifier
+        kill(pid, SIGSTOP)
+        defer { kill(pid, SIGKILL) }
+        let store = try RunDatabase(path: database)
+        try store.writer.write { db in  // as 60 s without a heartbeat would leave it
+            try db.execute(sql: "UPDATE runs SET heartbeat_at = '2000-01-01 00:00:00.000' WHERE id = 1")
+        }
+        XCTAssertEqual(try store.run(1).status, .crashed)
+        let rows = try store.metricHistory(run: 1, key: "pg_loss").count
+
+        // when a second process tries to resume it
+        let second = try train(["--resume", "1"])
+
+        // then it is refused, naming the process that holds the run, and changes nothing;
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.stderr.contains("run 1 is being trained by process pid \(pid)"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("kill -CONT"), second.stderr)
+        XCTAssertEqual(try store.metricHistory(run: 1, key: "pg_loss").count, rows)
+        XCTAssertEqual(try store.writer.read { try String.fetchOne($0, sql: "SELECT status FROM runs WHERE id = 1") },
+                       "running")
+
+        // and the first, continued, goes on as the run's only writer and stops cleanly.
+        kill(pid, SIGCONT)
+        XCTAssertTrue(child.waitForOutput("adversarial step \(rows + 2)/400", timeout: 120), child.stdout)
+        kill(pid, SIGINT)
+        XCTAssertEqual(child.wait().status, 130)
+        XCTAssertEqual(try store.run(1).status, .interrupted)
+    }
+
+    func testARecordingThatFailsStopsTheRunBeforeTheStepsCheckpoint() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let arguments = [tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6"]
+        XCTAssertEqual(try train(arguments + ["--name", "straight"]).status, 0)
+        // Given a store that fails to record run 2's third adversarial step (as a full disk would)
+        try RunDatabase(path: database).writer.write { db in
+            try db.execute(sql: """
+                CREATE TRIGGER simulated_full_disk BEFORE INSERT ON metrics
+                WHEN NEW.run_id = 2 AND NEW.phase = 'adversarial' AND NEW.phase_step = 3
+                BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END;
+                """)
+        }
+
+        // when the run gets there
+        let failed = try train(arguments + ["--name", "failing"])
+
+        // then it stops with an error saying what was not recorded, as failed, and its checkpoint is no further
+        // than its recorded history: the last checkpoint recorded is the file on disk, at adversarial step 2.
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.contains("recording the adversarial step at run step"), failed.stderr)
+        XCTAssertTrue(failed.stderr.contains("database or disk is full (simulated)"), failed.stderr)
+        let store = try RunDatabase(path: database)
+        let run = try store.run(2)
+        XCTAssertEqual(run.status, .failed)
+        let adversarial = try store.metricHistory(run: 2, key: "pg_loss")
+        XCTAssertEqual(adversarial.map(\.phaseStep), [1, 2])
+        let checkpoints = try store.details(of: 2).checkpoints
+        XCTAssertEqual(checkpoints.last?.step, adversarial.last?.step, "no checkpoint past the recorded steps")
+        let latest = directory.appendingPathComponent("runs/2/latest.safetensors")
+        XCTAssertEqual(try SHA256.hex(ofFile: latest), checkpoints.last?.sha256, "the file is the last one recorded")
+
+        // and once the store records again, the resumed run's history is an uninterrupted one's.
+        try store.writer.write { try $0.execute(sql: "DROP TRIGGER simulated_full_disk") }
+        let resumed = try train(["--resume", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        func history(_ id: Int64) throws -> [String] {
+            let metrics = try ["loss", "train_nll", "nll_test", "d_loss", "pg_loss", "mean_reward", "bleu2"]
+                .flatMap { try store.metricHistory(run: id, key: $0) }.sorted { $0.id! < $1.id! }
+                .map { "\($0.phase) \($0.step) \($0.phaseStep!) \($0.key) \($0.value.bitPattern)" }
+            return try metrics + store.evaluations(run: id).map { "\($0.step) \($0.metric) \($0.value.bitPattern)" }
+        }
+        XCTAssertEqual(try history(2), try history(1))
     }
 
     /// On a terminal the progress line fits its width (a wrapped line is not cleared by the next carriage return),

@@ -34,12 +34,14 @@ struct Probe: ParsableCommand {
 
     func run() throws {
         let database = try RunDatabase(path: db)
+        // A lease, as training holds one: a resume by another process ends this one's writes.
+        let owner = RunLease.token()
         let id = try database.startRun(NewRun(
             name: name, algorithm: "seqgan", generator: "lstm", discriminator: "cnn", corpus: "probe",
             seed: 7, configJSON: #"{"g_lr": 0.01, "probe": {"mode": "\#(mode.rawValue)"}}"#,
-            staleAfter: staleAfter))
+            staleAfter: staleAfter), owner: owner)
         let lifecycle = RunLifecycle(
-            database: database, run: id, heartbeatInterval: heartbeat,
+            database: database, run: id, owner: owner, heartbeatInterval: heartbeat,
             signals: mode == .graceful ? .stopAtNextStep : .exitImmediately)
         FileHandle.standardOutput.write(Data("started \(id)\n".utf8))
 
@@ -47,7 +49,9 @@ struct Probe: ParsableCommand {
             try lifecycle.run { lifecycle in
                 var step = 0
                 while !lifecycle.stopRequested {
-                    try database.recordMetrics(run: id, phase: "probe", step: step, values: ["loss": Double(step)])
+                    if let lost = lifecycle.lostLease { throw lost }
+                    try database.recordMetrics(run: id, phase: "probe", step: step, values: ["loss": Double(step)],
+                                               owner: owner)
                     step += 1
                     switch mode {
                     case .finish where step == steps: return

@@ -16,6 +16,39 @@ final class SQLCommandTests: XCTestCase {
         try runProcess("textgan", ["sql", "--db", path] + arguments, environment: environment)
     }
 
+    func testLongCellsAreCutWithTheirLengthUnlessAskedForWhole() throws {
+        // Given a megabyte blob and a megabyte of text in one row
+        let query = "SELECT randomblob(1000000) AS blob, printf('%.*c', 1000000, 'a') AS text, 'short' AS note"
+
+        // then every format prints their beginning, marked with their length, and says so on stderr;
+        for format in ["table", "csv", "json"] {
+            let cut = try sql(query, "--format", format)
+            XCTAssertEqual(cut.status, 0, cut.stderr)
+            XCTAssertLessThan(cut.stdout.utf8.count, 10_000, format)
+            XCTAssertTrue(cut.stdout.contains("…[1000000 bytes]"), format)
+            XCTAssertTrue(cut.stdout.contains(String(repeating: "a", count: 1000) + "…[1000000 bytes]"), format)
+            XCTAssertTrue(cut.stdout.contains("short"), format)
+            XCTAssertTrue(cut.stderr.contains("note: 2 cells were longer than 1000 bytes and cut"), cut.stderr)
+        }
+        // a UTF-8 text is cut between characters, never inside one;
+        let chinese = try sql("SELECT printf('%.*c', 2000, 'x') || replace(printf('%.*c', 400, '-'), '-', '床前明月光') AS t",
+                              "--max-cell", "2005", "--format", "csv")
+        XCTAssertTrue(chinese.stdout.contains("xxxx床…["), chinese.stdout.suffix(40).description)
+        XCTAssertFalse(chinese.stdout.contains("\u{FFFD}"))
+        // and --full prints them whole, within the timeout.
+        let whole = try sql(query, "--full", "--format", "csv")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertGreaterThan(whole.stdout.utf8.count, 3_000_000)
+        XCTAssertFalse(whole.stdout.contains("…["))
+        XCTAssertEqual(whole.stderr, "")
+        XCTAssertNotEqual(try sql("SELECT 1", "--max-cell", "3").status, 0)
+        // Printing counts against --timeout: output that cannot be ready in time is not printed.
+        let late = try sql("SELECT randomblob(3000000) AS a, randomblob(3000000) AS b", "--full", "--timeout", "0.001")
+        XCTAssertEqual(late.status, 1)
+        XCTAssertEqual(late.stdout, "")
+        XCTAssertTrue(late.stderr.hasPrefix("error: query interrupted: it ran longer than 0.001 s"), late.stderr)
+    }
+
     func testRefusesEveryKindOfWriteAndLeavesTheFileByteIdentical() throws {
         // Given the fixture's bytes
         let before = try Data(contentsOf: URL(fileURLWithPath: path))

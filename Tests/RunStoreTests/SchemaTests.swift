@@ -108,6 +108,70 @@ final class SchemaTests: XCTestCase {
         }
     }
 
+    func testUpgradesAVersion4StoreWhoseEvaluationsHaveNoRecorder() throws {
+        // Given a store written by schema version 4, with a score past step 10 of unknown origin
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v4-run-step-and-phase-step")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'interrupted');
+                    INSERT INTO evaluations (run_id, step, phase_step, metric, value, kind, sample_count, reference_set,
+                                             tokenizer, temperature, time)
+                    VALUES (1, 20, 20, 'bleu2', 0.25, 'finite', 100, 'coco:test', 'space', 1.0, '2026-01-02');
+                    """)
+            }
+        }
+
+        // when this build opens it
+        let database = try RunDatabase(path: path)
+
+        // then the old row has no recorder, new ones have theirs, and a resume at step 10 drops the old row (it
+        // may be training's) while keeping a new eval's.
+        XCTAssertEqual(try database.evaluations(run: 1).map(\.recordedBy), [nil])
+        try database.recordEvaluation(run: 1, step: 20, values: ["bleu3": 0.2], protocol: evaluationProtocol,
+                                      signOfLife: false)
+        try database.resumeRun(1)
+        try database.recordEvaluation(run: 1, step: 5, values: ["bleu4": 0.1], protocol: evaluationProtocol)
+        XCTAssertEqual(try database.evaluations(run: 1).map(\.recordedBy), ["train", nil, "eval"])
+        try database.forgetHistory(run: 1, after: 10)
+        XCTAssertEqual(try database.evaluations(run: 1).map(\.metric), ["bleu4", "bleu3"])
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+        }
+    }
+
+    func testUpgradesAVersion5StoreWhoseRunsHaveNoOwner() throws {
+        // Given a store written by schema version 5, with an interrupted run
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v5-evaluations-recorded-by")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'interrupted');
+                    """)
+            }
+        }
+
+        // when this build opens it, the run has no owner; a resume gives it one, whose writes pass and others' fail.
+        let database = try RunDatabase(path: path)
+        let owner = { try database.writer.read { try String.fetchOne($0, sql: "SELECT owner FROM runs WHERE id = 1") } }
+        XCTAssertNil(try owner())
+        try database.resumeRun(1, owner: "new")
+        XCTAssertEqual(try owner(), "new")
+        try database.recordMetrics(run: 1, phase: "mle", step: 1, values: ["loss": 1], owner: "new")
+        XCTAssertThrowsError(try database.recordMetrics(run: 1, phase: "mle", step: 2, values: ["loss": 1], owner: "old"))
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
+        }
+    }
+
     func testReopeningAnOnDiskDatabaseKeepsItsRunsAndUsesWAL() throws {
         // Given a run stored on disk
         let path = try temporaryDirectory(self).appendingPathComponent("runs/textgan.sqlite").path

@@ -216,6 +216,35 @@ final class WriteReadTests: XCTestCase {
         XCTAssertEqual(summaries.first { $0.run.id == a }?.bestBLEU4, 0.20, "the T=0.5 probe is not the headline")
     }
 
+    func testAResumeForgetsTrainingsRowsPastItsCheckpointButKeepsEvalsScores() throws {
+        // Given a run that recorded steps 10 and 20 (with an evaluation and a checkpoint each), whose step-20
+        // checkpoint `textgan eval` scored, and which then crashed before its latest checkpoint reached step 20
+        let database = try RunDatabase.inMemory()
+        let id = try database.startRun(makeRun())
+        for step in [10, 20] {
+            try database.recordMetrics(run: id, phase: "mle", step: step, values: ["loss": Double(step)])
+            try database.recordEvaluation(run: id, step: step, values: ["nll_test": 3], protocol: evaluationProtocol)
+            try database.recordSamples(run: id, step: step, temperature: 1, texts: ["at \(step)"])
+            try database.recordCheckpoint(run: id, step: step, path: "/r/\(id)/best.safetensors",
+                                          sha256: String(repeating: "0", count: 64), bytes: 1)
+        }
+        try database.recordEvaluation(run: id, step: 20, values: ["nll_test": 3, "bleu2": 0.5],
+                                      protocol: evaluationProtocol, signOfLife: false)
+
+        // when it resumes from its checkpoint at step 10
+        let removed = try database.forgetHistory(run: id, after: 10)
+
+        // then training's rows past step 10 are gone (it records them again) and eval's two scores stay.
+        XCTAssertEqual(removed, 4)
+        XCTAssertEqual(try database.metricHistory(run: id, key: "loss").map(\.step), [10])
+        let evaluations = try database.evaluations(run: id)
+        XCTAssertEqual(evaluations.map { "\($0.step) \($0.metric) \($0.recordedBy!)" },
+                       ["10 nll_test train", "20 bleu2 eval", "20 nll_test eval"])
+        let details = try database.details(of: id)
+        XCTAssertEqual(details.checkpoints.map(\.step), [10])
+        XCTAssertEqual(details.lastSamples.map(\.text), ["at 10"])
+    }
+
     func testFiltersAndLimitSelectRunsNewestFirst() throws {
         let database = try RunDatabase.inMemory()
         let t0 = Date(timeIntervalSince1970: 1_700_000_000)
