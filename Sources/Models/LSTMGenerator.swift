@@ -172,27 +172,9 @@ public final class LSTMGenerator: SequenceGenerator {
         count: Int, options: SamplingOptions, prefix: [Int32], batchSize: Int, using rng: inout SeededGenerator,
         shouldStop: () -> Bool
     ) -> [[Int32]] {
-        precondition(batchSize > 0, "sample: batchSize must be positive")
-        let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
-        var streams = sizes.map { _ in rng.fork() }
-        var batches = [[[Int32]]](repeating: [], count: sizes.count)
-        var next = 0
-        while next < sizes.count && !shouldStop() {
-            let round = min(max(Parallel.threads, 1), sizes.count - next)
-            streams.withUnsafeMutableBufferPointer { streams in
-                batches.withUnsafeMutableBufferPointer { batches in
-                    // One batch per thread; a lone batch spreads its steps over the threads instead.
-                    Parallel.forEachChunk(round) { range in
-                        for k in range {
-                            batches[next + k] = sampleBatch(sizes[next + k], options: options, prefix: prefix,
-                                                            using: &streams[next + k], shouldStop: shouldStop)
-                        }
-                    }
-                }
-            }
-            next += round
+        sampleInBatches(count: count, batchSize: batchSize, using: &rng, shouldStop: shouldStop) { size, stream in
+            sampleBatch(size, options: options, prefix: prefix, using: &stream, shouldStop: shouldStop)
         }
-        return Array(batches.joined())
     }
 
     private func sampleBatch(

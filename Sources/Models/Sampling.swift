@@ -147,3 +147,28 @@ extension Linear {
         return drawn
     }
 }
+
+/// `count` sequences in batches of `batchSize`: every batch draws from its own stream forked from `rng` in batch
+/// order, and independent batches run side by side, one per thread (a lone batch spreads its own steps over the
+/// threads), so the tokens do not depend on the thread count. `shouldStop` is asked before every round of batches;
+/// once it returns true the batches done so far are returned. Both generators sample this way.
+func sampleInBatches(count: Int, batchSize: Int, using rng: inout SeededGenerator, shouldStop: () -> Bool,
+                     _ sampleBatch: (_ size: Int, _ stream: inout SeededGenerator) -> [[Int32]]) -> [[Int32]] {
+    precondition(batchSize > 0, "sample: batchSize must be positive")
+    let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
+    var streams = sizes.map { _ in rng.fork() }
+    var batches = [[[Int32]]](repeating: [], count: sizes.count)
+    var next = 0
+    while next < sizes.count && !shouldStop() {
+        let round = min(max(Parallel.threads, 1), sizes.count - next)
+        streams.withUnsafeMutableBufferPointer { streams in
+            batches.withUnsafeMutableBufferPointer { batches in
+                Parallel.forEachChunk(round) { range in
+                    for k in range { batches[next + k] = sampleBatch(sizes[next + k], &streams[next + k]) }
+                }
+            }
+        }
+        next += round
+    }
+    return Array(batches.joined())
+}

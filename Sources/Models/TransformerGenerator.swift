@@ -239,29 +239,10 @@ public final class TransformerGenerator: SequenceGenerator {
 
     public func sample(count: Int, options: SamplingOptions, prefix: [Int32], batchSize: Int,
                        using rng: inout SeededGenerator, shouldStop: () -> Bool) -> [[Int32]] {
-        precondition(batchSize > 0, "sample: batchSize must be positive")
-        // As the LSTM samples: each batch draws from its own stream forked from `rng` in batch order, one batch per
-        // thread (a lone batch spreads its steps over the threads), so the thread count changes no token.
-        let sizes = stride(from: 0, to: max(count, 0), by: batchSize).map { min(batchSize, count - $0) }
-        var streams = sizes.map { _ in rng.fork() }
-        var batches = [[[Int32]]](repeating: [], count: sizes.count)
-        var next = 0
-        while next < sizes.count && !shouldStop() {
-            let round = min(max(Parallel.threads, 1), sizes.count - next)
-            streams.withUnsafeMutableBufferPointer { streams in
-                batches.withUnsafeMutableBufferPointer { batches in
-                    Parallel.forEachChunk(round) { range in
-                        for k in range {
-                            batches[next + k] = continueSequencesCached(
-                                [[Int32]](repeating: prefix, count: sizes[next + k]), options: options,
-                                using: &streams[next + k], shouldStop: shouldStop)
-                        }
-                    }
-                }
-            }
-            next += round
+        sampleInBatches(count: count, batchSize: batchSize, using: &rng, shouldStop: shouldStop) { size, stream in
+            continueSequencesCached([[Int32]](repeating: prefix, count: size), options: options, using: &stream,
+                                    shouldStop: shouldStop)
         }
-        return Array(batches.joined())
     }
 
     /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller),
