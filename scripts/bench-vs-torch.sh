@@ -9,7 +9,7 @@
 #   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
 #                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
 #                      by either variable. Without it both run in the environment as it is. The output says which.
-#   phases             any of mle gen rollout dis nll adv tmle tgen trollout (default: mle gen rollout dis nll)
+#   phases             any of mle gen rollout dis nll adv tmle tgen trollout gumbel tgumbel (default: mle gen rollout dis nll)
 #
 # Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
 set -euo pipefail
@@ -24,7 +24,7 @@ while (($#)); do
     --repeats) repeats="$2"; shift ;;
     --openblas-native) native=1 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout) phases+=("$1") ;;
+    mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout|gumbel|tgumbel) phases+=("$1") ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -55,8 +55,13 @@ for phase in "${phases[@]}"; do
   # The adversarial epoch takes minutes: one timed run, no warm-up.
   r=$repeats w=1; [ "$phase" = adv ] && r=1 w=0
   reference=../shared/bench/torch_seqgan.py
-  case "$phase" in tmle|tgen|trollout) reference=../shared/bench/torch_textgans.py ;; esac
-  torch_line=$("$venv/bin/python" "$reference" --phase "$phase" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
+  torch_phase=("$phase")
+  case "$phase" in
+    tmle|tgen|trollout) reference=../shared/bench/torch_textgans.py ;;
+    gumbel) reference=../shared/bench/torch_textgans.py torch_phase=(gumbel --generator lstm) ;;
+    tgumbel) reference=../shared/bench/torch_textgans.py torch_phase=(gumbel --generator transformer) ;;
+  esac
+  torch_line=$("$venv/bin/python" "$reference" --phase "${torch_phase[@]}" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
   ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --json | tail -n 1)
   echo "torch:   $torch_line"
   echo "textgan: $ours_line"

@@ -371,3 +371,43 @@ TG_CLONES int64_t tg_inverse_cdf(const float *w, int64_t n, float target) {
     }
     return n - 1;
 }
+
+// ln x for finite x > 0 (normal or subnormal-free inputs: the callers pass values ≥ 1e-30): x = 2^e·m with
+// m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its odd series to s^11 (error < 1e-9 in
+// ln m). Branch-free, so the loops that call it vectorise.
+static inline float log_core(float x) {
+    union { float f; uint32_t u; } v = { x };
+    int32_t e = (int32_t)((v.u >> 23) & 0xff) - 127;
+    v.u = (v.u & 0x7fffffu) | 0x3f800000u;  // m in [1, 2)
+    float m = v.f;
+    int big = m > 1.41421356f;
+    m = big ? 0.5f * m : m;
+    e += big;
+    float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    float p = 1.0f / 11.0f;
+    p = p * s2 + 1.0f / 9.0f;
+    p = p * s2 + 1.0f / 7.0f;
+    p = p * s2 + 1.0f / 5.0f;
+    p = p * s2 + 1.0f / 3.0f;
+    p = p * s2 + 1.0f;
+    return (float)e * 0.69314718056f + 2.0f * s * p;
+}
+
+TG_CLONES void tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse, const float *u, float *g) {
+    // E_i = −ln u_i ~ Exponential(1); a free Gumbel of location o_i is o_i − ln E_i.
+    if (y < 0) {
+        for (int64_t i = 0; i < V; i++) g[i] = -log_core(-log_core(u[i]));
+        return;
+    }
+    // The maximum M = logsumexp(o) + Gumbel; every other perturbed logit is a Gumbel of location o_i truncated
+    // below M: z_i = −ln(e^{−M} + e^{−o_i}·E_i) = M − softplus(M − o_i + ln E_i), in the form that cannot overflow.
+    float M = lse - log_core(-log_core(u[V]));
+    for (int64_t i = 0; i < V; i++) {
+        float a = M - o[i] + log_core(-log_core(u[i]));
+        float t = a > 0 ? -a : a;  // −|a|
+        float e = in_core_range(t) ? exp_core(t) : 0.0f;
+        float softplus = (a > 0 ? a : 0.0f) + log_core(1.0f + e);
+        g[i] = (M - softplus) - o[i];
+    }
+    g[y] = M - o[y];
+}

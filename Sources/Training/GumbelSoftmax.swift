@@ -111,46 +111,47 @@ public enum GumbelSoftmax {
     }
 
     /// Gumbel noise g [N, V] for logits [N, V] conditioned on argmax(o + g) = each position's token (positions of
-    /// weight 0, padding, get unconditioned noise). Drawn row by row in order, V + 1 uniforms per row.
+    /// weight 0, padding, get unconditioned noise). Each row draws its V + 1 uniforms from its own stream, seeded from
+    /// `rng` in row order, so rows run on several threads and the thread count changes no bit.
     public static func posteriorNoise(logits: Tensor, tokens: [Int32], weights: [Float],
                                       using rng: inout SeededGenerator) -> Tensor {
         let (N, V) = logits.matrixShape
         precondition(tokens.count == N, "posteriorNoise: \(tokens.count) tokens for \(N) rows of logits")
+        let seeds = (0..<N).map { _ in rng.next() }
         var noise = Tensor(zeros: [N, V])
         logits.withUnsafeBufferPointer { po in
             noise.withUnsafeMutableBufferPointer { pg in
-                for n in 0..<N {
-                    let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
-                    guard weights[n] > 0 else {
-                        for v in 0..<V { g[v] = Float(gumbel(&rng)) }
-                        continue
+                Parallel.forEachChunk(N, grain: 4) { range in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: V + 1) { uniforms in
+                        let u = uniforms.baseAddress!
+                        for n in range {
+                            let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
+                            var stream = SeededGenerator(seed: seeds[n])
+                            // (k + ½)/2²⁴: strictly inside (0, 1), so every logarithm is finite.
+                            for v in 0...V { u[v] = (Float(stream.next() >> 40) + 0.5) * 0x1p-24 }
+                            let y = weights[n] > 0 ? Int(tokens[n]) : -1
+                            var lse: Float = 0
+                            if y >= 0 {
+                                let top = Vector.maximum(o, count: V)
+                                lse = top + Foundation.log(Self.expSum(o, count: V, shift: top, scratch: g))
+                            }
+                            Vector.gumbelNoise(logits: o, count: V, token: y, logSumExp: lse, uniforms: u, into: g)
+                            guard y >= 0 else { continue }
+                            // Rounding must not let another entry tie or pass the emitted token's.
+                            var best = -Float.infinity
+                            for v in 0..<V where v != y { best = max(best, o[v] + g[v]) }
+                            if o[y] + g[y] <= best { g[y] = (best - o[y]).nextUp.nextUp }
+                        }
                     }
-                    var top = -Double.infinity
-                    for v in 0..<V { top = max(top, Double(o[v])) }
-                    var sum = 0.0
-                    for v in 0..<V { sum += Foundation.exp(Double(o[v]) - top) }
-                    let maximum = top + Foundation.log(sum) + gumbel(&rng)
-                    let y = Int(tokens[n])
-                    for v in 0..<V {
-                        let free = Double(o[v]) + gumbel(&rng)
-                        let z = v == y ? maximum : maximum - softplus(maximum - free)
-                        g[v] = Float(z - Double(o[v]))
-                    }
-                    // Rounding to Float must not let another entry tie or pass the emitted token's.
-                    var best = -Float.infinity
-                    for v in 0..<V where v != y { best = max(best, o[v] + g[v]) }
-                    if o[y] + g[y] <= best { g[y] = (best - o[y]).nextUp.nextUp }
                 }
             }
         }
         return noise
     }
 
-    /// A standard Gumbel draw, −log(−log u).
-    static func gumbel(_ rng: inout SeededGenerator) -> Double {
-        let u = max(rng.nextDouble(), Double.leastNormalMagnitude)
-        return -Foundation.log(-Foundation.log(u))
+    /// Σ exp(x − shift), using `scratch` [count] (overwritten) for the exponentials.
+    private static func expSum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scratch: UnsafeMutablePointer<Float>) -> Float {
+        Vector.expSum(x, scratch, count: count, shift: shift)
     }
 
-    private static func softplus(_ x: Double) -> Double { max(x, 0) + Foundation.log1p(Foundation.exp(-abs(x))) }
 }

@@ -165,14 +165,8 @@ public final class GumbelTrainer {
             _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
             while state.adversarialStep < config.adversarialSteps {
                 let step = state.adversarialStep + 1
-                let beta = config.inverseTemperature(step: state.adversarialStep)
-                var metrics = try generatorStep(beta: beta, step: step, rng: &state.rng)
-                var dLoss = 0.0
-                for _ in 0..<config.discriminatorSteps {
-                    dLoss += try discriminatorStep(beta: beta, step: step, rng: &state.rng)
-                }
-                metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
-                metrics["inverse_temperature"] = Double(beta)
+                let metrics = try iteration(inverseTemperature: config.inverseTemperature(step: state.adversarialStep),
+                                            step: step, using: &state.rng)
                 state.adversarialStep = step
                 var control = try emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
                                          runStep: state.runStep))
@@ -187,6 +181,17 @@ public final class GumbelTrainer {
             try checkpoint(state, emit: emit)
         }
         return .completed
+    }
+
+    /// One adversarial iteration at inverse temperature β: a generator step, then `discriminatorSteps` D steps.
+    /// Returns its metrics (g_loss, g_gradient_norm, the mean d_loss, inverse_temperature).
+    public func iteration(inverseTemperature beta: Float, step: Int, using rng: inout SeededGenerator) throws -> [String: Double] {
+        var metrics = try generatorStep(beta: beta, step: step, rng: &rng)
+        var dLoss = 0.0
+        for _ in 0..<config.discriminatorSteps { dLoss += try discriminatorStep(beta: beta, step: step, rng: &rng) }
+        metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
+        metrics["inverse_temperature"] = Double(beta)
+        return metrics
     }
 
     /// A batch of real sequences drawn with replacement (as RelGAN's data loader cycles shuffled batches).

@@ -63,6 +63,9 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     public var bleuSmoothing: BLEUSmoothing = .method1
     /// Also Self-BLEU-n of the same samples, each against the others: the mode-collapse alarm of GAN training.
     public var selfBLEU = true
+    /// Mode-collapse alarm: `train` prints a warning when Self-BLEU-4 of an evaluation's samples exceeds this
+    /// (nil: never). Distinct-1..4 of the same samples are recorded beside it.
+    public var selfBLEUAlarm: Double? = 0.9
 
     public init(preset: Preset? = nil) {
         if preset == .quick {
@@ -81,6 +84,23 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
         bleuOrders = try c.decodeIfPresent([Int].self, forKey: .bleuOrders) ?? bleuOrders
         bleuSmoothing = try c.decodeIfPresent(BLEUSmoothing.self, forKey: .bleuSmoothing) ?? bleuSmoothing
         selfBLEU = try c.decodeIfPresent(Bool.self, forKey: .selfBLEU) ?? selfBLEU
+        selfBLEUAlarm = c.contains(.selfBLEUAlarm) ? try c.decodeIfPresent(Double.self, forKey: .selfBLEUAlarm) : selfBLEUAlarm
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case nllOracleSamples, testNLL, bleuSamples, bleuOrders, bleuSmoothing, selfBLEU, selfBLEUAlarm
+    }
+
+    /// Every key, the alarm as null when it is off, so a stored config reads back as it was.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(nllOracleSamples, forKey: .nllOracleSamples)
+        try c.encode(testNLL, forKey: .testNLL)
+        try c.encode(bleuSamples, forKey: .bleuSamples)
+        try c.encode(bleuOrders, forKey: .bleuOrders)
+        try c.encode(bleuSmoothing, forKey: .bleuSmoothing)
+        try c.encode(selfBLEU, forKey: .selfBLEU)
+        try c.encode(selfBLEUAlarm, forKey: .selfBLEUAlarm)
     }
 
     public func validate() throws {
@@ -91,6 +111,7 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
         for (i, n) in bleuOrders.enumerated() { try check.int("bleuOrders.\(i)", n, 1...9) }
         try check.require(!(selfBLEU && bleuSamples == 1), "bleuSamples", "1",
                           "0, or at least 2 when selfBLEU is on (Self-BLEU compares samples with each other)")
+        if let selfBLEUAlarm { try check.number("selfBLEUAlarm", Float(selfBLEUAlarm), 0...1) }
     }
 }
 
@@ -616,7 +637,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     private static func nullKeys(_ overlay: [String: Any], known: [String: Any], path: String = "") -> [String] {
         overlay.keys.sorted().flatMap { key -> [String] in
             let here = path.isEmpty ? key : "\(path).\(key)"
-            if overlay[key] is NSNull { return known[key] == nil ? [] : [here] }
+            if overlay[key] is NSNull { return known[key] == nil || known[key] is NSNull ? [] : [here] }
             if let o = overlay[key] as? [String: Any], let kk = known[key] as? [String: Any] {
                 return nullKeys(o, known: kk, path: here)
             }

@@ -180,12 +180,14 @@ public struct TrainingData {
             if let oracle {
                 let samples = generator.sample(count: settings.nllOracleSamples, batchSize: 500, using: &rng)
                 metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples)
+                for d in distinctN(samples, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
             }
             if let test { metrics["nll_test"] = meanTokenNLL(generator, on: test) }
             if let bleu {
-                let samples = generator.sample(count: settings.bleuSamples, batchSize: 500, using: &rng)
-                metrics.merge(bleu.scores(samples.map(tokens.sample), selfBLEU: settings.selfBLEU,
-                                          threads: Parallel.threads)) { _, new in new }
+                let samples = generator.sample(count: settings.bleuSamples, batchSize: 500, using: &rng).map(tokens.sample)
+                metrics.merge(bleu.scores(samples, selfBLEU: settings.selfBLEU, threads: Parallel.threads)) { _, new in new }
+                // Diversity beside quality, so a collapse to few modes shows where a user looks.
+                for d in distinctN(samples, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
             }
             return metrics
         }

@@ -23,6 +23,8 @@ struct Bench: ParsableCommand {
               tmle, tgen, trollout: the same with the Transformer generator of ../shared/bench/torch_textgans.py \
             (2 layers, 4 heads, width 64, MLP 256): one MLE epoch (Adam 1e-3), 10,000 samples with the key/value \
             cache, rollout rewards for one batch (16 rollouts, the token CNN scoring).
+              gumbel, tgumbel: one RelGAN-style iteration (1 generator step + 5 discriminator steps at β = 10, RSGAN) \
+            with the LSTM or the Transformer generator, as torch_textgans.py --phase gumbel --generator lstm|transformer.
               bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
@@ -36,6 +38,7 @@ struct Bench: ParsableCommand {
         case bleu
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
+        case gumbel, tgumbel
     }
 
     @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")

@@ -12,9 +12,13 @@ final class ConsoleReporter {
     private var progressShown = false
     private let started = Date()
 
-    init(render: @escaping ([Int32]) -> String) {
+    /// Self-BLEU-4 above which an evaluation prints a mode-collapse warning (`evaluation.selfBLEUAlarm`).
+    private let selfBLEUAlarm: Double?
+
+    init(render: @escaping ([Int32]) -> String, selfBLEUAlarm: Double? = nil) {
         interactive = isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         self.render = render
+        self.selfBLEUAlarm = selfBLEUAlarm
     }
 
     func handle(_ event: TrainingEvent) {
@@ -46,6 +50,10 @@ final class ConsoleReporter {
         case .evaluation(let phase, let step, let epoch, let metrics, _):
             endProgress()
             print("\(phase) evaluation at step \(step) (epoch \(epoch)): \(format(metrics))  [\(elapsed())]")
+            if let alarm = selfBLEUAlarm, let selfBLEU = metrics["self_bleu4"], selfBLEU > alarm {
+                print("warning: Self-BLEU-4 \(String(format: "%.3f", selfBLEU)) exceeds \(alarm) (evaluation.selfBLEUAlarm): "
+                      + "the samples are alike; the generator may be collapsing to few modes")
+            }
         case .samples(_, let temperature, let sequences, _):
             endProgress()
             print("samples (temperature \(temperature)):")

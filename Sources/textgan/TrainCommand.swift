@@ -228,7 +228,7 @@ struct TrainCommand: ParsableCommand {
             print("  the whole config: `textgan runs show \(id) --config`, or --print-config")
         }
 
-        let reporter = ConsoleReporter(render: data.render)
+        let reporter = ConsoleReporter(render: data.render, selfBLEUAlarm: config.evaluation.selfBLEUAlarm)
         let started = Date()
         let (outcome, interruption): (TrainingOutcome, Int32?)
         do {

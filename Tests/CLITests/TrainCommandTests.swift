@@ -466,6 +466,30 @@ final class TrainEndToEndTests: XCTestCase {
 
     /// `--generator transformer` trains by MLE and SeqGAN (rollouts included), samples and evaluates through the
     /// same commands; its config section is the Transformer's own.
+    /// Training-time evaluations record distinct-1..4 beside BLEU and Self-BLEU, and warn when Self-BLEU-4 passes
+    /// `evaluation.selfBLEUAlarm` (null: never).
+    func testEvaluationsRecordDistinctNAndWarnOfModeCollapse() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        for (alarm, warns) in [("0.0", true), ("null", false)] {
+            let config = directory.appendingPathComponent("alarm.json")
+            try """
+                {"generator": {"embeddingSize": 8, "hiddenSize": 8},
+                 "mle": {"epochs": 2, "batchSize": 16, "logEvery": 5, "evaluateEvery": 1},
+                 "evaluation": {"bleuSamples": 20, "selfBLEUAlarm": \(alarm)}}
+                """.write(to: config, atomically: true, encoding: .utf8)
+            let trained = try train([tiny, "--algo", "mle", "--config", config.path])
+            XCTAssertEqual(trained.status, 0, trained.stderr)
+            XCTAssertEqual(trained.stdout.contains("warning: Self-BLEU-4"), warns, trained.stdout)
+        }
+        let store = try RunDatabase(path: database)
+        for run in [Int64(1), 2] {
+            let distinct = try store.metricHistory(run: run, key: "distinct2").map(\.value)
+            XCTAssertEqual(distinct.count, 2)
+            XCTAssertTrue(distinct.allSatisfy { $0 > 0 && $0 <= 1 }, "\(distinct)")
+        }
+        XCTAssertTrue(try store.run(2).configJSON.contains(#""selfBLEUAlarm":null"#) || (try store.run(2).configJSON.contains(#""selfBLEUAlarm" : null"#)))
+    }
+
     /// `--algo gumbel` with each generator: MLE, then Gumbel-softmax adversarial steps with β recorded per step;
     /// `sample` reads the result (the mid-adversarial resume is GumbelTests').
     func testGumbelSoftmaxTrainingWithEitherGeneratorRecordsBetaAndSamples() throws {

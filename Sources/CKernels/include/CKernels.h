@@ -91,6 +91,11 @@ void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *off
 int tg_parallel_depth(void);
 void tg_set_parallel_depth(int depth);
 
+/// Gumbel noise g [V] for one row of logits o: with y ≥ 0, drawn given argmax(o + g) = y (top-down: the maximum is
+/// lse + Gumbel, lse = logsumexp(o), the others Gumbels truncated below it); with y < 0, free standard Gumbels.
+/// u: V + 1 uniforms in (0, 1) (the last one for the maximum). Accuracy ~1e-6 relative, ample for noise.
+void tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse, const float *u, float *g);
+
 /// This thread's floating-point control word (x86: MXCSR), to copy into worker threads; 0 elsewhere.
 unsigned tg_fp_control(void);
 void tg_set_fp_control(unsigned control);

@@ -62,7 +62,18 @@ public enum PhaseBenchmarks {
         var rollout = Double(B * T) * transformerTokenFull
         for g in 1..<T { for t in (g + 1)..<T { rollout += Double(rollouts * B) * transformerStep(t) } }
         rollout += Double(rollouts * B * (T - 1) + B) * discriminatorForwardMAC
+        // A Gumbel iteration as torch_textgans.py counts it: G step = 3·B·(generation) + 3·B·(D on rows), plus D on the
+        // real batch; each of 5 D steps = B·(generation) + 2·B·(2·rows·E + 3·D body). Rows·E = T·V·64 per sequence.
+        let rowsMAC = Double(T * V * 64), body = discriminatorForwardMAC
+        let lstmSequence = Double(T) * tokenForward
+        let transformerSequence = (0..<T).reduce(0.0) { $0 + transformerStep($1) }
+        func gumbel(_ generation: Double) -> Double {
+            let g = 3 * Double(B) * generation + 2 * Double(B) * (rowsMAC + body) + Double(B) * (rowsMAC + body)
+            let d = Double(B) * generation + 2 * Double(B) * (2 * rowsMAC + 3 * body)
+            return 2 * (g + 5 * d)
+        }
         return [
+            "gumbel": gumbel(lstmSequence), "tgumbel": gumbel(transformerSequence),
             "tmle": 2 * 3 * Double((sequences / B) * B * T) * transformerTokenFull,
             "tgen": 2 * Double(sequences) * (0..<T).reduce(0) { $0 + transformerStep($1) },
             "trollout": 2 * rollout,
@@ -74,6 +85,7 @@ public enum PhaseBenchmarks {
     public enum Phase: String, CaseIterable {
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
+        case gumbel, tgumbel
     }
 
     public static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
@@ -147,6 +159,19 @@ public enum PhaseBenchmarks {
                 results.append(runner.measure(phase: name, name: "transformer rollout rewards, 64 × 16 rollouts",
                                               flops: flops[name], work: (Double(B), "sequences")) {
                     _ = rollout.rewards(for: batch, rollouts: 16, score: discriminator.frozenScorer(), using: &rng)
+                })
+            case .gumbel, .tgumbel:
+                // One RelGAN iteration at β = 10 (`torch_textgans.py --phase gumbel`): 1 G step + 5 D steps, RSGAN,
+                // Adam 1e-4, clip 5, batch 64, the paper's CNN with embedding 64.
+                var config = GumbelConfig()
+                config.batchSize = B
+                let trainer = GumbelTrainer(
+                    generator: phase == .gumbel ? generator.copy() : transformer.copy(), discriminator: discriminator,
+                    positives: data, pretrain: MLEConfig(epochs: 0), config: config)
+                let label = phase == .gumbel ? "lstm" : "transformer"
+                results.append(runner.measure(phase: name, name: "gumbel iteration, \(label) (1 G + 5 D steps, β 10)",
+                                              flops: flops[name]) {
+                    _ = try? trainer.iteration(inverseTemperature: 10, step: 1, using: &rng)
                 })
             case .adv:
                 var seqgan = SeqGANConfig()
