@@ -21,6 +21,8 @@ public struct CausalSelfAttention: ParameterContainer {
         public let qkv: Tensor  // [B, T, 3C]
         public let probabilities: Tensor  // P [B, nh, T, T]
         public let attended: Tensor  // y before the projection [B, T, C]
+        /// Attention dropout's mask [B, nh, T, T] (0 or 1/keep), when it was on: y = (P ⊙ mask)·V.
+        public let mask: Tensor?
     }
 
     public init(_ name: String, size: Int, heads: Int, weightInit: Initializer = .normal(std: 0.02),
@@ -37,13 +39,22 @@ public struct CausalSelfAttention: ParameterContainer {
     // MARK: - Forward
 
     public func forward(_ x: Tensor) -> (y: Tensor, cache: Cache) {
+        var unused = SeededGenerator(seed: 0)
+        return forward(x, dropout: Dropout(keepProbability: 1), training: false, using: &unused)
+    }
+
+    /// With dropout on the attention probabilities (GPT-2's attn_pdrop) when `training`: the mask is drawn from `rng`
+    /// before the parallel part, in one order, so the thread count changes no bit.
+    public func forward(_ x: Tensor, dropout: Dropout, training: Bool, using rng: inout SeededGenerator) -> (y: Tensor, cache: Cache) {
         precondition(x.rank == 3 && x.shape[2] == size, "CausalSelfAttention: input \(x.shape) is not [B, T, \(size)]")
         let (B, T, C) = (x.shape[0], x.shape[1], size)
         let D = C / heads
         let scale = 1 / Float(D).squareRoot()
         let q = qkv.forward(x)
         var probabilities = Tensor(zeros: [B, heads, T, T])
+        let mask = dropout.forward(Tensor(repeating: 1, shape: [B, heads, T, T]), training: training, using: &rng).mask
         var attended = Tensor(zeros: [B, T, C])
+        withOptionalBuffer(mask) { pm in
         q.withUnsafeBufferPointer { pq in
             probabilities.withUnsafeMutableBufferPointer { pp in
                 attended.withUnsafeMutableBufferPointer { py in
@@ -57,15 +68,25 @@ public struct CausalSelfAttention: ParameterContainer {
                             gemm(transposeB: true, m: T, n: T, k: D, alpha: scale, Q, lda: 3 * C, K, ldb: 3 * C, P, ldc: T)
                             for t in 0..<T { for j in (t + 1)..<max(T, t + 1) { P[t * T + j] = -.infinity } }
                             Softmax.forward(P, P, rows: T, columns: T)
-                            gemm(m: T, n: D, k: T, P, lda: T, V, ldb: 3 * C, py.baseAddress! + b * T * C + h * D, ldc: C)
+                            let out = py.baseAddress! + b * T * C + h * D
+                            if let pm {
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: T * T) { dropped in
+                                    let M = pm + (b * heads + h) * T * T
+                                    for i in 0..<(T * T) { dropped[i] = P[i] * M[i] }
+                                    gemm(m: T, n: D, k: T, dropped.baseAddress!, lda: T, V, ldb: 3 * C, out, ldc: C)
+                                }
+                            } else {
+                                gemm(m: T, n: D, k: T, P, lda: T, V, ldb: 3 * C, out, ldc: C)
+                            }
                         }
                     }
                     }
                 }
             }
         }
+        }
         let y = projection.forward(attended)
-        return (y, Cache(x: x, qkv: q, probabilities: probabilities, attended: attended))
+        return (y, Cache(x: x, qkv: q, probabilities: probabilities, attended: attended, mask: mask))
     }
 
     // MARK: - Backward
@@ -76,6 +97,7 @@ public struct CausalSelfAttention: ParameterContainer {
         let scale = 1 / Float(D).squareRoot()
         let dAttended = projection.backward(dy, input: cache.attended)
         var dqkv = Tensor(zeros: [B, T, 3 * C])
+        withOptionalBuffer(cache.mask) { pm in
         cache.qkv.withUnsafeBufferPointer { pq in
             cache.probabilities.withUnsafeBufferPointer { pp in
                 dAttended.withUnsafeBufferPointer { pdy in
@@ -91,9 +113,19 @@ public struct CausalSelfAttention: ParameterContainer {
                                     let P = pp.baseAddress! + (b * heads + h) * T * T
                                     let dY = pdy.baseAddress! + b * T * C + h * D
                                     let dS = pdP.baseAddress!
-                                    // dP = dY·Vᵀ;  dV = Pᵀ·dY
+                                    // dP = dY·Vᵀ;  dV = Pᵀ·dY  (with dropout: P' = P ⊙ M in both, and dP = dP' ⊙ M)
                                     gemm(transposeB: true, m: T, n: T, k: D, dY, lda: C, V, ldb: 3 * C, dS, ldc: T)
-                                    gemm(transposeA: true, m: T, n: D, k: T, P, lda: T, dY, ldb: C, dV, ldc: 3 * C)
+                                    if let pm {
+                                        let M = pm + (b * heads + h) * T * T
+                                        withUnsafeTemporaryAllocation(of: Float.self, capacity: T * T) { dropped in
+                                            for i in 0..<(T * T) { dropped[i] = P[i] * M[i] }
+                                            gemm(transposeA: true, m: T, n: D, k: T, dropped.baseAddress!, lda: T, dY, ldb: C,
+                                                 dV, ldc: 3 * C)
+                                        }
+                                        for i in 0..<(T * T) { dS[i] *= M[i] }
+                                    } else {
+                                        gemm(transposeA: true, m: T, n: D, k: T, P, lda: T, dY, ldb: C, dV, ldc: 3 * C)
+                                    }
                                     // dS = softmax'(dP) · scale (masked entries have P = 0, so they get no gradient)
                                     Softmax.backward(P, dS, dS, rows: T, columns: T)
                                     // dQ = dS·K·scale;  dK = dSᵀ·Q·scale
@@ -107,6 +139,13 @@ public struct CausalSelfAttention: ParameterContainer {
                 }
             }
         }
+        }
         return qkv.backward(dqkv, input: cache.x)
     }
+}
+
+/// `body` with a pointer to the tensor's values, or nil when there is no tensor.
+func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

@@ -19,6 +19,8 @@ public struct TokenBatch: Sendable, Equatable {
     public var weights: [Float]
     public let batchSize: Int
     public let length: Int
+    /// The seed of a training pass's dropout masks (set by trainers when the generator `usesDropout`); nil: none.
+    public var dropoutSeed: UInt64? = nil
 
     public init(tokens: [Int32], weights: [Float], batchSize: Int, length: Int) {
         precondition(tokens.count == batchSize * length && weights.count == tokens.count, "TokenBatch: sizes disagree")
@@ -119,6 +121,9 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     /// A new model of the same config holding the same values (a rollout policy starts as one).
     func copy() -> Self
 
+    /// Whether training passes drop units: trainers then give each batch a `dropoutSeed`.
+    var usesDropout: Bool { get }
+
     /// Teacher-forced logits [B·T, V], batch-major (row b·T + t scores token t of sequence b, after the start token
     /// and tokens 0 … t−1), and what `logitsBackward` needs. Differentiable adversarial training starts here: a
     /// Gumbel-softmax relaxation of emitted tokens is a function of their logits (Training/GumbelSoftmax.swift).
@@ -138,6 +143,7 @@ public protocol PrefixCompletions {
 
 extension SequenceGenerator {
     public var contextLength: Int? { nil }
+    public var usesDropout: Bool { false }
 
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {

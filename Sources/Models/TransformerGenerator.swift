@@ -11,9 +11,9 @@ import NumericCore
 //
 // Step t reads the previous token (the start token at t = 0) at position t and predicts token t, as the LSTM does.
 // Sampling runs one position at a time with each layer's keys and values cached (`KeyValueCache`); the straightforward
-// twin, which re-runs the whole prefix at every step, stays beside it and a test compares them. This first version
-// has no dropout (the generator role's likelihood takes no random stream yet) and an output projection of its own
-// (not tied to the embedding).
+// twin, which re-runs the whole prefix at every step, stays beside it and a test compares them. Dropout (off by
+// default) runs in training passes only, from the seed the batch carries (`TokenBatch.dropoutSeed`); the output
+// projection is its own (not tied to the embedding).
 
 // MARK: - Config
 
@@ -31,6 +31,10 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
     public var mlpExpansion: Int = 4
     /// Weights start N(0, initStd²) (GPT-2: 0.02); residual projections are scaled by 1/√(2·layers), as GPT-2 does.
     public var initStd: Float = 0.02
+    /// The probability of dropping in training, on the embeddings, the attention probabilities and both residual
+    /// branches (GPT-2: 0.1). Off by default: at the oracle's 10,000 sequences the Transformer overfits within
+    /// 15 epochs, and dropout is the first remedy to try, so the field is here; sampling never drops.
+    public var dropout: Float = 0
 
     public init(vocabularySize: Int, maxLength: Int = 20, startToken: Int32 = 0, endToken: Int32? = nil,
                 layers: Int = 2, heads: Int = 4, width: Int = 64, mlpExpansion: Int = 4, initStd: Float = 0.02) {
@@ -43,6 +47,22 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
         self.width = width
         self.mlpExpansion = mlpExpansion
         self.initStd = initStd
+    }
+
+    // Configs stored before a field existed decode with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TransformerGeneratorConfig(vocabularySize: 0)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
+        startToken = try c.decodeIfPresent(Int32.self, forKey: .startToken) ?? d.startToken
+        endToken = try c.decodeIfPresent(Int32.self, forKey: .endToken)
+        layers = try c.decodeIfPresent(Int.self, forKey: .layers) ?? d.layers
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? d.heads
+        width = try c.decodeIfPresent(Int.self, forKey: .width) ?? d.width
+        mlpExpansion = try c.decodeIfPresent(Int.self, forKey: .mlpExpansion) ?? d.mlpExpansion
+        initStd = try c.decodeIfPresent(Float.self, forKey: .initStd) ?? d.initStd
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
     }
 }
 
@@ -57,6 +77,8 @@ extension TransformerGeneratorConfig: SequenceGeneratorConfig, CorpusFittedGener
         try check.require(width % heads == 0, "width", "\(width)", "a multiple of heads (\(heads))")
         try check.int("mlpExpansion", mlpExpansion, 1...16)
         try check.number("initStd", initStd, 0...10)
+        try check.number("dropout", dropout, 0...1)
+        try check.require(dropout < 1, "dropout", "\(dropout)", "below 1 (1 drops everything)")
         try check.int("maxLength", maxLength, 1...100_000)
         try check.int("vocabularySize", vocabularySize, 0...10_000_000)
     }
@@ -140,9 +162,13 @@ public final class TransformerGenerator: SequenceGenerator {
         let ids: [Int32]
         let positions: [Int32]
         let blocks: [(attentionNorm: LayerNorm.Cache, attention: CausalSelfAttention.Cache, mlpNorm: LayerNorm.Cache,
-                      mlp: MLP.Cache)]
+                      mlp: MLP.Cache, masks: (attention: Tensor?, mlp: Tensor?))]
         let finalNorm: LayerNorm.Cache
+        /// The embeddings' dropout mask, when dropout was on.
+        let embeddingMask: Tensor?
     }
+
+    public var usesDropout: Bool { config.dropout > 0 }
 
     /// Step inputs, batch-major [B, T]: (b, t) ↦ token t−1 of sequence b, the start token at t = 0.
     private func inputIds(_ batch: TokenBatch) -> [Int32] {
@@ -152,37 +178,52 @@ public final class TransformerGenerator: SequenceGenerator {
         return ids
     }
 
-    /// The final hidden states [B·T, C] of input ids [B, T] (T ≤ maxLength).
-    private func hidden(_ ids: [Int32], batchSize B: Int, length T: Int) -> (Tensor, Cache) {
+    /// The final hidden states [B·T, C] of input ids [B, T] (T ≤ maxLength). With `dropoutSeed` (training, and
+    /// `config.dropout` > 0) the embeddings, attention probabilities and both residual branches are dropped, the
+    /// masks drawn from that seed in one order.
+    private func hidden(_ ids: [Int32], batchSize B: Int, length T: Int, dropoutSeed: UInt64? = nil) -> (Tensor, Cache) {
         precondition(T <= config.maxLength, "TransformerGenerator: \(T) tokens exceed the context of \(config.maxLength)")
         let C = config.width
+        let training = dropoutSeed != nil && config.dropout > 0
+        let dropout = Dropout(keepProbability: training ? 1 - config.dropout : 1)
+        var rng = SeededGenerator(seed: dropoutSeed ?? 0)
         let positions = (0..<(B * T)).map { Int32($0 % T) }
         var h = tokenEmbedding.forward(ids)
         h.add(positionEmbedding.forward(positions), scaledBy: 1)
-        var caches: [(LayerNorm.Cache, CausalSelfAttention.Cache, LayerNorm.Cache, MLP.Cache)] = []
+        let embeddingMask: Tensor?
+        (h, embeddingMask) = dropout.forward(h, training: training, using: &rng)
+        var caches: [(LayerNorm.Cache, CausalSelfAttention.Cache, LayerNorm.Cache, MLP.Cache, (Tensor?, Tensor?))] = []
         for block in blocks {
             let (a, aCache) = block.attentionNorm.forward(h)
-            let (attended, attentionCache) = block.attention.forward(a.reshaped([B, T, C]))
-            h.add(attended.reshaped([B * T, C]), scaledBy: 1)
+            let (attended, attentionCache) = block.attention.forward(a.reshaped([B, T, C]), dropout: dropout,
+                                                                     training: training, using: &rng)
+            let (attendedOut, attentionMask) = dropout.forward(attended.reshaped([B * T, C]), training: training, using: &rng)
+            h.add(attendedOut, scaledBy: 1)
             let (m, mCache) = block.mlpNorm.forward(h)
             let (mlpOut, mlpCache) = block.mlp.forward(m)
-            h.add(mlpOut, scaledBy: 1)
-            caches.append((aCache, attentionCache, mCache, mlpCache))
+            let (mlpDropped, mlpMask) = dropout.forward(mlpOut, training: training, using: &rng)
+            h.add(mlpDropped, scaledBy: 1)
+            caches.append((aCache, attentionCache, mCache, mlpCache, (attentionMask, mlpMask)))
         }
         let (y, finalCache) = finalNorm.forward(h)
-        return (y, Cache(ids: ids, positions: positions, blocks: caches.map { ($0.0, $0.1, $0.2, $0.3) },
-                         finalNorm: finalCache))
+        return (y, Cache(ids: ids, positions: positions,
+                         blocks: caches.map { ($0.0, $0.1, $0.2, $0.3, (attention: $0.4.0, mlp: $0.4.1)) },
+                         finalNorm: finalCache, embeddingMask: embeddingMask))
     }
 
     /// The forward pass read in reverse, from d/d(final hidden states) [B·T, C]: parameter gradients accumulate.
     private func backward(_ dy: Tensor, cache: Cache, batchSize B: Int, length T: Int) {
         let C = config.width
+        let dropout = Dropout(keepProbability: 1)  // the masks carry their scale
         var dh = finalNorm.backward(dy, cache: cache.finalNorm)
         for (block, c) in zip(blocks, cache.blocks).reversed() {
-            dh.add(block.mlpNorm.backward(block.mlp.backward(dh, cache: c.mlp), cache: c.mlpNorm), scaledBy: 1)
-            let dAttention = block.attention.backward(dh.reshaped([B, T, C]), cache: c.attention)
+            let dMLP = dropout.backward(dh, mask: c.masks.mlp)
+            dh.add(block.mlpNorm.backward(block.mlp.backward(dMLP, cache: c.mlp), cache: c.mlpNorm), scaledBy: 1)
+            let dAttended = dropout.backward(dh, mask: c.masks.attention)
+            let dAttention = block.attention.backward(dAttended.reshaped([B, T, C]), cache: c.attention)
             dh.add(block.attentionNorm.backward(dAttention.reshaped([B * T, C]), cache: c.attentionNorm), scaledBy: 1)
         }
+        dh = dropout.backward(dh, mask: cache.embeddingMask)
         tokenEmbedding.backward(dh, ids: cache.ids)
         positionEmbedding.backward(dh, ids: cache.positions)
     }
@@ -192,7 +233,7 @@ public final class TransformerGenerator: SequenceGenerator {
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
         let (B, T) = (batch.batchSize, batch.length)
-        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T)
+        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, dropoutSeed: backward ? batch.dropoutSeed : nil)
         let (loss, dy) = output.softmaxCrossEntropy(y, targets: batch.tokens, weights: batch.weights,
                                                    normalizer: normalizer ?? Float(batch.realTokenCount),
                                                    backward: backward)
@@ -208,7 +249,7 @@ public final class TransformerGenerator: SequenceGenerator {
 
     public func logits(_ batch: TokenBatch) -> (logits: Tensor, cache: Any) {
         let (B, T) = (batch.batchSize, batch.length)
-        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T)
+        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, dropoutSeed: batch.dropoutSeed)
         return (output.forward(y), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
     }
 

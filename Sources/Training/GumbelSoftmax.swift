@@ -43,7 +43,8 @@ public enum GumbelSoftmax {
         discriminator: any SequenceDiscriminator, using rng: inout SeededGenerator
     ) throws -> GumbelSoftmaxBatch {
         let sequences = generator.sample(count: count, batchSize: count, using: &rng)
-        let batch = TokenBatch(sequences: sequences, length: max(sequences.map(\.count).max() ?? 1, 1))
+        var batch = TokenBatch(sequences: sequences, length: max(sequences.map(\.count).max() ?? 1, 1))
+        if generator.usesDropout { batch.dropoutSeed = rng.next() }
         let (logits, cache) = try generator.logits(batch)
         let noise = posteriorNoise(logits: logits, tokens: batch.tokens, weights: batch.weights, using: &rng)
         let (rows, softRows) = relax(logits: logits, noise: noise, inverseTemperature: beta, batch: batch,

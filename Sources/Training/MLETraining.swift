@@ -165,7 +165,12 @@ public struct MLETrainer {
             let order = loader.order(epochSeed: state.epochSeed!)
             // MARK: One epoch of teacher-forced steps
             while state.batchInEpoch < batches {
-                let batch = loader.batch(state.batchInEpoch, order: order)
+                var batch = loader.batch(state.batchInEpoch, order: order)
+                if generator.usesDropout {
+                    // From the epoch's seed and the batch's place: a resumed epoch drops the same units.
+                    var mix = SeededGenerator(seed: state.epochSeed! ^ (UInt64(state.batchInEpoch) &* 0x9E37_79B9_7F4A_7C15))
+                    batch.dropoutSeed = mix.next()
+                }
                 generator.zeroGrad()
                 let loss = generator.weightedNLL(batch, backward: true)
                 let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)

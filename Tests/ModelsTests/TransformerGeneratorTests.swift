@@ -38,6 +38,40 @@ final class TransformerGeneratorTests: XCTestCase {
         }
     }
 
+    /// With dropout on (embeddings, attention probabilities, both residual branches), a training pass's masks come
+    /// from the batch's seed: the teacher-forced logits' gradient matches central differences under the same masks,
+    /// the masks change the logits, and a pass without a seed (evaluation) drops nothing.
+    func testDropoutMasksComeFromTheBatchSeedAndTheirGradientChecks() throws {
+        var config = tiny
+        config.dropout = 0.3
+        var rng = SeededGenerator(seed: 21)
+        let g = TransformerGenerator(config, using: &rng)
+        XCTAssertTrue(g.usesDropout)
+        var batch = TokenBatch(sequences: [[3, 4, 5, 2], [6, 3, 2], [4, 4, 4, 4, 5, 2]], length: 6)
+        let plain = try g.logits(batch).logits
+        batch.dropoutSeed = 77
+        let (dropped, cache) = try g.logits(batch)
+        XCTAssertEqual(try g.logits(batch).logits, dropped, "one seed, one set of masks")
+        XCTAssertNotEqual(dropped, plain)
+        var other = batch
+        other.dropoutSeed = 78
+        XCTAssertNotEqual(try g.logits(other).logits, dropped)
+        let noDropout = TransformerGenerator(tiny, using: &rng)
+        noDropout.copyValues(from: g)
+        var unseeded = batch
+        unseeded.dropoutSeed = nil
+        XCTAssertEqual(try noDropout.logits(unseeded).logits, plain, "evaluation drops nothing")
+
+        let weights = Tensor(randomNormal: dropped.shape, std: 1, using: &rng)
+        g.zeroGrad()
+        try g.logitsBackward(weights, cache: cache)
+        assertGradientsMatch(g.parameters.map { ($0, $0.grad) },
+                             options: GradientCheckOptions(epsilon: 1e-2, relativeTolerance: 3e-2, absoluteTolerance: 2e-3)) {
+            let logits = (try? g.logits(batch).logits) ?? dropped
+            return zip(logits.scalars, weights.scalars).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+    }
+
     func testIsCausalAndItsProbabilitiesAgree() {
         var rng = SeededGenerator(seed: 3)
         let g = TransformerGenerator(tiny, using: &rng)
