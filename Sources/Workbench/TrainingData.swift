@@ -120,6 +120,8 @@ public struct TrainingData {
 
     /// SeqGAN's reference samples 10,000 training sequences from the oracle with seed 88 (its `SEED`).
     public static let oracleTrainingSeed: UInt64 = 88
+    /// NLL-gen's held-out oracle sequences: 2,048 (as ../shared/bench's reference), from their own seed.
+    public static let (oracleHeldOutCount, oracleHeldOutSeed): (Int, UInt64) = (2_048, 0x4E11_6E4E)
 
     public static func oracle(sharedData: URL?, config: RunConfig) throws -> TrainingData {
         let oracle = try Oracle.loadOrRandom(directory: sharedData?.appendingPathComponent("seqgan-oracle"))
@@ -173,6 +175,10 @@ public struct TrainingData {
     /// reference index is built here, once per run. Each call gets its own random generator from the trainer.
     public func evaluator(_ settings: EvaluationSettings) -> GeneratorEvaluator {
         let oracle = self.oracle, test = settings.testNLL ? self.test : nil
+        // NLL-gen on the synthetic benchmark: the generator's NLL of fresh oracle sequences, never trained on (the
+        // oracle's data has no test split). It rises when the generator sharpens onto few modes while NLL-oracle
+        // falls — the overfitting and mode-dropping check beside NLL-oracle.
+        let heldOut = oracle.map { SequenceDataset(sequences: $0.sampleCorpus(count: Self.oracleHeldOutCount, seed: Self.oracleHeldOutSeed)) }
         let bleu = settings.bleuSamples > 0 ? testBLEU(settings) : nil
         let tokens = scoringTokens
         return { generator, rng in
@@ -180,6 +186,7 @@ public struct TrainingData {
             if let oracle {
                 let samples = generator.sample(count: settings.nllOracleSamples, batchSize: 500, using: &rng)
                 metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples)
+                if let heldOut, settings.testNLL { metrics["nll_gen"] = meanTokenNLL(generator, on: heldOut) }
                 for d in distinctN(samples, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
             }
             if let test { metrics["nll_test"] = meanTokenNLL(generator, on: test) }

@@ -214,6 +214,17 @@ public final class TrainingSession {
             out["nll_oracle"] = EvaluationProtocol(
                 sampleCount: config.evaluation.nllOracleSamples, referenceSet: "oracle:\(oracle.origin)",
                 tokenizer: "ids", temperature: 1)
+            if config.evaluation.testNLL {
+                let held = TrainingData.oracleHeldOutCount
+                out["nll_gen"] = EvaluationProtocol(sampleCount: held, referenceSet: "oracle:\(oracle.origin):held-out",
+                                                    referenceCount: held, tokenizer: "ids")
+            }
+        }
+        for d in EvaluationSuite.distinctOrders where data.oracle != nil || (config.evaluation.bleuSamples > 0 && data.testTokens != nil) {
+            out["distinct\(d)"] = EvaluationProtocol(
+                sampleCount: data.oracle != nil ? config.evaluation.nllOracleSamples : config.evaluation.bleuSamples,
+                referenceSet: "self", tokenizer: data.oracle != nil ? "ids" : data.tokenizerDescription, seed: config.seed,
+                temperature: 1)
         }
         if let test = data.test {
             out["nll_test"] = .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription)
