@@ -96,7 +96,7 @@ public enum GumbelPhase: String, Codable, Sendable {
 }
 
 /// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
-public struct GumbelState: Codable, Sendable, Equatable {
+public struct GumbelState: AdversarialTrainingState, Equatable {
     public var phase: GumbelPhase = .mle
     public var mle: MLEState
     public var adversarialStep = 0
@@ -142,14 +142,7 @@ public final class GumbelTrainer {
     }
 
     public func run(state: inout GumbelState, emit: TrainingEventHandler) throws -> TrainingOutcome {
-        var mle = self.mle
-        mle.evaluate = evaluate
-        mle.metadata = metadata
-        var snapshot = state
-        mle.writeCheckpoint = { [unowned self] mleState, kind in
-            snapshot.mle = mleState
-            return try self.save(snapshot, kind: kind)
-        }
+        let mle = pretrainer(from: state)
 
         if state.phase == .mle {
             switch try mle.run(state: &state.mle, emit: emit) {
@@ -268,48 +261,16 @@ public final class GumbelTrainer {
         return Double(value + penalty)
     }
 
-    private func evaluateAndSample(_ state: GumbelState, emit: TrainingEventHandler) throws -> TrainingControl {
-        var rng = SeededGenerator(seed: 0x6A3B_0000 &+ UInt64(state.adversarialStep))
-        var metrics = evaluate?(generator, &rng) ?? [:]
-        metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = try emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
-                                       metrics: metrics, runStep: state.runStep))
-        if config.samplesPerEvaluation > 0 {
-            let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
-            if try emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop {
-                control = .stop
-            }
-        }
-        return control
-    }
+    /// Restores every model, optimizer and the state from a checkpoint written by `run`.
+    public func restore(from url: URL) throws -> GumbelState { try restoreAll(from: url) }
+}
 
-    // MARK: - Checkpoints
-
-    private func checkpoint(_ state: GumbelState, emit: TrainingEventHandler) throws {
-        if let url = try save(state, kind: "latest") {
-            _ = try emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
-        }
-    }
-
-    private func save(_ state: GumbelState, kind: String) throws -> URL? {
-        guard let directory = checkpointDirectory else { return nil }
-        let url = directory.appendingPathComponent("\(kind).safetensors")
-        try Checkpoint.save(
-            to: url, models: [("", generator), ("", discriminator)],
-            optimizers: ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer,
-                         "discriminator": discriminatorOptimizer],
-            state: state, metadata: metadata)
-        return url
-    }
-
-    public func restore(from url: URL) throws -> GumbelState {
-        let contents = try Checkpoint.load(from: url)
-        let state = try contents.state(GumbelState.self)
-        try contents.restore(generator)
-        try contents.restore(discriminator)
-        try contents.restore(mle.optimizer, name: "generator_mle")
-        try contents.restore(generatorOptimizer, name: "generator_adversarial")
-        try contents.restore(discriminatorOptimizer, name: "discriminator")
-        return state
+extension GumbelTrainer: AdversarialTrainer {
+    typealias State = GumbelState
+    static var evaluationSeed: UInt64 { 0x6A3B_0000 }
+    var samplesPerEvaluation: Int { config.samplesPerEvaluation }
+    var checkpointModels: [(prefix: String, model: any ParameterContainer)] { [("", generator), ("", discriminator)] }
+    var checkpointOptimizers: [String: any Optimizer] {
+        ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer, "discriminator": discriminatorOptimizer]
     }
 }

@@ -60,7 +60,7 @@ public enum SeqGANPhase: String, Codable, Sendable {
 }
 
 /// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
-public struct SeqGANState: Codable, Sendable, Equatable {
+public struct SeqGANState: AdversarialTrainingState, Equatable {
     public var phase: SeqGANPhase = .mle
     public var mle: MLEState
     /// Completed discriminator pretraining rounds and adversarial steps.
@@ -120,14 +120,7 @@ public final class SeqGANTrainer {
     // MARK: - The algorithm
 
     public func run(state: inout SeqGANState, emit: TrainingEventHandler) throws -> TrainingOutcome {
-        var mle = self.mle
-        mle.evaluate = evaluate
-        mle.metadata = metadata
-        var snapshot = state
-        mle.writeCheckpoint = { [unowned self] mleState, kind in
-            snapshot.mle = mleState
-            return try self.save(snapshot, kind: kind)
-        }
+        let mle = pretrainer(from: state)
 
         // MARK: Phase 1 — pretrain the generator by maximum likelihood
         if state.phase == .mle {
@@ -211,48 +204,18 @@ public final class SeqGANTrainer {
             epochs: epochs, batchSize: config.discriminatorBatchSize, phase: phase, step: step, using: &rng)
     }
 
-    private func evaluateAndSample(_ state: SeqGANState, emit: TrainingEventHandler) throws -> TrainingControl {
-        var rng = SeededGenerator(seed: 0xADE5_0000 &+ UInt64(state.adversarialStep))
-        var metrics = evaluate?(generator, &rng) ?? [:]
-        metrics["adversarial_step"] = Double(state.adversarialStep)
-        var control = try emit(.evaluation(phase: Phase.adversarial, step: state.adversarialStep, epoch: state.mle.epoch,
-                                       metrics: metrics, runStep: state.runStep))
-        if config.samplesPerEvaluation > 0 {
-            let samples = generator.sample(count: config.samplesPerEvaluation, using: &rng)
-            if try emit(.samples(step: state.adversarialStep, temperature: 1, sequences: samples, runStep: state.runStep)) == .stop { control = .stop }
-        }
-        return control
-    }
-
-    // MARK: - Checkpoints
-
-    private func checkpoint(_ state: SeqGANState, emit: TrainingEventHandler) throws {
-        if let url = try save(state, kind: "latest") {
-            _ = try emit(.checkpoint(step: state.runStep, kind: "latest", path: url))
-        }
-    }
-
-    private func save(_ state: SeqGANState, kind: String) throws -> URL? {
-        guard let directory = checkpointDirectory else { return nil }
-        let url = directory.appendingPathComponent("\(kind).safetensors")
-        try Checkpoint.save(
-            to: url, models: [("", generator), ("", discriminator), ("rollout.", rollout.model)],
-            optimizers: ["generator_mle": mle.optimizer, "generator_pg": generatorOptimizer,
-                         "discriminator": discriminatorOptimizer],
-            state: state, metadata: metadata)
-        return url
-    }
-
     /// Restores every model, optimizer and the state from a checkpoint written by `run`.
-    public func restore(from url: URL) throws -> SeqGANState {
-        let contents = try Checkpoint.load(from: url)
-        let state = try contents.state(SeqGANState.self)
-        try contents.restore(generator)
-        try contents.restore(discriminator)
-        try contents.restore(rollout.model, prefix: "rollout.")
-        try contents.restore(mle.optimizer, name: "generator_mle")
-        try contents.restore(generatorOptimizer, name: "generator_pg")
-        try contents.restore(discriminatorOptimizer, name: "discriminator")
-        return state
+    public func restore(from url: URL) throws -> SeqGANState { try restoreAll(from: url) }
+}
+
+extension SeqGANTrainer: AdversarialTrainer {
+    typealias State = SeqGANState
+    static var evaluationSeed: UInt64 { 0xADE5_0000 }
+    var samplesPerEvaluation: Int { config.samplesPerEvaluation }
+    var checkpointModels: [(prefix: String, model: any ParameterContainer)] {
+        [("", generator), ("", discriminator), ("rollout.", rollout.model)]
+    }
+    var checkpointOptimizers: [String: any Optimizer] {
+        ["generator_mle": mle.optimizer, "generator_pg": generatorOptimizer, "discriminator": discriminatorOptimizer]
     }
 }
