@@ -385,7 +385,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
             let path = prefix.isEmpty ? key : "\(prefix).\(key)"
             if let nested = value as? [String: Any] {
                 out.merge(flatten(nested, prefix: path)) { $1 }
-            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys, .withoutEscapingSlashes]) {
                 out[path] = String(decoding: data, as: UTF8.self)
             }
         }

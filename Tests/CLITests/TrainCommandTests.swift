@@ -574,6 +574,8 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(try train([tiny, "--algo", "mle", "--config", mleConfig.path]).status, 0)
         let pretrained = try train([tiny, "--config", config, "--init-from", "1", "--epochs", "1"])
         XCTAssertEqual(pretrained.status, 0, pretrained.stderr)
+        // The summary names the checkpoint as a path, not as JSON-escaped text.
+        XCTAssertTrue(pretrained.stdout.contains(#"initFrom.checkpoint = "/"#), pretrained.stdout)
         let store = try RunDatabase(path: database)
         let first = try store.metricHistory(run: 1, key: "loss").map(\.value)
         let second = try store.metricHistory(run: 2, key: "loss").map(\.value)
