@@ -72,6 +72,36 @@ final class TransformerGeneratorTests: XCTestCase {
         }
     }
 
+    /// Tied embeddings: the output projection is the token table transposed (no weight of its own among the
+    /// parameters), the likelihood's gradient folds into the table and matches central differences, and an update
+    /// of the table moves the logits.
+    func testTiedEmbeddingsShareTheTableAndTheirGradientChecks() {
+        var config = tiny
+        config.tieEmbeddings = true
+        var rng = SeededGenerator(seed: 23)
+        let g = TransformerGenerator(config, using: &rng)
+        XCTAssertFalse(g.parameters.contains { $0 === g.output.weight })
+        XCTAssertEqual(g.parameters.count, TransformerGenerator(tiny, using: &rng).parameters.count - 1)
+        let batch = TokenBatch(sequences: [[3, 4, 5, 2], [6, 3, 2], [4, 4, 4, 4, 5, 2]], length: 6)
+        g.zeroGrad()
+        g.weightedNLL(batch, normalizer: 2, backward: true)
+        XCTAssertEqual(g.output.weight.grad.scalars.allSatisfy { $0 == 0 }, true, "folded into the table")
+        let options = GradientCheckOptions(epsilon: 1e-2, relativeTolerance: 3e-2, absoluteTolerance: 2e-3)
+        assertGradientsMatch(g.parameters.map { ($0, $0.grad) }, options: options) {
+            Double(g.weightedNLL(batch, normalizer: 2, backward: false))
+        }
+        let before = g.nextTokenLogProbabilities(after: [3])
+        g.tokenEmbedding.table.value.scale(by: 2)
+        XCTAssertNotEqual(g.nextTokenLogProbabilities(after: [3]), before)
+        var a = SeededGenerator(seed: 1), b = SeededGenerator(seed: 1)
+        _ = b.fork()  // as the sample call below forks a's stream for its one batch
+        // Sampling reads the tied projection after the update too: the cached path and its twin agree.
+        _ = g.sample(count: 1, using: &a)  // an entry point: writes the projection from the table
+        XCTAssertEqual(g.output.weight.value, g.tokenEmbedding.table.value.transposedMatrix())
+        XCTAssertEqual(g.continueSequencesCached([[Int32]](repeating: [4], count: 6), using: &a),
+                       g.continueSequencesByRerunning([[Int32]](repeating: [4], count: 6), using: &b))
+    }
+
     func testIsCausalAndItsProbabilitiesAgree() {
         var rng = SeededGenerator(seed: 3)
         let g = TransformerGenerator(tiny, using: &rng)
