@@ -27,6 +27,10 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
     public var padToken: Int32 = 0
     /// Initial weights N(0, initStd²) (the reference's truncated normal 0.1, untruncated here); biases 0.1.
     public var initStd: Float = 0.1
+    /// RelGAN's multiple representations (its `num_rep`, 64): the embedding is R slices of `embeddingSize`, each
+    /// slice is read by the same convolutions, highway and output layer as a sequence of its own, and the R logits
+    /// (and features) of a sequence are averaged. 1: SeqGAN's discriminator. Costs R times the convolutions.
+    public var representations = 1
 
     public static let paperWidths: [ConvolutionWidth] = [
         (1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100), (10, 100),
@@ -44,6 +48,21 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
         self.l2 = l2
         self.padToken = padToken
         self.initStd = initStd
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CNNDiscriminatorConfig(vocabularySize: 0, sequenceLength: 0)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        sequenceLength = try c.decode(Int.self, forKey: .sequenceLength)
+        embeddingSize = try c.decodeIfPresent(Int.self, forKey: .embeddingSize) ?? d.embeddingSize
+        widths = try c.decodeIfPresent([ConvolutionWidth].self, forKey: .widths) ?? d.widths
+        keepProbability = try c.decodeIfPresent(Float.self, forKey: .keepProbability) ?? d.keepProbability
+        l2 = try c.decodeIfPresent(Float.self, forKey: .l2) ?? d.l2
+        padToken = try c.decodeIfPresent(Int32.self, forKey: .padToken) ?? d.padToken
+        initStd = try c.decodeIfPresent(Float.self, forKey: .initStd) ?? d.initStd
+        // Configs stored before RelGAN's option existed have one representation.
+        representations = try c.decodeIfPresent(Int.self, forKey: .representations) ?? d.representations
     }
 
     /// The widths that fit the sequence length: a width w > T has no window at all and is dropped, with its
@@ -67,7 +86,8 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         self.config = config
         let initializer = Initializer.normal(std: config.initStd)
         embedding = Embedding("discriminator.embedding", vocabularySize: config.vocabularySize,
-                              embeddingSize: config.embeddingSize, initializer: .uniform(limit: 1), using: &rng)
+                              embeddingSize: config.embeddingSize * config.representations,
+                              initializer: .uniform(limit: 1), using: &rng)
         convolution = TimeConvolution("discriminator.conv", inputSize: config.embeddingSize, widths: widths,
                                       weightInit: initializer, biasInit: .constant(0.1), using: &rng)
         let features = convolution.featureCount
@@ -107,18 +127,64 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     /// Logits [B, 2] (column 1 is "real") and the max-over-time features [B, ΣF], for packed ids [B·T] or rows
     /// [B·T, V] (embedded as rows · table).
     public func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
-        let (T, E) = (config.sequenceLength, config.embeddingSize)
-        let embedded: Tensor
+        let (T, E, R) = (config.sequenceLength, config.embeddingSize, config.representations)
+        var embedded: Tensor
         switch input {
         case .tokens(let ids): embedded = embedding.forward(ids)
         case .rows(let rows): embedded = embedding.forward(rows: rows)
         }
-        let B = embedded.count / (T * E)
-        let (features, convCache) = convolution.forward(embedded.reshaped([B, T, E]))
+        let B = embedded.count / (T * E * R)
+        // R representations: [B, T, R·E] → [B·R, T, E], each slice a sequence of its own.
+        if R > 1 { embedded = Self.splitRepresentations(embedded, batch: B, length: T, size: E, count: R) }
+        let (features, convCache) = convolution.forward(embedded.reshaped([B * R, T, E]))
         let (h, highwayCache) = highway.forward(features)
         let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
         let cache = Cache(convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped)
-        return DiscriminatorPass(logits: output.forward(dropped), features: features, input: input, cache: cache)
+        let logits = output.forward(dropped)
+        return DiscriminatorPass(logits: Self.meanOverRepresentations(logits, count: R),
+                                 features: Self.meanOverRepresentations(features, count: R), input: input, cache: cache)
+    }
+
+    /// [B, T, R·E] → [B·R, T, E] (sequence b's representation r becomes sequence b·R + r), or the reverse.
+    static func splitRepresentations(_ x: Tensor, batch B: Int, length T: Int, size E: Int, count R: Int,
+                                     reverse: Bool = false) -> Tensor {
+        Tensor(uninitializedShape: reverse ? [B * T, R * E] : [B * R, T, E]) { out in
+            x.withUnsafeBufferPointer { p in
+                for b in 0..<B {
+                    for t in 0..<T {
+                        for r in 0..<R {
+                            let joined = (b * T + t) * R * E + r * E, split = ((b * R + r) * T + t) * E
+                            if reverse {
+                                (out.baseAddress! + joined).update(from: p.baseAddress! + split, count: E)
+                            } else {
+                                (out.baseAddress! + split).update(from: p.baseAddress! + joined, count: E)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows [B·R, n] averaged over each sequence's R consecutive rows: [B, n] (the same tensor when R = 1).
+    static func meanOverRepresentations(_ x: Tensor, count R: Int) -> Tensor {
+        guard R > 1 else { return x }
+        let (rows, n) = x.matrixShape
+        var out = Tensor(zeros: [rows / R, n])
+        for b in 0..<(rows / R) {
+            for r in 0..<R { for j in 0..<n { out[b, j] += x[b * R + r, j] } }
+            for j in 0..<n { out[b, j] /= Float(R) }
+        }
+        return out
+    }
+
+    /// The gradient of the mean: each of a sequence's R rows gets 1/R of its row's gradient.
+    static func spreadOverRepresentations(_ dy: Tensor, count R: Int) -> Tensor {
+        guard R > 1 else { return dy }
+        let (rows, n) = dy.matrixShape
+        var out = Tensor(zeros: [rows * R, n])
+        for b in 0..<rows { for r in 0..<R { for j in 0..<n { out[b * R + r, j] = dy[b, j] / Float(R) } } }
+        return out
     }
 
     /// The forward pass read in reverse: output layer, dropout, highway (plus `featureGradient`), convolutions,
@@ -126,17 +192,21 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     @discardableResult
     public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
         let cache = pass.cache as! Cache
-        let dDropped = output.backward(logitGradient, input: cache.dropped)
+        let (T, E, R) = (config.sequenceLength, config.embeddingSize, config.representations)
+        let dDropped = output.backward(Self.spreadOverRepresentations(logitGradient, count: R), input: cache.dropped)
         let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
         var dFeatures = highway.backward(dH, cache: cache.highway)
-        if let featureGradient { dFeatures.add(featureGradient, scaledBy: 1) }
-        let dx = convolution.backward(dFeatures, cache: cache.convolution)
+        if let featureGradient { dFeatures.add(Self.spreadOverRepresentations(featureGradient, count: R), scaledBy: 1) }
+        var dx = convolution.backward(dFeatures, cache: cache.convolution)
+        if R > 1 {
+            dx = Self.splitRepresentations(dx, batch: dx.count / (T * E * R), length: T, size: E, count: R, reverse: true)
+        }
         switch pass.input {
         case .tokens(let ids):
             embedding.backward(dx, ids: ids)
             return nil
         case .rows(let rows):
-            return embedding.backward(dx.reshaped([rows.matrixShape.0, config.embeddingSize]), rows: rows)
+            return embedding.backward(dx.reshaped([rows.matrixShape.0, E * R]), rows: rows)
         }
     }
 
@@ -177,7 +247,8 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     /// `maximumTableBytes` (then score with `probabilityReal`).
     public func tableScorer(maximumTableBytes: Int = 1 << 30) -> FrozenScorer? {
         let bytes = convolution.widths.reduce(0) { $0 + $1.width * $1.filters } * config.vocabularySize * 4
-        guard bytes <= maximumTableBytes else { return nil }
+        // The tables assume one representation; RelGAN's several are scored by `probabilityReal`.
+        guard bytes <= maximumTableBytes, config.representations == 1 else { return nil }
         return FrozenScorer(self)
     }
 
@@ -339,6 +410,7 @@ extension CNNDiscriminatorConfig: SequenceDiscriminatorConfig {
         try check.number("keepProbability", keepProbability, 0...1, open: true)
         try check.number("l2", l2, 0...1000)
         try check.number("initStd", initStd, 0...10)
+        try check.int("representations", representations, 1...1024)
         try check.int("sequenceLength", sequenceLength, 1...100_000)
         let longest = widths.map(\.width).min() ?? 0
         try check.require(vocabularySize == 0 || !effectiveWidths.isEmpty, "widths", "shortest width \(longest)",

@@ -24,8 +24,15 @@ final class CNNDiscriminatorTests: XCTestCase {
 
     /// The whole discriminator's gradient (with dropout on and L2) against central differences.
     func testGradientOfTheLoss() {
+        for representations in [1, 3] { checkGradientOfTheLoss(representations: representations) }
+    }
+
+    private func checkGradientOfTheLoss(representations: Int) {
         var rng = SeededGenerator(seed: 2)
-        let d = CNNDiscriminator(tiny, using: &rng)
+        var config = tiny
+        config.representations = representations
+        let d = CNNDiscriminator(config, using: &rng)
+        XCTAssertEqual(d.embedding.table.shape, [9, 4 * representations])
         let sequences: [[Int32]] = [[1, 2, 3, 4, 5, 6], [7, 8, 1], [2, 2, 2, 2, 2, 2], [3, 1, 4, 1, 5]]
         let labels: [Int32] = [1, 0, 1, 0]
         d.zeroGrad()
@@ -38,12 +45,48 @@ final class CNNDiscriminatorTests: XCTestCase {
         }
     }
 
+    /// With R identical embedding slices, R representations give one representation's logits: each slice is read
+    /// as a sequence by the same layers and the R logits are averaged.
+    func testRepresentationsAreSlicesReadAlikeAndAveraged() {
+        var rng = SeededGenerator(seed: 14)
+        var config = tiny
+        config.representations = 3
+        let many = CNNDiscriminator(config, using: &rng)
+        let one = CNNDiscriminator(tiny, using: &rng)
+        for (a, b) in zip(one.parameters, many.parameters) where a !== one.embedding.table { a.value = b.value }
+        for v in 0..<9 {
+            for e in 0..<4 {
+                let value = many.embedding.table.value[v, e]
+                one.embedding.table.value[v, e] = value
+                for r in 1..<3 { many.embedding.table.value[v, r * 4 + e] = value }
+            }
+        }
+        var unused = SeededGenerator(seed: 0)
+        let ids = one.pack([[1, 2, 3, 4, 5, 6], [7, 8, 1]])
+        let a = one.forward(.tokens(ids), training: false, using: &unused)
+        let b = many.forward(.tokens(ids), training: false, using: &unused)
+        for (x, y) in zip(a.logits.scalars + a.features.scalars, b.logits.scalars + b.features.scalars) {
+            XCTAssertEqual(x, y, accuracy: 1e-5)
+        }
+        // Different slices give different logits: the option is not a no-op.
+        many.embedding.table.value[1, 5] += 1
+        XCTAssertNotEqual(many.forward(.tokens(ids), training: false, using: &unused).logits, b.logits)
+        XCTAssertNil(many.tableScorer(), "the table scorer assumes one representation")
+    }
+
     /// D read from rows over the vocabulary: one-hot rows give the token path's logits and features bit for bit, and
     /// the gradient with respect to soft rows (through logits and features, with dropout on) matches central
     /// differences, as do the parameters' gradients.
     func testRowsInputAndItsGradient() {
+        // One representation (SeqGAN's D) and three (RelGAN's option: slices read as sequences, logits averaged).
+        for representations in [1, 3] { checkRowsInputAndItsGradient(representations: representations) }
+    }
+
+    private func checkRowsInputAndItsGradient(representations: Int) {
         var rng = SeededGenerator(seed: 12)
-        let d = CNNDiscriminator(tiny, using: &rng)
+        var config = tiny
+        config.representations = representations
+        let d = CNNDiscriminator(config, using: &rng)
         let sequences: [[Int32]] = [[1, 2, 3, 4, 5, 6], [7, 8, 1], [2, 2, 2, 2, 2, 2]]
         let ids = d.pack(sequences)
         var oneHot = Tensor(zeros: [ids.count, tiny.vocabularySize])
