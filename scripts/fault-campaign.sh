@@ -111,13 +111,34 @@ while [ "$sent" -lt "$kills" ]; do
     finished=0
     for _ in $(seq 1 "$kills_per_run"); do
         [ "$sent" -lt "$kills" ] || break
-        if [ $((RANDOM % 4)) -eq 0 ]; then
+        if [ $((RANDOM % 3)) -eq 0 ]; then
             # Timed to a checkpoint write: the first temporary file that appears.
             write_timed=$((write_timed + 1))
-            for _ in $(seq 1 200000); do
-                compgen -G "$work/runs/$id/.*.partial" > /dev/null && break
-                kill -0 "$pid" 2> /dev/null || break
-            done
+            python3 - "$work/runs/$id" "$pid" <<'PY'
+# inotify (through ctypes): SIGKILL the trainer the moment a checkpoint's temporary file is created, before its
+# rename; a polling loop misses the write on a fast disk. Gives up after 10 s or when the process has ended.
+import ctypes, os, select, signal, struct, sys, time
+directory, pid = sys.argv[1], int(sys.argv[2])
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(os.O_NONBLOCK)
+libc.inotify_add_watch(fd, directory.encode(), 0x100)  # IN_CREATE
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        break
+    if not select.select([fd], [], [], 0.02)[0]:
+        continue
+    data, offset = os.read(fd, 4096), 0
+    while offset + 16 <= len(data):
+        _, _, _, length = struct.unpack_from("iIII", data, offset)
+        name = data[offset + 16:offset + 16 + length].rstrip(b"\0")
+        if name.endswith(b".partial"):
+            os.kill(pid, signal.SIGKILL)
+            sys.exit(0)
+        offset += 16 + length
+PY
         else
             # A seeded moment within the straight run's duration.
             sleep "$(echo "scale=3; ${reference_seconds[$algo]} * ($RANDOM % 1000) / 1000" | bc)"
