@@ -30,7 +30,12 @@ public final class RunDatabase: Sendable {
                 try Self.refuseOtherSchema(writer, path: path)
             } else {
                 let url = URL(fileURLWithPath: path)
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                do {
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                } catch {
+                    // e.g. a path under a regular file: said in one line, not as Foundation's error dump.
+                    throw RunStoreError.cannotCreateDirectory(path: path, reason: (error as NSError).localizedDescription)
+                }
                 var configuration = Self.configuration()
                 configuration.journalMode = .wal
                 self.writer = try DatabaseQueue(path: path, configuration: configuration)
@@ -125,6 +130,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
     case schemaTooOld(path: String, version: Int, known: Int)
     /// Another process took the run over (`train --resume`) from `owner`, the lease this process held.
     case leaseLost(id: Int64, owner: String, holder: String?)
+    /// The store's directory does not exist and cannot be made.
+    case cannotCreateDirectory(path: String, reason: String)
 
     static func sqlite(path: String?, _ error: DatabaseError) -> RunStoreError {
         .sqlite(path: path ?? ":memory:", code: error.resultCode.rawValue, message: error.message ?? "\(error)")
@@ -139,6 +146,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
                 + "TEXTGAN_DB at another file."
         case let .noSuchRun(id):
             return "no run with id \(id)"
+        case let .cannotCreateDirectory(path, reason):
+            return "run store \(path): cannot create its directory \(URL(fileURLWithPath: path).deletingLastPathComponent().path): \(reason)"
         case let .invalidConfigJSON(message):
             return "the run's config is not a JSON object: \(message)"
         case let .runNotRunning(id, status):

@@ -113,8 +113,28 @@ public final class TrainingSession {
         try store.resumeRun(id, owner: owner)
         // What was recorded after the checkpoint (a crash between recording and checkpointing) is recorded again.
         try store.forgetHistory(run: id, after: position.runStep)
+        try recordUnrecordedCheckpoints(run: id, latest: latest, at: position.runStep, algorithm: config.algorithmType,
+                                        store: store, owner: owner)
         return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: true,
                                    store: store, owner: owner, lock: lock)
+    }
+
+    /// A kill between a checkpoint's rename and its row leaves a file the store never recorded (the resumed run starts
+    /// after it, so would never record it either): records it now, best before latest as training does, so the
+    /// run's checkpoint history is an uninterrupted run's. A best ahead of latest is left to the resumed run, which
+    /// writes it again.
+    private static func recordUnrecordedCheckpoints(run id: Int64, latest: URL, at runStep: Int,
+                                                    algorithm: any TrainingAlgorithm.Type, store: RunDatabase,
+                                                    owner: String) throws {
+        let best = latest.deletingLastPathComponent().appendingPathComponent("best.safetensors")
+        for file in [best, latest] where FileManager.default.fileExists(atPath: file.path) {
+            let step = file == latest ? runStep : try algorithm.position(in: Training.Checkpoint.load(from: file)).runStep
+            let recorded = try store.recordedCheckpoint(run: id, fileName: file.lastPathComponent)
+            guard step <= runStep, (recorded?.step ?? -1) < step else { continue }
+            let bytes = (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
+            try store.recordCheckpoint(run: id, step: step, path: file.path, sha256: try SHA256.hex(ofFile: file),
+                                       bytes: bytes, owner: owner)
+        }
     }
 
     private convenience init(id: Int64, config: RunConfig, data: TrainingData, runsDirectory: URL, resumed: Bool,

@@ -132,7 +132,9 @@ struct TrainCommand: ParsableCommand {
         if let generator, Registry.shared.generator(generator) == nil {
             throw ValidationError("--generator \(generator) is not a generator (known: \(Registry.shared.generatorKinds.joined(separator: ", ")))")
         }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        // More threads than any machine has only costs memory and time (--threads 100000 hung for minutes).
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
+        guard minExamples >= 1 else { throw ValidationError("--min-examples must be at least 1, not \(minExamples)") }
         for (flag, value) in [("--epochs", epochs), ("--adversarial-steps", adversarialSteps), ("--rollouts", rollouts),
                               ("--batch-size", batchSize), ("--max-length", maxLength)] {
             if let value, value < (flag == "--adversarial-steps" ? 0 : 1) {

@@ -82,28 +82,8 @@ final class TrainEndToEndTests: XCTestCase {
 
     override func setUpWithError() throws {
         directory = try temporaryDirectory(self)
-        // A corpus with structure: "the <adjective> <animal> <verb> ." sentences.
-        var rng = (seed: UInt64(7), 0).0
-        func next(_ n: Int) -> Int {
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            return Int((rng >> 33) % UInt64(n))
-        }
-        let adjectives = ["small", "big", "red", "quiet"], animals = ["cat", "dog", "bird", "fox"]
-        let verbs = ["runs", "sleeps", "sings", "jumps"]
-        let lines = (0..<240).map { _ in
-            "the \(adjectives[next(4)]) \(animals[next(4)]) \(verbs[next(4)]) ."
-        }
-        try lines.joined(separator: "\n").write(to: directory.appendingPathComponent("tiny.txt"), atomically: true, encoding: .utf8)
-        let config = """
-            {"generator": {"embeddingSize": 8, "hiddenSize": 16},
-             "discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 8}, {"width": 3, "filters": 8}]},
-             "mle": {"epochs": 3, "batchSize": 16, "logEvery": 5, "evaluateEvery": 1},
-             "seqgan": {"discriminatorPretrainRounds": 2, "discriminatorPretrainEpochs": 1, "adversarialSteps": 2,
-                        "discriminatorRounds": 1, "discriminatorEpochs": 1, "rollouts": 2, "negatives": 64,
-                        "generatorBatchSize": 16, "evaluateEvery": 1},
-             "evaluation": {"bleuSamples": 200}}
-            """
-        try config.write(to: directory.appendingPathComponent("tiny.json"), atomically: true, encoding: .utf8)
+        try TinyRun.writeCorpus(to: directory.appendingPathComponent("tiny.txt"))
+        try TinyRun.seqganConfig.write(to: directory.appendingPathComponent("tiny.json"), atomically: true, encoding: .utf8)
     }
 
     private func train(_ extra: [String]) throws -> Finished {
@@ -291,19 +271,10 @@ final class TrainEndToEndTests: XCTestCase {
         let resumed = try train(["--resume", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
 
-        func history(_ id: Int64) throws -> [String] {
-            let metrics = try ["loss", "grad_norm", "train_nll", "nll_test", "d_loss", "d_accuracy_real", "pg_loss",
-                               "mean_reward", "bleu2", "self_bleu2"]
-                .flatMap { try store.metricHistory(run: id, key: $0) }.sorted { $0.id! < $1.id! }
-                .map { "\($0.phase) \($0.step) \($0.phaseStep!) \($0.key) \($0.value.bitPattern)" }
-            let evaluations = try store.evaluations(run: id).map { "\($0.step) \($0.metric) \($0.value.bitPattern)" }
-            let samples = try store.details(of: id, sampleLimit: 1000).lastSamples.map { "\($0.step) \($0.text)" }
-            return metrics + evaluations + samples
-        }
-        let straight = try history(1), stopped = try history(2)
-        XCTAssertEqual(stopped.count, straight.count)
-        XCTAssertEqual(stopped, straight)
-        XCTAssertFalse(stopped.contains { $0.hasSuffix(" lost") })
+        let straight = try RunHistory(of: 1, in: store), stopped = try RunHistory(of: 2, in: store)
+        XCTAssertEqual(stopped, straight, stopped.firstDifference(from: straight))
+        XCTAssertFalse(stopped.samples.contains { $0.hasSuffix(" lost") })
+        XCTAssertFalse(stopped.metrics.isEmpty)
     }
 
     func testOneHugeCorpusLineIsRefusedRatherThanSettingEveryLength() throws {
@@ -407,13 +378,8 @@ final class TrainEndToEndTests: XCTestCase {
         try store.writer.write { try $0.execute(sql: "DROP TRIGGER simulated_full_disk") }
         let resumed = try train(["--resume", "2"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        func history(_ id: Int64) throws -> [String] {
-            let metrics = try ["loss", "train_nll", "nll_test", "d_loss", "pg_loss", "mean_reward", "bleu2"]
-                .flatMap { try store.metricHistory(run: id, key: $0) }.sorted { $0.id! < $1.id! }
-                .map { "\($0.phase) \($0.step) \($0.phaseStep!) \($0.key) \($0.value.bitPattern)" }
-            return try metrics + store.evaluations(run: id).map { "\($0.step) \($0.metric) \($0.value.bitPattern)" }
-        }
-        XCTAssertEqual(try history(2), try history(1))
+        let failedThenResumed = try RunHistory(of: 2, in: store), straight = try RunHistory(of: 1, in: store)
+        XCTAssertEqual(failedThenResumed, straight, failedThenResumed.firstDifference(from: straight))
     }
 
     /// On a terminal the progress line fits its width (a wrapped line is not cleared by the next carriage return),

@@ -79,4 +79,160 @@ final class ConfigValidationTests: XCTestCase {
             }
         }
     }
+
+    // MARK: - Generated from the registry
+
+    /// Every registered algorithm with every generator kind: each numeric field of each section, found by reflection
+    /// (optional fields too, which the defaults' JSON leaves out), gets a negative, zero, huge, past-Int, NaN-string and
+    /// null value. Each is accepted, or refused in one line naming the field: a `ConfigRangeError` from `validate`,
+    /// or the config file's error from `merging`. Never a trap. A field must refuse -1 and a huge value (every field
+    /// has a range), and NaN and ±infinity (which code can set, JSON not) are out of every float's range. A field
+    /// added without a range fails here.
+    func testEveryNumericFieldOfEveryRegisteredSectionRefusesValuesOutsideItsRange() throws {
+        var tried = 0, fields = Set<String>()
+        for name in Registry.shared.algorithmNames {
+            let algorithm = try XCTUnwrap(Registry.shared.algorithm(name))
+            for kind in Registry.shared.generatorKinds {
+                let base = try RunConfig(algorithm: algorithm, corpus: "coco", preset: nil)
+                    .merging(json: Data(#"{"generator": {"kind": "\#(kind)"}}"#.utf8), source: "t.json")
+                XCTAssertNoThrow(try base.validate(), "\(name) \(kind) defaults")
+                for field in Self.numericFields(of: base) {
+                    fields.insert(field.path)
+                    tried += try check(field, in: base, context: "\(name) \(kind)")
+                }
+            }
+        }
+        // The registry's sections are all there (a sanity check on the reflection, not a list to keep up to date).
+        for expected in ["mle.epochs", "seqgan.rollouts", "gumbel.batchSize", "generator.hiddenSize", "generator.heads",
+                         "discriminator.widths.0.filters", "evaluation.bleuOrders.0", "vocabulary.maxSize", "maxLength", "seed"] {
+            XCTAssertTrue(fields.contains(expected), "\(expected) not found among \(fields.sorted())")
+        }
+        XCTAssertGreaterThan(tried, 500)
+    }
+
+    struct NumericField {
+        var path: String
+        /// The JSON value of the field's enclosing array element, for fields inside an array of objects.
+        var element: [String: Any]?
+        var isFloat: Bool
+        var isInteger: Bool { !isFloat }
+    }
+
+    /// Numeric fields of the config's sections, by reflection: the fixed fields, the model sections (their kind's
+    /// config) and the algorithm's sections. Arrays give their first element ("evaluation.bleuOrders.0",
+    /// "discriminator.widths.0.width").
+    static func numericFields(of config: RunConfig) -> [NumericField] {
+        var sections: [(String, Any)] = [("", config), ("vocabulary", config.vocabulary), ("evaluation", config.evaluation),
+                                         ("generator", config.generator.config)]
+        if let discriminator = config.discriminator { sections.append(("discriminator", discriminator.config)) }
+        for key in config.sections.keys.sorted() { sections.append((key, config.sections[key]!)) }
+        var out: [NumericField] = []
+        for (section, value) in sections {
+            for child in Mirror(reflecting: value).children {
+                guard let label = child.label else { continue }
+                let path = section.isEmpty ? label : "\(section).\(label)"
+                if let isFloat = numericKind(type(of: child.value)) {
+                    out.append(NumericField(path: path, isFloat: isFloat))
+                } else if let array = child.value as? [Any], let first = array.first {
+                    if let isFloat = numericKind(type(of: first)) {
+                        out.append(NumericField(path: path + ".0", isFloat: isFloat))
+                    } else if let encodable = first as? any Encodable,
+                              let data = try? JSONEncoder().encode(encodable),
+                              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+                        for inner in Mirror(reflecting: first).children {
+                            guard let innerLabel = inner.label, let isFloat = numericKind(type(of: inner.value)) else { continue }
+                            out.append(NumericField(path: "\(path).0.\(innerLabel)", element: object, isFloat: isFloat))
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// true for a float type, false for an integer type, nil otherwise (optionals unwrapped).
+    static func numericKind(_ type: Any.Type) -> Bool? {
+        let floats: [Any.Type] = [Float.self, Double.self, Float?.self, Double?.self]
+        let integers: [Any.Type] = [Int.self, Int?.self, Int32.self, Int32?.self, UInt64.self, UInt64?.self]
+        if floats.contains(where: { $0 == type }) { return true }
+        if integers.contains(where: { $0 == type }) { return false }
+        return nil
+    }
+
+    /// Tries the bad values on one field; returns how many.
+    private func check(_ field: NumericField, in base: RunConfig, context: String) throws -> Int {
+        let parts = field.path.split(separator: ".").map(String.init)
+        // Inside an array, the whole array is replaced by one element holding the value.
+        func overlay(_ value: Any) -> [String: Any] {
+            var leaf: Any = value
+            var keys = parts
+            if let index = keys.firstIndex(of: "0") {
+                if var element = field.element, index + 1 < keys.count {
+                    element[keys[index + 1]] = value
+                    leaf = [element]
+                } else {
+                    leaf = [value]
+                }
+                keys = Array(keys[..<index])
+            }
+            for key in keys.reversed() { leaf = [key: leaf] }
+            return leaf as! [String: Any]
+        }
+        // As JSON text, so a number past every Swift type reaches the decoder as the user wrote it.
+        func overlayJSON(_ text: String) throws -> Data {
+            let placeholder = "@@value@@"
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: overlay(placeholder)), as: UTF8.self)
+            return Data(json.replacingOccurrences(of: "\"\(placeholder)\"", with: text).utf8)
+        }
+        let values: [(String, String)] = [("-1", "-1"), ("0", "0"), ("huge", field.isFloat ? "1e30" : "1000000000000000"),
+                                          ("past Int", "9223372036854775808"), ("NaN string", #""nan""#), ("null", "null")]
+        let corpusDecided = parts.first == "generator" || parts.first == "discriminator"
+            ? (["vocabularySize", "maxLength", "startToken", "endToken", "sequenceLength"].contains(parts.last!)) : false
+        let unbounded = ["seed"]  // any 64-bit seed is a seed
+        for (label, value) in values {
+            let what = "\(context): \(field.path) = \(label)"
+            var refused = false
+            do {
+                let config = try base.merging(json: overlayJSON(value), source: "bad.json")
+                do {
+                    try config.validate()
+                } catch let error as ConfigRangeError {
+                    refused = true
+                    XCTAssertTrue(error.key.hasPrefix(field.path), "\(what) was reported as \(error.key)")
+                    XCTAssertFalse("\(error)".contains("\n"), what)
+                }
+            } catch {
+                refused = true
+                let message = "\(error)"
+                XCTAssertFalse(message.contains("\n"), what)
+                // An array's element is named by the array ("discriminator.widths = [...] does not fit").
+                let named = field.path.components(separatedBy: ".0").first!
+                XCTAssertTrue(message.contains("bad.json") && message.contains(named), "\(what): \(message)")
+            }
+            if label == "-1" || (label == "huge" && !unbounded.contains(field.path)) || corpusDecided {
+                XCTAssertTrue(refused, "\(what) was accepted: every field has a range")
+            }
+        }
+        // NaN and infinities, as code could set them (JSON cannot hold them): out of every range.
+        guard field.isFloat else { return values.count }
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(base)) as! [String: Any]
+        for special in ["nan", "inf", "-inf"] {
+            object = Self.merge(object, overlay(special))
+            let decoder = JSONDecoder()
+            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            let config = try decoder.decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: object))
+            XCTAssertThrowsError(try config.validate(), "\(context): \(field.path) = \(special)") { error in
+                XCTAssertTrue((error as? ConfigRangeError)?.key.hasPrefix(field.path) == true, "\(field.path) = \(special): \(error)")
+            }
+        }
+        return values.count + 3
+    }
+
+    private static func merge(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {
+        var out = base
+        for (key, value) in overlay {
+            if let b = base[key] as? [String: Any], let o = value as? [String: Any] { out[key] = merge(b, o) } else { out[key] = value }
+        }
+        return out
+    }
 }
