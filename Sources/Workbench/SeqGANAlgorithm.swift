@@ -46,6 +46,8 @@ extension SeqGANConfig: ConfigSection {
         try check.int("discriminatorBatchSize", discriminatorBatchSize, 1...65_536)
         try check.int("evaluateEvery", evaluateEvery, 1...100_000)
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
+        try check.require(loss != .wgan, "loss", "wgan",
+                          "an objective other than wgan (its critic needs weight clipping, which SeqGAN's D training does not do)")
     }
 
     /// Negatives default to as many as there are training sequences (the reference: 10,000).
@@ -63,7 +65,8 @@ public enum SeqGANAlgorithm: TrainingAlgorithm {
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
         let trainer = SeqGANTrainer(
             generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
-            pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self])
+            pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self],
+            loss: setup.config[section: SeqGANConfig.self].discriminatorLoss)
         trainer.evaluate = setup.evaluate
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata

@@ -486,8 +486,16 @@ final class TrainEndToEndTests: XCTestCase {
             let samples = try runProcess("textgan", ["sample", "\(id)", "--db", database, "-n", "2"])
             XCTAssertEqual(samples.status, 0, samples.stderr)
         }
-        // A flag for a section the algorithm does not read is an error.
-        let wrong = try train([tiny, "--algo", "seqgan", "--loss", "hinge"])
+        // SeqGAN's D trains with any objective but WGAN's; MLE has no D, so --loss is an error there.
+        let seqgan = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--loss", "hinge"])
+        XCTAssertEqual(seqgan.status, 0, seqgan.stderr)
+        XCTAssertTrue(seqgan.stdout.contains(#"seqgan.loss = "hinge""#), seqgan.stdout)
+        let store = try RunDatabase(path: database)
+        XCTAssertGreaterThan(try store.metricHistory(run: 3, key: "d_loss").count, 0)
+        let wgan = try train([tiny, "--loss", "wgan"])
+        XCTAssertNotEqual(wgan.status, 0)
+        XCTAssertTrue(wgan.stderr.contains("seqgan.loss"), wgan.stderr)
+        let wrong = try train([tiny, "--algo", "mle", "--loss", "hinge"])
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.stderr.contains("gumbel section"), wrong.stderr)
     }
