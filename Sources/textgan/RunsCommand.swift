@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunStore
+import TextPipeline
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -114,10 +115,8 @@ extension RunsCommand {
                 ("host", run.host ?? "—"),
                 ("toolchain", run.toolchain ?? "—"),
             ]
-            let width = facts.map(\.0.count).max() ?? 0
-            for (name, value) in facts {
-                print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
-            }
+            let width = facts.map { displayWidth($0.0) }.max() ?? 0
+            for (name, value) in facts { print("  " + pad(name, width) + "  " + value) }
 
             if config {
                 section("config")
