@@ -130,6 +130,14 @@ extension RunDatabase {
         }
     }
 
+    /// The ids of the runs called `name`, oldest first (names are not unique: a corpus and algorithm give the
+    /// default name of every run on them).
+    public func runIDs(named name: String) throws -> [Int64] {
+        try reading { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM runs WHERE name = ? ORDER BY id", arguments: [name])
+        }
+    }
+
     public func details(of id: Int64, sampleLimit: Int = 5) throws -> RunDetails {
         let run = try self.run(id)
         return try reading { db in

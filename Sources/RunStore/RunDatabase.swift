@@ -138,7 +138,7 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
                 + "up to \(known) only; it was written by a newer textgan. Upgrade textgan, or point --db / "
                 + "TEXTGAN_DB at another file."
         case let .noSuchRun(id):
-            return "no run with id \(id)"
+            return "no run \(id)"
         case let .invalidConfigJSON(message):
             return "the run's config is not a JSON object: \(message)"
         case let .runNotRunning(id, status):

@@ -76,8 +76,8 @@ extension RunsCommand {
 
         @OptionGroup var database: DatabaseOptions
 
-        @Argument(help: "The run's id (see `textgan runs`).")
-        var id: Int64
+        @Argument(help: ArgumentHelp("The run's id or name (see `textgan runs`).", valueName: "run"))
+        var reference: String
 
         @Option(help: "How many of the last step's samples to print.")
         var samples = 5
@@ -90,7 +90,7 @@ extension RunsCommand {
         }
 
         func run() throws {
-            let details = try database.openExisting().details(of: id, sampleLimit: samples)
+            let details = try database.openExisting().details(of: database.runID(reference), sampleLimit: samples)
             let run = details.run
             print(Style.bold("run \(run.id ?? 0): \(run.name)") + "  " + Style.status(run.status.rawValue))
             var facts: [(String, String)] = [
