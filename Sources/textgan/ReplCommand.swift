@@ -106,7 +106,7 @@ struct ReplCommand: ParsableCommand {
     }
 
     static func report(_ error: Error) {
-        FileHandle.standardError.write(Data("error: \(REPLSession.oneLine(error))\n".utf8))
+        FileHandle.standardError.write(Data("Error: \(REPLSession.oneLine(error))\n".utf8))
     }
 
     /// libedit turns the typed characters into bytes with the C locale's encoding, so it must be UTF-8.
