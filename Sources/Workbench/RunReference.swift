@@ -16,6 +16,7 @@ public enum RunReference: Equatable, Sendable {
         let isFile = FileManager.default.fileExists(atPath: text)
         if !text.contains("/"), let store, let id = try run(named: text, in: store, fileToo: isFile) { return .run(id) }
         if isFile { return .file(text) }
+        if text.contains("/") { throw WorkbenchError("\(text) is neither a run id nor a checkpoint file: no such file exists") }
         throw WorkbenchError("\(text) is neither a run id, a run name nor a checkpoint file: "
             + (store == nil ? "there is no run store at \(storePath)" : "no run in \(storePath) is named so")
             + " and no such file exists (see `textgan runs`)")
