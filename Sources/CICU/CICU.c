@@ -68,6 +68,24 @@ int32_t cicu_to_lower(const uint16_t *source, int32_t length, uint16_t *destinat
     return result;
 }
 
+int32_t cicu_column_width(int32_t code_point) {
+    UChar32 c = (UChar32)code_point;
+    switch (u_charType(c)) {
+    case U_NON_SPACING_MARK:
+    case U_ENCLOSING_MARK:
+    case U_FORMAT_CHAR:
+    case U_CONTROL_CHAR:
+        return 0;
+    default:
+        break;
+    }
+    // Conjoining jamo after the leading consonant compose into the syllable's two columns.
+    int32_t jamo = u_getIntPropertyValue(c, UCHAR_HANGUL_SYLLABLE_TYPE);
+    if (jamo == U_HST_VOWEL_JAMO || jamo == U_HST_TRAILING_JAMO) return 0;
+    int32_t width = u_getIntPropertyValue(c, UCHAR_EAST_ASIAN_WIDTH);
+    return width == U_EA_WIDE || width == U_EA_FULLWIDTH ? 2 : 1;
+}
+
 const char *cicu_error_name(int32_t error) {
     return u_errorName((UErrorCode)error);
 }

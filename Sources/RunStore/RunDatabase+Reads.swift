@@ -53,7 +53,27 @@ public struct RunDetails: Sendable {
     public var latestEvaluations: [Evaluation]
     /// The samples of the last step that recorded any.
     public var lastSamples: [Sample]
+    /// Every recorded checkpoint write, in step order. Training overwrites `latest` and `best` in place, so most of
+    /// these rows describe a state the file no longer holds; `checkpointFiles` is what is on disk.
     public var checkpoints: [Checkpoint]
+    /// Each checkpoint file the run wrote, once, described by its latest recorded write.
+    public var checkpointFiles: [CheckpointFile]
+}
+
+/// One checkpoint file of a run (`latest.safetensors`, `best.safetensors`), as its latest recorded write describes it.
+public struct CheckpointFile: Sendable, Equatable {
+    /// The row of the latest write to this path: its step, SHA-256 and size are those of the file as training last
+    /// left it.
+    public var latest: Checkpoint
+    /// How many writes to this path were recorded.
+    public var writes: Int
+    /// Where the file is now: the recorded path, else the run's directory beside the run store (a store moved
+    /// with its runs); nil when neither exists.
+    public var location: URL?
+    /// The size of the file at `location`; a size other than `latest.bytes` means it changed after that write.
+    public var bytesOnDisk: Int64?
+
+    public var path: String { latest.path }
 }
 
 /// Several runs side by side: params by key, and the latest value of each metric and evaluation.
@@ -110,6 +130,14 @@ extension RunDatabase {
         }
     }
 
+    /// The ids of the runs called `name`, oldest first (names are not unique: a corpus and algorithm give the
+    /// default name of every run on them).
+    public func runIDs(named name: String) throws -> [Int64] {
+        try reading { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM runs WHERE name = ? ORDER BY id", arguments: [name])
+        }
+    }
+
     public func details(of id: Int64, sampleLimit: Int = 5) throws -> RunDetails {
         let run = try self.run(id)
         return try reading { db in
@@ -132,7 +160,30 @@ extension RunDatabase {
                     db, sql: "SELECT * FROM samples WHERE run_id = ? AND step = ? ORDER BY id LIMIT ?",
                     arguments: [id, lastSampleStep, sampleLimit]),
                 checkpoints: try Checkpoint.fetchAll(
-                    db, sql: "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", arguments: [id]))
+                    db, sql: "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", arguments: [id]),
+                checkpointFiles: try checkpointFiles(db, run: id))
+        }
+    }
+
+    /// The run's checkpoint files, by path: the latest write of each and how many there were, located on disk.
+    private func checkpointFiles(_ db: Database, run id: Int64) throws -> [CheckpointFile] {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT c.*, w.writes FROM checkpoints AS c
+            JOIN (SELECT max(id) AS id, count(*) AS writes FROM checkpoints WHERE run_id = ? GROUP BY path) AS w
+              ON w.id = c.id
+            ORDER BY c.path
+            """, arguments: [id])
+        let runDirectory = path.map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent(String(id))
+        }
+        return try rows.map { row in
+            let latest = try Checkpoint(row: row)
+            let candidates = [URL(fileURLWithPath: latest.path),
+                              runDirectory?.appendingPathComponent(URL(fileURLWithPath: latest.path).lastPathComponent)]
+            let location = candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0.path) }
+            let bytes = location.flatMap { try? FileManager.default.attributesOfItem(atPath: $0.path)[.size] as? NSNumber }
+            return CheckpointFile(latest: latest, writes: row["writes"], location: location,
+                                  bytesOnDisk: bytes?.int64Value)
         }
     }
 

@@ -145,7 +145,7 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
                 + "up to \(known) only; it was written by a newer textgan. Upgrade textgan, or point --db / "
                 + "TEXTGAN_DB at another file."
         case let .noSuchRun(id):
-            return "no run with id \(id)"
+            return "no run \(id)"
         case let .cannotCreateDirectory(path, reason):
             return "run store \(path): cannot create its directory \(URL(fileURLWithPath: path).deletingLastPathComponent().path): \(reason)"
         case let .invalidConfigJSON(message):

@@ -459,7 +459,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
             throw WorkbenchError("\(source) is not valid JSON: \(error.localizedDescription)")
         }
         guard let object = overlay as? [String: Any] else {
-            throw WorkbenchError("\(source) must hold a JSON object (of config fields), not \(type(of: overlay))")
+            throw WorkbenchError("\(source) must hold a JSON object (of config fields), not \(jsonKind(of: overlay))")
         }
         return object
     }
@@ -645,12 +645,38 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
     }
 
+    /// What a parsed JSON value is, in JSON's words.
+    static func jsonKind(of value: Any) -> String {
+        switch value {
+        case is [Any]: return "an array"
+        case is String: return "a string"
+        case is NSNull: return "null"
+        case is NSNumber: return "a number or boolean"
+        default: return "an object"
+        }
+    }
+
     public static func describe(_ error: DecodingError) -> String {
         func path(_ context: DecodingError.Context) -> String {
             context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         }
+        // In JSON's words: Swift's own messages name Swift types ("Expected to decode Int but found a string").
+        func expected(_ type: Any.Type) -> String {
+            switch type {
+            case is any BinaryInteger.Type: return "an integer"
+            case is any BinaryFloatingPoint.Type: return "a number"
+            case is String.Type: return "a string"
+            case is Bool.Type: return "true or false"
+            case is [Any].Type: return "an array"
+            default: return "an object"
+            }
+        }
         switch error {
-        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+        case .typeMismatch(let type, let c):
+            return "'\(path(c))': expected \(expected(type))"
+        case .valueNotFound(let type, let c):
+            return "'\(path(c))': expected \(expected(type)), found null"
+        case .dataCorrupted(let c):
             return "'\(path(c))': \(c.debugDescription)"
         case .keyNotFound(let key, let c):
             return "'\(path(c))' is missing '\(key.stringValue)'"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunStore
+import Workbench
 
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,18 +16,20 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Argument(help: "Two or more run ids.")
-    var ids: [Int64]
+    @Argument(help: ArgumentHelp("Two or more run ids or names.", valueName: "run"))
+    var runs: [String]
 
     @Flag(help: "Also list the params that are identical in every run.")
     var all = false
 
     func validate() throws {
-        guard ids.count >= 2 else { throw ValidationError("give at least two run ids to compare") }
-        guard Set(ids).count == ids.count else { throw ValidationError("each run id may appear only once") }
+        guard runs.count >= 2 else { throw ValidationError("give at least two run ids to compare") }
+        guard Set(runs).count == runs.count else { throw ValidationError("each run may appear only once") }
     }
 
     func run() throws {
+        let ids = try runs.map { try database.runID($0) }
+        guard Set(ids).count == ids.count else { throw WorkbenchError("each run may appear only once (\(runs.joined(separator: ", ")) name the same run twice)") }
         let comparison = try database.openExisting().compare(ids)
         let headers = ["", ] + comparison.runs.map { "#\($0.id ?? 0) \($0.name)" }
         let runRows: [[String]] = [

@@ -24,7 +24,7 @@ struct CorpusCommand: ParsableCommand {
             let root = try workspace.packageRoot()
             let sharedData = workspace.sharedDataDirectory(root: root)
             let manifests = try CorpusManifest.all(in: root.appendingPathComponent("corpora"))
-            let nameWidth = max(4, manifests.map(\.name.count).max() ?? 0)
+            let nameWidth = max(4, manifests.map { displayWidth($0.name) }.max() ?? 0)
             for manifest in manifests {
                 print(pad(manifest.name, nameWidth) + "  " + manifest.description)
                 print(pad("", nameWidth) + "  tokenizer: \(manifest.tokenizer)")
@@ -135,7 +135,7 @@ enum CorpusReport {
         let largest = stats.histogram.bins.map(\.count).max() ?? 1
         let total = max(1, stats.train.examples)
         let labels = stats.histogram.bins.map { $0.lower == $0.upper ? "\($0.lower)" : "\($0.lower)–\($0.upper)" }
-        let labelWidth = labels.map(\.count).max() ?? 1
+        let labelWidth = labels.map(displayWidth).max() ?? 1
         for (bin, label) in zip(stats.histogram.bins, labels) {
             let bar = String(repeating: "█", count: Int((Double(bin.count) / Double(largest) * 40).rounded()))
             lines.append("  " + leftPad(label, labelWidth) + " │" + pad(bar, 40) + leftPad(bin.count, 8)
@@ -143,13 +143,4 @@ enum CorpusReport {
         }
         return lines.joined(separator: "\n")
     }
-}
-
-func pad(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-}
-
-func leftPad(_ value: CustomStringConvertible, _ width: Int) -> String {
-    let text = value.description
-    return text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
 }

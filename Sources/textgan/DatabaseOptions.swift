@@ -39,32 +39,32 @@ struct DatabaseOptions: ParsableArguments {
 
     var exists: Bool { FileManager.default.fileExists(atPath: path) }
 
-    /// A run's model (by id: its latest or best checkpoint) or a checkpoint file's; an id the store does not know
-    /// is "no run N", not a missing file, and --best on a file is refused rather than ignored.
-    func loadRun(_ reference: String, best: Bool = false) throws -> LoadedRun {
-        if let id = Int64(reference) {
-            // Neither a recorded run nor a run directory: the id is wrong, not the checkpoint missing.
-            if exists, !FileManager.default.fileExists(atPath: runsDirectory.appendingPathComponent("\(id)").path) {
-                do {
-                    _ = try openExisting().run(id)
-                } catch RunStoreError.noSuchRun {
-                    throw ValidationError("no run \(id) in the run store \(path) (see `textgan runs`)")
-                }
-            }
-            let loaded = try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
-            if exists { try LoadedRun.verify(loaded.checkpoint, runStep: loaded.step, run: id, in: openExisting()) }
-            return loaded
-        } else if best {
-            throw ValidationError("--best picks a run's best checkpoint; \(reference) is a checkpoint file")
-        }
-        return try LoadedRun.load(reference, runsDirectory: runsDirectory, best: best)
+    /// A run id, a run name or a checkpoint file, resolved against the store (see `RunReference.resolve`).
+    func reference(_ text: String) throws -> RunReference {
+        try RunReference.resolve(text, store: exists ? openExisting() : nil, storePath: path)
+    }
+
+    /// A recorded run's id from its id or name (`runs show`, `compare`).
+    func runID(_ text: String) throws -> Int64 {
+        if let id = Int64(text) { return id }
+        return try RunReference.runID(text, store: openExisting(), storePath: path)
+    }
+
+    /// The model `reference` names: a run's latest or best checkpoint, or a checkpoint file's.
+    func loadRun(_ reference: RunReference, best: Bool = false) throws -> LoadedRun {
+        try LoadedRun.load(reference, runsDirectory: runsDirectory, store: exists ? openExisting() : nil,
+                           storePath: path, best: best)
+    }
+
+    func loadRun(_ text: String, best: Bool = false) throws -> LoadedRun {
+        try loadRun(reference(text), best: best)
     }
 
     /// Opens the store for commands that only read: read-only, so a store on a read-only mount or one this user
     /// cannot write is read all the same; a missing file is an error that names the path.
     func openExisting() throws -> RunDatabase {
         guard exists else {
-            throw ValidationError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
+            throw WorkbenchError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
         }
         do {
             return try RunDatabase(path: path, readOnly: true)
@@ -78,10 +78,10 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens an existing store to record into it (`eval`); a store that cannot be written is an error naming it.
     func openForRecording() throws -> RunDatabase {
         guard exists else {
-            throw ValidationError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
+            throw WorkbenchError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
         }
         guard FileManager.default.isWritableFile(atPath: path) else {
-            throw ValidationError("cannot record in the run store \(path): this user cannot write it (pass --no-record to score without recording)")
+            throw WorkbenchError("cannot record in the run store \(path): this user cannot write it (pass --no-record to score without recording)")
         }
         return try RunDatabase(path: path)
     }

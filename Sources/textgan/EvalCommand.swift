@@ -48,13 +48,14 @@ struct EvalCommand: ParsableCommand {
         case table, json
     }
 
-    @Argument(help: "A run id (its latest checkpoint, or --best) or a checkpoint file.")
+    @Argument(help: "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).")
     var runOrCheckpoint: String
 
     @Option(help: "Samples drawn and scored at each temperature.")
     var samples: Int = 10_000
 
-    @Option(help: "Evaluate at each of these temperatures, comma-separated (e.g. 0.5,0.7,1.0,1.2,1.5).",
+    @Option(parsing: .unconditional,
+            help: "Evaluate at each of these temperatures, comma-separated (e.g. 0.5,0.7,1.0,1.2,1.5).",
             transform: { text in
                 try text.split(separator: ",").map { part in
                     guard let t = Double(part.trimmingCharacters(in: .whitespaces)) else {
@@ -103,7 +104,7 @@ struct EvalCommand: ParsableCommand {
             guard Set(sweep).count == sweep.count else { throw ValidationError("--sweep lists a temperature twice") }
         }
         guard temperatures.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
-            throw ValidationError("temperatures must be finite and not negative")
+            throw ValidationError("--sweep temperatures must be finite numbers ≥ 0 (0: greedy), not \(sweep?.map(Format.number).joined(separator: ",") ?? "")")
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
@@ -116,24 +117,26 @@ struct EvalCommand: ParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
 
         // The model: a recorded run's checkpoint, or a bare checkpoint file.
-        let runID = Int64(runOrCheckpoint)
+        let reference = try database.reference(runOrCheckpoint)
+        var runID: Int64?
         var store: RunDatabase?
         var recorded: Run?
-        if let runID {
+        switch reference {
+        case .run(let id):
             let opened = try noRecord ? database.openExisting() : database.openForRecording()
             do {
-                recorded = try opened.run(runID)
+                recorded = try opened.run(id)
             } catch RunStoreError.noSuchRun {
-                throw ValidationError("no run \(runID) in the run store \(database.path) (see `textgan runs`)")
+                throw WorkbenchError("no run \(id) in the run store \(database.path) (see `textgan runs`)")
             }
-            store = opened
-        } else {
+            (runID, store) = (id, opened)
+        case .file(let path):
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: runOrCheckpoint, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                throw ValidationError("\(runOrCheckpoint) is neither a run id nor a checkpoint file")
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw WorkbenchError("\(path) is a directory, not a checkpoint file")
             }
         }
-        let loaded = try database.loadRun(runOrCheckpoint, best: best)
+        let loaded = try database.loadRun(reference, best: best)
         let root = try workspace.packageRoot()
         let data = try TrainingData.load(for: loaded, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
                                          sharedData: workspace.sharedDataDirectory(root: root))

@@ -1,4 +1,5 @@
 import Foundation
+import TextPipeline
 
 // Plain-text output shared by the run store commands: aligned tables, number and duration formats, and colour only
 // for a terminal (never when stdout is piped or NO_COLOR is set).
@@ -27,8 +28,9 @@ enum Style {
     }
 }
 
-/// A table with a header row, columns padded to their widest cell. `rightAligned` columns are numbers.
-/// `style` colours a cell after padding, so widths stay right.
+/// A table with a header row, columns padded to their widest cell in terminal columns (`displayWidth`: a Chinese
+/// character takes two). `rightAligned` columns are numbers. `style` colours a cell after padding, so widths stay
+/// right.
 struct TextTable {
     var headers: [String]
     var rows: [[String]]
@@ -37,12 +39,12 @@ struct TextTable {
 
     func render() -> String {
         let widths = headers.indices.map { column in
-            ([headers[column]] + rows.map { $0[column] }).map(\.count).max() ?? 0
+            ([headers[column]] + rows.map { $0[column] }).map(displayWidth).max() ?? 0
         }
         func line(_ cells: [String], header: Bool) -> String {
             cells.indices.map { column -> String in
                 let cell = cells[column]
-                let padding = String(repeating: " ", count: widths[column] - cell.count)
+                let padding = String(repeating: " ", count: widths[column] - displayWidth(cell))
                 let styled = header ? Style.bold(cell) : style(column, cell)
                 return rightAligned.contains(column) ? padding + styled : styled + padding
             }.joined(separator: "  ").trimmingTrailingSpaces()
@@ -50,6 +52,17 @@ struct TextTable {
         let rule = widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")
         return ([line(headers, header: true), rule] + rows.map { line($0, header: false) }).joined(separator: "\n")
     }
+}
+
+/// `text` padded with spaces to `width` terminal columns (left-aligned), or `text` itself when it is as wide already.
+func pad(_ text: String, _ width: Int) -> String {
+    text + String(repeating: " ", count: max(0, width - displayWidth(text)))
+}
+
+/// `value` right-aligned in `width` terminal columns.
+func leftPad(_ value: CustomStringConvertible, _ width: Int) -> String {
+    let text = value.description
+    return String(repeating: " ", count: max(0, width - displayWidth(text))) + text
 }
 
 extension String {

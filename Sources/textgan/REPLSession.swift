@@ -235,15 +235,17 @@ final class REPLSession {
     /// Switches to another run's (or checkpoint's) model; the settings stay, /max-len is dropped when the new
     /// model's sequences are shorter.
     private func load(_ reference: String) throws {
-        guard !reference.isEmpty else { throw REPLError("usage: /load <run-id | checkpoint file>") }
+        guard !reference.isEmpty else { throw REPLError("usage: /load <run id or name | checkpoint file>") }
         let loaded: LoadedRun
+        let resolved: RunReference
         do {
-            loaded = try database.loadRun(reference)
+            resolved = try database.reference(reference)
+            loaded = try database.loadRun(resolved)
         } catch {
             throw REPLError("cannot load \(reference): \(Self.oneLine(error))")
         }
         model = loaded
-        modelName = Self.name(of: reference)
+        modelName = Self.name(of: resolved)
         if let maxLength = settings.sampling.maxLength, maxLength > loaded.generator.maxLength {
             settings.sampling.maxLength = nil
             write("note: /max-len \(maxLength) is beyond this model's \(loaded.generator.maxLength); set to off")
@@ -380,7 +382,15 @@ final class REPLSession {
 
     /// "run 3" for a run id, the file name for a checkpoint path.
     static func name(of reference: String) -> String {
-        Int64(reference) != nil ? "run \(reference)" : URL(fileURLWithPath: reference).lastPathComponent
+        name(of: Int64(reference).map(RunReference.run) ?? .file(reference))
+    }
+
+    /// "run 3" for a run (by id or name), the file name for a checkpoint path.
+    static func name(of reference: RunReference) -> String {
+        switch reference {
+        case .run(let id): return "run \(id)"
+        case .file(let path): return URL(fileURLWithPath: path).lastPathComponent
+        }
     }
 
     static func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int {

@@ -19,7 +19,7 @@ struct ReplCommand: ParsableCommand {
             """)
 
     @Argument(help: ArgumentHelp(
-        "A run id (its latest checkpoint, or --best) or a checkpoint file.",
+        "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).",
         discussion: "Default: the most recent finished run with a checkpoint."))
     var runOrCheckpoint: String?
 
@@ -29,7 +29,7 @@ struct ReplCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
-        let reference = try runOrCheckpoint ?? Self.mostRecentFinishedRun(database)
+        let reference = try database.reference(runOrCheckpoint ?? Self.mostRecentFinishedRun(database))
         let model = try database.loadRun(reference, best: best)
         let interactive = isatty(STDIN_FILENO) == 1
         let session = REPLSession(
@@ -106,7 +106,7 @@ struct ReplCommand: ParsableCommand {
     }
 
     static func report(_ error: Error) {
-        FileHandle.standardError.write(Data("error: \(REPLSession.oneLine(error))\n".utf8))
+        FileHandle.standardError.write(Data("Error: \(REPLSession.oneLine(error))\n".utf8))
     }
 
     /// libedit turns the typed characters into bytes with the C locale's encoding, so it must be UTF-8.

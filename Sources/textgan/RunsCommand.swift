@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunStore
+import TextPipeline
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,12 +72,12 @@ extension RunsCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "One run in full: what it was, its params, metrics, evaluations, last samples, checkpoints.")
+            abstract: "One run in full: what it was, its params, metrics, evaluations, last samples, its checkpoint files.")
 
         @OptionGroup var database: DatabaseOptions
 
-        @Argument(help: "The run's id (see `textgan runs`).")
-        var id: Int64
+        @Argument(help: ArgumentHelp("The run's id or name (see `textgan runs`).", valueName: "run"))
+        var reference: String
 
         @Option(help: "How many of the last step's samples to print.")
         var samples = 5
@@ -89,7 +90,7 @@ extension RunsCommand {
         }
 
         func run() throws {
-            let details = try database.openExisting().details(of: id, sampleLimit: samples)
+            let details = try database.openExisting().details(of: database.runID(reference), sampleLimit: samples)
             let run = details.run
             print(Style.bold("run \(run.id ?? 0): \(run.name)") + "  " + Style.status(run.status.rawValue))
             var facts: [(String, String)] = [
@@ -114,10 +115,8 @@ extension RunsCommand {
                 ("host", run.host ?? "—"),
                 ("toolchain", run.toolchain ?? "—"),
             ]
-            let width = facts.map(\.0.count).max() ?? 0
-            for (name, value) in facts {
-                print("  " + name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
-            }
+            let width = facts.map { displayWidth($0.0) }.max() ?? 0
+            for (name, value) in facts { print("  " + pad(name, width) + "  " + value) }
 
             if config {
                 section("config")
@@ -152,15 +151,32 @@ extension RunsCommand {
                 for sample in details.lastSamples { print("  " + sample.text) }
             }
 
-            section("checkpoints")
-            if details.checkpoints.isEmpty {
+            // Training overwrites latest and best in place: one line per file that exists, described by its
+            // latest recorded write (the only one whose hash is the file's).
+            let files = details.checkpointFiles
+            let present = files.filter { $0.location != nil }
+            section("checkpoints (\(present.count) file\(present.count == 1 ? "" : "s"), "
+                    + "\(details.checkpoints.count) write\(details.checkpoints.count == 1 ? "" : "s") recorded)")
+            if files.isEmpty {
                 print("none recorded")
             } else {
-                print(TextTable(
-                    headers: ["step", "bytes", "sha256", "path"],
-                    rows: details.checkpoints.map { [String($0.step), String($0.bytes), String($0.sha256.prefix(12)),
-                                                     $0.path] },
-                    rightAligned: [0, 1]).render())
+                if !present.isEmpty {
+                    print(TextTable(
+                        headers: ["file", "step", "bytes", "sha256", "writes", "path"],
+                        rows: present.map { f in
+                            [URL(fileURLWithPath: f.path).lastPathComponent, String(f.latest.step),
+                             String(f.latest.bytes), String(f.latest.sha256.prefix(12)), String(f.writes),
+                             f.location?.path ?? f.path]
+                        },
+                        rightAligned: [1, 2, 4]).render())
+                }
+                for f in present where f.bytesOnDisk != f.latest.bytes {
+                    print(Style.dim("note: \(f.location?.path ?? f.path) is \(f.bytesOnDisk.map(String.init) ?? "?") bytes, "
+                                    + "not the \(f.latest.bytes) of its last recorded write: changed since"))
+                }
+                for f in files where f.location == nil {
+                    print(Style.dim("missing: \(f.path) (\(f.writes) write\(f.writes == 1 ? "" : "s") recorded; deleted or moved)"))
+                }
             }
         }
 

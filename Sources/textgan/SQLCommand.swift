@@ -12,7 +12,7 @@ struct SQLCommand: ParsableCommand {
             --timeout is interrupted; at most --max-rows rows are printed, with a notice on stderr when there were \
             more. A text or blob longer than --max-cell bytes is cut, marked with its length ("…[1048576 bytes]"), \
             with a notice on stderr (--full prints every cell whole); the output, too, must be ready within \
-            --timeout. Errors print SQLite's message on stderr and exit with status 1. Tables and views are described \
+            --timeout. Errors print "Error: " and SQLite's message on stderr and exit with status 1. Tables and views are described \
             in docs/run-store.md; try `textgan sql "SELECT * FROM leaderboard WHERE metric = 'bleu4' ORDER BY \
             value DESC"`.
             """)
@@ -55,7 +55,7 @@ struct SQLCommand: ParsableCommand {
             results = try ReadOnlyQuery(path: database.path).execute(
                 query, timeout: timeout, maxRows: maxRows, maxCellBytes: full ? nil : maxCell)
         } catch let failure as ReadOnlyQuery.Failure {
-            FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+            FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             throw ExitCode.failure
         }
         var outputs: [String] = []
@@ -67,7 +67,7 @@ struct SQLCommand: ParsableCommand {
             }
             if Date() > deadline {
                 let failure = ReadOnlyQuery.Failure.timedOut(timeout)
-                FileHandle.standardError.write(Data("error: \(failure) (printing its results; --max-cell keeps cells short)\n".utf8))
+                FileHandle.standardError.write(Data("Error: \(failure) (printing its results; --max-cell keeps cells short)\n".utf8))
                 throw ExitCode.failure
             }
         }

@@ -10,7 +10,7 @@ struct SampleCommand: ParsableCommand {
         abstract: "Print samples from a trained generator.",
         discussion: "The model is rebuilt from the checkpoint alone (its config and vocabulary are stored in it).")
 
-    @Argument(help: "A run id (its latest checkpoint, or --best) or a checkpoint file.")
+    @Argument(help: "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).")
     var runOrCheckpoint: String
 
     @Option(name: [.customShort("n"), .long], help: "How many samples.")

@@ -27,6 +27,23 @@ struct TextGAN: ParsableCommand {
         AllocatorTuning.keepLargeBuffers()
         // Subnormal floats count as zero everywhere (soft Gumbel-softmax rows are full of them; see Parallel).
         Parallel.flushesSubnormals = true
-        main(nil)
+        // ArgumentParser's own loop (parse, run, exit with the error), except that a mistyped subcommand gets a
+        // "did you mean" instead of "Unexpected argument".
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot(arguments)
+        } catch {
+            if !(error is CleanExit), let message = CommandSuggestion.message(for: arguments, root: self) {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Foundation.exit(ExitCode.validationFailure.rawValue)
+            }
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
     }
 }

@@ -376,7 +376,7 @@ final class REPLTests: XCTestCase {
         let failing = try runProcess("textgan", ["repl", "--db", runs.database], input: bad)
         XCTAssertEqual(failing.status, 1)
         XCTAssertEqual(failing.stderr.split(separator: "\n").count, 2, failing.stderr)
-        XCTAssertTrue(failing.stderr.contains("error: unknown command /bogus"), failing.stderr)
+        XCTAssertTrue(failing.stderr.contains("Error: unknown command /bogus"), failing.stderr)
         XCTAssertTrue(failing.stderr.contains("not valid UTF-8 (byte 1 of 2)"), failing.stderr)
         XCTAssertTrue(failing.stdout.hasPrefix("run 2: mle"), failing.stdout)
     }

@@ -45,7 +45,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(config.stdout.contains("\"learningRate\" : 0.01"), config.stdout)
         let unknown = try runProcess("textgan", ["runs", "show", "77", "--db", path])
         XCTAssertNotEqual(unknown.status, 0)
-        XCTAssertTrue(unknown.stderr.contains("no run with id 77"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("no run 77"), unknown.stderr)
     }
 
     func testCompareShowsDifferingParamsAndFoldsIdenticalOnes() throws {

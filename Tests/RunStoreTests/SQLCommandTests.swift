@@ -46,7 +46,7 @@ final class SQLCommandTests: XCTestCase {
         let late = try sql("SELECT randomblob(3000000) AS a, randomblob(3000000) AS b", "--full", "--timeout", "0.001")
         XCTAssertEqual(late.status, 1)
         XCTAssertEqual(late.stdout, "")
-        XCTAssertTrue(late.stderr.hasPrefix("error: query interrupted: it ran longer than 0.001 s"), late.stderr)
+        XCTAssertTrue(late.stderr.hasPrefix("Error: query interrupted: it ran longer than 0.001 s"), late.stderr)
     }
 
     func testRefusesEveryKindOfWriteAndLeavesTheFileByteIdentical() throws {
@@ -68,7 +68,7 @@ final class SQLCommandTests: XCTestCase {
 
             // then each is refused with exit status 1, a message on stderr and nothing on stdout
             XCTAssertEqual(result.status, 1, statement)
-            XCTAssertTrue(result.stderr.hasPrefix("error: refused: "), "\(statement): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("Error: refused: "), "\(statement): \(result.stderr)")
             XCTAssertEqual(result.stdout, "", statement)
         }
         // and the file is byte-identical, with every row still there, and no copy was written.
@@ -95,10 +95,10 @@ final class SQLCommandTests: XCTestCase {
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
         let syntax = try sql("SELEC * FROM runs")
         XCTAssertEqual(syntax.status, 1)
-        XCTAssertEqual(syntax.stderr, "error: near \"SELEC\": syntax error\n")
+        XCTAssertEqual(syntax.stderr, "Error: near \"SELEC\": syntax error\n")
         let missing = try sql("SELECT * FROM no_such_table")
         XCTAssertEqual(missing.status, 1)
-        XCTAssertEqual(missing.stderr, "error: no such table: no_such_table\n")
+        XCTAssertEqual(missing.stderr, "Error: no such table: no_such_table\n")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
     }
 

@@ -31,6 +31,12 @@ int32_t cicu_normalize_nfc(const uint16_t *source, int32_t length, uint16_t *des
 int32_t cicu_to_lower(const uint16_t *source, int32_t length, uint16_t *destination, int32_t capacity,
                       int32_t *error);
 
+/// The columns a terminal gives one code point: 2 for East Asian Wide and Fullwidth characters (CJK ideographs,
+/// kana, Hangul syllables, fullwidth forms, most emoji), 0 for combining and enclosing marks, format characters
+/// (zero-width joiner, zero-width space, …), control characters and Hangul jamo vowels and final consonants, 1 for the rest (East Asian
+/// Ambiguous characters included, as terminals outside CJK locales show them).
+int32_t cicu_column_width(int32_t code_point);
+
 /// ICU's name for an error code, e.g. "U_BUFFER_OVERFLOW_ERROR".
 const char *cicu_error_name(int32_t error);
 
