@@ -372,7 +372,7 @@ TG_CLONES int64_t tg_inverse_cdf(const float *w, int64_t n, float target) {
     return n - 1;
 }
 
-// ln x for finite x > 0 (normal or subnormal-free inputs: the callers pass values ≥ 1e-30): x = 2^e·m with
+// ln x for finite normal x > 0 (the callers pass uniforms in [2⁻²⁴, 1 − 2⁻²⁴], their −ln, ≥ 6e-8, and 1 + e): x = 2^e·m with
 // m in [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172, by its odd series to s^11 (error < 1e-9 in
 // ln m). Branch-free, so the loops that call it vectorise.
 static inline float log_core(float x) {

@@ -28,8 +28,9 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
     /// Initial weights N(0, initStd²) (the reference's truncated normal 0.1, untruncated here); biases 0.1.
     public var initStd: Float = 0.1
     /// RelGAN's multiple representations (its `num_rep`, 64): the embedding is R slices of `embeddingSize`, each
-    /// slice is read by the same convolutions, highway and output layer as a sequence of its own, and the R logits
-    /// (and features) of a sequence are averaged. 1: SeqGAN's discriminator. Costs R times the convolutions.
+    /// slice is read by the same convolutions, highway and output layer as a sequence of its own. The GAN losses read
+    /// all R views' logits (`DiscriminatorPass.viewLogits`), as RelGAN's do; probabilities and features are their
+    /// means. 1: SeqGAN's discriminator. Costs R times the convolutions.
     public var representations = 1
 
     public static let paperWidths: [ConvolutionWidth] = [
@@ -141,7 +142,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
         let cache = Cache(convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped)
         let logits = output.forward(dropped)
-        return DiscriminatorPass(logits: Self.meanOverRepresentations(logits, count: R),
+        return DiscriminatorPass(logits: Self.meanOverRepresentations(logits, count: R), viewLogits: logits,
                                  features: Self.meanOverRepresentations(features, count: R), input: input, cache: cache)
     }
 
@@ -193,7 +194,10 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
         let cache = pass.cache as! Cache
         let (T, E, R) = (config.sequenceLength, config.embeddingSize, config.representations)
-        let dDropped = output.backward(Self.spreadOverRepresentations(logitGradient, count: R), input: cache.dropped)
+        // A gradient of the view logits [B·R, 2] goes in as it is; one of their mean [B, 2] is spread over the views.
+        let dViews = logitGradient.matrixShape.0 == pass.viewLogits.matrixShape.0
+            ? logitGradient : Self.spreadOverRepresentations(logitGradient, count: R)
+        let dDropped = output.backward(dViews, input: cache.dropped)
         let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
         var dFeatures = highway.backward(dH, cache: cache.highway)
         if let featureGradient { dFeatures.add(Self.spreadOverRepresentations(featureGradient, count: R), scaledBy: 1) }

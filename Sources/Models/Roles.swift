@@ -214,17 +214,27 @@ public enum DiscriminatorInput {
 public struct DiscriminatorPass {
     /// [B, 2]: column 0 "generated", column 1 "real". Losses that need one score per sequence read the margin.
     public let logits: Tensor
+    /// [B·R, 2]: the logits of each of a sequence's R views (rows b·R + r) when the discriminator reads several
+    /// (RelGAN's representations), else `logits`. GAN losses read these, as RelGAN applies its loss to every view;
+    /// `logits` is their mean, for probabilities and accuracy.
+    public let viewLogits: Tensor
+    /// Views per sequence: viewLogits has `views` rows per row of logits.
+    public var views: Int { viewLogits.matrixShape.0 / max(logits.matrixShape.0, 1) }
     /// [B, F]: the sequence features the classifier reads (TextGAN matches their statistics).
     public let features: Tensor
     public let input: DiscriminatorInput
     public let cache: Any
 
-    public init(logits: Tensor, features: Tensor, input: DiscriminatorInput, cache: Any) {
+    public init(logits: Tensor, viewLogits: Tensor? = nil, features: Tensor, input: DiscriminatorInput, cache: Any) {
         self.logits = logits
+        self.viewLogits = viewLogits ?? logits
         self.features = features
         self.input = input
         self.cache = cache
     }
+
+    /// Labels [B] repeated for each view: the labels of `viewLogits`.
+    public func viewLabels(_ labels: [Int32]) -> [Int32] { labels.flatMap { [Int32](repeating: $0, count: views) } }
 }
 
 /// Scores sequences: D's probability that each is real. `sharing` says how consecutive sequences share prefixes

@@ -24,11 +24,13 @@ public enum Parallel {
             let work = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
                 let (depth, previous) = (tg_parallel_depth(), tg_fp_control())
+                // Modes only: the low six bits are sticky exception flags, which differ for no reason that matters.
+                let differs = (previous & ~0x3F) != (control & ~0x3F)
                 tg_set_parallel_depth(depth + 1)
-                if previous != control { tg_set_fp_control(control) }
+                if differs { tg_set_fp_control(control) }
                 defer {
                     tg_set_parallel_depth(depth)
-                    if previous != control { tg_set_fp_control(previous) }
+                    if differs { tg_set_fp_control(previous) }
                 }
                 work.value((k * count / chunks)..<((k + 1) * count / chunks))
             }

@@ -33,7 +33,8 @@ public func trainDiscriminator(
     func update(_ sequences: [[Int32]], _ labels: [Int32]) throws {
         discriminator.zeroGrad()
         let pass = discriminator.forward(.tokens(discriminator.pack(sequences)), training: true, using: &rng)
-        let (value, gradient) = loss.discriminatorLoss(logits: pass.logits, labels: labels)
+        // The loss reads every view's logits (one per sequence for SeqGAN's CNN), as RelGAN applies it.
+        let (value, gradient) = loss.discriminatorLoss(logits: pass.viewLogits, labels: pass.viewLabels(labels))
         try TrainingError.check([("discriminator loss", value)], phase: phase, step: step)
         let penalty = discriminator.regularization(backward: true)
         discriminator.backward(pass, logitGradient: gradient, featureGradient: nil)

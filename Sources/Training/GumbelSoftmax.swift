@@ -43,8 +43,9 @@ public enum GumbelSoftmax {
         discriminator: any SequenceDiscriminator, using rng: inout SeededGenerator
     ) throws -> GumbelSoftmaxBatch {
         let sequences = generator.sample(count: count, batchSize: count, using: &rng)
-        var batch = TokenBatch(sequences: sequences, length: max(sequences.map(\.count).max() ?? 1, 1))
-        if generator.usesDropout { batch.dropoutSeed = rng.next() }
+        // No dropout in this pass: the noise is drawn given tokens the generator sampled without it, so the logits
+        // must be that same distribution's for (tokens, noise) to have RelGAN's joint law.
+        let batch = TokenBatch(sequences: sequences, length: max(sequences.map(\.count).max() ?? 1, 1))
         let (logits, cache) = try generator.logits(batch)
         let noise = posteriorNoise(logits: logits, tokens: batch.tokens, weights: batch.weights, using: &rng)
         let (rows, softRows) = relax(logits: logits, noise: noise, inverseTemperature: beta, batch: batch,
@@ -128,8 +129,7 @@ public enum GumbelSoftmax {
                         for n in range {
                             let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
                             var stream = SeededGenerator(seed: seeds[n])
-                            // (k + ½)/2²⁴: strictly inside (0, 1), so every logarithm is finite.
-                            for v in 0...V { u[v] = (Float(stream.next() >> 40) + 0.5) * 0x1p-24 }
+                            for v in 0...V { u[v] = openUniform(stream.next()) }
                             let y = weights[n] > 0 ? Int(tokens[n]) : -1
                             var lse: Float = 0
                             if y >= 0 {
@@ -141,7 +141,12 @@ public enum GumbelSoftmax {
                             // Rounding must not let another entry tie or pass the emitted token's.
                             var best = -Float.infinity
                             for v in 0..<V where v != y { best = max(best, o[v] + g[v]) }
-                            if o[y] + g[y] <= best { g[y] = (best - o[y]).nextUp.nextUp }
+                            // (ulps of g are not ulps of the sum when |o| ≫ |g|: step until the sum passes)
+                            var target = best.nextUp
+                            while o[y] + g[y] <= best {
+                                g[y] = target - o[y]
+                                target = target.nextUp
+                            }
                         }
                     }
                 }
@@ -149,6 +154,10 @@ public enum GumbelSoftmax {
         }
         return noise
     }
+
+    /// A uniform strictly inside (0, 1) from 64 random bits: (2k + 1)/2²⁴ for k < 2²³, exact in Float, so every
+    /// logarithm of the noise is finite ((k + ½)/2²⁴ would round to 1 at the top, giving an exponential of 0).
+    static func openUniform(_ bits: UInt64) -> Float { Float(2 * (bits >> 41) + 1) * 0x1p-24 }
 
     /// Σ exp(x − shift), using `scratch` [count] (overwritten) for the exponentials.
     private static func expSum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scratch: UnsafeMutablePointer<Float>) -> Float {

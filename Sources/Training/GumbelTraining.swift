@@ -208,7 +208,8 @@ public final class GumbelTrainer {
                                                  discriminator: discriminator, using: &rng)
         let real = realBatch(&rng)
         let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
-        let (value, dFake) = loss.generatorLoss(fake: passes.fake.logits, real: loss.pairsExamples ? passes.real.logits : nil)
+        let (value, dFake) = loss.generatorLoss(fake: passes.fake.viewLogits,
+                                                real: loss.pairsExamples ? passes.real.viewLogits : nil)
         try TrainingError.check([("generator loss", value)], phase: Phase.adversarial, step: step)
         guard let dRows = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil) else {
             throw ModelError.unsupported(model: "discriminator", capability: "the gradient of its input rows")
@@ -228,12 +229,13 @@ public final class GumbelTrainer {
                                                  discriminator: discriminator, using: &rng)
         let real = realBatch(&rng)
         let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
-        let n = config.batchSize
+        // Every view's logits (RelGAN's representations; one per sequence otherwise): n real rows, then n generated.
+        let n = passes.real.viewLogits.matrixShape.0
         var logits = Tensor(zeros: [2 * n, 2])
         for r in 0..<n {
             for c in 0..<2 {
-                logits[r, c] = passes.real.logits[r, c]
-                logits[n + r, c] = passes.fake.logits[r, c]
+                logits[r, c] = passes.real.viewLogits[r, c]
+                logits[n + r, c] = passes.fake.viewLogits[r, c]
             }
         }
         let labels = [Int32](repeating: 1, count: n) + [Int32](repeating: 0, count: n)

@@ -113,6 +113,19 @@ final class CNNDiscriminatorTests: XCTestCase {
         XCTAssertEqual(dRows.shape, rows.value.shape)
         let options = GradientCheckOptions(epsilon: 1e-3, relativeTolerance: 3e-2, absoluteTolerance: 5e-3)
         assertGradientsMatch([(rows, dRows)] + d.parameters.map { ($0, $0.grad) }, options: options, loss: loss)
+
+        // A loss on every view's logits (what the GAN losses read): their gradient goes in unspread.
+        XCTAssertEqual(pass.viewLogits.matrixShape.0, 3 * representations)
+        XCTAssertEqual(pass.views, representations)
+        let wViews = Tensor(randomNormal: pass.viewLogits.shape, using: &rng)
+        d.zeroGrad()
+        var again = SeededGenerator(seed: 5)
+        let viewPass = d.forward(.rows(rows.value), training: true, using: &again)
+        let dViewRows = try! XCTUnwrap(d.backward(viewPass, logitGradient: wViews, featureGradient: nil))
+        assertGradientsMatch([(rows, dViewRows)] + d.parameters.map { ($0, $0.grad) }, options: options) {
+            var dropout = SeededGenerator(seed: 5)
+            return weightedSum(d.forward(.rows(rows.value), training: true, using: &dropout).viewLogits, wViews)
+        }
     }
 
     func testLearnsToTellAPatternFromNoise() {

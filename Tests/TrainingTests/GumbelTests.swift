@@ -56,6 +56,16 @@ final class GumbelTests: XCTestCase {
         -Foundation.log(-Foundation.log(max(rng.nextDouble(), Double.leastNormalMagnitude)))
     }
 
+    /// The noise's uniforms stay strictly inside (0, 1) at both ends of the random bits, and the noise is finite.
+    func testUniformsAreStrictlyInsideTheUnitInterval() {
+        for bits in [UInt64.max, UInt64.max - 1, 0, 1, 1 << 63] {
+            let u = GumbelSoftmax.openUniform(bits)
+            XCTAssertGreaterThan(u, 0)
+            XCTAssertLessThan(u, 1, "bits \(bits)")
+            XCTAssertTrue((-Foundation.log(-Foundation.log(u))).isFinite)
+        }
+    }
+
     private let tinyDiscriminator = CNNDiscriminatorConfig(
         vocabularySize: 7, sequenceLength: 5, embeddingSize: 4,
         widths: [ConvolutionWidth(width: 2, filters: 3), ConvolutionWidth(width: 3, filters: 3)], keepProbability: 1)
