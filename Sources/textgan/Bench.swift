@@ -60,7 +60,7 @@ struct Bench: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
     }

@@ -65,7 +65,7 @@ struct Bleu: ParsableCommand {
     func validate() throws {
         guard !orders.isEmpty else { throw ValidationError("--n needs at least one order") }
         guard orders.allSatisfy({ (1...9).contains($0) }) else { throw ValidationError("--n orders must be in 1...9") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
     }
 
     func run() throws {

@@ -106,7 +106,7 @@ struct EvalCommand: ParsableCommand {
         guard temperatures.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
             throw ValidationError("--sweep temperatures must be finite numbers ≥ 0 (0: greedy), not \(sweep?.map(Format.number).joined(separator: ",") ?? "")")
         }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
     }
 
     // MARK: - Run

@@ -45,6 +45,18 @@ final class MessagesTests: XCTestCase {
         try runProcess("textgan", arguments + ["--db", Self.store!.get()])
     }
 
+    /// Every command with --threads bounds it (more threads than any machine has only costs memory and time).
+    func testThreadCountsAreBoundedEverywhere() throws {
+        let dir = try temporaryDirectory(self)
+        let file = dir.appendingPathComponent("s.txt")
+        try "a b c\n".write(to: file, atomically: true, encoding: .utf8)
+        for command in [["bench", "core"], ["bleu", file.path, file.path], ["eval", "1", "--db", dir.appendingPathComponent("x.sqlite").path]] {
+            let result = try runProcess("textgan", command + ["--threads", "100000"])
+            XCTAssertNotEqual(result.status, 0, command.joined(separator: " "))
+            XCTAssertTrue(result.stderr.contains("--threads must be from 1 to 1024, not 100000"), result.stderr)
+        }
+    }
+
     func testAnUnknownRunIdIsNoRunNEverywhere() throws {
         for command in [["sample", "99"], ["eval", "99", "--root", packageRoot.path], ["repl", "99"], ["runs", "show", "99"]] {
             let result = try textgan(command)
