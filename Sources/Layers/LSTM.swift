@@ -152,7 +152,7 @@ public struct LSTM: ParameterContainer {
     /// Activates the gates in place and computes c_t, tanh(c_t) and h_t for one step: all rows in one C kernel
     /// (`tg_lstm_cell_forward`, the bits of `cellForwardReference`, tested).
     @inline(__always)
-    static func cellForward(
+    public static func cellForward(
         gates: UnsafeMutablePointer<Float>, cPrev: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
         tanhC: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>, batch B: Int, hidden H: Int
     ) {
@@ -178,6 +178,33 @@ public struct LSTM: ParameterContainer {
 
     // MARK: - Backward
 
+    /// One step of the cell read backwards, for all rows: from the gradient reaching h_t (`dh`, from step t+1, plus
+    /// `dOutput`, from h_t's own use) and reaching c_t (`dc`, from step t+1), the pre-activation gate gradients
+    /// `dGates` [B, 4H]; `dc` is left holding the gradient reaching c_{t−1}. (`dh` is read, not updated: the caller
+    /// forms dh_{t−1} = dGates·Whᵀ.)
+    @inline(__always)
+    public static func cellBackward(
+        gates g: UnsafePointer<Float>, cPrev: UnsafePointer<Float>, tanhC tc: UnsafePointer<Float>,
+        dOutput dOut: UnsafePointer<Float>, dh: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
+        dGates dg: UnsafeMutablePointer<Float>, batch B: Int, hidden H: Int
+    ) {
+        let G = 4 * H
+        for b in 0..<B {
+            for j in 0..<H {
+                let k = b * H + j, r = b * G
+                let i = g[r + j], f = g[r + H + j], o = g[r + 2 * H + j]
+                let cand = g[r + 3 * H + j]
+                let dhk = dh[k] + dOut[k]
+                let dck = dc[k] + dhk * o * (1 - tc[k] * tc[k])
+                dg[r + j] = dck * cand * i * (1 - i)
+                dg[r + H + j] = dck * cPrev[k] * f * (1 - f)
+                dg[r + 2 * H + j] = dhk * tc[k] * o * (1 - o)
+                dg[r + 3 * H + j] = dck * i * (1 - cand * cand)
+                dc[k] = dck * f  // flows to c_{t−1}
+            }
+        }
+    }
+
     /// Backpropagation through time. `dOutput` is d(loss)/d(h_t) for every step [T, B, H]; `dFinal` is the gradient
     /// flowing into the final state from later computation, if any. Accumulates the weight gradients and returns the
     /// gradients of the input and of the initial state.
@@ -199,25 +226,11 @@ public struct LSTM: ParameterContainer {
                                 dh.withUnsafeMutableBufferPointer { pdh in
                                     dc.withUnsafeMutableBufferPointer { pdc in
                                         for t in stride(from: T - 1, through: 0, by: -1) {
-                                            let g = pg.baseAddress! + t * B * G
                                             let dg = pdg.baseAddress! + t * B * G
-                                            let cPrev = pc.baseAddress! + t * B * H
-                                            let tc = ptc.baseAddress! + t * B * H
-                                            let dOut = pdo.baseAddress! + t * B * H
-                                            for b in 0..<B {
-                                                for j in 0..<H {
-                                                    let k = b * H + j, r = b * G
-                                                    let i = g[r + j], f = g[r + H + j], o = g[r + 2 * H + j]
-                                                    let cand = g[r + 3 * H + j]
-                                                    let dhk = pdh[k] + dOut[k]
-                                                    let dck = pdc[k] + dhk * o * (1 - tc[k] * tc[k])
-                                                    dg[r + j] = dck * cand * i * (1 - i)
-                                                    dg[r + H + j] = dck * cPrev[k] * f * (1 - f)
-                                                    dg[r + 2 * H + j] = dhk * tc[k] * o * (1 - o)
-                                                    dg[r + 3 * H + j] = dck * i * (1 - cand * cand)
-                                                    pdc[k] = dck * f  // flows to c_{t−1}
-                                                }
-                                            }
+                                            LSTM.cellBackward(
+                                                gates: pg.baseAddress! + t * B * G, cPrev: pc.baseAddress! + t * B * H,
+                                                tanhC: ptc.baseAddress! + t * B * H, dOutput: pdo.baseAddress! + t * B * H,
+                                                dh: pdh.baseAddress!, dc: pdc.baseAddress!, dGates: dg, batch: B, hidden: H)
                                             // dh_{t−1} = dGates_t · Whᵀ
                                             gemm(transposeB: true, m: B, n: H, k: G, dg, lda: G, wh.baseAddress!, ldb: G,
                                                  pdh.baseAddress!, ldc: H)

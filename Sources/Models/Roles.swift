@@ -19,8 +19,9 @@ public struct TokenBatch: Sendable, Equatable {
     public var weights: [Float]
     public let batchSize: Int
     public let length: Int
-    /// The seed of a training pass's dropout masks (set by trainers when the generator `usesDropout`); nil: none.
-    public var dropoutSeed: UInt64? = nil
+    /// The seed of a training pass's random draws — dropout masks, a latent generator's codes — set by trainers when
+    /// the generator `drawsTrainingNoise`; nil: none (no dropout; latent codes from the generator's fixed stream).
+    public var noiseSeed: UInt64? = nil
 
     public init(tokens: [Int32], weights: [Float], batchSize: Int, length: Int) {
         precondition(tokens.count == batchSize * length && weights.count == tokens.count, "TokenBatch: sizes disagree")
@@ -121,8 +122,8 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     /// A new model of the same config holding the same values (a rollout policy starts as one).
     func copy() -> Self
 
-    /// Whether training passes drop units: trainers then give each batch a `dropoutSeed`.
-    var usesDropout: Bool { get }
+    /// Whether training passes draw randomness (dropout, latent codes): trainers then give each batch a `noiseSeed`.
+    var drawsTrainingNoise: Bool { get }
 
     /// Teacher-forced logits [B·T, V], batch-major (row b·T + t scores token t of sequence b, after the start token
     /// and tokens 0 … t−1), and what `logitsBackward` needs. Differentiable adversarial training starts here: a
@@ -134,6 +135,73 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     func logitsBackward(_ dLogits: Tensor, cache: Any) throws
 }
 
+// MARK: - Latent codes and soft-argmax decoding (TextGAN)
+
+/// A generator conditioned on a latent code z (TextGAN, Zhang et al. 2017) whose free-running decoding is
+/// differentiable: each step's next input is the soft-argmax embedding softmax(L·o_t)·E instead of a sampled token's,
+/// so a loss on the decoded rows reaches every parameter through time. Its `sample` draws z from the prior and
+/// decodes as any generator does (temperature, top-k/top-p); teacher-forced passes (MLE, NLL) draw a code per
+/// sequence from the batch's `noiseSeed` (or a fixed stream without one), so their NLL is −log G(x | z) for one z.
+public protocol LatentSequenceGenerator: SequenceGenerator {
+    /// n_z, the size of z.
+    var latentSize: Int { get }
+    /// The law `drawLatents` samples.
+    var latentPrior: LatentPrior { get }
+    /// `count` codes [count, n_z] from the prior.
+    func drawLatents(count: Int, using rng: inout SeededGenerator) -> Tensor
+    /// Decodes `length` steps from codes z [B, n_z] with the soft-argmax feedback at sharpness L: rows [B·T, V]
+    /// (batch-major) = softmax(L·o_t), and the emitted tokens (each row's argmax), with what `softArgmaxBackward`
+    /// needs.
+    func softArgmaxDecode(latents: Tensor, length: Int, sharpness: Float) -> SoftArgmaxDecoding
+    /// Accumulates parameter gradients from d(loss)/d(rows) [B·T, V] of a decoding, through the feedback of every
+    /// step into the next (backpropagation through time).
+    func softArgmaxBackward(_ dRows: Tensor, of decoding: SoftArgmaxDecoding)
+}
+
+/// The prior of the latent code.
+public enum LatentPrior: String, Codable, Sendable, Equatable, CaseIterable {
+    /// U(−1, 1) per component, as the ICML code draws it.
+    case uniform
+    /// N(0, 1) per component.
+    case normal
+}
+
+/// A soft-argmax decoding: D's rows of a batch of generated sequences, differentiable in the generator's parameters.
+public struct SoftArgmaxDecoding {
+    /// softmax(L·o_t) [B·T, V], batch-major (row b·T + t).
+    public let rows: Tensor
+    /// argmax of each row [B, T] (the decoded sequences before cutting at the end token).
+    public let tokens: [Int32]
+    public let batchSize: Int
+    public let length: Int
+    public let latents: Tensor
+    public let sharpness: Float
+    public let cache: Any
+
+    public init(rows: Tensor, tokens: [Int32], batchSize: Int, length: Int, latents: Tensor, sharpness: Float, cache: Any) {
+        self.rows = rows
+        self.tokens = tokens
+        self.batchSize = batchSize
+        self.length = length
+        self.latents = latents
+        self.sharpness = sharpness
+        self.cache = cache
+    }
+
+    /// The decoded sequences, each cut after its first end token (`endToken` nil: all `length` tokens).
+    public func sequences(endToken: Int32?) -> [[Int32]] {
+        (0..<batchSize).map { b in
+            var s: [Int32] = []
+            for t in 0..<length {
+                let token = tokens[b * length + t]
+                s.append(token)
+                if token == endToken { break }
+            }
+            return s
+        }
+    }
+}
+
 /// Completions of a batch's prefixes, prepared by `SequenceGenerator.prefixCompletions(of:)`.
 public protocol PrefixCompletions {
     /// For each of `rows` (indices into the prepared sequences), `times` completions of its first `length` tokens,
@@ -143,7 +211,7 @@ public protocol PrefixCompletions {
 
 extension SequenceGenerator {
     public var contextLength: Int? { nil }
-    public var usesDropout: Bool { false }
+    public var drawsTrainingNoise: Bool { false }
 
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {

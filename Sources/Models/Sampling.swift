@@ -12,12 +12,17 @@ public struct SamplingOptions: Codable, Sendable, Equatable {
     public var topP: Float? = nil
     /// Stop every sequence at this many tokens (nil: the model's `maxLength`, which is also the upper bound).
     public var maxLength: Int? = nil
+    /// For a latent generator (TextGAN's): every sequence decodes from this code z (nil: each draws its own from the
+    /// prior). Other generators ignore it.
+    public var latent: [Float]? = nil
 
-    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, maxLength: Int? = nil) {
+    public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, maxLength: Int? = nil,
+                latent: [Float]? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.maxLength = maxLength
+        self.latent = latent
     }
 }
 

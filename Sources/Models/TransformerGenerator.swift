@@ -12,7 +12,7 @@ import NumericCore
 // Step t reads the previous token (the start token at t = 0) at position t and predicts token t, as the LSTM does.
 // Sampling runs one position at a time with each layer's keys and values cached (`KeyValueCache`); the straightforward
 // twin, which re-runs the whole prefix at every step, stays beside it and a test compares them. Dropout (off by
-// default) runs in training passes only, from the seed the batch carries (`TokenBatch.dropoutSeed`); the output
+// default) runs in training passes only, from the seed the batch carries (`TokenBatch.noiseSeed`); the output
 // projection is its own (not tied to the embedding).
 
 // MARK: - Config
@@ -189,7 +189,7 @@ public final class TransformerGenerator: SequenceGenerator {
         let embeddingMask: Tensor?
     }
 
-    public var usesDropout: Bool { config.dropout > 0 }
+    public var drawsTrainingNoise: Bool { config.dropout > 0 }
 
     /// Step inputs, batch-major [B, T]: (b, t) ↦ token t−1 of sequence b, the start token at t = 0.
     private func inputIds(_ batch: TokenBatch) -> [Int32] {
@@ -199,15 +199,15 @@ public final class TransformerGenerator: SequenceGenerator {
         return ids
     }
 
-    /// The final hidden states [B·T, C] of input ids [B, T] (T ≤ maxLength). With `dropoutSeed` (training, and
+    /// The final hidden states [B·T, C] of input ids [B, T] (T ≤ maxLength). With `noiseSeed` (training, and
     /// `config.dropout` > 0) the embeddings, attention probabilities and both residual branches are dropped, the
     /// masks drawn from that seed in one order.
-    private func hidden(_ ids: [Int32], batchSize B: Int, length T: Int, dropoutSeed: UInt64? = nil) -> (Tensor, Cache) {
+    private func hidden(_ ids: [Int32], batchSize B: Int, length T: Int, noiseSeed: UInt64? = nil) -> (Tensor, Cache) {
         precondition(T <= config.maxLength, "TransformerGenerator: \(T) tokens exceed the context of \(config.maxLength)")
         let C = config.width
-        let training = dropoutSeed != nil && config.dropout > 0
+        let training = noiseSeed != nil && config.dropout > 0
         let dropout = Dropout(keepProbability: training ? 1 - config.dropout : 1)
-        var rng = SeededGenerator(seed: dropoutSeed ?? 0)
+        var rng = SeededGenerator(seed: noiseSeed ?? 0)
         let positions = (0..<(B * T)).map { Int32($0 % T) }
         var h = tokenEmbedding.forward(ids)
         h.add(positionEmbedding.forward(positions), scaledBy: 1)
@@ -255,7 +255,7 @@ public final class TransformerGenerator: SequenceGenerator {
     public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
-        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, dropoutSeed: backward ? batch.dropoutSeed : nil)
+        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: backward ? batch.noiseSeed : nil)
         let (loss, dy) = output.softmaxCrossEntropy(y, targets: batch.tokens, weights: batch.weights,
                                                    normalizer: normalizer ?? Float(batch.realTokenCount),
                                                    backward: backward)
@@ -275,7 +275,7 @@ public final class TransformerGenerator: SequenceGenerator {
     public func logits(_ batch: TokenBatch) -> (logits: Tensor, cache: Any) {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
-        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, dropoutSeed: batch.dropoutSeed)
+        let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: batch.noiseSeed)
         return (output.forward(y), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
     }
 

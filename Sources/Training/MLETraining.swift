@@ -166,10 +166,10 @@ public struct MLETrainer {
             // MARK: One epoch of teacher-forced steps
             while state.batchInEpoch < batches {
                 var batch = loader.batch(state.batchInEpoch, order: order)
-                if generator.usesDropout {
+                if generator.drawsTrainingNoise {
                     // From the epoch's seed and the batch's place: a resumed epoch drops the same units.
                     var mix = SeededGenerator(seed: state.epochSeed! ^ (UInt64(state.batchInEpoch) &* 0x9E37_79B9_7F4A_7C15))
-                    batch.dropoutSeed = mix.next()
+                    batch.noiseSeed = mix.next()
                 }
                 generator.zeroGrad()
                 let loss = generator.weightedNLL(batch, backward: true)

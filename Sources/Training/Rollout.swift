@@ -86,11 +86,11 @@ public final class RolloutPolicy {
 @discardableResult
 public func policyGradientStep(
     generator: any SequenceGenerator, optimizer: some Optimizer, sequences: [[Int32]], rewards: [[Float]],
-    baseline: Bool = false, gradientClip: Float = 5, step: Int = 0, dropoutSeed: UInt64? = nil
+    baseline: Bool = false, gradientClip: Float = 5, step: Int = 0, noiseSeed: UInt64? = nil
 ) throws -> (loss: Float, meanReward: Double) {
     let length = sequences.map(\.count).max() ?? 0
     var batch = TokenBatch(sequences: sequences, length: length)
-    batch.dropoutSeed = dropoutSeed
+    batch.noiseSeed = noiseSeed
     let all = rewards.joined()
     let mean = all.isEmpty ? 0 : Double(all.reduce(0, +)) / Double(all.count)
     for (b, row) in rewards.enumerated() {

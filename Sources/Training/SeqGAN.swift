@@ -174,7 +174,7 @@ public final class SeqGANTrainer {
                     let (loss, meanReward) = try policyGradientStep(
                         generator: generator, optimizer: generatorOptimizer, sequences: sequences, rewards: rewards,
                         baseline: config.baseline, gradientClip: config.gradientClip, step: state.adversarialStep + 1,
-                        dropoutSeed: generator.usesDropout ? state.rng.next() : nil)
+                        noiseSeed: generator.drawsTrainingNoise ? state.rng.next() : nil)
                     metrics["pg_loss"] = Double(loss)
                     metrics["mean_reward"] = meanReward
                 }

@@ -47,6 +47,7 @@ public enum GumbelAlgorithm: TrainingAlgorithm {
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
+        try refuseLatentGenerator(setup.generator, algorithm: name)
         let trainer = GumbelTrainer(
             generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: GumbelConfig.self])

@@ -10,8 +10,8 @@ import Training
 
 public final class Registry: @unchecked Sendable {
     public static let shared = Registry(
-        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self],
-        generators: [.lstm, .transformer],
+        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, TextGANAlgorithm.self],
+        generators: [.lstm, .transformer, .latentLSTM],
         discriminators: [.cnn])
 
     private let lock = NSLock()
@@ -78,6 +78,11 @@ public struct GeneratorKind: Sendable {
     public static let transformer = GeneratorKind(TransformerGeneratorConfig.self) { _ in
         TransformerGeneratorConfig(vocabularySize: 0)
     }
+
+    /// TextGAN's LSTM conditioned on a latent code (embedding 32, hidden 32, z 32 from U(−1, 1)).
+    public static let latentLSTM = GeneratorKind(LatentLSTMGeneratorConfig.self) { _ in
+        LatentLSTMGeneratorConfig(vocabularySize: 0)
+    }
 }
 
 /// A discriminator kind, as `GeneratorKind`.
@@ -115,10 +120,16 @@ public protocol TrainingAlgorithm {
     static var sections: [any ConfigSection.Type] { get }
     /// Whether it trains a discriminator (the run config then has a discriminator section).
     static var trainsDiscriminator: Bool { get }
+    /// The generator kind a run of it gets unless it names one (most: the LSTM).
+    static var defaultGeneratorKind: String { get }
     /// A trainer on the setup's models, fresh (its state seeded from `rng`) or restored from `setup.resumeFrom`.
     static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer
     /// Where training was when a checkpoint of this algorithm was written.
     static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition
+}
+
+extension TrainingAlgorithm {
+    public static var defaultGeneratorKind: String { LSTMGeneratorConfig.kind }
 }
 
 /// What an algorithm's trainer is built from.

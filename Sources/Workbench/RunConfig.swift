@@ -234,7 +234,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         self.preset = preset
         self.corpus = corpus
         let registry = Registry.shared
-        generator = GeneratorSettings(registry.generator(LSTMGeneratorConfig.kind)!.defaults(preset))
+        generator = GeneratorSettings(registry.generator(algorithm.defaultGeneratorKind)!.defaults(preset))
         discriminator = algorithm.trainsDiscriminator
             ? DiscriminatorSettings(registry.discriminator(CNNDiscriminatorConfig.kind)!.defaults(preset)) : nil
         evaluation = EvaluationSettings(preset: preset)
@@ -371,7 +371,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         let mine = Self.flatten(try Self.object(self)), theirs = Self.flatten(try Self.object(defaults))
         // Other model kinds than the defaults' are named first; their fields are compared with their own defaults.
         var kinds: [(key: String, value: String)] = []
-        if generator.kind != LSTMGeneratorConfig.kind { kinds.append(("generator.kind", generator.kind)) }
+        if generator.kind != (try algorithmType).defaultGeneratorKind { kinds.append(("generator.kind", generator.kind)) }
         if let discriminator, discriminator.kind != CNNDiscriminatorConfig.kind {
             kinds.append(("discriminator.kind", discriminator.kind))
         }
@@ -474,7 +474,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
             (fresh.seed, fresh.tokenizer, fresh.vocabulary, fresh.maxLength, fresh.maxLengthLimit, fresh.evaluation) =
                 (seed, tokenizer, vocabulary, maxLength, maxLengthLimit, evaluation)
             if type.trainsDiscriminator, let discriminator { fresh.discriminator = discriminator }
-            fresh.generator = generator
+            // The generator carries over unless it is just the old algorithm's default (then the new one's applies).
+            let oldDefault = Registry.shared.algorithm(algorithm).map { $0.defaultGeneratorKind } ?? LSTMGeneratorConfig.kind
+            if generator.kind != oldDefault || type.defaultGeneratorKind == oldDefault { fresh.generator = generator }
             // Sections both algorithms read keep their values.
             for (key, section) in sections where fresh.sections[key] != nil { fresh.sections[key] = section }
             start = fresh

@@ -63,6 +63,7 @@ public enum SeqGANAlgorithm: TrainingAlgorithm {
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
+        try refuseLatentGenerator(setup.generator, algorithm: name)
         let trainer = SeqGANTrainer(
             generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self],

@@ -1,0 +1,461 @@
+import Foundation
+import Layers
+import Models
+import NumericCore
+
+// TextGAN (Zhang et al., "Adversarial Feature Matching for Text Generation", ICML 2017): a latent-code LSTM generator
+// decodes with soft-argmax feedback, so its rows softmax(L·o_t) are differentiable, and it is trained to match the
+// discriminator's features of real sentences — a kernel MMD between the two sets of feature vectors — rather than to
+// fool a classifier. The discriminator classifies, exposes the discrepancy and reconstructs z from the features:
+//
+//   G:  min  d(f(real), f(fake))                            d = MMD² (default), √MMD² (the ICML code) or ‖μ_r − μ_f‖²
+//   D:  min  BCE(real, fake) − λ_fm·d(f(real), f(fake)) + λ_rec·reconstruction(z | f(fake))     (λ = 0.001 both)
+//
+// One G step then one D step per iteration, on the same real batch and codes (the ICML code's loop; D re-decodes
+// after G's update), Adam G 5e-5, D 1e-4. Before that: MLE pretraining of G (z fed as in decoding, each sequence its
+// own code) and D pretrained on real against MLE samples. Where this departs from the published code:
+// - D's features are the CNN's max-over-time features and its classifier the CNN's own (highway, 2 logits); the ICML
+//   code's tanh convolutions feed a 200-unit sigmoid MLP.
+// - After a decoded sentence's first end token its rows are D's one-hot padding (the ICML code's `strip` option), so
+//   G is judged on its sentences, not on what an MLE-trained LSTM emits past their end; no gradient passes the cut.
+// - The features' gradient into D follows −λ_fm·d, so D *maximises* the discrepancy it exposes (Texygen's version
+//   minimises it), and G's parameters get the MMD's gradient through the decoding (TextBox's does not).
+
+// MARK: - Config
+
+/// The distance G minimises between the feature sets.
+public enum FeatureMatching: String, Codable, Sendable, Equatable, CaseIterable {
+    /// MMD² (biased, or unbiased per `unbiasedMMD`) with Gaussian kernels summed over the bandwidths: the paper.
+    case mmd2
+    /// √MMD², what the ICML code's `mmd` option trains on.
+    case mmd
+    /// ‖mean(f(real)) − mean(f(fake))‖²: first-moment matching, the NIPS 2016 workshop version.
+    case moment
+}
+
+public struct TextGANConfig: Codable, Sendable, Equatable {
+    /// D pretraining: rounds × epochs over real sequences against as many fresh MLE samples per round.
+    public var discriminatorPretrainRounds = 5
+    public var discriminatorPretrainEpochs = 1
+    public var adversarialSteps = 1000
+    public var batchSize = 64
+    public var featureMatching: FeatureMatching = .mmd2
+    /// σ of the Gaussian kernels (the workbench reference's list; the ICML code uses [20] with `mmd`).
+    public var bandwidths: [Double] = [1, 2, 5, 10, 20, 40]
+    public var unbiasedMMD = false
+    /// λ_fm and λ_rec of D's loss (ICML code: 0.001 both).
+    public var featureMatchingWeight: Float = 0.001
+    public var reconstructionWeight: Float = 0.001
+    /// D's probabilities are ε + (1 − 2ε)·σ(margin) in its cross-entropy (ICML code: 0.01).
+    public var labelSmoothing: Float = 0.01
+    /// L of the soft-argmax softmax(L·o_t) (ICML code: 1000).
+    public var sharpness: Float = 1000
+    /// Hidden units of the reconstruction head f → sigmoid layer → z (ICML code: 900 for 900 features).
+    public var reconstructionHidden = 256
+    /// Adam (ICML code: G 5e-5, D 1e-4; D's own pretraining uses the D rate too) and the global-norm clip on each
+    /// gradient (the ICML code clips none; 5 as the other algorithms here).
+    public var generatorLearningRate: Float = 5e-5
+    public var discriminatorLearningRate: Float = 1e-4
+    public var gradientClip: Float = 5
+    /// D's dropout during adversarial steps (the ICML code turns it off).
+    public var discriminatorDropout = false
+    public var evaluateEvery = 100
+    public var samplesPerEvaluation = 3
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TextGANConfig()
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
+        discriminatorPretrainRounds = try value(.discriminatorPretrainRounds, d.discriminatorPretrainRounds)
+        discriminatorPretrainEpochs = try value(.discriminatorPretrainEpochs, d.discriminatorPretrainEpochs)
+        adversarialSteps = try value(.adversarialSteps, d.adversarialSteps)
+        batchSize = try value(.batchSize, d.batchSize)
+        featureMatching = try value(.featureMatching, d.featureMatching)
+        bandwidths = try value(.bandwidths, d.bandwidths)
+        unbiasedMMD = try value(.unbiasedMMD, d.unbiasedMMD)
+        featureMatchingWeight = try value(.featureMatchingWeight, d.featureMatchingWeight)
+        reconstructionWeight = try value(.reconstructionWeight, d.reconstructionWeight)
+        labelSmoothing = try value(.labelSmoothing, d.labelSmoothing)
+        sharpness = try value(.sharpness, d.sharpness)
+        reconstructionHidden = try value(.reconstructionHidden, d.reconstructionHidden)
+        generatorLearningRate = try value(.generatorLearningRate, d.generatorLearningRate)
+        discriminatorLearningRate = try value(.discriminatorLearningRate, d.discriminatorLearningRate)
+        gradientClip = try value(.gradientClip, d.gradientClip)
+        discriminatorDropout = try value(.discriminatorDropout, d.discriminatorDropout)
+        evaluateEvery = try value(.evaluateEvery, d.evaluateEvery)
+        samplesPerEvaluation = try value(.samplesPerEvaluation, d.samplesPerEvaluation)
+    }
+
+    /// The feature distance this config names.
+    public var distance: FeatureDistance {
+        FeatureDistance(kind: featureMatching, mmd: GaussianMMD(bandwidths: bandwidths, unbiased: unbiasedMMD))
+    }
+}
+
+// MARK: - The objectives
+
+/// a·x.
+func scaled(_ x: Tensor, _ a: Float) -> Tensor {
+    var y = Tensor(zeros: x.shape)
+    y.add(x, scaledBy: a)
+    return y
+}
+
+/// d(fake, real) between feature sets [n, F] and [m, F], with its gradients.
+public struct FeatureDistance: Sendable, Equatable {
+    public var kind: FeatureMatching
+    public var mmd: GaussianMMD
+
+    public init(kind: FeatureMatching, mmd: GaussianMMD = GaussianMMD()) {
+        self.kind = kind
+        self.mmd = mmd
+    }
+
+    public func callAsFunction(_ fake: Tensor, _ real: Tensor) -> (value: Double, dFake: Tensor, dReal: Tensor) {
+        switch kind {
+        case .mmd2:
+            let (value, dFake, dReal) = mmd(fake, real)
+            return (value, dFake, dReal)
+        case .mmd:
+            // √MMD²; at 0 (identical sets) its gradient is taken as 0.
+            let (squared, dFake, dReal) = mmd(fake, real)
+            let value = Foundation.sqrt(max(squared, 0))
+            guard value > 0 else { return (0, Tensor(zeros: fake.shape), Tensor(zeros: real.shape)) }
+            let scale = Float(1 / (2 * value))
+            return (value, scaled(dFake, scale), scaled(dReal, scale))
+        case .moment:
+            let (n, F) = fake.matrixShape, m = real.matrixShape.0
+            var difference = [Double](repeating: 0, count: F)
+            for i in 0..<n { for f in 0..<F { difference[f] += Double(fake[i, f]) / Double(n) } }
+            for j in 0..<m { for f in 0..<F { difference[f] -= Double(real[j, f]) / Double(m) } }
+            let value = difference.reduce(0) { $0 + $1 * $1 }
+            let dFake = Tensor(shape: fake.shape, scalars: (0..<(n * F)).map { Float(2 * difference[$0 % F] / Double(n)) })
+            let dReal = Tensor(shape: real.shape, scalars: (0..<(m * F)).map { Float(-2 * difference[$0 % F] / Double(m)) })
+            return (value, dFake, dReal)
+        }
+    }
+}
+
+/// The ICML code's discriminator cross-entropy: p = ε + (1 − 2ε)·σ(margin) with margin = logit(real) − logit(fake),
+/// loss = −mean log(p_real + 10⁻⁶) − mean log(1 − p_fake + 10⁻⁶). Returns the loss and its gradients for the
+/// [B, 2] logits of each side.
+public func smoothedClassificationLoss(real: Tensor, fake: Tensor, smoothing eps: Float)
+    -> (value: Double, dReal: Tensor, dFake: Tensor) {
+    func side(_ logits: Tensor, isReal: Bool) -> (Double, Tensor) {
+        let n = logits.matrixShape.0
+        var gradient = Tensor(zeros: [n, 2]), value = 0.0
+        for b in 0..<n {
+            let margin = Double(logits[b, 1] - logits[b, 0])
+            let s = 1 / (1 + Foundation.exp(-margin))
+            let p = Double(eps) + Double(1 - 2 * eps) * s
+            let dp = Double(1 - 2 * eps) * s * (1 - s)
+            let q = isReal ? p + 1e-6 : 1 - p + 1e-6
+            value -= Foundation.log(q) / Double(n)
+            let dMargin = (isReal ? -dp : dp) / q / Double(n)
+            gradient[b, 1] = Float(dMargin)
+            gradient[b, 0] = Float(-dMargin)
+        }
+        return (value, gradient)
+    }
+    let (realValue, dReal) = side(real, isReal: true)
+    let (fakeValue, dFake) = side(fake, isReal: false)
+    return (realValue + fakeValue, dReal, dFake)
+}
+
+/// D's reconstruction head: features f [B, F] → sigmoid(f·W₁ + b₁) → r = tanh(·W₂ + b₂) for codes from U(−1, 1),
+/// scored as the ICML code does, by the cross-entropy of (r + 1)/2 against (z + 1)/2; for N(0, I) codes the output is
+/// linear and the loss the mean squared error.
+public final class ReconstructionHead: ParameterContainer {
+    public let hidden: Linear
+    public let output: Linear
+    public let prior: LatentPrior
+
+    public init(features: Int, hiddenSize: Int, latentSize: Int, prior: LatentPrior, using rng: inout SeededGenerator) {
+        let initializer = Initializer.uniform(limit: 0.01)  // the ICML code's U(−0.01, 0.01); biases 0.01
+        hidden = Linear("textgan.reconstruction.hidden", inputSize: features, outputSize: hiddenSize,
+                        weightInit: initializer, biasInit: .constant(0.01), using: &rng)
+        output = Linear("textgan.reconstruction.output", inputSize: hiddenSize, outputSize: latentSize,
+                        weightInit: initializer, biasInit: .constant(0.01), using: &rng)
+        self.prior = prior
+    }
+
+    public var parameters: [Parameter] { hidden.parameters + output.parameters }
+
+    /// The loss of reconstructing codes z [B, Z] from features [B, F], and, when `backward`, d/d(features) (the head's
+    /// own gradients accumulated).
+    public func loss(features: Tensor, codes z: Tensor, backward: Bool) -> (value: Double, dFeatures: Tensor?) {
+        var a = hidden.forward(features)
+        a.withUnsafeMutableBufferPointer { Vector.sigmoid($0.baseAddress!, $0.baseAddress!, count: $0.count) }
+        var r = output.forward(a)
+        let (B, Z) = z.matrixShape
+        let count = Double(B * Z)
+        var value = 0.0
+        var dr = Tensor(zeros: r.shape)
+        switch prior {
+        case .uniform:
+            r.withUnsafeMutableBufferPointer { Vector.tanh($0.baseAddress!, $0.baseAddress!, count: $0.count) }
+            for i in 0..<r.count {
+                let (rt, zt) = (Double(r.scalars[i]) / 2 + 0.5, Double(z.scalars[i]) / 2 + 0.5)
+                value += (-zt * Foundation.log(rt + 1e-4) - (1 - zt) * Foundation.log(1.0001 - rt)) / count
+                let dRt = (-zt / (rt + 1e-4) + (1 - zt) / (1.0001 - rt)) / count
+                let ri = Double(r.scalars[i])
+                dr.scalars[i] = Float(dRt * 0.5 * (1 - ri * ri))  // through (r + 1)/2 and tanh
+            }
+        case .normal:
+            for i in 0..<r.count {
+                let e = Double(r.scalars[i] - z.scalars[i])
+                value += e * e / count
+                dr.scalars[i] = Float(2 * e / count)
+            }
+        }
+        guard backward else { return (value, nil) }
+        var da = output.backward(dr, input: a)
+        for i in 0..<da.count { da.scalars[i] *= a.scalars[i] * (1 - a.scalars[i]) }
+        return (value, hidden.backward(da, input: features))
+    }
+}
+
+// MARK: - State
+
+public enum TextGANPhase: String, Codable, Sendable {
+    case mle, discriminator, adversarial, done
+
+    var order: Int { [.mle, .discriminator, .adversarial, .done].firstIndex(of: self)! }
+}
+
+/// Everything that moves besides parameters and optimizer moments; stored in every checkpoint.
+public struct TextGANState: AdversarialTrainingState, Equatable {
+    public var phase: TextGANPhase = .mle
+    public var mle: MLEState
+    public var discriminatorRound = 0
+    public var adversarialStep = 0
+    /// Codes, real batches, negatives and D's dropout.
+    public var rng: SeededGenerator
+
+    public init(seed: UInt64) {
+        var root = SeededGenerator(seed: seed)
+        mle = MLEState(seed: root.next())
+        rng = root.fork()
+    }
+
+    /// MLE steps, D rounds and adversarial steps added up, with one step for each phase change (as SeqGAN's).
+    public var runStep: Int {
+        let changes = [TextGANPhase.discriminator, .adversarial, .done].filter { phase.order >= $0.order }.count
+        return mle.step + discriminatorRound + adversarialStep + changes
+    }
+}
+
+// MARK: - The trainer
+
+public final class TextGANTrainer {
+    public let config: TextGANConfig
+    public let latentGenerator: any LatentSequenceGenerator
+    public var generator: any SequenceGenerator { latentGenerator }
+    public let discriminator: any SequenceDiscriminator
+    public let reconstruction: ReconstructionHead
+    public let mle: MLETrainer
+    public let generatorOptimizer: Adam
+    /// D and its reconstruction head, one optimizer (one D loss).
+    public let discriminatorOptimizer: Adam
+    public let positives: SequenceDataset
+    public var evaluate: GeneratorEvaluator?
+    public var checkpointDirectory: URL?
+    public var metadata: [String: String] = [:]
+
+    public init(generator: any LatentSequenceGenerator, discriminator: any SequenceDiscriminator,
+                positives: SequenceDataset, pretrain: MLEConfig, config: TextGANConfig, using rng: inout SeededGenerator) {
+        self.config = config
+        latentGenerator = generator
+        self.discriminator = discriminator
+        self.positives = positives
+        // The head's width is D's feature count, read from one pass over a padding sequence.
+        var unused = SeededGenerator(seed: 0)
+        let features = discriminator.forward(.tokens(discriminator.pack([[]])), training: false, using: &unused).features
+        reconstruction = ReconstructionHead(
+            features: features.matrixShape.1, hiddenSize: config.reconstructionHidden, latentSize: generator.latentSize,
+            prior: generator.latentPrior, using: &rng)
+        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
+                         config: pretrain)
+        generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
+        discriminatorOptimizer = Adam(discriminator.parameters + reconstruction.parameters,
+                                      config: .init(learningRate: config.discriminatorLearningRate))
+    }
+
+    public func run(state: inout TextGANState, emit: TrainingEventHandler) throws -> TrainingOutcome {
+        let mle = pretrainer(from: state)
+
+        if state.phase == .mle {
+            switch try mle.run(state: &state.mle, emit: emit) {
+            case .stopped: return .stopped
+            case .completed, .earlyStopped: state.phase = .discriminator
+            }
+            try checkpoint(state, emit: emit)
+        }
+
+        if state.phase == .discriminator {
+            _ = try emit(.phaseStarted(phase: Phase.discriminator, totalSteps: config.discriminatorPretrainRounds))
+            while state.discriminatorRound < config.discriminatorPretrainRounds {
+                let negatives = generator.sample(count: positives.count, using: &state.rng)
+                let report = try trainDiscriminator(
+                    discriminator, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
+                    epochs: config.discriminatorPretrainEpochs, batchSize: config.batchSize, phase: Phase.discriminator,
+                    step: state.discriminatorRound + 1, using: &state.rng)
+                state.discriminatorRound += 1
+                let control = try emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
+                                             metrics: report.metrics, runStep: state.runStep))
+                try checkpoint(state, emit: emit)
+                if control == .stop { return .stopped }
+            }
+            _ = try emit(.phaseFinished(phase: Phase.discriminator, step: state.discriminatorRound))
+            state.phase = .adversarial
+            let control = try evaluateAndSample(state, emit: emit)
+            try checkpoint(state, emit: emit)
+            if control == .stop { return .stopped }
+        }
+
+        if state.phase == .adversarial {
+            _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
+            while state.adversarialStep < config.adversarialSteps {
+                let step = state.adversarialStep + 1
+                let metrics = try iteration(step: step, using: &state.rng)
+                state.adversarialStep = step
+                var control = try emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
+                                             runStep: state.runStep))
+                if step % max(config.evaluateEvery, 1) == 0 || step == config.adversarialSteps {
+                    if try evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+                }
+                try checkpoint(state, emit: emit)
+                if control == .stop { return .stopped }
+            }
+            _ = try emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+            state.phase = .done
+            try checkpoint(state, emit: emit)
+        }
+        return .completed
+    }
+
+    /// One adversarial iteration: a G step, then a D step on the same real batch and codes. Returns its metrics.
+    public func iteration(step: Int, using rng: inout SeededGenerator) throws -> [String: Double] {
+        let real = (0..<config.batchSize).map { _ in positives.sequences[rng.nextInt(below: positives.count)] }
+        let codes = latentGenerator.drawLatents(count: config.batchSize, using: &rng)
+        var metrics = try generatorStep(real: real, codes: codes, step: step, rng: &rng)
+        metrics.merge(try discriminatorStep(real: real, codes: codes, step: step, rng: &rng)) { _, new in new }
+        return metrics
+    }
+
+    /// The decoding of `codes` laid out as D's rows: soft rows up to each sentence's first end token (included),
+    /// one-hot padding after it, cut or padded to D's length. `softRows[r]` is the decoding's row behind D's row r.
+    func discriminatorRows(_ decoding: SoftArgmaxDecoding) -> (rows: Tensor, softRows: [Int?], sequences: [[Int32]]) {
+        let sequences = decoding.sequences(endToken: generator.endToken)
+        let packed = discriminator.pack(sequences)
+        let (B, T, V) = (decoding.batchSize, decoding.length, generator.vocabularySize)
+        let length = B > 0 ? packed.count / B : 0
+        var softRows = [Int?](repeating: nil, count: B * length)
+        for b in 0..<B { for t in 0..<min(length, sequences[b].count, T) { softRows[b * length + t] = b * T + t } }
+        var rows = Tensor(zeros: [B * length, V])
+        rows.withUnsafeMutableBufferPointer { out in
+            decoding.rows.withUnsafeBufferPointer { soft in
+                for (r, position) in softRows.enumerated() {
+                    if let position {
+                        (out.baseAddress! + r * V).update(from: soft.baseAddress! + position * V, count: V)
+                    } else {
+                        out[r * V + Int(packed[r])] = 1
+                    }
+                }
+            }
+        }
+        return (rows, softRows, sequences)
+    }
+
+    private func decode(_ codes: Tensor) -> SoftArgmaxDecoding {
+        latentGenerator.softArgmaxDecode(latents: codes, length: generator.maxLength, sharpness: config.sharpness)
+    }
+
+    /// G's step: the feature distance of its decoded rows to the real batch's, back through D's features and the
+    /// soft-argmax feedback into the generator.
+    func generatorStep(real: [[Int32]], codes: Tensor, step: Int, rng: inout SeededGenerator) throws -> [String: Double] {
+        generator.zeroGrad()
+        discriminator.zeroGrad()
+        let decoding = decode(codes)
+        let (rows, softRows, _) = discriminatorRows(decoding)
+        let dropout = config.discriminatorDropout
+        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: dropout, using: &rng)
+        let fakePass = discriminator.forward(.rows(rows), training: dropout, using: &rng)
+        let (value, dFake, _) = config.distance(fakePass.features, realPass.features)
+        try TrainingError.check([("generator feature distance", Float(value))], phase: Phase.adversarial, step: step)
+        guard let dRows = discriminator.backward(fakePass, logitGradient: Tensor(zeros: fakePass.logits.shape),
+                                                 featureGradient: dFake) else {
+            throw ModelError.unsupported(model: discriminator.kind, capability: "the gradient of its input rows")
+        }
+        let V = generator.vocabularySize
+        var dDecoded = Tensor(zeros: decoding.rows.shape)
+        dDecoded.withUnsafeMutableBufferPointer { out in
+            dRows.withUnsafeBufferPointer { d in
+                for (r, position) in softRows.enumerated() {
+                    if let position { (out.baseAddress! + position * V).update(from: d.baseAddress! + r * V, count: V) }
+                }
+            }
+        }
+        latentGenerator.softArgmaxBackward(dDecoded, of: decoding)
+        let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
+        try TrainingError.check([("generator gradient norm", norm)], phase: Phase.adversarial, step: step)
+        generatorOptimizer.update()
+        discriminator.zeroGrad()  // D's gradients from this pass are not D's update
+        return ["g_loss": value, "g_gradient_norm": Double(norm)]
+    }
+
+    /// D's step: classify real against freshly decoded fakes, expose the discrepancy (−λ_fm·d), reconstruct the codes.
+    func discriminatorStep(real: [[Int32]], codes: Tensor, step: Int, rng: inout SeededGenerator) throws -> [String: Double] {
+        discriminator.zeroGrad()
+        reconstruction.zeroGrad()
+        let (rows, _, _) = discriminatorRows(decode(codes))
+        let dropout = config.discriminatorDropout
+        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: dropout, using: &rng)
+        let fakePass = discriminator.forward(.rows(rows), training: dropout, using: &rng)
+        let (bce, dRealLogits, dFakeLogits) = smoothedClassificationLoss(real: realPass.logits, fake: fakePass.logits,
+                                                                         smoothing: config.labelSmoothing)
+        let (distance, dFakeDistance, dRealDistance) = config.distance(fakePass.features, realPass.features)
+        let (recon, dFakeRecon) = reconstruction.loss(features: fakePass.features, codes: codes, backward: true)
+        let (lfm, lrec) = (config.featureMatchingWeight, config.reconstructionWeight)
+        let penalty = discriminator.regularization(backward: true)
+        let value = bce - Double(lfm) * distance + Double(lrec) * recon + Double(penalty)
+        try TrainingError.check([("discriminator loss", Float(value))], phase: Phase.adversarial, step: step)
+        var dFakeFeatures = scaled(dFakeDistance, -lfm)
+        dFakeFeatures.add(dFakeRecon!, scaledBy: lrec)
+        discriminator.backward(realPass, logitGradient: dRealLogits, featureGradient: scaled(dRealDistance, -lfm))
+        discriminator.backward(fakePass, logitGradient: dFakeLogits, featureGradient: dFakeFeatures)
+        let norm = clipGradientNorm(discriminator.parameters + reconstruction.parameters, maxNorm: config.gradientClip)
+        try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
+        discriminatorOptimizer.update()
+        let n = Double(max(real.count, 1))
+        let correctReal = (0..<realPass.logits.matrixShape.0).filter { realPass.logits[$0, 1] > realPass.logits[$0, 0] }.count
+        let correctFake = (0..<fakePass.logits.matrixShape.0).filter { fakePass.logits[$0, 1] <= fakePass.logits[$0, 0] }.count
+        return ["d_loss": value, "d_bce": bce, "d_feature_distance": distance, "d_reconstruction": recon,
+                "d_accuracy_real": Double(correctReal) / n, "d_accuracy_fake": Double(correctFake) / n]
+    }
+
+    /// d(f(real), f(decoded codes)) under D's current weights, without dropout.
+    public func featureDistance(real: [[Int32]], codes: Tensor) -> Double {
+        var unused = SeededGenerator(seed: 0)
+        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: false, using: &unused)
+        let fakePass = discriminator.forward(.rows(discriminatorRows(decode(codes)).rows), training: false, using: &unused)
+        return config.distance(fakePass.features, realPass.features).value
+    }
+
+    /// Restores every model, optimizer and the state from a checkpoint written by `run`.
+    public func restore(from url: URL) throws -> TextGANState { try restoreAll(from: url) }
+}
+
+extension TextGANTrainer: AdversarialTrainer {
+    typealias State = TextGANState
+    static var evaluationSeed: UInt64 { 0x7E47_0000 }
+    var samplesPerEvaluation: Int { config.samplesPerEvaluation }
+    var checkpointModels: [(prefix: String, model: any ParameterContainer)] {
+        [("", generator), ("", discriminator), ("", reconstruction)]
+    }
+    var checkpointOptimizers: [String: any Optimizer] {
+        ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer, "discriminator": discriminatorOptimizer]
+    }
+}
