@@ -9,7 +9,7 @@
 #   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
 #                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
 #                      by either variable. Without it both run in the environment as it is. The output says which.
-#   phases             any of mle gen rollout dis nll adv tmle tgen trollout gumbel tgumbel (default: mle gen rollout dis nll)
+#   phases             any of mle gen rollout dis nll adv tmle tgen trollout gumbel tgumbel textgan (default: mle gen rollout dis nll)
 #
 # Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
 set -euo pipefail
@@ -24,7 +24,7 @@ while (($#)); do
     --repeats) repeats="$2"; shift ;;
     --openblas-native) native=1 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout|gumbel|tgumbel) phases+=("$1") ;;
+    mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout|gumbel|tgumbel|textgan) phases+=("$1") ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -57,7 +57,7 @@ for phase in "${phases[@]}"; do
   reference=../shared/bench/torch_seqgan.py
   torch_phase=("$phase")
   case "$phase" in
-    tmle|tgen|trollout) reference=../shared/bench/torch_textgans.py ;;
+    tmle|tgen|trollout|textgan) reference=../shared/bench/torch_textgans.py ;;
     gumbel) reference=../shared/bench/torch_textgans.py torch_phase=(gumbel --generator lstm) ;;
     tgumbel) reference=../shared/bench/torch_textgans.py torch_phase=(gumbel --generator transformer) ;;
   esac

@@ -192,6 +192,24 @@ TG_CLONES double tg_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
+TG_CLONES double tg_squared_distance(const float *x, const float *y, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            double d = (double)x[i + l] - (double)y[i + l];
+            acc[l] += d * d;
+        }
+    }
+    double s = 0;
+    for (; i < n; i++) {
+        double d = (double)x[i] - (double)y[i];
+        s += d * d;
+    }
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+
 TG_CLONES void tg_scale(float *y, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
 }

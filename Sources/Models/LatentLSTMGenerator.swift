@@ -280,7 +280,7 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         let (I, G) = (E + Z, 4 * H)
         var x = Tensor(zeros: [T, B, I]), gates = Tensor(zeros: [T, B, G])
         var cells = Tensor(zeros: [T + 1, B, H]), hiddens = Tensor(zeros: [T + 1, B, H]), tanhCells = Tensor(zeros: [T, B, H])
-        var probabilities = Tensor(zeros: [T, B, V])
+        var probabilities = Tensor(uninitializedShape: [T, B, V]) { _ in }  // every row is written below
         let h0 = initialHidden(z)
         var tokens = [Int32](repeating: 0, count: B * T)
         let start = embedding.forward([config.startToken])
@@ -303,6 +303,7 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                     lstm.recurrentWeight.value.withUnsafeBufferPointer { wh in
                                         lstm.bias.value.withUnsafeBufferPointer { pb in
                                             embedding.table.value.withUnsafeBufferPointer { pe in
+                                                tokens.withUnsafeMutableBufferPointer { pt in
                                                 for t in 0..<T {
                                                     let g = pg.baseAddress! + t * B * G, p = pp.baseAddress! + t * B * V
                                                     gemm(m: B, n: G, k: I, px.baseAddress! + t * B * I, lda: I, wx.baseAddress!,
@@ -314,19 +315,22 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                         c: pc.baseAddress! + (t + 1) * B * H, tanhC: ptc.baseAddress! + t * B * H,
                                                         h: ph.baseAddress! + (t + 1) * B * H, batch: B, hidden: H)
                                                     output.forward(rows: B, ph.baseAddress! + (t + 1) * B * H, into: p)
-                                                    for b in 0..<B {
-                                                        let row = p + b * V
-                                                        var best = 0
-                                                        for v in 1..<V where row[v] > row[best] { best = v }
-                                                        tokens[b * T + t] = Int32(best)
-                                                        Vector.scale(row, by: L, count: V)
-                                                        Softmax.forward(row, row, rows: 1, columns: V)
+                                                    Parallel.forEachChunk(B, grain: 8) { range in
+                                                        for b in range {
+                                                            let row = p + b * V
+                                                            var best = 0
+                                                            for v in 1..<V where row[v] > row[best] { best = v }
+                                                            pt[b * T + t] = Int32(best)
+                                                            Vector.scale(row, by: L, count: V)
+                                                            Softmax.forward(row, row, rows: 1, columns: V)
+                                                        }
                                                     }
                                                     // The next input's embedding half: softmax(L·o_t)·E.
                                                     if t + 1 < T {
                                                         gemm(m: B, n: E, k: V, p, lda: V, pe.baseAddress!, ldb: E, beta: 0,
                                                              px.baseAddress! + (t + 1) * B * I, ldc: I)
                                                     }
+                                                }
                                                 }
                                             }
                                         }
@@ -357,7 +361,7 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         let (I, G) = (E + Z, 4 * H)
         precondition(dRows.shape == [B * T, V], "softArgmaxBackward: \(dRows.shape) for [\(B * T), \(V)]")
         var dGates = Tensor(zeros: [T, B, G])
-        var dLogits = Tensor(zeros: [T, B, V])
+        var dLogits = Tensor(uninitializedShape: [T, B, V]) { _ in }  // every row is written below
         // d/d(the embedding half of input t) for t = 1 … T−1, [T−1, B, E]: the feedback into step t−1's rows.
         var dFed = Tensor(zeros: [max(T - 1, 1), B, E])
         var dh = Tensor(zeros: [B, H]), dc = Tensor(zeros: [B, H]), dOut = Tensor(zeros: [B, H])
@@ -388,17 +392,19 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                                             } else {
                                                                                 dpt.update(repeating: 0, count: B * V)
                                                                             }
-                                                                            for b in 0..<B {
-                                                                                let p = pp.baseAddress! + (t * B + b) * V
-                                                                                let (d, row) = (pd.baseAddress! + (b * T + t) * V, dpt + b * V)
-                                                                                // p = softmax(L·o): do = L·p ⊙ (dp − ⟨dp, p⟩)
-                                                                                var dot: Double = 0
-                                                                                for v in 0..<V {
-                                                                                    row[v] += d[v]
-                                                                                    dot += Double(row[v]) * Double(p[v])
+                                                                            Parallel.forEachChunk(B, grain: 8) { range in
+                                                                                for b in range {
+                                                                                    let p = pp.baseAddress! + (t * B + b) * V
+                                                                                    let (d, row) = (pd.baseAddress! + (b * T + t) * V, dpt + b * V)
+                                                                                    // p = softmax(L·o): do = L·p ⊙ (dp − ⟨dp, p⟩)
+                                                                                    var dot: Double = 0
+                                                                                    for v in 0..<V {
+                                                                                        row[v] += d[v]
+                                                                                        dot += Double(row[v]) * Double(p[v])
+                                                                                    }
+                                                                                    let inner = Float(dot), out = dlt + b * V
+                                                                                    for v in 0..<V { out[v] = L * p[v] * (row[v] - inner) }
                                                                                 }
-                                                                                let inner = Float(dot), out = dlt + b * V
-                                                                                for v in 0..<V { out[v] = L * p[v] * (row[v] - inner) }
                                                                             }
                                                                             // dh_t from the logits: dOut = do_t·Wᵀ
                                                                             gemm(transposeB: true, m: B, n: H, k: V, dlt, lda: V, pw.baseAddress!,

@@ -19,6 +19,12 @@ public enum Vector {
         tg_exp_sum(x, y, Int64(count), shift)
     }
 
+    /// Σ (x[i] − y[i])², in Double.
+    @inlinable
+    public static func squaredDistance(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Double {
+        tg_squared_distance(x, y, Int64(count))
+    }
+
     /// max over a buffer (−∞ for an empty one).
     @inlinable
     public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {

@@ -354,19 +354,39 @@ public final class TextGANTrainer {
         let length = B > 0 ? packed.count / B : 0
         var softRows = [Int?](repeating: nil, count: B * length)
         for b in 0..<B { for t in 0..<min(length, sequences[b].count, T) { softRows[b * length + t] = b * T + t } }
-        var rows = Tensor(zeros: [B * length, V])
-        rows.withUnsafeMutableBufferPointer { out in
+        // Every row is soft where it lies in the decoding (the oracle's fixed-length sentences at D's length): those
+        // are the decoding's rows as they are.
+        if length == T && softRows.enumerated().allSatisfy({ $0.element == $0.offset }) {
+            return (decoding.rows, softRows, sequences)
+        }
+        let rows = Tensor(uninitializedShape: [B * length, V]) { out in
             decoding.rows.withUnsafeBufferPointer { soft in
                 for (r, position) in softRows.enumerated() {
                     if let position {
                         (out.baseAddress! + r * V).update(from: soft.baseAddress! + position * V, count: V)
                     } else {
+                        (out.baseAddress! + r * V).update(repeating: 0, count: V)
                         out[r * V + Int(packed[r])] = 1
                     }
                 }
             }
         }
         return (rows, softRows, sequences)
+    }
+
+    /// D's row gradient [B·T_D, V] carried to the decoding's rows (rows past a sentence's cut get none).
+    func decodingGradient(_ dRows: Tensor, softRows: [Int?], of decoding: SoftArgmaxDecoding) -> Tensor {
+        if dRows.shape == decoding.rows.shape && softRows.enumerated().allSatisfy({ $0.element == $0.offset }) { return dRows }
+        let V = generator.vocabularySize
+        var dDecoded = Tensor(zeros: decoding.rows.shape)
+        dDecoded.withUnsafeMutableBufferPointer { out in
+            dRows.withUnsafeBufferPointer { d in
+                for (r, position) in softRows.enumerated() {
+                    if let position { (out.baseAddress! + position * V).update(from: d.baseAddress! + r * V, count: V) }
+                }
+            }
+        }
+        return dDecoded
     }
 
     private func decode(_ codes: Tensor) -> SoftArgmaxDecoding {
@@ -389,16 +409,7 @@ public final class TextGANTrainer {
                                                  featureGradient: dFake) else {
             throw ModelError.unsupported(model: discriminator.kind, capability: "the gradient of its input rows")
         }
-        let V = generator.vocabularySize
-        var dDecoded = Tensor(zeros: decoding.rows.shape)
-        dDecoded.withUnsafeMutableBufferPointer { out in
-            dRows.withUnsafeBufferPointer { d in
-                for (r, position) in softRows.enumerated() {
-                    if let position { (out.baseAddress! + position * V).update(from: d.baseAddress! + r * V, count: V) }
-                }
-            }
-        }
-        latentGenerator.softArgmaxBackward(dDecoded, of: decoding)
+        latentGenerator.softArgmaxBackward(decodingGradient(dRows, softRows: softRows, of: decoding), of: decoding)
         let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
         try TrainingError.check([("generator gradient norm", norm)], phase: Phase.adversarial, step: step)
         generatorOptimizer.update()

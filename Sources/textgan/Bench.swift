@@ -25,6 +25,8 @@ struct Bench: ParsableCommand {
             cache, rollout rewards for one batch (16 rollouts, the token CNN scoring).
               gumbel, tgumbel: one RelGAN-style iteration (1 generator step + 5 discriminator steps at β = 10, RSGAN) \
             with the LSTM or the Transformer generator, as torch_textgans.py --phase gumbel --generator lstm|transformer.
+              textgan: one TextGAN iteration (1 generator step + 1 discriminator step: MMD² feature matching through \
+            the soft-argmax decoding, L = 1000, z of 32), as torch_textgans.py --phase textgan.
               bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
@@ -39,6 +41,7 @@ struct Bench: ParsableCommand {
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
         case gumbel, tgumbel
+        case textgan
     }
 
     @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")

@@ -21,6 +21,8 @@ void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *ta
 
 /// Σ x[i]², accumulated in double in 8 interleaved partial sums (then the tail, then the partial sums in order).
 double tg_sum_squares(const float *x, int64_t n);
+/// Σ (x_i − y_i)², each term and the sum in double (8 partial sums, then the tail): the same bits on any thread.
+double tg_squared_distance(const float *x, const float *y, int64_t n);
 /// y[i] *= a.
 void tg_scale(float *y, float a, int64_t n);
 /// One row of a softmax cross-entropy gradient, in place, added to a column sum: y[i] = a·y[i] (minus c where

@@ -72,8 +72,16 @@ public enum PhaseBenchmarks {
             let d = Double(B) * generation + 2 * Double(B) * (2 * rowsMAC + 3 * body)
             return 2 * (g + 5 * d)
         }
+        // A TextGAN iteration (z of 32): the soft-argmax decoding adds each fed row's product with E, (T − 1)·V·E.
+        let Z = 32, features = Double(CNNDiscriminatorConfig.paperWidths.reduce(0) { $0 + $1.filters })
+        let latentSequence = Double(T) * (Double(4 * H * (E + Z + H)) + projectionMAC) + Double((T - 1) * V * E) + Double(Z * H)
+        let mmd = 3 * Double(4 * B * B) * features
+        let textganG = 3 * Double(B) * latentSequence + 3 * Double(B) * (rowsMAC + body) + mmd
+        let textganD = Double(B) * latentSequence + 2 * Double(B) * (2 * rowsMAC + 3 * body + 3 * features)
+            + 3 * Double(B) * features * Double(Z) + mmd
         return [
             "gumbel": gumbel(lstmSequence), "tgumbel": gumbel(transformerSequence),
+            "textgan": 2 * (textganG + textganD),
             "tmle": 2 * 3 * Double((sequences / B) * B * T) * transformerTokenFull,
             "tgen": 2 * Double(sequences) * (0..<T).reduce(0) { $0 + transformerStep($1) },
             "trollout": 2 * rollout,
@@ -86,6 +94,7 @@ public enum PhaseBenchmarks {
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
         case gumbel, tgumbel
+        case textgan
     }
 
     public static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
@@ -172,6 +181,21 @@ public enum PhaseBenchmarks {
                 results.append(runner.measure(phase: name, name: "gumbel iteration, \(label) (1 G + 5 D steps, β 10)",
                                               flops: flops[name]) {
                     _ = try? trainer.iteration(inverseTemperature: 10, step: 1, using: &rng)
+                })
+            case .textgan:
+                // One TextGAN iteration (`torch_textgans.py --phase textgan`): 1 G + 1 D step, MMD² over σ ∈ {1, 2, 5,
+                // 10, 20, 40}, L = 1000, λ 0.001 both, Adam G 5e-5 and D 1e-4, clip 5, batch 64, z of 32.
+                var latentRNG = SeededGenerator(seed: 5)
+                let latent = LatentLSTMGenerator(
+                    LatentLSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, latentSize: 32, maxLength: T),
+                    using: &latentRNG)
+                var config = TextGANConfig()
+                config.batchSize = B
+                let trainer = TextGANTrainer(generator: latent, discriminator: discriminator, positives: data,
+                                             pretrain: MLEConfig(epochs: 0), config: config, using: &latentRNG)
+                results.append(runner.measure(phase: name, name: "textgan iteration (1 G + 1 D step, L 1000)",
+                                              flops: flops[name]) {
+                    _ = try? trainer.iteration(step: 1, using: &rng)
                 })
             case .adv:
                 var seqgan = SeqGANConfig()
