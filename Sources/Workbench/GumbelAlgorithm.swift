@@ -15,6 +15,11 @@ extension GumbelConfig: ConfigSection {
         return true
     }
 
+    public mutating func setAdversarialSteps(_ steps: Int) -> Bool {
+        adversarialSteps = steps
+        return true
+    }
+
     public init(preset: Preset?) {
         self.init()
         if preset == .quick {

@@ -37,6 +37,8 @@ public protocol ConfigSection: Codable, Sendable, Equatable {
     func validate() throws
     /// Sets the generator's learning rate if the section has one (`--g-lr` sets each); returns whether it has.
     mutating func setGeneratorLearningRate(_ rate: Float) -> Bool
+    /// Sets the number of adversarial steps if the section has them (`--adversarial-steps`); returns whether it has.
+    mutating func setAdversarialSteps(_ steps: Int) -> Bool
     /// Takes what the training data decides (e.g. SeqGAN's negatives default to the number of training
     /// sequences), or says why the data does not suit these settings.
     mutating func fit(to data: TrainingData) throws
@@ -44,6 +46,7 @@ public protocol ConfigSection: Codable, Sendable, Equatable {
 
 extension ConfigSection {
     public mutating func setGeneratorLearningRate(_ rate: Float) -> Bool { false }
+    public mutating func setAdversarialSteps(_ steps: Int) -> Bool { false }
     public mutating func fit(to data: TrainingData) throws {}
 }
 
@@ -255,6 +258,17 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public func reads<S: ConfigSection>(_ section: S.Type) -> Bool { sections[S.key] is S }
 
     /// Sets the generator's learning rate in every section that has one; returns the keys it set.
+    /// Sets the adversarial steps in every section that has them; returns the keys it set.
+    public mutating func setAdversarialSteps(_ steps: Int) -> [String] {
+        var set: [String] = []
+        for key in sections.keys.sorted() {
+            var section = sections[key]!
+            if section.setAdversarialSteps(steps) { set.append(key) }
+            sections[key] = section
+        }
+        return set
+    }
+
     public mutating func setGeneratorLearningRate(_ rate: Float) -> [String] {
         var set: [String] = []
         for key in sections.keys.sorted() {

@@ -14,6 +14,11 @@ extension SeqGANConfig: ConfigSection {
         return true
     }
 
+    public mutating func setAdversarialSteps(_ steps: Int) -> Bool {
+        adversarialSteps = steps
+        return true
+    }
+
     public init(preset: Preset?) {
         self.init()
         if preset == .quick {

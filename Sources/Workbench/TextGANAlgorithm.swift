@@ -16,6 +16,11 @@ extension TextGANConfig: ConfigSection {
         return true
     }
 
+    public mutating func setAdversarialSteps(_ steps: Int) -> Bool {
+        adversarialSteps = steps
+        return true
+    }
+
     public init(preset: Preset?) {
         self.init()
         if preset == .quick {

@@ -65,7 +65,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "MLE epochs (mle.epochs; for SeqGAN, its generator pretraining).")
     var epochs: Int?
 
-    @Option(help: "Adversarial steps (seqgan.adversarialSteps or gumbel.adversarialSteps).")
+    @Option(help: "Adversarial steps (seqgan, gumbel or textgan .adversarialSteps).")
     var adversarialSteps: Int?
 
     @Option(help: ArgumentHelp("The GAN loss of D (gumbel.loss, or seqgan.loss: SeqGAN's rewards stay D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
@@ -175,12 +175,8 @@ struct TrainCommand: ParsableCommand {
         }
         if let epochs { try section("--epochs", MLEConfig.self) { $0.epochs = epochs } }
         if let batchSize { try section("--batch-size", MLEConfig.self) { $0.batchSize = batchSize } }
-        if let adversarialSteps {
-            if config.reads(GumbelConfig.self) {
-                config[section: GumbelConfig.self].adversarialSteps = adversarialSteps
-            } else {
-                try section("--adversarial-steps", SeqGANConfig.self) { $0.adversarialSteps = adversarialSteps }
-            }
+        if let adversarialSteps, config.setAdversarialSteps(adversarialSteps).isEmpty {
+            throw ValidationError("--adversarial-steps: algorithm \(config.algorithm) has no adversarial phase")
         }
         if let loss {
             if config.reads(SeqGANConfig.self) {

@@ -72,6 +72,19 @@ final class TrainCommandParsingTests: XCTestCase {
         XCTAssertThrowsError(try TrainCommand.parse(["tang", "--algo", "mle", "--rollouts", "4"]).effectiveConfig(corpus: "tang")) {
             XCTAssertTrue("\($0)".contains("--rollouts") && "\($0)".contains("seqgan"), "\($0)")
         }
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--algo", "mle", "--adversarial-steps", "4"]).effectiveConfig(corpus: "tang")) {
+            XCTAssertTrue("\($0)".contains("no adversarial phase"), "\($0)")
+        }
+    }
+
+    /// `--algo textgan` gets TextGAN's latent generator unless one is named, and the flags of its adversarial phase.
+    func testTextGANGetsItsGeneratorAndItsFlags() throws {
+        let config = try TrainCommand.parse(["tang", "--algo", "textgan", "--adversarial-steps", "7"]).effectiveConfig(corpus: "tang")
+        XCTAssertEqual(config.generator.kind, "latent-lstm")
+        XCTAssertEqual(config[section: TextGANConfig.self].adversarialSteps, 7)
+        let seqgan = try TrainCommand.parse(["tang", "--adversarial-steps", "7"]).effectiveConfig(corpus: "tang")
+        XCTAssertEqual(seqgan.generator.kind, "lstm")
+        XCTAssertEqual(seqgan[section: SeqGANConfig.self].adversarialSteps, 7)
     }
 }
 
