@@ -59,6 +59,8 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
     public var gradientClip: Float = 5
     /// WGAN's weight clip c (used by the `wgan` loss only).
     public var weightClip: Float = 0.01
+    /// WGAN-GP's penalty weight λ (used by the `wgan-gp` loss only; Gulrajani et al.'s 10).
+    public var gpWeight: Float = 10
     /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 100
     public var samplesPerEvaluation = 3
@@ -80,6 +82,7 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
             ?? d.discriminatorLearningRate
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         weightClip = try c.decodeIfPresent(Float.self, forKey: .weightClip) ?? d.weightClip
+        gpWeight = try c.decodeIfPresent(Float.self, forKey: .gpWeight) ?? d.gpWeight
         evaluateEvery = try c.decodeIfPresent(Int.self, forKey: .evaluateEvery) ?? d.evaluateEvery
         samplesPerEvaluation = try c.decodeIfPresent(Int.self, forKey: .samplesPerEvaluation) ?? d.samplesPerEvaluation
     }
@@ -177,12 +180,23 @@ public final class GumbelTrainer {
     }
 
     /// One adversarial iteration at inverse temperature β: a generator step, then `discriminatorSteps` D steps.
-    /// Returns its metrics (g_loss, g_gradient_norm, the mean d_loss, inverse_temperature).
+    /// Returns its metrics (g_loss, g_gradient_norm, the mean d_loss, inverse_temperature; with `wgan-gp` also the
+    /// mean gradient_penalty and the mean gradient_norm_interpolates, ‖∇D(x̂)‖ over the D steps' sequences).
     public func iteration(inverseTemperature beta: Float, step: Int, using rng: inout SeededGenerator) throws -> [String: Double] {
         var metrics = try generatorStep(beta: beta, step: step, rng: &rng)
-        var dLoss = 0.0
-        for _ in 0..<config.discriminatorSteps { dLoss += try discriminatorStep(beta: beta, step: step, rng: &rng) }
-        metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
+        var (dLoss, penalty, norm) = (0.0, 0.0, 0.0)
+        for _ in 0..<config.discriminatorSteps {
+            let result = try discriminatorStep(beta: beta, step: step, rng: &rng)
+            dLoss += result.loss
+            penalty += Double(result.penalty?.value ?? 0)
+            norm += result.penalty.map { Double($0.norms.reduce(0, +)) / Double(max($0.norms.count, 1)) } ?? 0
+        }
+        let steps = Double(max(config.discriminatorSteps, 1))
+        metrics["d_loss"] = dLoss / steps
+        if config.loss.penalizesGradient {
+            metrics["gradient_penalty"] = penalty / steps
+            metrics["gradient_norm_interpolates"] = norm / steps
+        }
         metrics["inverse_temperature"] = Double(beta)
         return metrics
     }
@@ -222,8 +236,11 @@ public final class GumbelTrainer {
         return ["g_loss": Double(value), "g_gradient_norm": Double(norm)]
     }
 
-    /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed).
-    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws -> Double {
+    /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed); with `wgan-gp`,
+    /// plus the gradient penalty on their interpolates (a third D pass, its dropout drawn after theirs). Returns D's
+    /// loss (penalties included) and the gradient penalty.
+    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws
+        -> (loss: Double, penalty: GradientPenalty?) {
         discriminator.zeroGrad()
         let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
                                                  discriminator: discriminator, using: &rng)
@@ -251,6 +268,14 @@ public final class GumbelTrainer {
         let penalty = discriminator.regularization(backward: true)
         _ = discriminator.backward(passes.real, logitGradient: dReal, featureGradient: nil)
         _ = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil)
+        var gradientPenalty: GradientPenalty?
+        if config.loss.penalizesGradient {
+            let interpolates = WassersteinPenalty.interpolates(
+                real: discriminator.pack(real), fake: relaxed.rows, length: discriminator.sequenceLength, using: &rng)
+            gradientPenalty = try discriminator.gradientPenalty(interpolates, weight: config.gpWeight, training: true,
+                                                                backward: true, using: &rng)
+            try TrainingError.check([("gradient penalty", gradientPenalty!.value)], phase: Phase.adversarial, step: step)
+        }
         let norm = clipGradientNorm(discriminator.parameters, maxNorm: config.gradientClip)
         try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
         discriminatorOptimizer.update()
@@ -260,7 +285,7 @@ public final class GumbelTrainer {
                 p.value.withUnsafeMutableBufferPointer { w in for i in w.indices { w[i] = min(max(w[i], -c), c) } }
             }
         }
-        return Double(value + penalty)
+        return (Double(value + penalty + (gradientPenalty?.value ?? 0)), gradientPenalty)
     }
 
     /// Restores every model, optimizer and the state from a checkpoint written by `run`.

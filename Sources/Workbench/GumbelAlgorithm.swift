@@ -33,6 +33,7 @@ extension GumbelConfig: ConfigSection {
         try check.number("discriminatorLearningRate", discriminatorLearningRate, 0...100, open: true)
         try check.number("gradientClip", gradientClip, 0...1e6, open: true)
         try check.number("weightClip", weightClip, 0...1e6, open: true)
+        try check.number("gpWeight", gpWeight, 0...1e6)
         try check.int("evaluateEvery", evaluateEvery, 1...100_000)
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
     }

@@ -48,6 +48,8 @@ extension SeqGANConfig: ConfigSection {
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
         try check.require(loss != .wgan, "loss", "wgan",
                           "an objective other than wgan (its critic needs weight clipping, which SeqGAN's D training does not do)")
+        try check.require(loss != .wganGP, "loss", "wgan-gp",
+                          "an objective other than wgan-gp (SeqGAN's rewards are D's P(real) = σ(margin), and a Wasserstein critic's margin is no log-odds; its penalty needs D's input rows, which SeqGAN's token batches are not)")
     }
 
     /// Negatives default to as many as there are training sequences (the reference: 10,000).
