@@ -500,6 +500,42 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertTrue(wrong.stderr.contains("gumbel section"), wrong.stderr)
     }
 
+    /// `--loss wgan-gp` with `--algo gumbel`: D's loss holds the gradient penalty (recorded per step, with ‖∇D(x̂)‖),
+    /// and a run interrupted mid-adversarial and resumed ends with the history of an uninterrupted one. SeqGAN
+    /// refuses the loss, saying why.
+    func testWGANGPGumbelRunRecordsThePenaltyAndResumesToTheSameHistory() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let config = directory.appendingPathComponent("gumbel.json")
+        try TinyRun.gumbelConfig.write(to: config, atomically: true, encoding: .utf8)
+        let arguments = [tiny, "--algo", "gumbel", "--config", config.path, "--loss", "wgan-gp", "--adversarial-steps", "80"]
+        let straight = try train(arguments + ["--name", "straight"])
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+        XCTAssertTrue(straight.stdout.contains(#"gumbel.loss = "wgan-gp""#), straight.stdout)
+        let store = try RunDatabase(path: database)
+        XCTAssertTrue(try store.run(1).configJSON.contains("gpWeight"), "λ is stored with the run")
+        let penalties = try store.metricHistory(run: 1, key: "gradient_penalty").map(\.value)
+        XCTAssertEqual(penalties.count, 80)
+        XCTAssertTrue(penalties.allSatisfy { $0.isFinite && $0 > 0 }, "\(penalties)")
+        XCTAssertEqual(try store.metricHistory(run: 1, key: "gradient_norm_interpolates").count, 80)
+        let dLosses = try store.metricHistory(run: 1, key: "d_loss").map(\.value)
+        XCTAssertGreaterThan(dLosses.max()! - dLosses.min()!, 1e-3, "D's loss moves: \(dLosses)")
+
+        let child = try Child(try executable("textgan"), ["train"] + arguments + [
+            "--name", "stopped", "--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+        XCTAssertTrue(child.waitForOutput("adversarial step 2/80", timeout: 120), child.stdout)
+        kill(child.process.processIdentifier, SIGINT)
+        XCTAssertEqual(child.wait().status, 130)
+        XCTAssertLessThan(try store.metricHistory(run: 2, key: "gradient_penalty").count, 80)
+        let resumed = try train(["--resume", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let first = try RunHistory(of: 1, in: store), second = try RunHistory(of: 2, in: store)
+        XCTAssertEqual(second, first, second.firstDifference(from: first))
+
+        let seqgan = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--loss", "wgan-gp"])
+        XCTAssertNotEqual(seqgan.status, 0)
+        XCTAssertTrue(seqgan.stderr.contains("seqgan.loss") && seqgan.stderr.contains("wgan-gp"), seqgan.stderr)
+    }
+
     func testATransformerGeneratorTrainsSamplesAndEvaluates() throws {
         let tiny = directory.appendingPathComponent("tiny.txt").path
         let config = directory.appendingPathComponent("transformer.json")
