@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Adversarial steps (seqgan.adversarialSteps or gumbel.adversarialSteps).")
     var adversarialSteps: Int?
 
-    @Option(help: ArgumentHelp("The GAN loss of D (gumbel.loss, or seqgan.loss: SeqGAN's rewards stay D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
+    @Option(help: ArgumentHelp("The GAN loss of D (gumbel.loss; or seqgan.loss, any but wgan and wgan-gp: SeqGAN's rewards stay D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "loss"))
     var loss: GANObjective?
 
