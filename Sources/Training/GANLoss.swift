@@ -199,6 +199,28 @@ public struct ScoreGANLoss: GANLoss {
     private func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
 }
 
+/// The GAN objective an adversarial algorithm trains with: the run config's `gan` section, which SeqGAN and the
+/// Gumbel-softmax algorithm read alike.
+public struct GANConfig: Codable, Sendable, Equatable {
+    /// D's objective (nil: the algorithm's own, SeqGAN's 2-class cross-entropy or the Gumbel-softmax algorithm's
+    /// RSGAN, RelGAN's choice).
+    public var loss: GANObjective? = nil
+    /// WGAN's weight clip c (the `wgan` loss only; Arjovsky et al.'s 0.01).
+    public var weightClip: Float = 0.01
+    /// WGAN-GP's penalty weight λ (the `wgan-gp` loss only; Gulrajani et al.'s 10).
+    public var gpWeight: Float = 10
+
+    public init(loss: GANObjective? = nil) { self.loss = loss }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = GANConfig()
+        loss = try c.decodeIfPresent(GANObjective.self, forKey: .loss)
+        weightClip = try c.decodeIfPresent(Float.self, forKey: .weightClip) ?? d.weightClip
+        gpWeight = try c.decodeIfPresent(Float.self, forKey: .gpWeight) ?? d.gpWeight
+    }
+}
+
 /// The GAN objectives by the names configs use (`gan.loss`, `--loss`), RelGAN's spelled in lower case.
 public enum GANObjective: String, Codable, Sendable, CaseIterable {
     case standard, js, kl, hinge, tv, ls, wgan, rsgan

@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Adversarial steps (seqgan.adversarialSteps or gumbel.adversarialSteps).")
     var adversarialSteps: Int?
 
-    @Option(help: ArgumentHelp("The GAN loss of D (gumbel.loss; or seqgan.loss, any but wgan and wgan-gp: SeqGAN's rewards stay D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
+    @Option(help: ArgumentHelp("The GAN loss of D (gan.loss; SeqGAN takes any but wgan and wgan-gp, its rewards staying D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "loss"))
     var loss: GANObjective?
 
@@ -182,13 +182,7 @@ struct TrainCommand: ParsableCommand {
                 try section("--adversarial-steps", SeqGANConfig.self) { $0.adversarialSteps = adversarialSteps }
             }
         }
-        if let loss {
-            if config.reads(SeqGANConfig.self) {
-                config[section: SeqGANConfig.self].loss = loss
-            } else {
-                try section("--loss", GumbelConfig.self) { $0.loss = loss }
-            }
-        }
+        if let loss { try section("--loss", GANConfig.self) { $0.loss = loss } }
         if let betaMax { try section("--beta-max", GumbelConfig.self) { $0.maximumInverseTemperature = betaMax } }
         if let rollouts { try section("--rollouts", SeqGANConfig.self) { $0.rollouts = rollouts } }
         if let generatorLearningRate, config.setGeneratorLearningRate(generatorLearningRate).isEmpty {

@@ -158,10 +158,9 @@ final class GumbelTests: XCTestCase {
         config.maximumInverseTemperature = 10
         config.evaluateEvery = 2
         config.generatorLearningRate = 1e-2
-        config.loss = loss
         let trainer = GumbelTrainer(generator: g, discriminator: d, positives: positives,
                                     pretrain: MLEConfig(epochs: 2, batchSize: 8, logEvery: 1, samplesPerEpoch: 0),
-                                    config: config)
+                                    config: config, gan: GANConfig(loss: loss))
         trainer.checkpointDirectory = directory
         return trainer
     }
@@ -234,7 +233,7 @@ final class GumbelTests: XCTestCase {
             tinyTrainer(directory: directory, loss: .wganGP, representations: 2, keepProbability: 0.75)
         }
         let straight = trainer(nil)
-        XCTAssertEqual(straight.config.gpWeight, 10)
+        XCTAssertEqual(straight.gan.gpWeight, 10)
         var straightState = GumbelState(seed: 4)
         var dLosses: [Double] = [], penalties: [Double] = [], norms: [Double] = []
         _ = try straight.run(state: &straightState) { event in
