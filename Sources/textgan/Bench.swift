@@ -25,6 +25,7 @@ struct Bench: ParsableCommand {
             cache, rollout rewards for one batch (16 rollouts, the token CNN scoring).
               gumbel, tgumbel: one RelGAN-style iteration (1 generator step + 5 discriminator steps at β = 10, RSGAN) \
             with the LSTM or the Transformer generator, as torch_textgans.py --phase gumbel --generator lstm|transformer.
+              gumbelgp: the LSTM's iteration with WGAN-GP instead of RSGAN (each D step adds the gradient penalty on             interpolates: a third D pass and its double backward).
               bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
@@ -38,7 +39,7 @@ struct Bench: ParsableCommand {
         case bleu
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
-        case gumbel, tgumbel
+        case gumbel, tgumbel, gumbelgp
     }
 
     @Argument(help: "Phases to run: \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")
