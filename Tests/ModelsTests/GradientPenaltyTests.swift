@@ -1,5 +1,5 @@
 import Layers
-@testable import Models
+import Models
 import NumericCore
 import TestSupport
 import XCTest

@@ -274,4 +274,44 @@ final class GumbelTests: XCTestCase {
         XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors)
         XCTAssertEqual(second.discriminator.namedTensors, straight.discriminator.namedTensors)
     }
+
+    /// A discriminator kind without the double backward: the role's default refuses the penalty, and a wgan-gp run
+    /// with it stops at its first D step, naming what is missing.
+    func testADiscriminatorWithoutTheDoubleBackwardRefusesWGANGP() throws {
+        var rng = SeededGenerator(seed: 3)
+        let plain = PlainDiscriminator(CNNDiscriminator(tinyDiscriminator, using: &rng))
+        XCTAssertThrowsError(try plain.gradientPenalty(Tensor(zeros: [5, 7]), weight: 10, training: false, backward: true,
+                                                       using: &rng)) {
+            XCTAssertEqual($0 as? ModelError, .unsupported(model: "plain", capability: "WGAN-GP's gradient penalty (a double backward pass)"))
+        }
+        let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 6, maxLength: 5,
+                                                  startToken: 1, endToken: 2), using: &rng)
+        var config = GumbelConfig()
+        config.batchSize = 4
+        let trainer = GumbelTrainer(generator: g, discriminator: plain, positives: SequenceDataset(sequences: [[3, 4, 2]]),
+                                    pretrain: MLEConfig(epochs: 0), config: config, gan: GANConfig(loss: .wganGP))
+        XCTAssertThrowsError(try trainer.iteration(inverseTemperature: 1, step: 1, using: &rng)) {
+            XCTAssertTrue("\($0)".contains("does not support WGAN-GP's gradient penalty"), "\($0)")
+        }
+    }
+
+    /// The CNN behind the role's requirements only: no `gradientPenalty` of its own.
+    private final class PlainDiscriminator: SequenceDiscriminator {
+        let cnn: CNNDiscriminator
+        init(_ cnn: CNNDiscriminator) { self.cnn = cnn }
+        var parameters: [Parameter] { cnn.parameters }
+        var kind: String { "plain" }
+        var vocabularySize: Int { cnn.vocabularySize }
+        var sequenceLength: Int { cnn.sequenceLength }
+        func pack(_ sequences: [[Int32]]) -> [Int32] { cnn.pack(sequences) }
+        func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
+            cnn.forward(input, training: training, using: &rng)
+        }
+        func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
+            cnn.backward(pass, logitGradient: logitGradient, featureGradient: featureGradient)
+        }
+        func regularization(backward: Bool) -> Float { cnn.regularization(backward: backward) }
+        func probabilityReal(_ sequences: [[Int32]], batchSize: Int) -> [Float] { cnn.probabilityReal(sequences, batchSize: batchSize) }
+        func frozenScorer() -> SequenceScorer { cnn.frozenScorer() }
+    }
 }
