@@ -352,10 +352,37 @@ public protocol SequenceDiscriminator: AnyObject, ParameterContainer {
 
     /// A scorer valid while the weights do not change (rollout rewards); it may precompute from the weights.
     func frozenScorer() -> SequenceScorer
+
+    /// WGAN-GP's gradient penalty (Gulrajani et al. 2017) on rows x̂ [B·T, V]: λ/B · Σ_b (‖∇_{x̂_b} c_b‖₂ − 1)², the
+    /// norm over all T·V entries of sequence b's rows, where the critic's score c_b of sequence b is its margin
+    /// l_real − l_fake summed over its views (RelGAN differentiates the sum of its per-view logits; one view:
+    /// Gulrajani et al.'s critic). When `backward`, accumulates the penalty's gradient with respect to every parameter
+    /// (a double backward pass). `training` turns dropout on, drawn from `rng` as `forward` draws it. Discriminators
+    /// without it throw `ModelError.unsupported`.
+    func gradientPenalty(_ rows: Tensor, weight: Float, training: Bool, backward: Bool,
+                         using rng: inout SeededGenerator) throws -> GradientPenalty
+}
+
+/// WGAN-GP's penalty on a batch of rows and what it is made of.
+public struct GradientPenalty: Sendable, Equatable {
+    /// λ/B · Σ_b (‖∇_{x̂_b} c_b‖₂ − 1)².
+    public let value: Float
+    /// ‖∇_{x̂_b} c_b‖₂ for each sequence b.
+    public let norms: [Float]
+
+    public init(value: Float, norms: [Float]) {
+        self.value = value
+        self.norms = norms
+    }
 }
 
 extension SequenceDiscriminator {
     public func probabilityReal(_ sequences: [[Int32]]) -> [Float] { probabilityReal(sequences, batchSize: 256) }
+
+    public func gradientPenalty(_ rows: Tensor, weight: Float, training: Bool, backward: Bool,
+                                using rng: inout SeededGenerator) throws -> GradientPenalty {
+        throw ModelError.unsupported(model: kind, capability: "WGAN-GP's gradient penalty (a double backward pass)")
+    }
 }
 
 /// A discriminator's config, as `SequenceGeneratorConfig` is a generator's.

@@ -110,7 +110,10 @@ public struct RelativisticGANLoss: GANLoss {
 /// | `tv`       | mean tanh(s_f) − mean tanh(s_r)           | −mean tanh(s_f)       |
 /// | `ls`       | mean (s_r − 1)² + mean s_f²               | mean (s_f − 1)²       |
 /// | `wgan`     | mean s_f − mean s_r (D's weights clipped) | −mean s_f             |
+/// | `wgan-gp`  | mean s_f − mean s_r + λ·GP                | −mean s_f             |
 ///
+/// GP is WGAN-GP's gradient penalty (Gulrajani et al. 2017) on interpolates of real and generated rows
+/// (`WassersteinPenalty`); it needs D's input rows, so it is added by the trainer, not by this loss.
 /// (softplus(−s) is sigmoid cross-entropy against "real", softplus(s) against "generated".) `rsgan`, which pairs,
 /// is `RelativisticGANLoss`; `GANObjective.makeLoss()` gives each by name.
 public struct ScoreGANLoss: GANLoss {
@@ -163,7 +166,7 @@ public struct ScoreGANLoss: GANLoss {
         case .hinge: return (max(1 - s, 0), s < 1 ? -1 : 0)
         case .tv: let t = tanh(s); return (-t, -(1 - t * t))
         case .ls: return ((s - 1) * (s - 1), 2 * (s - 1))
-        case .wgan: return (-s, -1)
+        case .wgan, .wganGP: return (-s, -1)
         case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
         }
     }
@@ -175,7 +178,7 @@ public struct ScoreGANLoss: GANLoss {
         case .hinge: return (max(1 + s, 0), s > -1 ? 1 : 0)
         case .tv: let t = tanh(s); return (t, 1 - t * t)
         case .ls: return (s * s, 2 * s)
-        case .wgan: return (s, 1)
+        case .wgan, .wganGP: return (s, 1)
         case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
         }
     }
@@ -185,7 +188,7 @@ public struct ScoreGANLoss: GANLoss {
         switch objective {
         case .standard: return (softplus(-s), -sigmoid(-s))
         case .js: return (-softplus(s), -sigmoid(s))
-        case .kl, .hinge, .wgan: return (-s, -1)
+        case .kl, .hinge, .wgan, .wganGP: return (-s, -1)
         case .tv: let t = tanh(s); return (-t, -(1 - t * t))
         case .ls: return ((s - 1) * (s - 1), 2 * (s - 1))
         case .rsgan: preconditionFailure("unreachable: RSGAN pairs examples")
@@ -196,9 +199,32 @@ public struct ScoreGANLoss: GANLoss {
     private func sigmoid(_ x: Double) -> Double { x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x)) }
 }
 
+/// The GAN objective an adversarial algorithm trains with: the run config's `gan` section, which SeqGAN and the
+/// Gumbel-softmax algorithm read alike.
+public struct GANConfig: Codable, Sendable, Equatable {
+    /// D's objective (nil: the algorithm's own, SeqGAN's 2-class cross-entropy or the Gumbel-softmax algorithm's
+    /// RSGAN, RelGAN's choice).
+    public var loss: GANObjective? = nil
+    /// WGAN's weight clip c (the `wgan` loss only; Arjovsky et al.'s 0.01).
+    public var weightClip: Float = 0.01
+    /// WGAN-GP's penalty weight λ (the `wgan-gp` loss only; Gulrajani et al.'s 10).
+    public var gpWeight: Float = 10
+
+    public init(loss: GANObjective? = nil) { self.loss = loss }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = GANConfig()
+        loss = try c.decodeIfPresent(GANObjective.self, forKey: .loss)
+        weightClip = try c.decodeIfPresent(Float.self, forKey: .weightClip) ?? d.weightClip
+        gpWeight = try c.decodeIfPresent(Float.self, forKey: .gpWeight) ?? d.gpWeight
+    }
+}
+
 /// The GAN objectives by the names configs use (`gan.loss`, `--loss`), RelGAN's spelled in lower case.
 public enum GANObjective: String, Codable, Sendable, CaseIterable {
     case standard, js, kl, hinge, tv, ls, wgan, rsgan
+    case wganGP = "wgan-gp"
 
     public func makeLoss() -> any GANLoss {
         self == .rsgan ? RelativisticGANLoss() : ScoreGANLoss(self)
@@ -206,4 +232,33 @@ public enum GANObjective: String, Codable, Sendable, CaseIterable {
 
     /// WGAN's critic keeps its weights in [−c, c] after every update (Arjovsky et al. 2017: c = 0.01).
     public var clipsDiscriminatorWeights: Bool { self == .wgan }
+
+    /// WGAN-GP adds the gradient penalty on interpolates to D's loss (`WassersteinPenalty`).
+    public var penalizesGradient: Bool { self == .wganGP }
+}
+
+/// WGAN-GP's penalty term as RelGAN's code builds it (`gradient_penalty`): per sequence b an α_b ~ U(0, 1), the
+/// interpolate x̂_b = α_b·onehot(real_b) + (1 − α_b)·soft(fake_b) over all its [T, V] rows, and
+/// λ/B · Σ_b (‖∇_{x̂_b} D(x̂_b)‖₂ − 1)² with the norm over the whole [T, V] input of each sequence
+/// (`SequenceDiscriminator.gradientPenalty`). λ = 10 is Gulrajani et al.'s (RelGAN reads `reg_param`, which its
+/// `run.py` never defines).
+public enum WassersteinPenalty {
+    /// x̂ [B·T, V] from real token ids [B·T] (packed to D's length T) and generated rows [B·T, V], one α per sequence
+    /// drawn from `rng` in sequence order.
+    public static func interpolates(real ids: [Int32], fake rows: Tensor, length T: Int,
+                                    using rng: inout SeededGenerator) -> Tensor {
+        let (N, V) = rows.matrixShape
+        precondition(ids.count == N && N % T == 0, "WassersteinPenalty: \(ids.count) real ids for generated rows \(rows.shape)")
+        var x = rows
+        x.withUnsafeMutableBufferPointer { p in
+            for b in 0..<(N / T) {
+                let alpha = rng.nextFloat()
+                for n in (b * T)..<((b + 1) * T) {
+                    for j in 0..<V { p[n * V + j] *= 1 - alpha }
+                    p[n * V + Int(ids[n])] += alpha
+                }
+            }
+        }
+        return x
+    }
 }

@@ -41,7 +41,8 @@ public enum TemperatureAnnealing: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// The Gumbel-softmax algorithm's own settings; MLE pretraining is the run's `MLEConfig` (RelGAN: Adam 1e-2).
+/// The Gumbel-softmax algorithm's own settings; MLE pretraining is the run's `MLEConfig` (RelGAN: Adam 1e-2), the GAN
+/// objective its `GANConfig` (RelGAN: RSGAN).
 public struct GumbelConfig: Codable, Sendable, Equatable {
     /// Adversarial steps (RelGAN: 2,000 on the synthetic data, 5,000 as its annealing horizon).
     public var adversarialSteps = 2000
@@ -51,14 +52,10 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
     /// β_max and how β gets there (RelGAN: 100, exp).
     public var maximumInverseTemperature: Double = 100
     public var annealing: TemperatureAnnealing = .exp
-    /// The GAN objective (RelGAN: RSGAN).
-    public var loss: GANObjective = .rsgan
     /// Adam for both (RelGAN: 1e-4) and the global-norm clip on both gradients (RelGAN: 5).
     public var generatorLearningRate: Float = 1e-4
     public var discriminatorLearningRate: Float = 1e-4
     public var gradientClip: Float = 5
-    /// WGAN's weight clip c (used by the `wgan` loss only).
-    public var weightClip: Float = 0.01
     /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 100
     public var samplesPerEvaluation = 3
@@ -74,12 +71,10 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
         maximumInverseTemperature = try c.decodeIfPresent(Double.self, forKey: .maximumInverseTemperature)
             ?? d.maximumInverseTemperature
         annealing = try c.decodeIfPresent(TemperatureAnnealing.self, forKey: .annealing) ?? d.annealing
-        loss = try c.decodeIfPresent(GANObjective.self, forKey: .loss) ?? d.loss
         generatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .generatorLearningRate) ?? d.generatorLearningRate
         discriminatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .discriminatorLearningRate)
             ?? d.discriminatorLearningRate
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
-        weightClip = try c.decodeIfPresent(Float.self, forKey: .weightClip) ?? d.weightClip
         evaluateEvery = try c.decodeIfPresent(Int.self, forKey: .evaluateEvery) ?? d.evaluateEvery
         samplesPerEvaluation = try c.decodeIfPresent(Int.self, forKey: .samplesPerEvaluation) ?? d.samplesPerEvaluation
     }
@@ -117,6 +112,8 @@ public struct GumbelState: AdversarialTrainingState, Equatable {
 
 public final class GumbelTrainer {
     public let config: GumbelConfig
+    /// The objective and its settings; `objective` is its loss, RSGAN when it names none.
+    public let gan: GANConfig
     public let generator: any SequenceGenerator
     public let discriminator: any SequenceDiscriminator
     public let loss: any GANLoss
@@ -129,12 +126,13 @@ public final class GumbelTrainer {
     public var metadata: [String: String] = [:]
 
     public init(generator: any SequenceGenerator, discriminator: any SequenceDiscriminator, positives: SequenceDataset,
-                pretrain: MLEConfig, config: GumbelConfig) {
+                pretrain: MLEConfig, config: GumbelConfig, gan: GANConfig = GANConfig()) {
         self.config = config
+        self.gan = gan
         self.generator = generator
         self.discriminator = discriminator
         self.positives = positives
-        loss = config.loss.makeLoss()
+        loss = (gan.loss ?? .rsgan).makeLoss()
         mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
                          config: pretrain)
         generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
@@ -177,12 +175,23 @@ public final class GumbelTrainer {
     }
 
     /// One adversarial iteration at inverse temperature β: a generator step, then `discriminatorSteps` D steps.
-    /// Returns its metrics (g_loss, g_gradient_norm, the mean d_loss, inverse_temperature).
+    /// Returns its metrics (g_loss, g_gradient_norm, the mean d_loss, inverse_temperature; with `wgan-gp` also the
+    /// mean gradient_penalty and the mean gradient_norm_interpolates, ‖∇D(x̂)‖ over the D steps' sequences).
     public func iteration(inverseTemperature beta: Float, step: Int, using rng: inout SeededGenerator) throws -> [String: Double] {
         var metrics = try generatorStep(beta: beta, step: step, rng: &rng)
-        var dLoss = 0.0
-        for _ in 0..<config.discriminatorSteps { dLoss += try discriminatorStep(beta: beta, step: step, rng: &rng) }
-        metrics["d_loss"] = dLoss / Double(max(config.discriminatorSteps, 1))
+        var (dLoss, penalty, norm) = (0.0, 0.0, 0.0)
+        for _ in 0..<config.discriminatorSteps {
+            let result = try discriminatorStep(beta: beta, step: step, rng: &rng)
+            dLoss += result.loss
+            penalty += Double(result.penalty?.value ?? 0)
+            norm += result.penalty.map { Double($0.norms.reduce(0, +)) / Double(max($0.norms.count, 1)) } ?? 0
+        }
+        let steps = Double(max(config.discriminatorSteps, 1))
+        metrics["d_loss"] = dLoss / steps
+        if objective.penalizesGradient {
+            metrics["gradient_penalty"] = penalty / steps
+            metrics["gradient_norm_interpolates"] = norm / steps
+        }
         metrics["inverse_temperature"] = Double(beta)
         return metrics
     }
@@ -222,8 +231,11 @@ public final class GumbelTrainer {
         return ["g_loss": Double(value), "g_gradient_norm": Double(norm)]
     }
 
-    /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed).
-    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws -> Double {
+    /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed); with `wgan-gp`,
+    /// plus the gradient penalty on their interpolates (a third D pass, its dropout drawn after theirs). Returns D's
+    /// loss (penalties included) and the gradient penalty.
+    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws
+        -> (loss: Double, penalty: GradientPenalty?) {
         discriminator.zeroGrad()
         let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
                                                  discriminator: discriminator, using: &rng)
@@ -251,17 +263,28 @@ public final class GumbelTrainer {
         let penalty = discriminator.regularization(backward: true)
         _ = discriminator.backward(passes.real, logitGradient: dReal, featureGradient: nil)
         _ = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil)
+        var gradientPenalty: GradientPenalty?
+        if objective.penalizesGradient {
+            let interpolates = WassersteinPenalty.interpolates(
+                real: discriminator.pack(real), fake: relaxed.rows, length: discriminator.sequenceLength, using: &rng)
+            gradientPenalty = try discriminator.gradientPenalty(interpolates, weight: gan.gpWeight, training: true,
+                                                                backward: true, using: &rng)
+            try TrainingError.check([("gradient penalty", gradientPenalty!.value)], phase: Phase.adversarial, step: step)
+        }
         let norm = clipGradientNorm(discriminator.parameters, maxNorm: config.gradientClip)
         try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
         discriminatorOptimizer.update()
-        if config.loss.clipsDiscriminatorWeights {
-            let c = config.weightClip
+        if objective.clipsDiscriminatorWeights {
+            let c = gan.weightClip
             for p in discriminator.parameters {
                 p.value.withUnsafeMutableBufferPointer { w in for i in w.indices { w[i] = min(max(w[i], -c), c) } }
             }
         }
-        return Double(value + penalty)
+        return (Double(value + penalty + (gradientPenalty?.value ?? 0)), gradientPenalty)
     }
+
+    /// The GAN objective D and G train with (RSGAN, RelGAN's, when the config names none).
+    public var objective: GANObjective { gan.loss ?? .rsgan }
 
     /// Restores every model, optimizer and the state from a checkpoint written by `run`.
     public func restore(from url: URL) throws -> GumbelState { try restoreAll(from: url) }

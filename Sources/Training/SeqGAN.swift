@@ -37,14 +37,15 @@ public struct SeqGANConfig: Codable, Sendable, Equatable {
     /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 5
     public var samplesPerEvaluation = 3
-    /// D's GAN objective (nil: SeqGAN's 2-class cross-entropy). The rewards stay D's probability of "real",
-    /// σ(margin), whatever the objective: the loss changes how D is trained, not what the policy gradient reads.
-    public var loss: GANObjective? = nil
 
     public init() {}
+}
 
-    /// The loss D trains with.
-    public var discriminatorLoss: any GANLoss { loss?.makeLoss() ?? CrossEntropyGANLoss() }
+extension GANConfig {
+    /// The loss SeqGAN's D trains with: the objective, or SeqGAN's 2-class cross-entropy when it names none. The
+    /// rewards stay D's probability of "real", σ(margin), whatever the objective: the loss changes how D is trained,
+    /// not what the policy gradient reads.
+    public var seqganDiscriminatorLoss: any GANLoss { loss?.makeLoss() ?? CrossEntropyGANLoss() }
 }
 
 /// Where a SeqGAN run is; the cases are the phases' names (`Phase`), and `done`.

@@ -37,7 +37,6 @@ extension GumbelConfig: ConfigSection {
         try check.number("generatorLearningRate", generatorLearningRate, 0...100, open: true)
         try check.number("discriminatorLearningRate", discriminatorLearningRate, 0...100, open: true)
         try check.number("gradientClip", gradientClip, 0...1e6, open: true)
-        try check.number("weightClip", weightClip, 0...1e6, open: true)
         try check.int("evaluateEvery", evaluateEvery, 1...100_000)
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
     }
@@ -48,14 +47,15 @@ extension GumbelConfig: ConfigSection {
 public enum GumbelAlgorithm: TrainingAlgorithm {
     public static let name = "gumbel"
     public static let summary = "RelGAN-style (Nie et al. 2019): MLE pretraining, then D's gradient through the Gumbel-softmax relaxation of the samples, β annealed, any GAN loss"
-    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, GumbelConfig.self]
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, GumbelConfig.self, GANConfig.self]
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
         try refuseLatentGenerator(setup.generator, algorithm: name)
         let trainer = GumbelTrainer(
             generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
-            pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: GumbelConfig.self])
+            pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: GumbelConfig.self],
+            gan: setup.config[section: GANConfig.self])
         trainer.evaluate = setup.evaluate
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata

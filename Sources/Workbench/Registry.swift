@@ -126,6 +126,13 @@ public protocol TrainingAlgorithm {
     static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer
     /// Where training was when a checkpoint of this algorithm was written.
     static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition
+    /// Checks what its sections cannot check alone (a shared section's value this algorithm cannot use), throwing
+    /// `ConfigRangeError`; after every section's own `validate`.
+    static func validate(_ config: RunConfig) throws
+}
+
+extension TrainingAlgorithm {
+    public static func validate(_ config: RunConfig) throws {}
 }
 
 extension TrainingAlgorithm {

@@ -329,6 +329,15 @@ public struct RunConfig: Codable, Sendable, Equatable {
             let key = SectionKey(stringValue: section.key)
             sections[section.key] = s.contains(key) ? try section.decode(from: s, key: key) : section.init(preset: preset)
         }
+        // Configs stored before the gan section held its fields in the algorithm's own section (`seqgan.loss`,
+        // `gumbel.loss`, `gumbel.weightClip`).
+        if sections[GANConfig.key] != nil, !s.contains(SectionKey(stringValue: GANConfig.key)) {
+            for section in type.sections where section.key != GANConfig.key && s.contains(SectionKey(stringValue: section.key)) {
+                if let legacy = try GANConfig.legacy(in: s, key: SectionKey(stringValue: section.key)) {
+                    sections[GANConfig.key] = legacy
+                }
+            }
+        }
         self.sections = sections
     }
 
@@ -419,6 +428,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try generator.config.validate(section: "generator")
         try discriminator?.config.validate(section: "discriminator")
         for key in sections.keys.sorted() { try sections[key]!.validate() }
+        try algorithmType.validate(self)
     }
 
     // MARK: - Fitting to the corpus
@@ -584,6 +594,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
     private func hint(forUnknown key: String) -> String {
         let section = String(key.split(separator: ".").first ?? "")
         if key.hasPrefix("seqgan.pretrain") { return " (SeqGAN's pretraining is configured by the mle section alone)" }
+        if ["seqgan.loss", "gumbel.loss", "gumbel.weightClip"].contains(key) {
+            return " (the GAN objective's settings are in the gan section: gan.\(key.split(separator: ".").last!))"
+        }
         if section == "discriminator" && discriminator == nil { return " (algorithm \(algorithm) trains no discriminator)" }
         let read = (try? algorithmType.sections.map { $0.key }) ?? []
         if Registry.shared.allSectionKeys.contains(section) && !read.contains(section) {

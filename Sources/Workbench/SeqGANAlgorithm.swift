@@ -51,8 +51,6 @@ extension SeqGANConfig: ConfigSection {
         try check.int("discriminatorBatchSize", discriminatorBatchSize, 1...65_536)
         try check.int("evaluateEvery", evaluateEvery, 1...100_000)
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
-        try check.require(loss != .wgan, "loss", "wgan",
-                          "an objective other than wgan (its critic needs weight clipping, which SeqGAN's D training does not do)")
     }
 
     /// Negatives default to as many as there are training sequences (the reference: 10,000).
@@ -64,7 +62,7 @@ extension SeqGANConfig: ConfigSection {
 public enum SeqGANAlgorithm: TrainingAlgorithm {
     public static let name = "seqgan"
     public static let summary = "SeqGAN (Yu et al. 2017): MLE pretraining, then policy gradient with Monte Carlo rollout rewards from the discriminator"
-    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self]
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self, GANConfig.self]
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
@@ -72,13 +70,24 @@ public enum SeqGANAlgorithm: TrainingAlgorithm {
         let trainer = SeqGANTrainer(
             generator: setup.generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self],
-            loss: setup.config[section: SeqGANConfig.self].discriminatorLoss)
+            loss: setup.config[section: GANConfig.self].seqganDiscriminatorLoss)
         trainer.evaluate = setup.evaluate
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata
         var state = SeqGANState(seed: 0)
         if let checkpoint = setup.resumeFrom { state = try trainer.restore(from: checkpoint) } else { state = SeqGANState(seed: rng.next()) }
         return PreparedTrainer { emit in try trainer.run(state: &state, emit: emit) }
+    }
+
+    /// SeqGAN's rewards are D's P(real) = σ(margin): a Wasserstein critic's margin is no log-odds, and its D
+    /// training neither clips weights (`wgan`) nor reads rows to penalise (`wgan-gp`).
+    public static func validate(_ config: RunConfig) throws {
+        let loss = config[section: GANConfig.self].loss
+        let check = ConfigCheck(GANConfig.key)
+        try check.require(loss != .wgan, "loss", "wgan",
+                          "an objective other than wgan for SeqGAN (its rewards read D's P(real) = σ(margin), which a weight-clipped critic does not give, and its D training does not clip weights)")
+        try check.require(loss != .wganGP, "loss", "wgan-gp",
+                          "an objective other than wgan-gp for SeqGAN (its rewards read D's P(real) = σ(margin), and a Wasserstein critic's margin is no log-odds)")
     }
 
     public static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition {

@@ -36,8 +36,10 @@ extension TextGANConfig: ConfigSection {
         try check.int("discriminatorPretrainEpochs", discriminatorPretrainEpochs, 1...10_000)
         try check.int("adversarialSteps", adversarialSteps, 0...1_000_000)
         try check.int("batchSize", batchSize, 2...65_536)
-        try check.require(!bandwidths.isEmpty && bandwidths.allSatisfy { $0.isFinite && $0 > 0 }, "bandwidths",
-                          "\(bandwidths)", "a non-empty list of positive kernel bandwidths")
+        try check.require(!bandwidths.isEmpty, "bandwidths", "[]", "at least one kernel bandwidth, e.g. [1, 2, 5, 10, 20, 40]")
+        for (i, sigma) in bandwidths.enumerated() {
+            try check.number("bandwidths.\(i)", Float(sigma), 0...1e6, open: true)
+        }
         try check.number("featureMatchingWeight", featureMatchingWeight, 0...1e6)
         try check.number("reconstructionWeight", reconstructionWeight, 0...1e6)
         try check.number("labelSmoothing", labelSmoothing, 0...0.5, open: false)

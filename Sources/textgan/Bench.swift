@@ -27,6 +27,8 @@ struct Bench: ParsableCommand {
             with the LSTM or the Transformer generator, as torch_textgans.py --phase gumbel --generator lstm|transformer.
               textgan: one TextGAN iteration (1 generator step + 1 discriminator step: MMD² feature matching through \
             the soft-argmax decoding, L = 1000, z of 32), as torch_textgans.py --phase textgan.
+              gumbelgp: the LSTM's iteration with WGAN-GP instead of RSGAN (each D step adds the gradient penalty on \
+            interpolates: a third D pass and its double backward).
               bleu: BLEU-2..5 of the 10,000 COCO train sentences against the 10,000 COCO test sentences and \
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
@@ -40,7 +42,7 @@ struct Bench: ParsableCommand {
         case bleu
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
-        case gumbel, tgumbel
+        case gumbel, tgumbel, gumbelgp
         case textgan
     }
 

@@ -68,7 +68,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Adversarial steps (seqgan, gumbel or textgan .adversarialSteps).")
     var adversarialSteps: Int?
 
-    @Option(help: ArgumentHelp("The GAN loss of D (gumbel.loss, or seqgan.loss: SeqGAN's rewards stay D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
+    @Option(help: ArgumentHelp("The GAN loss of D (gan.loss; SeqGAN takes any but wgan and wgan-gp, its rewards staying D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "loss"))
     var loss: GANObjective?
 
@@ -178,13 +178,7 @@ struct TrainCommand: ParsableCommand {
         if let adversarialSteps, config.setAdversarialSteps(adversarialSteps).isEmpty {
             throw ValidationError("--adversarial-steps: algorithm \(config.algorithm) has no adversarial phase")
         }
-        if let loss {
-            if config.reads(SeqGANConfig.self) {
-                config[section: SeqGANConfig.self].loss = loss
-            } else {
-                try section("--loss", GumbelConfig.self) { $0.loss = loss }
-            }
-        }
+        if let loss { try section("--loss", GANConfig.self) { $0.loss = loss } }
         if let betaMax { try section("--beta-max", GumbelConfig.self) { $0.maximumInverseTemperature = betaMax } }
         if let rollouts { try section("--rollouts", SeqGANConfig.self) { $0.rollouts = rollouts } }
         if let generatorLearningRate, config.setGeneratorLearningRate(generatorLearningRate).isEmpty {

@@ -38,7 +38,7 @@ final class BadFlagTests: XCTestCase {
         "algo": Expectation(bad: ["leakgan", ""], names: ["--algo"]),
         "generator": Expectation(bad: ["gru", ""], names: ["--generator"]),
         "preset": Expectation(bad: ["fast", ""], names: ["--preset", "preset"]),
-        "loss": Expectation(bad: ["wgan-gp", ""], names: ["--loss", "loss"], extra: ["--algo", "gumbel"]),
+        "loss": Expectation(bad: ["wgan_gp", ""], names: ["--loss", "loss"], extra: ["--algo", "gumbel"]),
         "config": Expectation(bad: ["/nonexistent/c.json", "/"], names: ["config file", "c.json", "/"]),
         "init-from": Expectation(bad: ["/nonexistent/x.safetensors", "99"], names: ["--init-from"]),
         "root": Expectation(bad: ["/nonexistent/root"], names: ["/nonexistent/root"]),

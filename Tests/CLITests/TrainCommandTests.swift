@@ -495,22 +495,58 @@ final class TrainEndToEndTests: XCTestCase {
             let betas = try store.metricHistory(run: Int64(id), key: "inverse_temperature").map(\.value)
             XCTAssertEqual(betas, [1, 4, 7, 10], kind)
             XCTAssertEqual(try store.metricHistory(run: Int64(id), key: "g_loss").count, 4, kind)
-            XCTAssertTrue(trained.stdout.contains(#"gumbel.loss = "standard""#), trained.stdout)
+            XCTAssertTrue(trained.stdout.contains(#"gan.loss = "standard""#), trained.stdout)
             let samples = try runProcess("textgan", ["sample", "\(id)", "--db", database, "-n", "2"])
             XCTAssertEqual(samples.status, 0, samples.stderr)
         }
         // SeqGAN's D trains with any objective but WGAN's; MLE has no D, so --loss is an error there.
         let seqgan = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--loss", "hinge"])
         XCTAssertEqual(seqgan.status, 0, seqgan.stderr)
-        XCTAssertTrue(seqgan.stdout.contains(#"seqgan.loss = "hinge""#), seqgan.stdout)
+        XCTAssertTrue(seqgan.stdout.contains(#"gan.loss = "hinge""#), seqgan.stdout)
         let store = try RunDatabase(path: database)
         XCTAssertGreaterThan(try store.metricHistory(run: 3, key: "d_loss").count, 0)
         let wgan = try train([tiny, "--loss", "wgan"])
         XCTAssertNotEqual(wgan.status, 0)
-        XCTAssertTrue(wgan.stderr.contains("seqgan.loss"), wgan.stderr)
+        XCTAssertTrue(wgan.stderr.contains("gan.loss"), wgan.stderr)
         let wrong = try train([tiny, "--algo", "mle", "--loss", "hinge"])
         XCTAssertNotEqual(wrong.status, 0)
-        XCTAssertTrue(wrong.stderr.contains("gumbel section"), wrong.stderr)
+        XCTAssertTrue(wrong.stderr.contains("gan section"), wrong.stderr)
+    }
+
+    /// `--loss wgan-gp` with `--algo gumbel`: D's loss holds the gradient penalty (recorded per step, with ‖∇D(x̂)‖),
+    /// and a run interrupted mid-adversarial and resumed ends with the history of an uninterrupted one. SeqGAN
+    /// refuses the loss, saying why.
+    func testWGANGPGumbelRunRecordsThePenaltyAndResumesToTheSameHistory() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let config = directory.appendingPathComponent("gumbel.json")
+        try TinyRun.gumbelConfig.write(to: config, atomically: true, encoding: .utf8)
+        let arguments = [tiny, "--algo", "gumbel", "--config", config.path, "--loss", "wgan-gp", "--adversarial-steps", "80"]
+        let straight = try train(arguments + ["--name", "straight"])
+        XCTAssertEqual(straight.status, 0, straight.stderr)
+        XCTAssertTrue(straight.stdout.contains(#"gan.loss = "wgan-gp""#), straight.stdout)
+        let store = try RunDatabase(path: database)
+        XCTAssertTrue(try store.run(1).configJSON.contains("gpWeight"), "λ is stored with the run")
+        let penalties = try store.metricHistory(run: 1, key: "gradient_penalty").map(\.value)
+        XCTAssertEqual(penalties.count, 80)
+        XCTAssertTrue(penalties.allSatisfy { $0.isFinite && $0 > 0 }, "\(penalties)")
+        XCTAssertEqual(try store.metricHistory(run: 1, key: "gradient_norm_interpolates").count, 80)
+        let dLosses = try store.metricHistory(run: 1, key: "d_loss").map(\.value)
+        XCTAssertGreaterThan(dLosses.max()! - dLosses.min()!, 1e-3, "D's loss moves: \(dLosses)")
+
+        let child = try Child(try executable("textgan"), ["train"] + arguments + [
+            "--name", "stopped", "--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+        XCTAssertTrue(child.waitForOutput("adversarial step 2/80", timeout: 120), child.stdout)
+        kill(child.process.processIdentifier, SIGINT)
+        XCTAssertEqual(child.wait().status, 130)
+        XCTAssertLessThan(try store.metricHistory(run: 2, key: "gradient_penalty").count, 80)
+        let resumed = try train(["--resume", "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let first = try RunHistory(of: 1, in: store), second = try RunHistory(of: 2, in: store)
+        XCTAssertEqual(second, first, second.firstDifference(from: first))
+
+        let seqgan = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--loss", "wgan-gp"])
+        XCTAssertNotEqual(seqgan.status, 0)
+        XCTAssertTrue(seqgan.stderr.contains("gan.loss") && seqgan.stderr.contains("wgan-gp"), seqgan.stderr)
     }
 
     func testATransformerGeneratorTrainsSamplesAndEvaluates() throws {

@@ -67,10 +67,12 @@ final class GANLossTests: XCTestCase {
             .tv: mean(f.map { tanh($0) }) - mean(r.map { tanh($0) }),
             .ls: mean(r.map { ($0 - 1) * ($0 - 1) }) + mean(f.map { $0 * $0 }),
             .wgan: mean(f) - mean(r),
+            .wganGP: mean(f) - mean(r),  // the penalty is the trainer's, on D's input rows
         ]
         let expectedG: [GANObjective: Double] = [
             .standard: mean(f.map { softplus(-$0) }), .js: -mean(f.map { softplus($0) }), .kl: -mean(f),
             .hinge: -mean(f), .tv: -mean(f.map { tanh($0) }), .ls: mean(f.map { ($0 - 1) * ($0 - 1) }), .wgan: -mean(f),
+            .wganGP: -mean(f),
         ]
         let fakeRows = Tensor(shape: [2, 2], scalars: [0, 0.25, 0.5, -1])
         for objective in GANObjective.allCases where objective != .rsgan {
@@ -90,6 +92,8 @@ final class GANLossTests: XCTestCase {
         }
         XCTAssertTrue(GANObjective.rsgan.makeLoss() is RelativisticGANLoss)
         XCTAssertTrue(GANObjective.wgan.clipsDiscriminatorWeights)
+        XCTAssertEqual(GANObjective.allCases.filter(\.penalizesGradient), [.wganGP])
+        XCTAssertEqual(GANObjective(rawValue: "wgan-gp"), .wganGP)
     }
 
     /// A loss that records the batches D trains on, then defers to RSGAN.

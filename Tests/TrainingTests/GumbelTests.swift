@@ -137,11 +137,15 @@ final class GumbelTests: XCTestCase {
         }
     }
 
-    private func tinyTrainer(directory: URL?) -> GumbelTrainer {
+    private func tinyTrainer(directory: URL?, loss: GANObjective = .rsgan, representations: Int = 1,
+                             keepProbability: Float = 1) -> GumbelTrainer {
         var rng = SeededGenerator(seed: 3)
         let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 6, maxLength: 5,
                                                   startToken: 1, endToken: 2), using: &rng)
-        let d = CNNDiscriminator(tinyDiscriminator, using: &rng)
+        var discriminatorConfig = tinyDiscriminator
+        discriminatorConfig.representations = representations
+        discriminatorConfig.keepProbability = keepProbability
+        let d = CNNDiscriminator(discriminatorConfig, using: &rng)
         var data = SeededGenerator(seed: 7)
         let positives = SequenceDataset(sequences: (0..<32).map { _ in
             let s = data.nextInt(below: 3)
@@ -156,7 +160,7 @@ final class GumbelTests: XCTestCase {
         config.generatorLearningRate = 1e-2
         let trainer = GumbelTrainer(generator: g, discriminator: d, positives: positives,
                                     pretrain: MLEConfig(epochs: 2, batchSize: 8, logEvery: 1, samplesPerEpoch: 0),
-                                    config: config)
+                                    config: config, gan: GANConfig(loss: loss))
         trainer.checkpointDirectory = directory
         return trainer
     }
@@ -194,5 +198,120 @@ final class GumbelTests: XCTestCase {
         XCTAssertEqual(resumed, straightState)
         XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors)
         XCTAssertEqual(second.discriminator.namedTensors, straight.discriminator.namedTensors)
+    }
+
+    /// WGAN-GP's interpolates: one α ~ U(0, 1) per sequence from the seeded generator, x̂ = α·onehot(real) +
+    /// (1 − α)·fake on every row of that sequence, so each row still sums to 1.
+    func testWassersteinInterpolatesMixEachSequenceByItsOwnAlpha() {
+        var rng = SeededGenerator(seed: 9)
+        let (T, V) = (3, 4)
+        let ids: [Int32] = [1, 2, 0, 3, 3, 1]
+        let fake = softmax(Tensor(randomNormal: [6, V], using: &rng))
+        var draw = SeededGenerator(seed: 5)
+        let x = WassersteinPenalty.interpolates(real: ids, fake: fake, length: T, using: &draw)
+        var same = SeededGenerator(seed: 5)
+        let alphas = [same.nextFloat(), same.nextFloat()]
+        XCTAssertEqual(draw, same, "one draw per sequence")
+        XCTAssertNotEqual(alphas[0], alphas[1])
+        for n in 0..<6 {
+            let alpha = alphas[n / T]
+            var sum: Float = 0
+            for v in 0..<V {
+                let expected = (1 - alpha) * fake[n, v] + (v == Int(ids[n]) ? alpha : 0)
+                XCTAssertEqual(x[n, v], expected, accuracy: 1e-6)
+                sum += x[n, v]
+            }
+            XCTAssertEqual(sum, 1, accuracy: 1e-5)
+        }
+    }
+
+    /// `wgan-gp` in the Gumbel trainer (with dropout and RelGAN's several representations): D's loss holds the
+    /// penalty and moves over the steps, the penalty and ‖∇D(x̂)‖ are recorded, and a resume mid-adversarial ends
+    /// bit-identical to the straight run.
+    func testAWGANGPRunMovesItsDLossAndResumesBitIdentically() throws {
+        func trainer(_ directory: URL?) -> GumbelTrainer {
+            tinyTrainer(directory: directory, loss: .wganGP, representations: 2, keepProbability: 0.75)
+        }
+        let straight = trainer(nil)
+        XCTAssertEqual(straight.gan.gpWeight, 10)
+        var straightState = GumbelState(seed: 4)
+        var dLosses: [Double] = [], penalties: [Double] = [], norms: [Double] = []
+        _ = try straight.run(state: &straightState) { event in
+            if case .step("adversarial", _, _, let metrics, _) = event {
+                dLosses.append(metrics["d_loss"]!)
+                penalties.append(metrics["gradient_penalty"]!)
+                norms.append(metrics["gradient_norm_interpolates"]!)
+            }
+            return .proceed
+        }
+        XCTAssertEqual(straightState.phase, .done)
+        XCTAssertEqual(dLosses.count, 4)
+        XCTAssertTrue((dLosses + penalties + norms).allSatisfy(\.isFinite), "\(dLosses) \(penalties) \(norms)")
+        XCTAssertTrue(penalties.allSatisfy { $0 > 0 }, "\(penalties)")
+        XCTAssertGreaterThan(dLosses.max()! - dLosses.min()!, 1e-3, "D's loss moves: \(dLosses)")
+        XCTAssertGreaterThan(penalties.max()! - penalties.min()!, 1e-4, "the penalty moves: \(penalties)")
+
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("textgan-wgangp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let first = trainer(directory)
+        var state = GumbelState(seed: 4)
+        let outcome = try first.run(state: &state) { event in
+            if case .step("adversarial", 2, _, _, _) = event { return .stop }
+            return .proceed
+        }
+        XCTAssertEqual(outcome, .stopped)
+        let second = trainer(directory)
+        var resumed = try second.restore(from: directory.appendingPathComponent("latest.safetensors"))
+        XCTAssertEqual(resumed.adversarialStep, 2)
+        var resumedLosses: [Double] = []
+        _ = try second.run(state: &resumed) { event in
+            if case .step("adversarial", _, _, let metrics, _) = event { resumedLosses.append(metrics["d_loss"]!) }
+            return .proceed
+        }
+        XCTAssertEqual(resumed, straightState)
+        XCTAssertEqual(resumedLosses.map(\.bitPattern), dLosses.suffix(2).map(\.bitPattern))
+        XCTAssertEqual(second.generator.namedTensors, straight.generator.namedTensors)
+        XCTAssertEqual(second.discriminator.namedTensors, straight.discriminator.namedTensors)
+    }
+
+    /// A discriminator kind without the double backward: the role's default refuses the penalty, and a wgan-gp run
+    /// with it stops at its first D step, naming what is missing.
+    func testADiscriminatorWithoutTheDoubleBackwardRefusesWGANGP() throws {
+        var rng = SeededGenerator(seed: 3)
+        let plain = PlainDiscriminator(CNNDiscriminator(tinyDiscriminator, using: &rng))
+        XCTAssertThrowsError(try plain.gradientPenalty(Tensor(zeros: [5, 7]), weight: 10, training: false, backward: true,
+                                                       using: &rng)) {
+            XCTAssertEqual($0 as? ModelError, .unsupported(model: "plain", capability: "WGAN-GP's gradient penalty (a double backward pass)"))
+        }
+        let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 4, hiddenSize: 6, maxLength: 5,
+                                                  startToken: 1, endToken: 2), using: &rng)
+        var config = GumbelConfig()
+        config.batchSize = 4
+        let trainer = GumbelTrainer(generator: g, discriminator: plain, positives: SequenceDataset(sequences: [[3, 4, 2]]),
+                                    pretrain: MLEConfig(epochs: 0), config: config, gan: GANConfig(loss: .wganGP))
+        XCTAssertThrowsError(try trainer.iteration(inverseTemperature: 1, step: 1, using: &rng)) {
+            XCTAssertTrue("\($0)".contains("does not support WGAN-GP's gradient penalty"), "\($0)")
+        }
+    }
+
+    /// The CNN behind the role's requirements only: no `gradientPenalty` of its own.
+    private final class PlainDiscriminator: SequenceDiscriminator {
+        let cnn: CNNDiscriminator
+        init(_ cnn: CNNDiscriminator) { self.cnn = cnn }
+        var parameters: [Parameter] { cnn.parameters }
+        var kind: String { "plain" }
+        var vocabularySize: Int { cnn.vocabularySize }
+        var sequenceLength: Int { cnn.sequenceLength }
+        func pack(_ sequences: [[Int32]]) -> [Int32] { cnn.pack(sequences) }
+        func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
+            cnn.forward(input, training: training, using: &rng)
+        }
+        func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
+            cnn.backward(pass, logitGradient: logitGradient, featureGradient: featureGradient)
+        }
+        func regularization(backward: Bool) -> Float { cnn.regularization(backward: backward) }
+        func probabilityReal(_ sequences: [[Int32]], batchSize: Int) -> [Float] { cnn.probabilityReal(sequences, batchSize: batchSize) }
+        func frozenScorer() -> SequenceScorer { cnn.frozenScorer() }
     }
 }

@@ -125,4 +125,47 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(phases, [.mle, .discriminator, .adversarial, .mle])
         XCTAssertThrowsError(try JSONDecoder().decode([SeqGANPhase].self, from: Data(#"["warmup"]"#.utf8)))
     }
+
+    /// SeqGAN and the Gumbel-softmax algorithm read the one `gan` section (MLE does not); configs stored before it
+    /// (`seqgan.loss`, `gumbel.loss`, `gumbel.weightClip`) decode into it, and a config file that still names them is
+    /// told where they went.
+    func testTheGANSectionIsSharedAndOldConfigsDecodeIntoIt() throws {
+        let gumbel = RunConfig(algorithm: GumbelAlgorithm.self, corpus: "oracle", preset: nil)
+        XCTAssertTrue(seqgan().reads(GANConfig.self) && gumbel.reads(GANConfig.self))
+        XCTAssertFalse(RunConfig(algorithm: MLEAlgorithm.self, corpus: "coco", preset: nil).reads(GANConfig.self))
+        XCTAssertEqual(gumbel[section: GANConfig.self], GANConfig())
+        XCTAssertEqual(gumbel[section: GANConfig.self].gpWeight, 10)
+        XCTAssertNil(try object(gumbel)["gumbel"].flatMap { ($0 as? [String: Any])?["loss"] })
+
+        func stored(_ config: RunConfig, _ section: String, _ fields: [String: Any]) throws -> RunConfig {
+            var old = try object(config)
+            old["gan"] = nil
+            var own = old[section] as! [String: Any]
+            own.merge(fields) { $1 }
+            old[section] = own
+            return try RunConfig.decode(String(decoding: try JSONSerialization.data(withJSONObject: old), as: UTF8.self), source: "old")
+        }
+        let oldGumbel = try stored(gumbel, "gumbel", ["loss": "wgan", "weightClip": 0.05])
+        XCTAssertEqual(oldGumbel[section: GANConfig.self].loss, .wgan)
+        XCTAssertEqual(oldGumbel[section: GANConfig.self].weightClip, 0.05)
+        XCTAssertEqual(try stored(gumbel, "gumbel", ["loss": "rsgan"])[section: GANConfig.self].loss, .rsgan)
+        XCTAssertEqual(try stored(seqgan(), "seqgan", ["loss": "hinge"])[section: GANConfig.self].loss, .hinge)
+        XCTAssertEqual(try stored(seqgan(), "seqgan", [:])[section: GANConfig.self], GANConfig())
+        XCTAssertEqual(try RunConfig.decode(oldGumbel.json, source: "again"), oldGumbel)
+
+        XCTAssertThrowsError(try gumbel.merging(json: Data(#"{"gumbel": {"loss": "hinge"}}"#.utf8), source: "c.json")) {
+            XCTAssertTrue("\($0)".contains("unknown config key 'gumbel.loss' (the GAN objective's settings are in the gan section: gan.loss)"), "\($0)")
+        }
+        let hinge = try gumbel.merging(json: Data(#"{"gan": {"loss": "hinge", "gpWeight": 5}}"#.utf8), source: "c.json")
+        XCTAssertEqual(hinge[section: GANConfig.self].loss, .hinge)
+        XCTAssertEqual(hinge[section: GANConfig.self].gpWeight, 5)
+        // SeqGAN refuses the Wasserstein critics, naming the key.
+        for loss in ["wgan", "wgan-gp"] {
+            let config = try seqgan().merging(json: Data(#"{"gan": {"loss": "\#(loss)"}}"#.utf8), source: "c.json")
+            XCTAssertThrowsError(try config.validate()) { XCTAssertTrue("\($0)".contains("gan.loss"), "\($0)") }
+            var gumbelConfig = gumbel
+            gumbelConfig[section: GANConfig.self].loss = GANObjective(rawValue: loss)
+            XCTAssertNoThrow(try gumbelConfig.validate())
+        }
+    }
 }

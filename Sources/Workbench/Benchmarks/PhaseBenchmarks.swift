@@ -93,7 +93,7 @@ public enum PhaseBenchmarks {
     public enum Phase: String, CaseIterable {
         case mle, gen, rollout, dis, adv, nll
         case tmle, tgen, trollout
-        case gumbel, tgumbel
+        case gumbel, tgumbel, gumbelgp
         case textgan
     }
 
@@ -169,16 +169,18 @@ public enum PhaseBenchmarks {
                                               flops: flops[name], work: (Double(B), "sequences")) {
                     _ = rollout.rewards(for: batch, rollouts: 16, score: discriminator.frozenScorer(), using: &rng)
                 })
-            case .gumbel, .tgumbel:
+            case .gumbel, .tgumbel, .gumbelgp:
                 // One RelGAN iteration at β = 10 (`torch_textgans.py --phase gumbel`): 1 G step + 5 D steps, RSGAN,
                 // Adam 1e-4, clip 5, batch 64, the paper's CNN with embedding 64.
                 var config = GumbelConfig()
                 config.batchSize = B
                 let trainer = GumbelTrainer(
-                    generator: phase == .gumbel ? generator.copy() : transformer.copy(), discriminator: discriminator,
-                    positives: data, pretrain: MLEConfig(epochs: 0), config: config)
-                let label = phase == .gumbel ? "lstm" : "transformer"
-                results.append(runner.measure(phase: name, name: "gumbel iteration, \(label) (1 G + 5 D steps, β 10)",
+                    generator: phase == .tgumbel ? transformer.copy() : generator.copy(), discriminator: discriminator,
+                    positives: data, pretrain: MLEConfig(epochs: 0), config: config,
+                    gan: GANConfig(loss: phase == .gumbelgp ? .wganGP : nil))
+                let label = phase == .tgumbel ? "transformer" : "lstm"
+                let loss = phase == .gumbelgp ? "wgan-gp" : "rsgan"
+                results.append(runner.measure(phase: name, name: "gumbel iteration, \(label) (1 G + 5 D steps, β 10, \(loss))",
                                               flops: flops[name]) {
                     _ = try? trainer.iteration(inverseTemperature: 10, step: 1, using: &rng)
                 })
