@@ -207,6 +207,9 @@ public enum DiscriminatorInput {
     /// Rows over the vocabulary [B·T, V]: one-hot for text, soft for a relaxed generator's output. The backward
     /// pass returns the gradient with respect to them.
     case rows(Tensor)
+    /// The input embedding's output itself [B·T, W] (rows of `inputEmbedding` for text, anything for an attack on
+    /// the embedding space). The backward pass returns the gradient with respect to them.
+    case embedded(Tensor)
 }
 
 /// One forward pass: two logits per sequence, (fake, real), the pooled features they come from, and what the
@@ -284,9 +287,14 @@ public protocol SequenceDiscriminator: AnyObject, ParameterContainer {
 
     /// A scorer valid while the weights do not change (rollout rewards); it may precompute from the weights.
     func frozenScorer() -> SequenceScorer
+
+    /// The table [V, W] whose rows embed its tokens (what `.embedded` inputs are rows of); nil when it reads tokens
+    /// otherwise, so that embedding-space attacks do not apply.
+    var inputEmbedding: Tensor? { get }
 }
 
 extension SequenceDiscriminator {
+    public var inputEmbedding: Tensor? { nil }
     public func probabilityReal(_ sequences: [[Int32]]) -> [Float] { probabilityReal(sequences, batchSize: 256) }
 }
 
