@@ -37,6 +37,10 @@ public struct LoadedRun {
             throw WorkbenchError("\(url.path) holds no run config (not written by `textgan train`)")
         }
         let config = try RunConfig.decode(configJSON, source: url.path)
+        guard config.algorithm != DetectAlgorithm.name else {
+            throw WorkbenchError("\(url.path) is a detector's checkpoint: it has a discriminator and no generator "
+                + "(use `textgan detect score`, `detect eval` or `attack`)")
+        }
         var rng = SeededGenerator(seed: 0)  // the values come from the checkpoint
         let generator = config.generator.config.makeGenerator(using: &rng)
         try contents.restore(generator)

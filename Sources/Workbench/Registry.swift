@@ -2,6 +2,7 @@ import Foundation
 import Layers
 import Models
 import NumericCore
+import struct RunStore.EvaluationProtocol
 import Training
 
 // The registry: every training algorithm and every model kind the workbench knows, by name. Commands, configs and
@@ -10,7 +11,7 @@ import Training
 
 public final class Registry: @unchecked Sendable {
     public static let shared = Registry(
-        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self],
+        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, DetectAlgorithm.self],
         generators: [.lstm, .transformer],
         discriminators: [.cnn])
 
@@ -119,6 +120,12 @@ public protocol TrainingAlgorithm {
     static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer
     /// Where training was when a checkpoint of this algorithm was written.
     static func position(in checkpoint: Checkpoint.Contents) throws -> TrainingPosition
+    /// The protocols of evaluation metrics of its own that its trainer reports (beside the generator's), by metric.
+    static func evaluationProtocols(_ config: RunConfig, data: TrainingData) -> [String: EvaluationProtocol]
+}
+
+extension TrainingAlgorithm {
+    public static func evaluationProtocols(_ config: RunConfig, data: TrainingData) -> [String: EvaluationProtocol] { [:] }
 }
 
 /// What an algorithm's trainer is built from.
