@@ -157,4 +157,14 @@ final class SecurityCommandTests: XCTestCase {
         XCTAssertNotEqual(noReference.status, 0)
         XCTAssertTrue(noReference.stderr.contains("add --privacy"), noReference.stderr)
     }
+
+    func testREPLScoreShowsTheDetectorsProbability() throws {
+        let repl = try runProcess("textgan", ["repl", "1", "--detector", "3", "--db", Self.database],
+                                  input: Data("/score the big cat runs .\n".utf8))
+        XCTAssertEqual(repl.status, 0, repl.stderr)
+        XCTAssertTrue(repl.stdout.contains("P(generated) 0.") && repl.stdout.contains("(detector run 3)"), repl.stdout)
+        let notADetector = try runProcess("textgan", ["repl", "1", "--detector", "2", "--db", Self.database], input: Data())
+        XCTAssertNotEqual(notADetector.status, 0)
+        XCTAssertTrue(notADetector.stderr.contains("not a detector's"), notADetector.stderr)
+    }
 }
