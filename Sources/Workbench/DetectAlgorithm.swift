@@ -277,12 +277,7 @@ public struct Detector {
         var rng = SeededGenerator(seed: 0)  // the values come from the checkpoint
         let discriminator = settings.config.makeDiscriminator(using: &rng)
         try contents.restore(discriminator)
-        var vocabulary: Vocabulary?, tokenizer: Tokenizer?
-        if let text = contents.metadata["vocabulary"] {
-            let v = try Vocabulary.parse(text, source: "\(url.path) (vocabulary)")
-            vocabulary = v
-            tokenizer = try Tokenizer(v.config)
-        }
+        let (vocabulary, tokenizer) = try LoadedRun.storedVocabulary(in: contents, of: url)
         return Detector(checkpoint: url, config: config, discriminator: discriminator, vocabulary: vocabulary,
                         tokenizer: tokenizer, state: try contents.state(DetectState.self))
     }
