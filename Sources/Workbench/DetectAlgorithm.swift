@@ -43,8 +43,6 @@ public struct DetectConfig: ConfigSection {
 
     public func validate() throws {
         let check = ConfigCheck(Self.key)
-        try check.require(!against.isEmpty, "against", "[]",
-                          "at least one run to detect (`textgan detect train <corpus> --against <run>`)")
         try check.int("samplesPerRun", samplesPerRun, 10...10_000_000)
         try check.number("heldOutFraction", Float(heldOutFraction), 0...1, open: true)
         try check.number("temperature", Float(temperature), 0...100, open: true)
@@ -57,7 +55,12 @@ public struct DetectConfig: ConfigSection {
     public var heldOutPerRun: Int { max(1, Int((Double(samplesPerRun) * heldOutFraction).rounded())) }
     public var trainPerRun: Int { samplesPerRun - heldOutPerRun }
 
+    /// Refuses a detector with no runs to detect, or with fewer real sentences than generated ones to train on.
     public func fit(to data: TrainingData) throws {
+        guard !against.isEmpty else {
+            throw WorkbenchError("detect.against is empty: a detector needs at least one run to detect "
+                + "(`textgan detect train <corpus> --against <run>`)")
+        }
         let needed = trainPerRun * against.count
         let available = data.test == nil ? data.train.count - heldOutPerRun * against.count : data.train.count
         guard trainPerRun > 0, available >= needed else {
