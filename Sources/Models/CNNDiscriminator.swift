@@ -105,6 +105,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     public var kind: String { CNNDiscriminatorConfig.kind }
     public var vocabularySize: Int { config.vocabularySize }
     public var sequenceLength: Int { config.sequenceLength }
+    public var inputEmbedding: Tensor? { embedding.table.value }
 
     /// Sequences padded with the pad token or cut to the configured length, batch-major [B, T].
     public func pack(_ sequences: [[Int32]]) -> [Int32] {
@@ -133,6 +134,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         switch input {
         case .tokens(let ids): embedded = embedding.forward(ids)
         case .rows(let rows): embedded = embedding.forward(rows: rows)
+        case .embedded(let rows): embedded = rows
         }
         let B = embedded.count / (T * E * R)
         // R representations: [B, T, R·E] → [B·R, T, E], each slice a sequence of its own.
@@ -211,6 +213,8 @@ public final class CNNDiscriminator: SequenceDiscriminator {
             return nil
         case .rows(let rows):
             return embedding.backward(dx.reshaped([rows.matrixShape.0, E * R]), rows: rows)
+        case .embedded(let rows):
+            return dx.reshaped(rows.shape)
         }
     }
 

@@ -275,6 +275,9 @@ public enum DiscriminatorInput {
     /// Rows over the vocabulary [B·T, V]: one-hot for text, soft for a relaxed generator's output. The backward
     /// pass returns the gradient with respect to them.
     case rows(Tensor)
+    /// The input embedding's output itself [B·T, W] (rows of `inputEmbedding` for text, anything for an attack on
+    /// the embedding space). The backward pass returns the gradient with respect to them.
+    case embedded(Tensor)
 }
 
 /// One forward pass: two logits per sequence, (fake, real), the pooled features they come from, and what the
@@ -361,6 +364,10 @@ public protocol SequenceDiscriminator: AnyObject, ParameterContainer {
     /// without it throw `ModelError.unsupported`.
     func gradientPenalty(_ rows: Tensor, weight: Float, training: Bool, backward: Bool,
                          using rng: inout SeededGenerator) throws -> GradientPenalty
+
+    /// The table [V, W] whose rows embed its tokens (what `.embedded` inputs are rows of); nil when it reads tokens
+    /// otherwise, so that embedding-space attacks do not apply.
+    var inputEmbedding: Tensor? { get }
 }
 
 /// WGAN-GP's penalty on a batch of rows and what it is made of.
@@ -377,6 +384,7 @@ public struct GradientPenalty: Sendable, Equatable {
 }
 
 extension SequenceDiscriminator {
+    public var inputEmbedding: Tensor? { nil }
     public func probabilityReal(_ sequences: [[Int32]]) -> [Float] { probabilityReal(sequences, batchSize: 256) }
 
     public func gradientPenalty(_ rows: Tensor, weight: Float, training: Bool, backward: Bool,

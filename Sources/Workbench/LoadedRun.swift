@@ -37,20 +37,26 @@ public struct LoadedRun {
             throw WorkbenchError("\(url.path) holds no run config (not written by `textgan train`)")
         }
         let config = try RunConfig.decode(configJSON, source: url.path)
+        guard config.algorithm != DetectAlgorithm.name else {
+            throw WorkbenchError("\(url.path) is a detector's checkpoint: it has a discriminator and no generator "
+                + "(use `textgan detect score`, `detect eval` or `attack`)")
+        }
         var rng = SeededGenerator(seed: 0)  // the values come from the checkpoint
         let generator = config.generator.config.makeGenerator(using: &rng)
         try contents.restore(generator)
         let discriminator = config.discriminator.map { $0.config.makeDiscriminator(using: &rng) }
         if let discriminator { try contents.restore(discriminator) }
-        var vocabulary: Vocabulary?, tokenizer: Tokenizer?
-        if let text = contents.metadata["vocabulary"] {
-            let v = try Vocabulary.parse(text, source: "\(url.path) (vocabulary)")
-            vocabulary = v
-            tokenizer = try Tokenizer(v.config)
-        }
+        let (vocabulary, tokenizer) = try LoadedRun.storedVocabulary(in: contents, of: url)
         return LoadedRun(checkpoint: url, config: config, generator: generator, discriminator: discriminator,
                          vocabulary: vocabulary, tokenizer: tokenizer,
                          position: try config.algorithmType.position(in: contents))
+    }
+
+    /// The vocabulary a checkpoint stores (nil for the oracle's bare ids) and its tokenizer.
+    static func storedVocabulary(in contents: Training.Checkpoint.Contents, of url: URL) throws -> (Vocabulary?, Tokenizer?) {
+        guard let text = contents.metadata["vocabulary"] else { return (nil, nil) }
+        let vocabulary = try Vocabulary.parse(text, source: "\(url.path) (vocabulary)")
+        return (vocabulary, try Tokenizer(vocabulary.config))
     }
 
     /// Checks a run's checkpoint file against the SHA-256 the run store recorded when training wrote it, so a file

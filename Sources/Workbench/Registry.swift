@@ -2,6 +2,7 @@ import Foundation
 import Layers
 import Models
 import NumericCore
+import struct RunStore.EvaluationProtocol
 import Training
 
 // The registry: every training algorithm and every model kind the workbench knows, by name. Commands, configs and
@@ -10,7 +11,8 @@ import Training
 
 public final class Registry: @unchecked Sendable {
     public static let shared = Registry(
-        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, TextGANAlgorithm.self],
+        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, TextGANAlgorithm.self,
+                     DetectAlgorithm.self],
         generators: [.lstm, .transformer, .latentLSTM],
         discriminators: [.cnn])
 
@@ -129,6 +131,8 @@ public protocol TrainingAlgorithm {
     /// Checks what its sections cannot check alone (a shared section's value this algorithm cannot use), throwing
     /// `ConfigRangeError`; after every section's own `validate`.
     static func validate(_ config: RunConfig) throws
+    /// The protocols of evaluation metrics of its own that its trainer reports (beside the generator's), by metric.
+    static func evaluationProtocols(_ config: RunConfig, data: TrainingData) -> [String: EvaluationProtocol]
 }
 
 extension TrainingAlgorithm {
@@ -137,6 +141,8 @@ extension TrainingAlgorithm {
 
 extension TrainingAlgorithm {
     public static var defaultGeneratorKind: String { LSTMGeneratorConfig.kind }
+
+    public static func evaluationProtocols(_ config: RunConfig, data: TrainingData) -> [String: EvaluationProtocol] { [:] }
 }
 
 /// What an algorithm's trainer is built from.

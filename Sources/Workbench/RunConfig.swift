@@ -228,6 +228,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var evaluation = EvaluationSettings()
     /// The checkpoint whose generator this run starts from (`train --init-from`): a pretrained generator.
     public var initFrom: InitSource?
+    /// Random canary sentences inserted into the training data (`train --canaries`), for `eval --privacy`'s exposure.
+    public var canaries: CanarySettings?
     /// The algorithm's sections by key ("mle", "seqgan"): exactly the ones it reads.
     public private(set) var sections: [String: any ConfigSection]
 
@@ -294,7 +296,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
 
     private enum Key: String, CodingKey, CaseIterable {
         case algorithm, preset, corpus, seed, tokenizer, vocabulary, maxLength, maxLengthLimit, generator, discriminator
-        case evaluation, initFrom
+        case evaluation, initFrom, canaries
     }
 
     private struct SectionKey: CodingKey {
@@ -323,6 +325,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         discriminator = type.trainsDiscriminator ? try c.decode(DiscriminatorSettings.self, forKey: .discriminator) : nil
         evaluation = try c.decodeIfPresent(EvaluationSettings.self, forKey: .evaluation) ?? evaluation
         initFrom = try c.decodeIfPresent(InitSource.self, forKey: .initFrom)
+        canaries = try c.decodeIfPresent(CanarySettings.self, forKey: .canaries)
         let s = try decoder.container(keyedBy: SectionKey.self)
         var sections: [String: any ConfigSection] = [:]
         for section in type.sections {
@@ -355,6 +358,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(discriminator, forKey: .discriminator)
         try c.encode(evaluation, forKey: .evaluation)
         try c.encodeIfPresent(initFrom, forKey: .initFrom)
+        try c.encodeIfPresent(canaries, forKey: .canaries)
         var s = encoder.container(keyedBy: SectionKey.self)
         for (key, section) in sections { try s.encode(section, forKey: SectionKey(stringValue: key)) }
     }
@@ -425,6 +429,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try check.int("maxLengthLimit", maxLengthLimit, 2...100_000)
         try vocabulary.validate()
         try evaluation.validate()
+        try canaries?.validate()
         try generator.config.validate(section: "generator")
         try discriminator?.config.validate(section: "discriminator")
         for key in sections.keys.sorted() { try sections[key]!.validate() }

@@ -64,10 +64,12 @@ public struct TrainingData {
     public var tokenizerDescription: String { tokenizer.map { "\($0.config)" } ?? "ids" }
 
     /// The corpus a config names: the SeqGAN oracle's data, or a text corpus (named, or a file).
+    /// With `config.canaries`, the canary sentences are added to the training split, each `repeats` times.
     public static func load(_ config: RunConfig, root: URL, sharedData: URL?, minExamples: Int) throws -> TrainingData {
-        config.corpus == "oracle"
+        let data = config.corpus == "oracle"
             ? try oracle(sharedData: sharedData, config: config)
             : try text(root: root, sharedData: sharedData, config: config, minExamples: minExamples)
+        return try config.canaries.map { data.inserting(try $0.sentences(for: data, runSeed: config.seed), repeats: $0.repeats) } ?? data
     }
 
     /// The corpus as a loaded run trained on it, checked against the SHA-256 the run store recorded and the

@@ -229,7 +229,7 @@ public final class TrainingSession {
 
     /// How each evaluation metric of this run is computed, for the run store's `evaluations` table.
     private func protocols() -> [String: EvaluationProtocol] {
-        var out: [String: EvaluationProtocol] = [:]
+        var out = (try? config.algorithmType.evaluationProtocols(config, data: data)) ?? [:]
         if let oracle = data.oracle {
             out["nll_oracle"] = EvaluationProtocol(
                 sampleCount: config.evaluation.nllOracleSamples, referenceSet: "oracle:\(oracle.origin)",

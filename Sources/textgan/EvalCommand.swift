@@ -25,6 +25,11 @@ struct EvalCommand: ParsableCommand {
             mean).
             - nll_oracle: the oracle's per-token NLL of the samples (synthetic benchmark).
             - nll_test: the generator's per-token NLL of the test split (independent of sampling).
+            - with --privacy: membership_auc (telling --membership-sentences training sentences from as many test \
+            sentences by the generator's per-sentence NLL; 0.5 is no leak), membership_auc_reference (by the NLL \
+            difference against --reference-run's generator), and for a run trained with --canaries, \
+            canary_exposure_<i> and canary_exposure_mean (log2 |R| − log2 rank of each canary among \
+            --canary-candidates random sentences of its format; up to log2(candidates + 1)).
 
             Samples are scored as the tokens a reader sees: up to the first <eos>; a sampled <unk> matches no \
             reference token. References are the corpus's sentences as the run's tokenizer splits them, never cut. \
@@ -88,6 +93,19 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .customLong("no-record"), help: "Score and print, but record nothing in the run store (which is then opened read-only).")
     var noRecord = false
 
+    @Flag(help: "Also measure what the generator leaks: membership AUC and, for runs trained with --canaries, canary exposure.")
+    var privacy = false
+
+    @Option(help: "Training and test sentences each of the membership attack (--privacy).")
+    var membershipSentences: Int = 2_000
+
+    @Option(help: "Random candidates each canary is ranked among (--privacy).")
+    var canaryCandidates: Int = 10_000
+
+    @Option(help: ArgumentHelp("A run whose generator is the membership attack's reference model (--privacy; same vocabulary, trained on other data).",
+                               valueName: "run"))
+    var referenceRun: String?
+
     @Option(help: "Threads for sampling and scoring (the scores do not depend on it).")
     var threads: Int = 2
 
@@ -107,6 +125,10 @@ struct EvalCommand: ParsableCommand {
             throw ValidationError("--sweep temperatures must be finite numbers ≥ 0 (0: greedy), not \(sweep?.map(Format.number).joined(separator: ",") ?? "")")
         }
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
+        guard (2...10_000_000).contains(membershipSentences), (1...10_000_000).contains(canaryCandidates) else {
+            throw ValidationError("--membership-sentences must be in 2…10,000,000 and --canary-candidates in 1…10,000,000")
+        }
+        if referenceRun != nil && !privacy { throw ValidationError("--reference-run is the reference of --privacy's membership attack; add --privacy") }
     }
 
     // MARK: - Run
@@ -150,6 +172,7 @@ struct EvalCommand: ParsableCommand {
                                           temperature: t, count: samples, seed: seed))
         }
         let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
+        let privacyResult = try privacy ? privacyEvaluation(loaded, data: data) : nil
 
         // Record.
         var notes: [String] = []
@@ -160,7 +183,9 @@ struct EvalCommand: ParsableCommand {
                 let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
                                              topP: sampling.topP, run: runID, step: loaded.step,
                                              phaseStep: loaded.position.phaseStep, in: store)
-                notes.append("recorded \(count) scores for run \(runID) at step \(loaded.step) in \(database.path)")
+                let privacyCount = try privacyResult?.record(run: runID, step: loaded.step, phaseStep: loaded.position.phaseStep,
+                                                             in: store) ?? 0
+                notes.append("recorded \(count + privacyCount) scores for run \(runID) at step \(loaded.step) in \(database.path)")
             }
         } else {
             notes.append("not recorded: a checkpoint file is scored only (give a run id to record)")
@@ -168,11 +193,24 @@ struct EvalCommand: ParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 
         let report = Report(command: self, loaded: loaded, data: data, suite: suite, runID: runID, results: results,
-                            nllTest: nllTest, notes: notes, seconds: seconds)
+                            nllTest: nllTest, privacy: privacyResult?.metrics ?? [:], notes: notes, seconds: seconds)
         switch format {
         case .table: print(report.table())
         case .json: print(try report.json())
         }
+    }
+
+    /// Membership AUC (against --reference-run's generator too) and canary exposure.
+    private func privacyEvaluation(_ loaded: LoadedRun, data: TrainingData) throws -> PrivacyEvaluation {
+        let reference = try referenceRun.map { text -> (name: String, generator: any SequenceGenerator) in
+            let other = try database.loadRun(text)
+            guard other.vocabulary == loaded.vocabulary, other.generator.vocabularySize == loaded.generator.vocabularySize else {
+                throw WorkbenchError("--reference-run \(text) was trained on another vocabulary: the NLLs it gives are not comparable")
+            }
+            return ("run \(text)", other.generator)
+        }
+        return try PrivacyEvaluation.evaluate(loaded.generator, data: data, config: loaded.config, count: membershipSentences,
+                                              candidates: canaryCandidates, seed: seed, reference: reference)
     }
 
     /// The --references file's lines, named with its path and digest; nil for the splits.
@@ -195,6 +233,7 @@ private struct Report {
     let runID: Int64?
     let results: [TemperatureResult]
     let nllTest: Double?
+    let privacy: [String: Double]
     let notes: [String]
     let seconds: Double
 
@@ -233,6 +272,9 @@ private struct Report {
         if let nllTest, let test = data.test {
             lines.append("  nll_test      \(String(format: "%.4f", nllTest)) per token on \(data.corpus):test (\(test.count) sentences; independent of sampling)")
         }
+        for key in privacy.keys.sorted() {
+            lines.append("  \(pad(key, 12))  \(String(format: "%.4f", privacy[key]!))")
+        }
         lines.append("")
         let table = TextTable(
             headers: ["metric", "what"] + results.map { "T=\(Format.number($0.temperature))" },
@@ -268,6 +310,7 @@ private struct Report {
             "tokenizer": suite.tokenizer,
             "training_set": ["name": suite.trainingSet.name, "count": suite.trainingSet.count],
             "nll_test": number(nllTest),
+            "privacy": privacy.mapValues { number($0) },
             "notes": notes,
             "seconds": seconds,
         ]

@@ -50,6 +50,8 @@ final class REPLSession {
     private let write: (String) -> Void
     private let isCancelled: () -> Bool
     private let notify: ((String) -> Void)?
+    /// A detector of generated text (`repl --detector`), whose P(generated) /score shows too.
+    var detector: (detector: Detector, name: String)?
 
     /// Prompts asking for at least this many samples are announced through `notify` before sampling starts.
     static let announcedCount = 1_000
@@ -218,6 +220,14 @@ final class REPLSession {
         } else {
             lines.append("D(real) — (\(model.config.algorithm) run: no discriminator)")
         }
+        if let (detector, name) = detector {
+            // After /load, the run may read another vocabulary than the detector.
+            if detector.vocabulary == model.vocabulary && detector.discriminator.vocabularySize == model.generator.vocabularySize {
+                lines.append("P(generated) \(Self.fixed(detector.probabilityGenerated([ids])[0], 4)) (detector \(name))")
+            } else {
+                lines.append("P(generated) — (detector \(name) reads another vocabulary than this run)")
+            }
+        }
         write(lines.joined(separator: "\n"))
     }
 
@@ -312,7 +322,7 @@ final class REPLSession {
         /seed 7           restart the random stream (the same seed and settings give the same samples)
         /settings         show the model and the settings
         /next <text>      the most likely next tokens after the text (top-k of them, else \(defaultNextCount))
-        /score <text>     the generator's log-probability of each token, the mean NLL, and D(real) when the run has a discriminator (at most 10,000 tokens)
+        /score <text>     the generator's log-probability of each token, the mean NLL, D(real) when the run has a discriminator, and P(generated) when repl --detector loaded one (at most 10,000 tokens)
         /load <run-id>    switch to another run (or a checkpoint file)
         /runs             recent runs in the store
         /sql <query>      read-only SQL on the run store (docs/run-store.md)

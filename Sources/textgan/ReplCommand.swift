@@ -26,6 +26,10 @@ struct ReplCommand: ParsableCommand {
     @Flag(help: "Use the run's best checkpoint instead of its latest.")
     var best = false
 
+    @Option(help: ArgumentHelp("A detector run (`textgan detect train`) whose P(generated) /score shows; same vocabulary as the run.",
+                               valueName: "run"))
+    var detector: String?
+
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
@@ -41,6 +45,13 @@ struct ReplCommand: ParsableCommand {
             },
             isCancelled: interactive ? { textgan_repl_interrupted() != 0 } : { false },
             notify: interactive ? { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) } : nil)
+        if let detector {
+            let (loaded, id) = try loadDetector(detector, database: database, best: false)
+            guard loaded.vocabulary == model.vocabulary, loaded.discriminator.vocabularySize == model.generator.vocabularySize else {
+                throw WorkbenchError("--detector \(detector) reads another vocabulary than the run's; it cannot score its text")
+            }
+            session.detector = (loaded, id.map { "run \($0)" } ?? loaded.checkpoint.lastPathComponent)
+        }
         if interactive {
             let history = database.runsDirectory.appendingPathComponent(".repl_history")
             FileHandle.standardOutput.write(Data((session.describeModel() + "\n/help lists the commands; Ctrl-D leaves.\n").utf8))

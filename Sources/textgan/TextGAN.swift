@@ -13,7 +13,7 @@ struct TextGAN: ParsableCommand {
             TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
             RunsCommand.self, CompareCommand.self, SQLCommand.self,
             CorpusCommand.self, VocabCommand.self, TokenizeCommand.self,
-            Bleu.self, Bench.self,
+            DetectCommand.self, AttackCommand.self, Bleu.self, Bench.self,
         ]
     )
 

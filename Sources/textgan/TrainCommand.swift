@@ -99,6 +99,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Start the generator from this run's latest checkpoint (or a checkpoint file): a pretrained generator. Same kind, sizes and vocabulary; recorded as initFrom.", valueName: "run-or-checkpoint"))
     var initFrom: String?
 
+    @Option(help: ArgumentHelp("Insert this many random-token canary sentences into the training data (config canaries.count; seeded by the run's seed), for `eval --privacy`'s exposure.",
+                               valueName: "K"))
+    var canaries: Int?
+
+    @Option(help: "How often each canary is inserted (canaries.repeats, default 1).")
+    var canaryRepeats: Int?
+
     @Option(help: "A name for the run (default: corpus-algorithm).")
     var name: String?
 
@@ -121,7 +128,7 @@ struct TrainCommand: ParsableCommand {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if resume != nil {
             let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
-                                     rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed]
+                                     rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
             }
@@ -187,6 +194,13 @@ struct TrainCommand: ParsableCommand {
         if let maxLength { config.maxLength = maxLength }
         if let maxLengthLimit { config.maxLengthLimit = maxLengthLimit }
         if let seed { config.seed = seed }
+        if let canaries {
+            if config.canaries == nil { config.canaries = CanarySettings(count: canaries) } else { config.canaries!.count = canaries }
+        }
+        if let canaryRepeats {
+            guard config.canaries != nil else { throw ValidationError("--canary-repeats needs --canaries (or canaries in the config)") }
+            config.canaries!.repeats = canaryRepeats
+        }
         if let initFrom {
             let id = Int64(initFrom)
             let path = id.map { database.runsDirectory.appendingPathComponent("\($0)/latest.safetensors").path } ?? initFrom

@@ -46,6 +46,8 @@ final class BadFlagTests: XCTestCase {
         // (a store in a directory that does not exist yet is created, with the directory)
         "db": Expectation(bad: ["@corpus/t.sqlite", "/"], names: ["t.sqlite", "run store /"]),
         "name": Expectation(bad: [], names: []),  // any text names a run
+        "canaries": numeric(["--canaries", "canaries.count"]),
+        "canary-repeats": numeric(["--canary-repeats", "canaries.repeats"], extra: ["--canaries", "2"]),
     ]
 
     func testEveryTrainOptionRefusesBadValuesInOneLine() throws {
