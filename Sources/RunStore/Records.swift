@@ -169,6 +169,24 @@ public struct Param: Sendable, Equatable, FetchableRecord, PersistableRecord {
         container["type"] = type
     }
 
+    /// The value with its JSON type, for structured output.
+    public enum Typed: Sendable, Equatable {
+        case null, boolean(Bool), integer(Int64), real(Double), text(String)
+        /// An array, as its compact JSON text.
+        case arrayJSON(String)
+    }
+
+    public var typed: Typed {
+        switch (type, value.storage) {
+        case (_, .null): return .null
+        case ("boolean", .int64(let i)): return .boolean(i != 0)
+        case (_, .int64(let i)): return .integer(i)
+        case (_, .double(let d)): return .real(d)
+        case ("array", .string(let s)): return .arrayJSON(s)
+        default: return .text(text)
+        }
+    }
+
     /// The value as it reads in a table: numbers without trailing zeros, text as is, `null` for null.
     public var text: String {
         switch value.storage {

@@ -26,10 +26,6 @@ struct Bleu: ParsableCommand {
         case space, word, char
     }
 
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case table, json
-    }
-
     @Argument(help: "The generated sentences, one per line.")
     var hypotheses: String
 
@@ -56,8 +52,7 @@ struct Bleu: ParsableCommand {
     @Option(help: "Smoothing: method1 (nltk's epsilon 0.1, the text-GAN default) or method0 (none).")
     var smoothing: BLEUSmoothing = .method1
 
-    @Option(help: "Output: table or json.")
-    var format: Format = .table
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Threads that score sentences (the scores do not depend on it).")
     var threads: Int = defaultMetricThreads
@@ -86,12 +81,17 @@ struct Bleu: ParsableCommand {
             ("references", references), ("reference_count", "\(referenceLines.count)"),
             ("tokenizer", tokenizer.rawValue), ("smoothing", smoothing.rawValue), ("weights", "uniform"),
         ]
-        switch format {
+        switch output.chosen {
+        case .csv:
+            // One score per row; the protocol is the same for all of them and goes with the table and JSON forms.
+            let rows = bleuScores.map { [JSONValue.string("bleu"), JSONValue($0.order), .number($0.mean)] }
+                + selfScores.map { [JSONValue.string("self_bleu"), JSONValue($0.order), .number($0.mean)] }
+            print(DataTable(columns: ["metric", "order", "score"], rows: rows).csv(), terminator: "")
         case .table:
             for (key, value) in protocolFields { print("\(key): \(value)") }
-            print(pad("metric", 14) + "score")
-            for s in bleuScores { print(pad("BLEU-\(s.order)", 14) + formatted(s.mean)) }
-            for s in selfScores { print(pad("Self-BLEU-\(s.order)", 14) + formatted(s.mean)) }
+            print(paddedName("metric") + "score")
+            for s in bleuScores { print(paddedName("BLEU-\(s.order)") + formatted(s.mean)) }
+            for s in selfScores { print(paddedName("Self-BLEU-\(s.order)") + formatted(s.mean)) }
             print(String(format: "scored in %.2f s", seconds))
         case .json:
             var object: [String: Any] = Dictionary(uniqueKeysWithValues: protocolFields.map { ($0.0, $0.1 as Any) })
@@ -109,7 +109,7 @@ struct Bleu: ParsableCommand {
 
     private func formatted(_ value: Double) -> String { value.isNaN ? "undefined" : String(format: "%.6f", value) }
     private func jsonNumber(_ value: Double) -> Any { value.isNaN ? NSNull() : value }
-    private func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(1, n - s.count)) }
+    private func paddedName(_ s: String) -> String { s + String(repeating: " ", count: max(1, 14 - s.count)) }
 }
 
 extension BLEUSmoothing: ExpressibleByArgument {}

@@ -254,6 +254,28 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 17)
     }
 
+    func testEvalPrintsCSVWithOneScorePerRow() throws {
+        let json = try eval(["1", "--samples", "60", "--seed", "3", "--sweep", "0.5,1.0", "--no-record", "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let temperatures = try XCTUnwrap(object["temperatures"] as? [[String: Any]])
+        let csv = try eval(["1", "--samples", "60", "--seed", "3", "--sweep", "0.5,1.0", "--no-record", "--format", "csv"])
+        XCTAssertEqual(csv.status, 0, csv.stderr)
+        let table = try readCSVObjects(csv.stdout)
+        XCTAssertEqual(table.columns, ["temperature", "metric", "value"])
+        for (t, entry) in zip(["0.5", "1"], temperatures) {
+            let metrics = try XCTUnwrap(entry["metrics"] as? [String: Double])
+            let rows = table.rows.filter { $0["temperature"] == t }
+            XCTAssertEqual(Set(rows.map { $0["metric"]! }), Set(metrics.keys), "T=\(t)")
+            for row in rows {
+                XCTAssertEqual(Double(row["value"]!)!, metrics[row["metric"]!]!, accuracy: 1e-12)
+            }
+        }
+        let nll = try XCTUnwrap(table.rows.first { $0["metric"] == "nll_test" })
+        XCTAssertEqual(nll["temperature"], "")
+        XCTAssertEqual(Double(nll["value"]!)!, object["nll_test"] as! Double, accuracy: 1e-12)
+    }
+
     func testSweepStoresOneRowPerTemperaturePerMetric() throws {
         let result = try eval(["1", "--samples", "150", "--sweep", "0.5,1.0,1.5", "--format", "json"])
         XCTAssertEqual(result.status, 0, result.stderr)
