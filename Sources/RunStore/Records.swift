@@ -122,13 +122,15 @@ public struct Run: Codable, Sendable, Equatable, FetchableRecord, MutablePersist
     public var codeDirty: Bool?
     public var host: String?
     public var toolchain: String?
+    /// The user's note (`textgan runs note`); nil for none.
+    public var note: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, algorithm, generator, discriminator, corpus
         case corpusSHA256 = "corpus_sha256", vocabulary, seed, status
         case startedAt = "started_at", endedAt = "ended_at", heartbeatAt = "heartbeat_at"
         case staleAfter = "stale_after", exitReason = "exit_reason", configJSON = "config_json"
-        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain
+        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain, note
     }
 
     public var seedValue: UInt64 { UInt64(bitPattern: seed) }

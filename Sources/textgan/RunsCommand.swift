@@ -6,13 +6,13 @@ import TextPipeline
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs",
-        abstract: "List recorded runs, or show one in full.",
+        abstract: "List recorded runs, show one in full; tag, note, rename, delete and export them.",
         discussion: """
             A run whose heartbeat stopped (its process was killed or the machine went down) is listed as crashed. \
             For anything these views do not show, query the store directly with `textgan sql`; \
             docs/run-store.md describes its tables.
             """,
-        subcommands: [List.self, Show.self],
+        subcommands: [List.self, Show.self, Rename.self, Note.self, Tag.self, Untag.self, Delete.self, Export.self],
         defaultSubcommand: List.self)
 }
 
@@ -32,6 +32,12 @@ extension RunsCommand {
         @Option(help: "Only runs on this corpus.")
         var corpus: String?
 
+        @Option(help: ArgumentHelp("Only runs whose name matches this pattern (* any text, ? one character, [abc] one of them; case-sensitive).", valueName: "glob"))
+        var name: String?
+
+        @Option(help: ArgumentHelp("Only runs with this tag (repeat for runs that have all of them).", valueName: "tag"))
+        var tag: [String] = []
+
         @Option(help: "At most this many runs.")
         var limit = 20
 
@@ -46,7 +52,7 @@ extension RunsCommand {
             var summaries: [RunSummary] = []
             if database.exists {
                 summaries = try database.openExisting().runs(
-                    RunFilter(status: status, algorithm: algorithm, corpus: corpus, limit: limit))
+                    RunFilter(status: status, algorithm: algorithm, corpus: corpus, namePattern: name, tags: tag, limit: limit))
             }
             switch format {
             case .json: print(RunsCommand.data(summaries).jsonArray.rendered())
@@ -67,24 +73,28 @@ extension RunsCommand {
     static func data(_ summaries: [RunSummary]) -> DataTable {
         DataTable(
             columns: ["id", "name", "algorithm", "generator", "corpus", "status", "started_at", "ended_at",
-                      "duration_s", "best_bleu4", "nll_oracle", "nll_test"],
+                      "duration_s", "best_bleu4", "nll_oracle", "nll_test", "tags", "note"],
             rows: summaries.map { s in
                 [JSONValue(s.run.id), .string(s.run.name), .string(s.run.algorithm), .string(s.run.generator),
                  .string(s.run.corpus), .string(s.run.status.rawValue), .string(Format.isoDate(s.run.startedAt)),
                  JSONValue(s.run.endedAt.map(Format.isoDate)), .number(s.run.duration), JSONValue(s.bestBLEU4),
-                 JSONValue(s.latestNLLOracle), JSONValue(s.latestNLLTest)]
+                 JSONValue(s.latestNLLOracle), JSONValue(s.latestNLLTest), .array(s.tags.map { .string($0) }),
+                 JSONValue(s.run.note)]
             })
     }
 
     /// Recent runs as a table (shared with the REPL's /runs).
     static func table(_ summaries: [RunSummary]) -> String {
-        TextTable(
+        // Tags get a column when any run listed has one.
+        let tagged = summaries.contains { !$0.tags.isEmpty }
+        return TextTable(
             headers: ["id", "name", "algorithm", "corpus", "status", "started (UTC)", "duration", "best bleu4",
-                      "nll_oracle", "nll_test"],
+                      "nll_oracle", "nll_test"] + (tagged ? ["tags"] : []),
             rows: summaries.map { s in
                 [String(s.run.id ?? 0), s.run.name, s.run.algorithm, s.run.corpus, s.run.status.rawValue,
                  Format.date(s.run.startedAt), Format.duration(s.run.duration), Format.number(s.bestBLEU4),
                  Format.number(s.latestNLLOracle), Format.number(s.latestNLLTest)]
+                    + (tagged ? [s.tags.joined(separator: ", ")] : [])
             },
             rightAligned: [0, 6, 7, 8, 9],
             style: { column, cell in column == 4 ? Style.status(cell) : cell }
@@ -136,6 +146,7 @@ extension RunsCommand {
                 ("duration", Format.duration(run.duration)),
                 ("last heartbeat", Format.date(run.heartbeatAt) + " UTC"),
             ]
+            if !details.tags.isEmpty { facts.append(("tags", details.tags.joined(separator: ", "))) }
             if let reason = run.exitReason { facts.append(("exit reason", reason)) }
             if run.status == .crashed {
                 facts.append(("note", "no heartbeat for over \(Format.number(run.staleAfter)) s: the process died"))
@@ -148,6 +159,10 @@ extension RunsCommand {
             ]
             let width = facts.map { displayWidth($0.0) }.max() ?? 0
             for (name, value) in facts { print("  " + pad(name, width) + "  " + value) }
+            if let note = run.note {
+                section("note")
+                print(note)
+            }
 
             if config {
                 section("config")
@@ -262,6 +277,7 @@ extension RunsCommand {
         }
         return .object([
             ("run", runObject(run)),
+            ("tags", .array(details.tags.map { .string($0) })),
             ("config", .raw(run.configJSON)),  // json_valid, checked by the store
             ("params", .object(details.params.map { ($0.key, JSONValue(param: $0)) })),
             ("metrics", .array(details.metrics.map(summary))),
@@ -289,7 +305,7 @@ extension RunsCommand {
             ("ended_at", JSONValue(run.endedAt.map(Format.isoDate))), ("duration_s", .number(run.duration)),
             ("exit_reason", JSONValue(run.exitReason)), ("code_commit", JSONValue(run.codeCommit)),
             ("code_dirty", run.codeDirty.map { .bool($0) } ?? .null), ("host", JSONValue(run.host)),
-            ("toolchain", JSONValue(run.toolchain)),
+            ("toolchain", JSONValue(run.toolchain)), ("note", JSONValue(run.note)),
         ])
     }
 
@@ -305,7 +321,8 @@ extension RunsCommand {
         ])
     }
 
-    /// `runs show --format csv`: one fact per row, `section,key,phase,step,value`: the run's fields (`run`),
+    /// `runs show --format csv`: one fact per row, `section,key,phase,step,value`: the run's fields (`run`), tags
+    /// (`tag`, key = the tag),
     /// params (`param`), each metric's and evaluation's latest value (`metric`, `evaluation`), the last samples
     /// (`sample`, key = its index) and the checkpoint files (`checkpoint`, value = the path).
     static func facts(_ details: RunDetails) -> DataTable {
@@ -313,6 +330,7 @@ extension RunsCommand {
         if case .object(let fields) = runObject(details.run) {
             rows += fields.map { [.string("run"), .string($0.0), .null, .null, $0.1] }
         }
+        rows += details.tags.map { [.string("tag"), .string($0), .null, .null, .null] }
         rows += details.params.map { [.string("param"), .string($0.key), .null, .null, JSONValue(param: $0)] }
         rows += details.metrics.map { [.string("metric"), .string($0.key), JSONValue($0.phase), JSONValue($0.lastStep), .number($0.last)] }
         rows += details.evaluations.map { [.string("evaluation"), .string($0.key), .null, JSONValue($0.lastStep), .number($0.last)] }

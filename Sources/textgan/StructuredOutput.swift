@@ -134,7 +134,7 @@ struct DataTable {
     var rows: [[JSONValue]]
 
     func csv() -> String {
-        ([columns.map(CSV.field)] + rows.map { $0.map(CSV.cell) }).map { $0.joined(separator: ",") + "\r\n" }.joined()
+        CSV.record(columns.map { .string($0) }) + rows.map(CSV.record).joined()
     }
 
     var jsonArray: JSONValue {
@@ -148,6 +148,11 @@ enum CSV {
     static func field(_ s: String) -> String {
         s.unicodeScalars.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    /// One record: the values as fields, comma-separated, ended by CRLF.
+    static func record(_ values: [JSONValue]) -> String {
+        values.map(cell).joined(separator: ",") + "\r\n"
     }
 
     /// A value as a field: null is empty, numbers as JSON writes them (NaN empty, infinities inf / -inf).

@@ -130,6 +130,7 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
+        if let name { try RunLabel.checkName(name, flag: "--name") }
         if resume != nil {
             let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
                                      rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, vocab, minCount]
