@@ -112,3 +112,23 @@ final class FileCommandFormatTests: XCTestCase {
         XCTAssertEqual(try textgan(arguments + ["--json"]).stdout.split(separator: "\n").count, lines.count)
     }
 }
+
+/// `textgan --version`: the release and the commit of the checkout the binary was built from.
+final class VersionTests: XCTestCase {
+    func testVersionNamesTheCommitAndABinaryOlderThanIt() throws {
+        let head = try Child(URL(fileURLWithPath: "/usr/bin/env"), ["git", "-C", packageRoot.path, "rev-parse", "HEAD"])
+            .wait().stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try XCTSkipIf(head.isEmpty, "not a git checkout")
+        let version = try runProcess("textgan", ["--version"])
+        XCTAssertEqual(version.status, 0, version.stderr)
+        XCTAssertTrue(version.stdout.hasPrefix("textgan 0.1.0-dev (commit \(head), checkout "), version.stdout)
+        XCTAssertFalse(version.stdout.contains("older than"), version.stdout)
+
+        // A copy of the binary dated before HEAD's commit says it was built from an older one.
+        let copy = try temporaryDirectory(self).appendingPathComponent("textgan")
+        try FileManager.default.copyItem(at: executable("textgan"), to: copy)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 0)], ofItemAtPath: copy.path)
+        let old = try Child(copy, ["--version"]).wait()
+        XCTAssertTrue(old.stdout.contains("commit \(head)") && old.stdout.contains("this binary is older than that commit"), old.stdout)
+    }
+}
