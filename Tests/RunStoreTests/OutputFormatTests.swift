@@ -42,7 +42,7 @@ final class OutputFormatTests: XCTestCase {
 
         let csv = try readCSVObjects(textgan(["runs", "--format", "csv"]).stdout)
         XCTAssertEqual(csv.columns, ["id", "name", "algorithm", "generator", "corpus", "status", "started_at",
-                                     "ended_at", "duration_s", "best_bleu4", "nll_oracle", "nll_test"])
+                                     "ended_at", "duration_s", "best_bleu4", "nll_oracle", "nll_test", "tags", "note"])
         XCTAssertEqual(csv.rows.count, 6)
         XCTAssertEqual(csv.rows[0]["name"], awkwardName, "quoted field with comma, quote and newline round-trips")
         XCTAssertEqual(csv.rows.first { $0["id"] == "1" }?["best_bleu4"], "0.3")
