@@ -19,6 +19,11 @@ struct Bleu: ParsableCommand {
             COCO convention, and that of ../shared/bleu/vectors.json)
               word: ICU word segmentation (from the text pipeline)
               char: one token per character (from the text pipeline)
+
+            `textgan eval` scores a run's samples with the run's own tokenizer (its corpus's settings, e.g. word mode \
+            for coco), not with --tokenizer space: to reproduce eval's BLEU on text files, pass the corpus's mode \
+            (--tokenizer word or char); the default space tokenizer is the Texygen convention, for comparing with \
+            published numbers.
             """
     )
 

@@ -42,11 +42,7 @@ extension RunsCommand {
 
         func run() throws {
             let store = try database.openExisting()
-            var ids: [Int64] = []
-            for reference in runs {
-                let id = try database.runID(reference)
-                if !ids.contains(id) { ids.append(id) }
-            }
+            let ids = try database.runIDs(runs)
             var text = ""
             if format == .csv { text += CSV.record(Self.columns.map { JSONValue.string($0) }) }
             for id in ids {
@@ -66,16 +62,7 @@ extension RunsCommand {
                     for e in evaluations { text += Self.row(run, Dictionary(uniqueKeysWithValues: Self.evaluationFields(e))) }
                 }
             }
-            guard let output else {
-                print(text, terminator: "")
-                return
-            }
-            do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-            } catch {
-                throw WorkbenchError("cannot write \(output): \((error as NSError).localizedDescription)")
-            }
-            FileHandle.standardError.write(Data("exported \(ids.count) run\(ids.count == 1 ? "" : "s") to \(output)\n".utf8))
+            try writeOutput(text, to: output, saying: "exported \(ids.count) run\(ids.count == 1 ? "" : "s")")
         }
 
         static let columns = ["run_id", "run_name", "record", "phase", "step", "phase_step", "epoch", "key", "value",

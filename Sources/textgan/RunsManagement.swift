@@ -33,13 +33,37 @@ enum RunLabel {
     }
 }
 
-/// The store, opened to change a run; a missing store is an error naming it.
 extension DatabaseOptions {
+    /// The store, opened to change runs; a missing store is an error naming it.
     func openForEditing() throws -> RunDatabase {
         guard exists else {
             throw WorkbenchError("no run store at \(path) (no run recorded yet, or pass --db / set TEXTGAN_DB)")
         }
         return try RunDatabase(path: path)
+    }
+
+    /// Recorded runs' ids from their ids or names, each once, in the order given (`runs delete`, `runs export`).
+    func runIDs(_ references: [String]) throws -> [Int64] {
+        var ids: [Int64] = []
+        for reference in references {
+            let id = try runID(reference)
+            if !ids.contains(id) { ids.append(id) }
+        }
+        return ids
+    }
+}
+
+/// The run a small edit applies to, and the store it is in (`runs rename`, `note`, `tag`, `untag`).
+struct EditedRun: ParsableArguments {
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: ArgumentHelp("The run's id or name.", valueName: "run"))
+    var reference: String
+
+    /// The store opened for writing, and the run's id.
+    func open() throws -> (RunDatabase, Int64) {
+        let store = try database.openForEditing()
+        return (store, try database.runID(reference))
     }
 }
 
@@ -47,10 +71,7 @@ extension RunsCommand {
     struct Rename: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give a run another name.")
 
-        @OptionGroup var database: DatabaseOptions
-
-        @Argument(help: ArgumentHelp("The run's id or name.", valueName: "run"))
-        var reference: String
+        @OptionGroup var target: EditedRun
 
         @Argument(help: "Its new name (not a number, no /).")
         var name: String
@@ -58,8 +79,7 @@ extension RunsCommand {
         func validate() throws { try RunLabel.checkName(name) }
 
         func run() throws {
-            let store = try database.openForEditing()
-            let id = try database.runID(reference)
+            let (store, id) = try target.open()
             let old = try store.run(id).name
             try store.rename(run: id, to: name)
             print("run \(id): renamed \(old) → \(name)")
@@ -70,10 +90,7 @@ extension RunsCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set a run's note (shown by `runs show`; an empty text removes it).")
 
-        @OptionGroup var database: DatabaseOptions
-
-        @Argument(help: ArgumentHelp("The run's id or name.", valueName: "run"))
-        var reference: String
+        @OptionGroup var target: EditedRun
 
         @Argument(help: "The note (at most 10,000 characters; it may span lines).")
         var text: String
@@ -81,8 +98,7 @@ extension RunsCommand {
         func validate() throws { try RunLabel.checkText(text, what: "the note", limit: 10_000, note: true) }
 
         func run() throws {
-            let store = try database.openForEditing()
-            let id = try database.runID(reference)
+            let (store, id) = try target.open()
             try store.setNote(run: id, text.isEmpty ? nil : text)
             print(text.isEmpty ? "run \(id): note removed" : "run \(id): note set")
         }
@@ -92,10 +108,7 @@ extension RunsCommand {
         static let configuration = CommandConfiguration(
             abstract: "Tag a run (`textgan runs --tag T` lists the runs tagged T).")
 
-        @OptionGroup var database: DatabaseOptions
-
-        @Argument(help: ArgumentHelp("The run's id or name.", valueName: "run"))
-        var reference: String
+        @OptionGroup var target: EditedRun
 
         @Argument(help: "One or more tags.")
         var tags: [String]
@@ -106,8 +119,7 @@ extension RunsCommand {
         }
 
         func run() throws {
-            let store = try database.openForEditing()
-            let id = try database.runID(reference)
+            let (store, id) = try target.open()
             let now = try store.changeTags(run: id, adding: tags)
             print("run \(id): tags \(now.joined(separator: ", "))")
         }
@@ -116,10 +128,7 @@ extension RunsCommand {
     struct Untag: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove tags from a run.")
 
-        @OptionGroup var database: DatabaseOptions
-
-        @Argument(help: ArgumentHelp("The run's id or name.", valueName: "run"))
-        var reference: String
+        @OptionGroup var target: EditedRun
 
         @Argument(help: "One or more tags.")
         var tags: [String]
@@ -129,8 +138,7 @@ extension RunsCommand {
         }
 
         func run() throws {
-            let store = try database.openForEditing()
-            let id = try database.runID(reference)
+            let (store, id) = try target.open()
             let before = try store.tags(of: id)
             if let missing = tags.first(where: { !before.contains($0) }) {
                 throw WorkbenchError("run \(id) has no tag \(missing) (its tags: \(before.isEmpty ? "none" : before.joined(separator: ", ")))")
@@ -169,11 +177,7 @@ extension RunsCommand {
 
         func run() throws {
             let store = try database.openForEditing()
-            var ids: [Int64] = []
-            for reference in runs {
-                let id = try database.runID(reference)
-                if !ids.contains(id) { ids.append(id) }
-            }
+            let ids = try database.runIDs(runs)
             let plan = try RunRemoval.plan(ids, store: store, runsDirectory: database.runsDirectory)
             for item in plan.items {
                 let run = item.run

@@ -73,15 +73,6 @@ struct SampleCommand: ParsableCommand {
                                          ("token_ids", .array(ids.map { .integer(Int64($0)) }))]).rendered() + "\n"
             }
         }.joined()
-        guard let output else {
-            print(text, terminator: "")
-            return
-        }
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
-        } catch {
-            throw WorkbenchError("cannot write \(output): \((error as NSError).localizedDescription)")
-        }
-        FileHandle.standardError.write(Data("wrote \(samples.count) samples to \(output)\n".utf8))
+        try writeOutput(text, to: output, saying: "wrote \(samples.count) samples")
     }
 }

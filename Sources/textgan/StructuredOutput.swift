@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RunStore
+import Workbench
 
 // One output convention for every command that prints tables or structured results: `--format table|json|csv`.
 // `table` is for people (aligned, coloured on a terminal), `json` and `csv` for programs. CSV follows RFC 4180
@@ -165,4 +166,18 @@ enum CSV {
         default: return field(value.rendered())
         }
     }
+}
+
+/// `text` to standard output, or written atomically to `path` with "<what> to <path>" on stderr (`--output`).
+func writeOutput(_ text: String, to path: String?, saying what: String) throws {
+    guard let path else {
+        print(text, terminator: "")
+        return
+    }
+    do {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw WorkbenchError("cannot write \(path): \((error as NSError).localizedDescription)")
+    }
+    FileHandle.standardError.write(Data("\(what) to \(path)\n".utf8))
 }
