@@ -62,7 +62,7 @@ for phase in "${phases[@]}"; do
     tgumbel) reference=../shared/bench/torch_textgans.py torch_phase=(gumbel --generator transformer) ;;
   esac
   torch_line=$("$venv/bin/python" "$reference" --phase "${torch_phase[@]}" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
-  ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --json | tail -n 1)
+  ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --format json | tail -n 1)
   echo "torch:   $torch_line"
   echo "textgan: $ours_line"
   printf '%s\t%s\t%s\n' "$phase" "$torch_line" "$ours_line" >> "$results"

@@ -213,7 +213,8 @@ public final class LSTMGenerator: SequenceGenerator {
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
             let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            let drawn = output.drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options)
+            let drawn = output.drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options,
+                                          sequences: sequences, endToken: config.endToken)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)

@@ -16,14 +16,34 @@ public struct SamplingOptions: Codable, Sendable, Equatable {
     /// prior). Other generators ignore it.
     public var latent: [Float]? = nil
 
+    // Constraints on the tokens so far (the prefix and what was drawn), with the semantics of Hugging Face
+    // `generate`'s logits processors of the same names. They apply to the logits before temperature, top-k and
+    // top-p, in this order; nil turns each off.
+
+    /// `repetition_penalty` (CTRL, Keskar et al. 2019): the logit of every token already in the sequence is divided
+    /// by the penalty when positive and multiplied by it when negative (> 1 discourages repeats; 1 changes nothing).
+    public var repetitionPenalty: Float? = nil
+    /// `no_repeat_ngram_size`: a token that would complete an n-gram the sequence already holds cannot be drawn.
+    public var noRepeatNGramSize: Int? = nil
+    /// `min_length`: the end token cannot be drawn while the sequence (prefix included, as for a decoder-only model
+    /// in Hugging Face) has fewer than this many tokens.
+    public var minLength: Int? = nil
+
     public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, maxLength: Int? = nil,
+                repetitionPenalty: Float? = nil, noRepeatNGramSize: Int? = nil, minLength: Int? = nil,
                 latent: [Float]? = nil) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.maxLength = maxLength
         self.latent = latent
+        self.repetitionPenalty = repetitionPenalty
+        self.noRepeatNGramSize = noRepeatNGramSize
+        self.minLength = minLength
     }
+
+    /// Whether any constraint reads the tokens so far.
+    public var constrainsHistory: Bool { repetitionPenalty != nil || noRepeatNGramSize != nil || minLength != nil }
 }
 
 /// Draws one token from a row of logits: greedy, or by inverse CDF with one uniform draw per token, after
@@ -34,14 +54,57 @@ struct TokenSampler {
     private var weights: [Float]
     private var order: [Int32]
 
+    private var constrained: [Float]
+
     init(options: SamplingOptions, vocabularySize: Int) {
         precondition(options.temperature >= 0, "temperature must not be negative")
         precondition(options.topK.map { $0 > 0 } ?? true, "top-k must be positive")
         precondition(options.topP.map { $0 > 0 && $0 <= 1 } ?? true, "top-p must be in (0, 1]")
+        precondition(options.repetitionPenalty.map { $0 > 0 && $0.isFinite } ?? true, "repetition penalty must be positive")
+        precondition(options.noRepeatNGramSize.map { $0 > 0 } ?? true, "no-repeat n-gram size must be positive")
+        precondition(options.minLength.map { $0 >= 0 } ?? true, "minimum length must not be negative")
         self.options = options
         self.vocabularySize = vocabularySize
         weights = [Float](repeating: 0, count: vocabularySize)
         order = []
+        constrained = options.constrainsHistory ? [Float](repeating: 0, count: vocabularySize) : []
+    }
+
+    /// One token after the constraints on the tokens so far (`history`: the prefix and the tokens drawn, without
+    /// the start token): repetition penalty, no-repeat n-gram, minimum length (see `SamplingOptions`). Without
+    /// constraints, `draw(_:uniform:)` itself. Should every token be banned (a tiny vocabulary and a short n-gram),
+    /// the n-gram bans are dropped for that token rather than draw from nothing.
+    mutating func draw(_ logits: UnsafePointer<Float>, uniform: Double, history: [Int32], endToken: Int32?) -> Int32 {
+        guard options.constrainsHistory else { return draw(logits, uniform: uniform) }
+        let V = vocabularySize
+        var x: [Float] = []
+        swap(&x, &constrained)
+        defer { swap(&x, &constrained) }
+        return x.withUnsafeMutableBufferPointer { x in
+            x.baseAddress!.update(from: logits, count: V)
+            if let penalty = options.repetitionPenalty {
+                for id in Set(history) where id >= 0 && Int(id) < V {
+                    let l = x[Int(id)]
+                    x[Int(id)] = l < 0 ? l * penalty : l / penalty
+                }
+            }
+            var banned = Set<Int32>()
+            if let n = options.noRepeatNGramSize, history.count >= n {
+                // Every earlier n-gram whose first n − 1 tokens are the last n − 1 tokens bans its last token.
+                let tail = history.suffix(n - 1)
+                for start in 0...(history.count - n) where history[start..<(start + n - 1)].elementsEqual(tail) {
+                    banned.insert(history[start + n - 1])
+                }
+            }
+            if let minimum = options.minLength, let endToken, history.count < minimum {
+                x[Int(endToken)] = -.infinity
+            }
+            let bans = banned.filter { $0 >= 0 && Int($0) < V }
+            if (0..<V).contains(where: { x[$0] > -.infinity && !bans.contains(Int32($0)) }) {
+                for id in bans { x[Int(id)] = -.infinity }
+            }
+            return draw(UnsafePointer(x.baseAddress!), uniform: uniform)
+        }
     }
 
     /// Whether `draw` consumes a uniform (greedy decoding at temperature 0 does not).
@@ -125,7 +188,11 @@ extension Linear {
     /// `uniforms[i]` from this output projection's logits. The projection runs a block of rows at a time, and each
     /// block is sampled from while its logits are in cache; blocks are spread over threads, so the thread count
     /// changes no token. Rows not listed cost nothing.
-    func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions) -> [Int32] {
+    /// With constraints on the tokens so far (`options.constrainsHistory`), `sequences[rows[i]]` is row i's
+    /// history and `endToken` the token `minLength` holds back.
+    func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions,
+                    sequences: [[Int32]] = [], endToken: Int32? = nil) -> [Int32] {
+        precondition(!options.constrainsHistory || sequences.count > (rows.max() ?? -1), "drawTokens: constraints need the sequences")
         let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
         var drawn = [Int32](repeating: 0, count: rows.count)
         hidden.withUnsafeBufferPointer { ph in
@@ -144,7 +211,11 @@ extension Linear {
                             (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
                         }
                         forward(rows: range.count, x, into: logits)
-                        for (r, i) in range.enumerated() { pd[i] = sampler.draw(logits + r * V, uniform: uniforms[i]) }
+                        for (r, i) in range.enumerated() {
+                            pd[i] = options.constrainsHistory
+                                ? sampler.draw(logits + r * V, uniform: uniforms[i], history: sequences[rows[i]], endToken: endToken)
+                                : sampler.draw(logits + r * V, uniform: uniforms[i])
+                        }
                     }
                 }
             }

@@ -344,7 +344,8 @@ public final class TransformerGenerator: SequenceGenerator {
                 let logits = output.forward(last)
                 logits.withUnsafeBufferPointer { pl in
                     for (g, (i, b)) in group.enumerated() {
-                        sequences[b].append(sampler.draw(pl.baseAddress! + g * V, uniform: uniforms[i]))
+                        sequences[b].append(sampler.draw(pl.baseAddress! + g * V, uniform: uniforms[i],
+                                                         history: sequences[b], endToken: config.endToken))
                     }
                 }
             }
@@ -465,7 +466,7 @@ public final class TransformerGenerator: SequenceGenerator {
             guard !rows.isEmpty else { break }
             let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
             let drawn = output.drawTokens(after: stepHidden(inputs, cache: &cache), rows: rows, uniforms: uniforms,
-                                          options: options)
+                                          options: options, sequences: sequences, endToken: config.endToken)
             for (i, b) in rows.enumerated() {
                 sequences[b].append(drawn[i])
                 inputs[b] = drawn[i]

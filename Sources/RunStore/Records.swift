@@ -122,13 +122,15 @@ public struct Run: Codable, Sendable, Equatable, FetchableRecord, MutablePersist
     public var codeDirty: Bool?
     public var host: String?
     public var toolchain: String?
+    /// The user's note (`textgan runs note`); nil for none.
+    public var note: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, algorithm, generator, discriminator, corpus
         case corpusSHA256 = "corpus_sha256", vocabulary, seed, status
         case startedAt = "started_at", endedAt = "ended_at", heartbeatAt = "heartbeat_at"
         case staleAfter = "stale_after", exitReason = "exit_reason", configJSON = "config_json"
-        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain
+        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain, note
     }
 
     public var seedValue: UInt64 { UInt64(bitPattern: seed) }
@@ -167,6 +169,24 @@ public struct Param: Sendable, Equatable, FetchableRecord, PersistableRecord {
         container["key"] = key
         container["value"] = value
         container["type"] = type
+    }
+
+    /// The value with its JSON type, for structured output.
+    public enum Typed: Sendable, Equatable {
+        case null, boolean(Bool), integer(Int64), real(Double), text(String)
+        /// An array, as its compact JSON text.
+        case arrayJSON(String)
+    }
+
+    public var typed: Typed {
+        switch (type, value.storage) {
+        case (_, .null): return .null
+        case ("boolean", .int64(let i)): return .boolean(i != 0)
+        case (_, .int64(let i)): return .integer(i)
+        case (_, .double(let d)): return .real(d)
+        case ("array", .string(let s)): return .arrayJSON(s)
+        default: return .text(text)
+        }
     }
 
     /// The value as it reads in a table: numbers without trailing zeros, text as is, `null` for null.

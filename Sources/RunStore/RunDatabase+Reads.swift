@@ -10,12 +10,19 @@ public struct RunFilter: Sendable, Equatable {
     public var status: RunStatus?
     public var algorithm: String?
     public var corpus: String?
+    /// Runs whose name matches this SQLite GLOB pattern (`*`, `?`, `[…]`; case-sensitive).
+    public var namePattern: String?
+    /// Runs that carry every one of these tags.
+    public var tags: [String]
     public var limit: Int?
 
-    public init(status: RunStatus? = nil, algorithm: String? = nil, corpus: String? = nil, limit: Int? = nil) {
+    public init(status: RunStatus? = nil, algorithm: String? = nil, corpus: String? = nil, namePattern: String? = nil,
+                tags: [String] = [], limit: Int? = nil) {
         self.status = status
         self.algorithm = algorithm
         self.corpus = corpus
+        self.namePattern = namePattern
+        self.tags = tags
         self.limit = limit
     }
 }
@@ -24,6 +31,8 @@ public struct RunFilter: Sendable, Equatable {
 public struct RunSummary: Sendable, Equatable {
     /// The run with its effective status (`crashed` when its heartbeat is stale).
     public var run: Run
+    /// Its tags, sorted.
+    public var tags: [String]
     public var bestBLEU4: Double?
     public var latestNLLOracle: Double?
     public var latestNLLTest: Double?
@@ -46,6 +55,7 @@ public struct MetricSummary: Sendable, Equatable {
 /// Everything `textgan runs show` prints.
 public struct RunDetails: Sendable {
     public var run: Run
+    public var tags: [String]
     public var params: [Param]
     public var metrics: [MetricSummary]
     public var evaluations: [MetricSummary]
@@ -101,6 +111,11 @@ extension RunDatabase {
             if let status = filter.status { conditions.append("status = ?"); arguments += [status] }
             if let algorithm = filter.algorithm { conditions.append("algorithm = ?"); arguments += [algorithm] }
             if let corpus = filter.corpus { conditions.append("corpus = ?"); arguments += [corpus] }
+            if let pattern = filter.namePattern { conditions.append("name GLOB ?"); arguments += [pattern] }
+            for tag in filter.tags {
+                conditions.append("id IN (SELECT run_id FROM run_tags WHERE tag = ?)")
+                arguments += [tag]
+            }
             var sql = "SELECT * FROM runs_view"
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += " ORDER BY started_at DESC, id DESC"
@@ -109,6 +124,7 @@ extension RunDatabase {
             return try runs.map { run in
                 RunSummary(
                     run: run,
+                    tags: try tags(db, run.id!),
                     // The headline is at the default protocol (temperature 1, no top-k / top-p): probing low
                     // temperatures with `eval --sweep` must not move it.
                     bestBLEU4: try Double.fetchOne(db, sql: """
@@ -145,6 +161,7 @@ extension RunDatabase {
                                                   arguments: [id])
             return RunDetails(
                 run: run,
+                tags: try tags(db, id),
                 params: try Param.fetchAll(db, sql: "SELECT * FROM params WHERE run_id = ? ORDER BY key",
                                            arguments: [id]),
                 metrics: try summaries(db, table: "metrics", keyColumn: "key", phase: true, run: id),
@@ -270,12 +287,28 @@ extension RunDatabase {
         }
     }
 
+    /// Every metric row of a run, in recording order (`runs export`).
+    public func metrics(run id: Int64) throws -> [Metric] {
+        try reading { db in
+            try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY id", arguments: [id])
+        }
+    }
+
     /// Every evaluation of a run, in step order.
     public func evaluations(run id: Int64) throws -> [Evaluation] {
         try reading { db in
             try Evaluation.fetchAll(db, sql: "SELECT * FROM evaluations WHERE run_id = ? ORDER BY step, metric, id",
                                     arguments: [id])
         }
+    }
+
+    /// A run's tags, sorted.
+    public func tags(of id: Int64) throws -> [String] {
+        try reading { db in try tags(db, id) }
+    }
+
+    private func tags(_ db: Database, _ id: Int64) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", arguments: [id])
     }
 
     private func latestEvaluation(_ db: Database, _ run: Int64, _ metric: String) throws -> Double? {

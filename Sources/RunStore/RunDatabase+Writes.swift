@@ -21,7 +21,7 @@ extension RunDatabase {
                 endedAt: nil, heartbeatAt: time, staleAfter: new.staleAfter, exitReason: nil,
                 configJSON: new.configJSON, codeCommit: new.environment.codeCommit,
                 codeDirty: new.environment.codeDirty, host: new.environment.host,
-                toolchain: new.environment.toolchain)
+                toolchain: new.environment.toolchain, note: nil)
             try run.insert(db)
             let id = run.id!
             try db.execute(sql: "UPDATE runs SET owner = ? WHERE id = ?", arguments: [owner, id])
@@ -156,6 +156,53 @@ extension RunDatabase {
                 removed += db.changesCount
             }
             return removed
+        }
+    }
+
+    // MARK: Run management (`textgan runs rename|note|tag|untag|delete`)
+
+    /// Renames a run. Names are data: any text, bound as a parameter.
+    public func rename(run id: Int64, to name: String) throws {
+        try writing { db in
+            try db.execute(sql: "UPDATE runs SET name = ? WHERE id = ?", arguments: [name, id])
+            if db.changesCount == 0 { throw RunStoreError.noSuchRun(id) }
+        }
+    }
+
+    /// Sets the run's note; nil removes it.
+    public func setNote(run id: Int64, _ note: String?) throws {
+        try writing { db in
+            try db.execute(sql: "UPDATE runs SET note = ? WHERE id = ?", arguments: [note, id])
+            if db.changesCount == 0 { throw RunStoreError.noSuchRun(id) }
+        }
+    }
+
+    /// Adds and removes tags of a run in one transaction. Returns the run's tags afterwards, sorted.
+    @discardableResult
+    public func changeTags(run id: Int64, adding: [String] = [], removing: [String] = []) throws -> [String] {
+        try writing { db in
+            guard try Run.exists(db, key: id) else { throw RunStoreError.noSuchRun(id) }
+            for tag in adding {
+                try db.execute(sql: "INSERT OR IGNORE INTO run_tags (run_id, tag) VALUES (?, ?)", arguments: [id, tag])
+            }
+            for tag in removing {
+                try db.execute(sql: "DELETE FROM run_tags WHERE run_id = ? AND tag = ?", arguments: [id, tag])
+            }
+            return try String.fetchAll(db, sql: "SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", arguments: [id])
+        }
+    }
+
+    /// Deletes runs with everything recorded about them (params, metrics, evaluations, samples, checkpoint rows,
+    /// tags: `ON DELETE CASCADE`), in one transaction. Refuses, deleting nothing, when one of them is running (its
+    /// heartbeat fresh): the process would go on writing to a run that no longer exists. Files are the caller's.
+    public func deleteRuns(_ ids: [Int64]) throws {
+        try writing { db in
+            for id in ids {
+                guard let status = try String.fetchOne(db, sql: "SELECT status FROM runs_view WHERE id = ?", arguments: [id])
+                else { throw RunStoreError.noSuchRun(id) }
+                if status == RunStatus.running.rawValue { throw RunStoreError.runIsLive(id) }
+            }
+            for id in ids { try db.execute(sql: "DELETE FROM runs WHERE id = ?", arguments: [id]) }
         }
     }
 

@@ -122,6 +122,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
     case invalidConfigJSON(String)
     case runNotRunning(id: Int64, status: String)
     case runStillRunning(Int64)
+    /// A run that cannot be deleted: its process is alive (fresh heartbeat).
+    case runIsLive(Int64)
     /// An error from SQLite, with the file it happened on.
     case sqlite(path: String, code: Int32, message: String)
     /// A read-only store whose write-ahead log holds changes SQLite cannot read without creating `-shm`.
@@ -152,6 +154,8 @@ public enum RunStoreError: Error, Equatable, CustomStringConvertible {
             return "the run's config is not a JSON object: \(message)"
         case let .runNotRunning(id, status):
             return "run \(id) is already \(status)"
+        case let .runIsLive(id):
+            return "run \(id) is running (its heartbeat is fresh); stop it (Ctrl-C, or kill its process) before deleting it"
         case let .runStillRunning(id):
             return "run \(id) is still running (its heartbeat is fresh); stop it before resuming it"
         case let .sqlite(path, code, message):
@@ -433,6 +437,33 @@ extension RunDatabase {
             try db.execute(sql: """
                 ALTER TABLE runs ADD COLUMN owner TEXT;
                 PRAGMA user_version = 6;
+                """)
+        }
+
+        // Run management: a free-text note per run (`runs note`) and any number of tags (`runs tag`), so runs can
+        // be found again (`runs --tag`). runs_view gains the note; the tags are their own table.
+        migrator.registerMigration("v7-run-notes-and-tags") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN note TEXT;
+                CREATE TABLE run_tags (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    tag TEXT NOT NULL CHECK (length(tag) > 0),
+                    PRIMARY KEY (run_id, tag)
+                ) WITHOUT ROWID;
+                CREATE INDEX run_tags_by_tag ON run_tags(tag);
+                DROP VIEW runs_view;
+                CREATE VIEW runs_view AS
+                SELECT id, name, algorithm, generator, discriminator, corpus, corpus_sha256, vocabulary, seed,
+                       CASE WHEN status = 'running'
+                                 AND (julianday('now') - julianday(heartbeat_at)) * 86400.0 > stale_after
+                            THEN 'crashed' ELSE status END AS status,
+                       status AS stored_status,
+                       started_at, ended_at, heartbeat_at, stale_after,
+                       (julianday(COALESCE(ended_at, heartbeat_at)) - julianday(started_at)) * 86400.0
+                           AS duration_seconds,
+                       exit_reason, config_json, code_commit, code_dirty, host, toolchain, note
+                FROM runs;
+                PRAGMA user_version = 7;
                 """)
         }
 

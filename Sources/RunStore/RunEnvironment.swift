@@ -52,7 +52,7 @@ public struct RunEnvironment: Sendable, Equatable {
     }
 
     /// Runs git and returns its standard output, or nil when git is missing or fails.
-    private static func git(_ arguments: [String], in directory: URL) -> String? {
+    public static func git(_ arguments: [String], in directory: URL) -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["git", "-C", directory.path] + arguments

@@ -77,7 +77,8 @@ extension TrainingData {
             corpus: corpus, sha256: sha256, description: description + "; \(sentences.count) canaries × \(repeats)",
             train: SequenceDataset(sequences: train.sequences + added, length: train.length), test: test,
             vocabularySize: vocabularySize, startToken: startToken, endToken: endToken, maxLength: maxLength,
-            oracle: oracle, vocabulary: vocabulary, tokenizer: tokenizer, trainTokens: trainTokens, testTokens: testTokens)
+            oracle: oracle, vocabulary: vocabulary, tokenizer: tokenizer, trainTokens: trainTokens, testTokens: testTokens,
+            vocabularyFile: vocabularyFile)
     }
 }
 

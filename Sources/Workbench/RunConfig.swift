@@ -118,10 +118,16 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     }
 }
 
-/// Vocabulary settings for text corpora.
+/// Vocabulary settings for text corpora: built from the training split (`minCount`, `maxSize`), or read from a
+/// file `textgan vocab build` wrote (`file`, with its SHA-256 when the run started, so a resume or an evaluation
+/// never reads a file that changed since).
 public struct VocabularySettings: Codable, Equatable, Sendable {
     public var minCount = 1
     public var maxSize: Int? = nil
+    /// A vocabulary file (absolute path); nil: built from the corpus.
+    public var file: String? = nil
+    /// The SHA-256 of `file` when the run started.
+    public var sha256: String? = nil
     public init() {}
 
     public func validate() throws {
@@ -129,6 +135,11 @@ public struct VocabularySettings: Codable, Equatable, Sendable {
         try check.int("minCount", minCount, 1...1_000_000_000)
         // The four special tokens and at least one word.
         try check.int("maxSize", maxSize, 5...10_000_000)
+        if file != nil && (minCount != 1 || maxSize != nil) {
+            throw WorkbenchError("vocabulary.minCount and vocabulary.maxSize build a vocabulary from the corpus, but "
+                + "vocabulary.file brings one built already (rebuild it with `textgan vocab build --min-count …`)")
+        }
+        if sha256 != nil && file == nil { throw WorkbenchError("vocabulary.sha256 describes vocabulary.file, which is not set") }
     }
 }
 

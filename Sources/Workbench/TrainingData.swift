@@ -38,9 +38,16 @@ public struct TrainingData {
                       padToken: Vocabulary.pad)
     }
 
-    /// How the run store names the vocabulary.
+    /// The vocabulary file the run read (`vocabulary.file`, `train --vocab`), with its SHA-256; nil when the
+    /// vocabulary was built from the corpus.
+    public let vocabularyFile: (path: String, sha256: String)?
+
+    /// How the run store names the vocabulary (the `runs.vocabulary` column, shown by `runs show`).
     public var vocabularyDescription: String {
-        vocabulary.map { "\($0.count) tokens, \($0.config)" } ?? "oracle ids 0..<\(vocabularySize)"
+        guard let vocabulary else { return "oracle ids 0..<\(vocabularySize)" }
+        let origin = vocabularyFile.map { "file \($0.path) sha256 \($0.sha256.prefix(16))" }
+            ?? "built from \(corpus):train, min-count \(vocabulary.minCount)" + (vocabulary.maxSize.map { " max-size \($0)" } ?? "")
+        return "\(vocabulary.count) tokens, \(vocabulary.config); \(origin)"
     }
 
     /// Refuses a length the corpus set (`maxLength` unset) past `limit`: one huge example would make every sequence
@@ -78,7 +85,12 @@ public struct TrainingData {
                             sharedData: URL?) throws -> TrainingData {
         let data: TrainingData
         do {
-            data = try load(loaded.config, root: root, sharedData: sharedData, minExamples: 1)
+            // A run trained on a vocabulary file scores with the vocabulary its checkpoint holds (the same tokens,
+            // checked below), so moving or deleting the file later does not stop its evaluation.
+            data = try loaded.config.corpus == "oracle"
+                ? load(loaded.config, root: root, sharedData: sharedData, minExamples: 1)
+                : text(root: root, sharedData: sharedData, config: loaded.config, minExamples: 1,
+                       vocabulary: loaded.config.vocabulary.file != nil ? loaded.vocabulary : nil)
         } catch {
             throw WorkbenchError("cannot load the run's corpus '\(loaded.config.corpus)' (a path is relative to where "
                 + "`textgan train` ran): \(error)")
@@ -140,20 +152,32 @@ public struct TrainingData {
             corpus: "oracle", sha256: digest.hexDigest, description: label,
             train: SequenceDataset(sequences: sequences, length: 20), test: nil, vocabularySize: 5000,
             startToken: 0, endToken: nil, maxLength: 20, oracle: oracle, vocabulary: nil, tokenizer: nil,
-            trainTokens: nil, testTokens: nil)
+            trainTokens: nil, testTokens: nil, vocabularyFile: nil)
     }
 
     // MARK: - Text corpora
 
-    public static func text(root: URL, sharedData: URL?, config: RunConfig, minExamples: Int) throws -> TrainingData {
+    /// A text corpus as training data. The vocabulary is `vocabulary` when given (a checkpoint's), else the
+    /// config's `vocabulary.file`, else built from the training split.
+    public static func text(root: URL, sharedData: URL?, config: RunConfig, minExamples: Int,
+                            vocabulary given: Vocabulary? = nil) throws -> TrainingData {
         let corpus = try Corpus.load(
             config.corpus, corporaDirectory: root.appendingPathComponent("corpora"), sharedData: sharedData,
             options: CorpusOptions(tokenizer: config.tokenizer, minExamples: minExamples))
         let tokenizer = try corpus.tokenizer()
         let trainTokens = corpus.train.map { tokenizer.tokenize($0) }
-        let vocabulary = Vocabulary.build(
-            from: trainTokens, config: tokenizer.config, minCount: config.vocabulary.minCount,
-            maxSize: config.vocabulary.maxSize)
+        let vocabulary: Vocabulary
+        var vocabularyFile: (path: String, sha256: String)?
+        if let file = config.vocabulary.file {
+            let sha256 = try config.vocabulary.sha256 ?? vocabularyFileSHA256(file)
+            vocabulary = try given ?? readVocabularyFile(file, sha256: sha256, corpus: corpus.name,
+                                                         tokenizer: tokenizer.config, trainTokens: trainTokens)
+            vocabularyFile = (file, sha256)
+        } else {
+            vocabulary = Vocabulary.build(
+                from: trainTokens, config: tokenizer.config, minCount: config.vocabulary.minCount,
+                maxSize: config.vocabulary.maxSize)
+        }
         let longest = trainTokens.map(\.count).max() ?? 0
         let maxLength = config.maxLength ?? (longest + 1)
         // Sequences end with eos; an example longer than maxLength − 1 tokens is cut (counted in the summary).
@@ -167,7 +191,55 @@ public struct TrainingData {
             train: SequenceDataset(sequences: encode(trainTokens), length: maxLength), test: test,
             vocabularySize: vocabulary.count, startToken: Vocabulary.bos, endToken: Vocabulary.eos,
             maxLength: maxLength, oracle: nil, vocabulary: vocabulary, tokenizer: tokenizer,
-            trainTokens: trainTokens, testTokens: testTokens.isEmpty ? nil : testTokens)
+            trainTokens: trainTokens, testTokens: testTokens.isEmpty ? nil : testTokens, vocabularyFile: vocabularyFile)
+    }
+
+    /// The SHA-256 of a vocabulary file, or an error naming it when it cannot be read.
+    public static func vocabularyFileSHA256(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw WorkbenchError("the vocabulary file \(path) (vocabulary.file) does not exist; build one with "
+                + "`textgan vocab build <corpus>`")
+        }
+        return try SHA256.hex(ofFile: URL(fileURLWithPath: path))
+    }
+
+    /// Reads `vocabulary.file` for a corpus: the file must be the one the run started with (`sha256`), built with
+    /// the tokenizer settings the corpus uses, and know some of its training tokens.
+    static func readVocabularyFile(_ path: String, sha256: String, corpus: String, tokenizer: TokenizerConfig,
+                                   trainTokens: [[String]]) throws -> Vocabulary {
+        let now = try vocabularyFileSHA256(path)
+        guard now == sha256 else {
+            throw WorkbenchError("the vocabulary file \(path) changed since the run started (SHA-256 \(sha256.prefix(16))…, "
+                + "now \(now.prefix(16))…); the run's ids would mean other tokens. Restore the file, or train a new run")
+        }
+        let vocabulary: Vocabulary
+        do {
+            vocabulary = try Vocabulary.load(from: URL(fileURLWithPath: path))
+        } catch {
+            throw WorkbenchError("the vocabulary file \(path) cannot be read: \(error)")
+        }
+        guard vocabulary.config == tokenizer else {
+            throw WorkbenchError("the vocabulary file \(path) was built with tokenizer settings \(vocabulary.config), "
+                + "but corpus \(corpus) is tokenized with \(tokenizer); build it from this corpus with `textgan vocab "
+                + "build \(corpus)` (and the same tokenizer options)")
+        }
+        let tokens = trainTokens.reduce(0) { $0 + $1.count }
+        let known = trainTokens.reduce(0) { count, line in count + line.filter(vocabulary.contains).count }
+        guard tokens == 0 || known > 0 else {
+            throw WorkbenchError("the vocabulary file \(path) knows none of the \(tokens) training tokens of \(corpus): "
+                + "it was built from another corpus")
+        }
+        return vocabulary
+    }
+
+    /// The share of training tokens the vocabulary maps to <unk> (text corpora).
+    public var trainingUnknownRate: Double? {
+        guard let vocabulary, let trainTokens else { return nil }
+        let tokens = trainTokens.reduce(0) { $0 + $1.count }
+        guard tokens > 0 else { return nil }
+        let unknown = trainTokens.reduce(0) { count, line in count + line.filter { !vocabulary.contains($0) }.count }
+        return Double(unknown) / Double(tokens)
     }
 
     // MARK: - Evaluation

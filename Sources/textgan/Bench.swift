@@ -9,8 +9,8 @@ struct Bench: ParsableCommand {
         discussion: """
             Each measurement runs `--warmup` untimed repetitions, then `--repeats` timed ones, and prints the median, \
             minimum and maximum wall time, a throughput and the achieved GFLOP/s from a documented operation count, \
-            as a table and as one JSON line per measurement with every repetition's time (`--json` prints only the \
-            JSON lines).
+            as a table (--format table, the default), as one JSON line per measurement with every repetition's time \
+            (--format json), or as CSV (--format csv).
 
             Phases:
               core: the numerical core at the SeqGAN sizes (batch 64, embedding 32, hidden 32, vocabulary 5000, \
@@ -61,8 +61,7 @@ struct Bench: ParsableCommand {
     @Option(help: "The benchmark data folder (holding coco/), for the bleu phase.")
     var data: String = "../shared/data"
 
-    @Flag(help: "Print only the JSON lines.")
-    var json = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
@@ -73,18 +72,31 @@ struct Bench: ParsableCommand {
     func run() throws {
         BLAS.setThreads(threads)
         let runner = BenchmarkRunner(repeats: repeats, warmup: warmup, threads: threads)
-        if !json {
+        let format = output.chosen
+        let quiet = format != .table
+        if !quiet {
             print("textgan bench — \(threads) thread(s), \(warmup) warm-up + \(repeats) timed repetitions")
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         }
         var results: [BenchmarkResult] = []
         if phases.contains(.core) { results += CoreBenchmarks.run(runner) }
-        if phases.contains(.bleu) { results += MetricsBenchmarks.run(runner, dataDirectory: data, quiet: json) }
+        if phases.contains(.bleu) { results += MetricsBenchmarks.run(runner, dataDirectory: data, quiet: quiet) }
         // The synthetic-setup phases share one oracle, its data and the models.
         let synthetic = phases.compactMap { PhaseBenchmarks.Phase(rawValue: $0.rawValue) }
         if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner) }
-        if !json { print(BenchmarkResult.table(results)) }
-        for r in results { print(r.jsonLine) }
+        switch format {
+        case .table: print(BenchmarkResult.table(results))
+        case .json: for r in results { print(r.jsonLine) }
+        case .csv:
+            let rows = results.map { r -> [JSONValue] in
+                [.string(r.phase), .string(r.name), JSONValue(r.threads), JSONValue(r.times.count), .number(r.median),
+                 .number(r.times.min()!), .number(r.times.max()!), JSONValue(r.flops), JSONValue(r.gflops),
+                 JSONValue(r.throughput), JSONValue(r.work?.unit), JSONValue(r.peakMemoryMiB)]
+            }
+            print(DataTable(columns: ["phase", "name", "threads", "repeats", "median_s", "min_s", "max_s", "flops",
+                                      "gflops", "throughput_per_s", "unit", "peak_rss_mib"], rows: rows).csv(),
+                  terminator: "")
+        }
     }
 }

@@ -19,15 +19,16 @@ struct Bleu: ParsableCommand {
             COCO convention, and that of ../shared/bleu/vectors.json)
               word: ICU word segmentation (from the text pipeline)
               char: one token per character (from the text pipeline)
+
+            `textgan eval` scores a run's samples with the run's own tokenizer (its corpus's settings, e.g. word mode \
+            for coco), not with --tokenizer space: to reproduce eval's BLEU on text files, pass the corpus's mode \
+            (--tokenizer word or char); the default space tokenizer is the Texygen convention, for comparing with \
+            published numbers.
             """
     )
 
     enum TokenizerChoice: String, ExpressibleByArgument, CaseIterable {
         case space, word, char
-    }
-
-    enum Format: String, ExpressibleByArgument, CaseIterable {
-        case table, json
     }
 
     @Argument(help: "The generated sentences, one per line.")
@@ -56,8 +57,7 @@ struct Bleu: ParsableCommand {
     @Option(help: "Smoothing: method1 (nltk's epsilon 0.1, the text-GAN default) or method0 (none).")
     var smoothing: BLEUSmoothing = .method1
 
-    @Option(help: "Output: table or json.")
-    var format: Format = .table
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Threads that score sentences (the scores do not depend on it).")
     var threads: Int = defaultMetricThreads
@@ -86,12 +86,17 @@ struct Bleu: ParsableCommand {
             ("references", references), ("reference_count", "\(referenceLines.count)"),
             ("tokenizer", tokenizer.rawValue), ("smoothing", smoothing.rawValue), ("weights", "uniform"),
         ]
-        switch format {
+        switch output.chosen {
+        case .csv:
+            // One score per row; the protocol is the same for all of them and goes with the table and JSON forms.
+            let rows = bleuScores.map { [JSONValue.string("bleu"), JSONValue($0.order), .number($0.mean)] }
+                + selfScores.map { [JSONValue.string("self_bleu"), JSONValue($0.order), .number($0.mean)] }
+            print(DataTable(columns: ["metric", "order", "score"], rows: rows).csv(), terminator: "")
         case .table:
             for (key, value) in protocolFields { print("\(key): \(value)") }
-            print(pad("metric", 14) + "score")
-            for s in bleuScores { print(pad("BLEU-\(s.order)", 14) + formatted(s.mean)) }
-            for s in selfScores { print(pad("Self-BLEU-\(s.order)", 14) + formatted(s.mean)) }
+            print(paddedName("metric") + "score")
+            for s in bleuScores { print(paddedName("BLEU-\(s.order)") + formatted(s.mean)) }
+            for s in selfScores { print(paddedName("Self-BLEU-\(s.order)") + formatted(s.mean)) }
             print(String(format: "scored in %.2f s", seconds))
         case .json:
             var object: [String: Any] = Dictionary(uniqueKeysWithValues: protocolFields.map { ($0.0, $0.1 as Any) })
@@ -109,7 +114,7 @@ struct Bleu: ParsableCommand {
 
     private func formatted(_ value: Double) -> String { value.isNaN ? "undefined" : String(format: "%.6f", value) }
     private func jsonNumber(_ value: Double) -> Any { value.isNaN ? NSNull() : value }
-    private func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(1, n - s.count)) }
+    private func paddedName(_ s: String) -> String { s + String(repeating: " ", count: max(1, 14 - s.count)) }
 }
 
 extension BLEUSmoothing: ExpressibleByArgument {}

@@ -22,6 +22,8 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Also list the params that are identical in every run.")
     var all = false
 
+    @OptionGroup var output: OutputOptions
+
     func validate() throws {
         guard runs.count >= 2 else { throw ValidationError("give at least two run ids to compare") }
         guard Set(runs).count == runs.count else { throw ValidationError("each run may appear only once") }
@@ -31,6 +33,14 @@ struct CompareCommand: ParsableCommand {
         let ids = try runs.map { try database.runID($0) }
         guard Set(ids).count == ids.count else { throw WorkbenchError("each run may appear only once (\(runs.joined(separator: ", ")) name the same run twice)") }
         let comparison = try database.openExisting().compare(ids)
+        switch output.chosen {
+        case .table: printTable(comparison)
+        case .json: print(Self.json(comparison, all: all).rendered())
+        case .csv: print(Self.data(comparison, all: all).csv(), terminator: "")
+        }
+    }
+
+    private func printTable(_ comparison: RunComparison) {
         let headers = ["", ] + comparison.runs.map { "#\($0.id ?? 0) \($0.name)" }
         let runRows: [[String]] = [
             ["algorithm"] + comparison.runs.map(\.algorithm),
@@ -79,5 +89,44 @@ struct CompareCommand: ParsableCommand {
                             rows: rows.map { [$0.key] + $0.values.map(Format.number) },
                             rightAligned: Set(1...comparison.runs.count)).render())
         }
+    }
+}
+
+// MARK: - As data
+
+extension CompareCommand {
+    /// `compare --format json`: the runs' rows, then params (those that differ, or all with --all), metrics and
+    /// evaluations, each value listed in the order of `runs`.
+    static func json(_ c: RunComparison, all: Bool) -> JSONValue {
+        let params = all ? c.params : c.differingParams
+        return .object([
+            ("runs", .array(c.runs.map(RunsCommand.runObject))),
+            ("params", .array(params.map { p in
+                .object([("key", .string(p.key)), ("values", .array(p.values.map(JSONValue.init)))])
+            })),
+            ("metrics", .array(c.metrics.map { m in
+                .object([("key", .string(m.key)), ("values", .array(m.values.map(JSONValue.init)))])
+            })),
+            ("evaluations", .array(c.evaluations.map { e in
+                .object([("key", .string(e.key)), ("protocol", .string(e.protocol)),
+                         ("values", .array(e.values.map(JSONValue.init)))])
+            })),
+        ])
+    }
+
+    /// `compare --format csv`: `section,key,protocol,run_<id>…`, one row per run field, param (those that differ,
+    /// or all with --all), metric and evaluation.
+    static func data(_ c: RunComparison, all: Bool) -> DataTable {
+        var rows: [[JSONValue]] = []
+        let fields: [(String, (Run) -> JSONValue)] = [
+            ("name", { .string($0.name) }), ("algorithm", { .string($0.algorithm) }), ("corpus", { .string($0.corpus) }),
+            ("status", { .string($0.status.rawValue) }), ("duration_s", { .number($0.duration) }),
+            ("code_commit", { JSONValue($0.codeCommit) }),
+        ]
+        rows += fields.map { name, value in [.string("run"), .string(name), .null] + c.runs.map(value) }
+        rows += (all ? c.params : c.differingParams).map { [.string("param"), .string($0.key), .null] + $0.values.map(JSONValue.init) }
+        rows += c.metrics.map { [.string("metric"), .string($0.key), .null] + $0.values.map(JSONValue.init) }
+        rows += c.evaluations.map { [.string("evaluation"), .string($0.key), .string($0.protocol)] + $0.values.map(JSONValue.init) }
+        return DataTable(columns: ["section", "key", "protocol"] + c.runs.map { "run_\($0.id ?? 0)" }, rows: rows)
     }
 }

@@ -69,13 +69,15 @@ struct CorpusCommand: ParsableCommand {
 
         @OptionGroup var limits: VocabularyOptions
 
-        @Flag(help: "Print the statistics as one JSON object.")
-        var json = false
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
             let corpus = try load.load(self.corpus).corpus
             let stats = try CorpusStatistics(corpus: corpus, minCount: limits.minCount, maxSize: limits.maxSize)
-            if json {
+            switch output.chosen {
+            case .table: print(CorpusReport.text(corpus: corpus, stats: stats))
+            case .csv: print(CorpusReport.data(corpus: corpus, stats: stats).csv(), terminator: "")
+            case .json:
                 struct Report: Encodable {
                     let name: String
                     let sha256: String
@@ -88,14 +90,32 @@ struct CorpusCommand: ParsableCommand {
                 let report = Report(name: corpus.name, sha256: corpus.sha256, manifest: corpus.manifest,
                                     summary: corpus.summary, statistics: stats)
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
-                return
             }
-            print(CorpusReport.text(corpus: corpus, stats: stats))
         }
     }
 }
 
 enum CorpusReport {
+    /// `corpus stats --format csv`: one statistic per row, `key,value` (the JSON form has the manifest and files too).
+    static func data(corpus: Corpus, stats: CorpusStatistics) -> DataTable {
+        var rows: [[JSONValue]] = [[.string("name"), .string(corpus.name)], [.string("sha256"), .string(corpus.sha256)],
+                                   [.string("examples"), JSONValue(corpus.summary.examples)]]
+        for (name, l) in [("train", stats.train), ("test", stats.test)] {
+            rows += [("examples", JSONValue(l.examples)), ("tokens", JSONValue(l.tokens)), ("mean", .number(l.mean)),
+                     ("median", JSONValue(l.median)), ("p95", JSONValue(l.percentile95)), ("min", JSONValue(l.minimum)),
+                     ("max", JSONValue(l.maximum))].map { [.string("\(name).\($0.0)"), $0.1] }
+        }
+        rows += [[.string("vocabulary.size"), JSONValue(stats.vocabularySize)],
+                 [.string("vocabulary.min_count"), JSONValue(stats.minCount)],
+                 [.string("vocabulary.max_size"), JSONValue(stats.maxSize)],
+                 [.string("train.types"), JSONValue(stats.trainTypes)],
+                 [.string("test.oov_rate"), JSONValue(stats.testOOVRate)],
+                 [.string("test.oov_types"), JSONValue(stats.testOOVTypes)],
+                 [.string("test.types"), JSONValue(stats.testTypes)]]
+        rows += stats.histogram.bins.map { [.string("train.length_histogram.\($0.lower)-\($0.upper)"), JSONValue($0.count)] }
+        return DataTable(columns: ["key", "value"], rows: rows)
+    }
+
     static func text(corpus: Corpus, stats: CorpusStatistics) -> String {
         let s = corpus.summary
         var lines: [String] = []

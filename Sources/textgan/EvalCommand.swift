@@ -49,10 +49,6 @@ struct EvalCommand: ParsableCommand {
             """
     )
 
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-        case table, json
-    }
-
     @Argument(help: "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).")
     var runOrCheckpoint: String
 
@@ -87,8 +83,7 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Use the run's best checkpoint (lowest test NLL or NLL-oracle) instead of its latest.")
     var best = false
 
-    @Option(help: "Output: table or json.")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
     @Flag(name: .customLong("no-record"), help: "Score and print, but record nothing in the run store (which is then opened read-only).")
     var noRecord = false
@@ -194,9 +189,10 @@ struct EvalCommand: ParsableCommand {
 
         let report = Report(command: self, loaded: loaded, data: data, suite: suite, runID: runID, results: results,
                             nllTest: nllTest, privacy: privacyResult?.metrics ?? [:], notes: notes, seconds: seconds)
-        switch format {
+        switch output.chosen {
         case .table: print(report.table())
         case .json: print(try report.json())
+        case .csv: print(report.scores().csv(), terminator: "")
         }
     }
 
@@ -331,6 +327,16 @@ private struct Report {
         }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `--format csv`: one score per row, `temperature,metric,value` (nll_test, which samples nothing, has an
+    /// empty temperature).
+    func scores() -> DataTable {
+        var rows: [[JSONValue]] = results.flatMap { result in
+            self.rows.map { key, _ in [.number(result.temperature), .string(key), JSONValue(result.metrics[key])] }
+        }
+        if let nllTest { rows.append([.null, .string("nll_test"), .number(nllTest)]) }
+        return DataTable(columns: ["temperature", "metric", "value"], rows: rows)
     }
 
     private static func cell(_ value: Double?) -> String {

@@ -103,6 +103,13 @@ enum Format {
         return String(format: "%dd%02dh", s / 86400, s % 86400 / 3600)
     }
 
+    /// ISO 8601 in UTC, to the millisecond, for JSON and CSV: 2025-06-01T14:03:12.345Z.
+    static func isoDate(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
+
     /// UTC, to the second: 2025-06-01 14:03:12.
     static func date(_ date: Date?) -> String {
         guard let date else { return "—" }

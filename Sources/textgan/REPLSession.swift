@@ -99,6 +99,18 @@ final class REPLSession {
         case "top-p", "topp":
             let p = try argument == "off" ? nil : parseNumber(argument, "/top-p", off: true)
             try setSampling(topP: .some(p), "/top-p must be in (0, 1] or 'off', not '\(argument)'")
+        case "repetition-penalty", "rep":
+            let penalty = try argument == "off" ? nil : parseNumber(argument, "/repetition-penalty", off: true)
+            try setConstraint("/repetition-penalty must be a number above 0 or 'off', not '\(argument)'") {
+                $0.repetitionPenalty = penalty.map { Float($0) }
+            }
+        case "no-repeat-ngram":
+            let n = try argument == "off" ? nil : parseInt(argument, "/no-repeat-ngram", range: 1...Int.max, off: true)
+            try setConstraint("") { $0.noRepeatNGramSize = n }
+        case "min-len", "minlen":
+            let minimum = try argument == "off" ? nil
+                : parseInt(argument, "/min-len", range: 0...(model.generator.maxLength - 1), off: true)
+            try setConstraint("") { $0.minLength = minimum }
         case "max-len", "maxlen":
             let limit = model.generator.maxLength
             settings.sampling.maxLength = try argument == "off" ? nil : parseInt(argument, "/max-len", range: 1...limit, off: true)
@@ -125,7 +137,8 @@ final class REPLSession {
         default:
             throw REPLError("unknown command /\(name) (try /help; start a prompt with // to sample after a '/')")
         }
-        if ["n", "temperature", "temp", "t", "top-k", "topk", "top-p", "topp", "max-len", "maxlen", "seed"].contains(name) {
+        if ["n", "temperature", "temp", "t", "top-k", "topk", "top-p", "topp", "max-len", "maxlen", "seed",
+            "repetition-penalty", "rep", "no-repeat-ngram", "min-len", "minlen"].contains(name) {
             write(describeSettings(compact: true))
         }
         return .proceed
@@ -305,10 +318,18 @@ final class REPLSession {
             ("max-len", s.maxLength.map(String.init) ?? "off (\(model.generator.maxLength))"),
             ("seed", String(settings.seed)),
         ]
-        if compact { return items.map { "\($0) \($1)" }.joined(separator: " · ") }
-        let width = items.map(\.0.count).max() ?? 0
-        return ([describeModel()] + items.map { "  " + $0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $1 })
-            .joined(separator: "\n")
+        let constraints: [(String, String)] = [
+            ("repetition-penalty", s.repetitionPenalty.map { Format.number(Double($0)) } ?? "off"),
+            ("no-repeat-ngram", s.noRepeatNGramSize.map(String.init) ?? "off"),
+            ("min-len", s.minLength.map(String.init) ?? "off"),
+        ]
+        // The one-line echo leaves out the generation constraints that are off.
+        if compact { return (items + constraints.filter { $0.1 != "off" }).map { "\($0) \($1)" }.joined(separator: " · ") }
+        func lines(_ group: [(String, String)]) -> [String] {
+            let width = group.map(\.0.count).max() ?? 0
+            return group.map { "  " + $0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $1 }
+        }
+        return ([describeModel()] + lines(items) + lines(constraints)).joined(separator: "\n")
     }
 
     static let help = """
@@ -319,6 +340,9 @@ final class REPLSession {
         /top-k 40         keep the 40 most likely tokens (off: all)
         /top-p 0.9        keep the most likely tokens up to this total probability (off: all)
         /max-len 30       cut samples at this many tokens (at most the model's length; off: the model's)
+        /min-len 5        no end token before a sample (prompt included) has 5 tokens (Hugging Face min_length; off)
+        /repetition-penalty 1.2  penalise tokens already in the sample (Hugging Face repetition_penalty; off)
+        /no-repeat-ngram 3       never repeat a 3-gram of the sample (Hugging Face no_repeat_ngram_size; off)
         /seed 7           restart the random stream (the same seed and settings give the same samples)
         /settings         show the model and the settings
         /next <text>      the most likely next tokens after the text (top-k of them, else \(defaultNextCount))
@@ -365,6 +389,20 @@ final class REPLSession {
             throw REPLError(message)
         }
         options.maxLength = s.maxLength
+        (options.repetitionPenalty, options.noRepeatNGramSize, options.minLength) = (s.repetitionPenalty, s.noRepeatNGramSize, s.minLength)
+        settings.sampling = options
+    }
+
+    /// Changes one generation constraint through the checks `sample`'s flags use (`GenerationFlags`).
+    private func setConstraint(_ message: String, _ change: (inout SamplingOptions) -> Void) throws {
+        var options = settings.sampling
+        change(&options)
+        do {
+            try GenerationFlags.apply(repetitionPenalty: options.repetitionPenalty.map(Double.init),
+                                      noRepeatNGram: options.noRepeatNGramSize, minLength: options.minLength, to: &options)
+        } catch {
+            throw REPLError(message.isEmpty ? "\(error)" : message)
+        }
         settings.sampling = options
     }
 

@@ -17,17 +17,12 @@ struct SQLCommand: ParsableCommand {
             value DESC"`.
             """)
 
-    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-        case table, csv, json
-    }
-
     @OptionGroup var database: DatabaseOptions
 
     @Argument(help: "The SQL to run (several statements separated by ; are run in turn).")
     var query: String
 
-    @Option(help: "Output format: \(OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: OutputFormat = .table
+    @OptionGroup var output: OutputOptions
 
     @Option(help: "Seconds after which the query is interrupted.")
     var timeout: Double = 5
@@ -58,12 +53,13 @@ struct SQLCommand: ParsableCommand {
             FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             throw ExitCode.failure
         }
+        let format = output.chosen
         var outputs: [String] = []
         for result in results {
             switch format {
             case .table: outputs.append(Self.table(result) + "\n")
-            case .csv: outputs.append(Self.csv(result))
-            case .json: outputs.append(Self.json(result) + "\n")
+            case .csv: outputs.append(Self.data(result).csv())
+            case .json: outputs.append(Self.data(result).jsonArray.rendered() + "\n")
             }
             if Date() > deadline {
                 let failure = ReadOnlyQuery.Failure.timedOut(timeout)
@@ -122,37 +118,18 @@ struct SQLCommand: ParsableCommand {
         return TextTable(headers: result.columns, rows: rows, rightAligned: numeric).render() + "\n" + Style.dim(footer)
     }
 
-    /// RFC 4180: fields with a comma, quote or line break are quoted; NULL is an empty field.
-    static func csv(_ result: ReadOnlyQuery.Result) -> String {
-        func field(_ s: String) -> String {
-            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
-        let header = result.columns.map(field).joined(separator: ",")
-        let lines = result.rows.map { row in
-            row.map { value in if case .null = value { "" } else { field(text(value)) } }.joined(separator: ",")
-        }
-        return ([header] + lines).map { $0 + "\r\n" }.joined()
-    }
-
-    /// An array of objects, keys in column order. Infinite reals become the strings "inf" / "-inf" (JSON has no
-    /// infinity); blobs become hex strings.
-    static func json(_ result: ReadOnlyQuery.Result) -> String {
-        func string(_ s: String) -> String {
-            String(decoding: (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8), as: UTF8.self)
-        }
-        func value(_ v: ReadOnlyQuery.Value) -> String {
+    /// The result as data for CSV and JSON: NULL is null (an empty CSV field), infinite reals are "inf" / "-inf",
+    /// blobs hex strings, cut cells their start marked with their length.
+    static func data(_ result: ReadOnlyQuery.Result) -> DataTable {
+        func value(_ v: ReadOnlyQuery.Value) -> JSONValue {
             switch v {
-            case .null: return "null"
-            case .integer(let i): return String(i)
-            case .real(let d): return d.isFinite ? String(d) : string(d > 0 ? "inf" : "-inf")
-            case .text(let s): return string(s)
-            case .blob, .cut: return string(text(v))
+            case .null: return .null
+            case .integer(let i): return .integer(i)
+            case .real(let d): return .number(d)
+            case .text(let s): return .string(s)
+            case .blob, .cut: return .string(text(v))
             }
         }
-        let objects = result.rows.map { row in
-            "{" + zip(result.columns, row).map { string($0) + ":" + value($1) }.joined(separator: ",") + "}"
-        }
-        return "[" + objects.joined(separator: ",\n ") + "]"
+        return DataTable(columns: result.columns, rows: result.rows.map { $0.map(value) })
     }
 }

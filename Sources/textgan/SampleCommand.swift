@@ -18,6 +18,18 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var sampling: SamplingFlags
 
+    @OptionGroup(title: "Generation constraints") var constraints: GenerationFlags
+
+    enum SampleFormat: String, ExpressibleByArgument, CaseIterable {
+        case txt, jsonl
+    }
+
+    @Option(help: "txt (one sample per line) or jsonl (one object per line: index, text, token_ids).")
+    var format: SampleFormat = .txt
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("Write the samples to this file (default: standard output).", valueName: "file"))
+    var output: String?
+
     @Option(help: "Text the samples continue.")
     var prefix: String?
 
@@ -46,10 +58,21 @@ struct SampleCommand: ParsableCommand {
                 throw ValidationError("the prefix has \(prefixIDs.count) tokens; the model's sequences have at most \(loaded.generator.maxLength)")
             }
         }
+        if let minimum = constraints.minLength, minimum >= loaded.generator.maxLength {
+            throw ValidationError("--min-length \(minimum) leaves no room for the end token: the model's sequences have at most \(loaded.generator.maxLength) tokens")
+        }
+        var options = try sampling.options(temperature: sampling.temperature ?? 1)
+        try constraints.apply(to: &options)
         var rng = SeededGenerator(seed: seed)
-        let samples = loaded.generator.sample(
-            count: count, options: try sampling.options(temperature: sampling.temperature ?? 1), prefix: prefixIDs,
-            using: &rng)
-        for s in samples { print(loaded.render(s)) }
+        let samples = loaded.generator.sample(count: count, options: options, prefix: prefixIDs, using: &rng)
+        let text = samples.enumerated().map { index, ids in
+            switch format {
+            case .txt: return loaded.render(ids) + "\n"
+            case .jsonl:
+                return JSONValue.object([("index", JSONValue(index)), ("text", .string(loaded.render(ids))),
+                                         ("token_ids", .array(ids.map { .integer(Int64($0)) }))]).rendered() + "\n"
+            }
+        }.joined()
+        try writeOutput(text, to: output, saying: "wrote \(samples.count) samples")
     }
 }

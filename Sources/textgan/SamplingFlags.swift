@@ -35,3 +35,45 @@ struct SamplingFlags: ParsableArguments {
         return SamplingOptions(temperature: Float(temperature), topK: topK, topP: topP.map { Float($0) })
     }
 }
+
+/// Constraints on what a sample may repeat and how short it may end, with Hugging Face `generate`'s semantics
+/// (`repetition_penalty`, `no_repeat_ngram_size`, `min_length`; see `SamplingOptions`), for `sample` and the REPL.
+/// They change the distribution samples come from, so `eval`, which scores the model's own distribution and
+/// records its protocol, does not take them.
+struct GenerationFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Divide the logit of each token already in the sample (prefix included) by this when positive, multiply when negative (Hugging Face repetition_penalty; 1: off).",
+        valueName: "factor"))
+    var repetitionPenalty: Double?
+
+    @Option(name: .customLong("no-repeat-ngram"), parsing: .unconditional, help: ArgumentHelp(
+        "Never draw a token that completes an n-gram the sample already holds (Hugging Face no_repeat_ngram_size).",
+        valueName: "n"))
+    var noRepeatNGram: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "No end token before the sample (prefix included) has this many tokens (Hugging Face min_length).",
+        valueName: "tokens"))
+    var minLength: Int?
+
+    func validate() throws {
+        var options = SamplingOptions()
+        try apply(to: &options)
+    }
+
+    /// Sets the constraints on `options`, checking each value; the error names the flag.
+    func apply(to options: inout SamplingOptions) throws {
+        try Self.apply(repetitionPenalty: repetitionPenalty, noRepeatNGram: noRepeatNGram, minLength: minLength, to: &options)
+    }
+
+    static func apply(repetitionPenalty: Double?, noRepeatNGram: Int?, minLength: Int?, to options: inout SamplingOptions) throws {
+        if let repetitionPenalty, !(repetitionPenalty > 0 && repetitionPenalty.isFinite) {
+            throw ValidationError("--repetition-penalty must be a finite number above 0 (1: off), not \(Format.number(repetitionPenalty))")
+        }
+        if let noRepeatNGram, noRepeatNGram < 1 { throw ValidationError("--no-repeat-ngram must be at least 1, not \(noRepeatNGram)") }
+        if let minLength, minLength < 0 { throw ValidationError("--min-length must not be negative, not \(minLength)") }
+        options.repetitionPenalty = repetitionPenalty.map { Float($0) }
+        options.noRepeatNGramSize = noRepeatNGram
+        options.minLength = minLength
+    }
+}

@@ -9,6 +9,8 @@ struct TextGAN: ParsableCommand {
         abstract: "A research workbench for text-generation GANs.",
         discussion: "Train, compare and probe adversarial text generators on a CPU. Runs, vocabularies and corpora "
             + "live under runs/, vocab/ and corpora/ in the package root.",
+        // Lists --version in the help; main() answers it with the commit too (VersionInfo).
+        version: VersionInfo.release,
         subcommands: [
             TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
             RunsCommand.self, CompareCommand.self, SQLCommand.self,
@@ -30,6 +32,10 @@ struct TextGAN: ParsableCommand {
         // ArgumentParser's own loop (parse, run, exit with the error), except that a mistyped subcommand gets a
         // "did you mean" instead of "Unexpected argument".
         let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments == ["--version"] {
+            print(VersionInfo.describe())
+            return
+        }
         var command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)

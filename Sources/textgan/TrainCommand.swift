@@ -96,6 +96,17 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "The seed of every random choice in the run.")
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp(
+        "A vocabulary built by `textgan vocab build`: a file, or a name in vocab/ (coco for vocab/coco.vocab).",
+        discussion: "Its tokens and ids are the run's (config vocabulary.file, with the file's SHA-256); it must have "
+            + "been built with the corpus's tokenizer settings. Without it, the vocabulary is built from the "
+            + "training split.", valueName: "file-or-name"),
+        completion: .file(extensions: ["vocab"]))
+    var vocab: String?
+
+    @Option(help: "Without --vocab, keep tokens seen at least this many times in the training split (vocabulary.minCount).")
+    var minCount: Int?
+
     @Option(help: ArgumentHelp("Start the generator from this run's latest checkpoint (or a checkpoint file): a pretrained generator. Same kind, sizes and vocabulary; recorded as initFrom.", valueName: "run-or-checkpoint"))
     var initFrom: String?
 
@@ -126,9 +137,11 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
+        if let name { try RunLabel.checkName(name, flag: "--name") }
         if resume != nil {
             let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
-                                     rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats]
+                                     rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats,
+                                     vocab, minCount]
             if overrides.contains(where: { $0 != nil }) {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
             }
@@ -147,6 +160,11 @@ struct TrainCommand: ParsableCommand {
             if let value, value < (flag == "--adversarial-steps" ? 0 : 1) {
                 throw ValidationError("\(flag) must be positive")
             }
+        }
+        if let minCount, minCount < 1 { throw ValidationError("--min-count must be at least 1, not \(minCount)") }
+        if vocab != nil && minCount != nil {
+            throw ValidationError("--min-count builds the vocabulary from the corpus, --vocab brings one built already; "
+                + "give one of them (`textgan vocab build <corpus> --min-count N` builds a file with it)")
         }
         if let generatorLearningRate, !(generatorLearningRate > 0 && generatorLearningRate.isFinite) {
             throw ValidationError("--g-lr must be a finite number above 0, not \(generatorLearningRate)")
@@ -201,6 +219,16 @@ struct TrainCommand: ParsableCommand {
             guard config.canaries != nil else { throw ValidationError("--canary-repeats needs --canaries (or canaries in the config)") }
             config.canaries!.repeats = canaryRepeats
         }
+        if vocab != nil || minCount != nil, config.corpus == "oracle" {
+            throw WorkbenchError("the synthetic benchmark's tokens are ids 0..<5000: --vocab and --min-count apply to text corpora")
+        }
+        if let minCount { config.vocabulary.minCount = minCount }
+        if let vocab {
+            let path = try vocabularyFile(vocab)
+            config.vocabulary = VocabularySettings()
+            config.vocabulary.file = path
+            config.vocabulary.sha256 = try TrainingData.vocabularyFileSHA256(path)
+        }
         if let initFrom {
             let id = Int64(initFrom)
             let path = id.map { database.runsDirectory.appendingPathComponent("\($0)/latest.safetensors").path } ?? initFrom
@@ -210,6 +238,25 @@ struct TrainCommand: ParsableCommand {
             let url = URL(fileURLWithPath: path).standardizedFileURL
             config.initFrom = InitSource(run: id, checkpoint: url.path, sha256: try SHA256.hex(ofFile: url))
         }
+    }
+
+    /// --vocab as a file: an existing path, else a name in vocab/ under the package root.
+    private func vocabularyFile(_ text: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue else { throw WorkbenchError("--vocab \(text) is a directory, not a vocabulary file") }
+            return URL(fileURLWithPath: text).standardizedFileURL.path
+        }
+        let directory = try workspace.packageRoot().appendingPathComponent("vocab")
+        if !text.contains("/") {
+            let named = directory.appendingPathComponent(text.hasSuffix(".vocab") ? text : "\(text).vocab")
+            if FileManager.default.fileExists(atPath: named.path) { return named.standardizedFileURL.path }
+        }
+        let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasSuffix(".vocab") }.map { String($0.dropLast(".vocab".count)) }.sorted()
+        throw WorkbenchError("--vocab \(text): no such file, and no \(directory.path)/\(text).vocab "
+            + (known.isEmpty ? "(vocab/ holds no vocabularies yet)" : "(vocab/ holds \(known.joined(separator: ", ")))")
+            + "; build one with `textgan vocab build <corpus>`")
     }
 
     // MARK: - Run
@@ -229,6 +276,10 @@ struct TrainCommand: ParsableCommand {
 
         print("textgan train — run \(id)\(session.resumed ? " (resumed)" : "") on \(data.corpus): \(data.description)")
         print("  \(data.train.count) training sequences, \(data.test?.count ?? 0) test; vocabulary \(data.vocabularySize); max length \(data.maxLength)")
+        if let file = data.vocabularyFile {
+            let unknown = data.trainingUnknownRate.map { String(format: "; %.2f%% of training tokens are <unk>", $0 * 100) } ?? ""
+            print("  vocabulary from \(file.path)\(unknown)")
+        }
         print("  checkpoints in \(session.runDirectory.path); run store \(database.path)")
         if printConfig {
             print("effective config:\n\(config.json)")

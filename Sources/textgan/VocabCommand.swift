@@ -28,6 +28,8 @@ struct VocabCommand: ParsableCommand {
         @Option(help: "Where to write the vocabulary (default: vocab/<corpus>.vocab under the package root).")
         var output: String?
 
+        @OptionGroup var report: OutputOptions
+
         func run() throws {
             let (corpus, root) = try load.load(self.corpus)
             let tokenizer = try corpus.tokenizer()
@@ -37,6 +39,22 @@ struct VocabCommand: ParsableCommand {
             let url = output.map { URL(fileURLWithPath: $0) }
                 ?? root.appendingPathComponent("vocab/\(corpus.name).vocab")
             try vocabulary.save(to: url)
+            let facts: [(String, JSONValue)] = [
+                ("corpus", .string(corpus.name)), ("corpus_sha256", .string(corpus.sha256)),
+                ("training_examples", JSONValue(corpus.train.count)), ("tokenizer", .string("\(tokenizer.config)")),
+                ("entries", JSONValue(vocabulary.count)), ("min_count", JSONValue(limits.minCount)),
+                ("max_size", JSONValue(limits.maxSize)),
+                ("unk_occurrences", JSONValue(vocabulary.counts[Int(Vocabulary.unk)])), ("path", .string(url.path)),
+            ]
+            switch report.chosen {
+            case .json:
+                print(JSONValue.object(facts).rendered())
+                return
+            case .csv:
+                print(DataTable(columns: ["key", "value"], rows: facts.map { [.string($0.0), $0.1] }).csv(), terminator: "")
+                return
+            case .table: break
+            }
             print("vocabulary of \(corpus.name) (sha256 \(corpus.sha256.prefix(16))…, \(corpus.train.count) training examples)")
             print("  tokenizer  \(tokenizer.config)")
             print("  entries    \(vocabulary.count) (4 special + \(vocabulary.count - 4)); min-count \(limits.minCount)"

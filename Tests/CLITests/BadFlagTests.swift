@@ -45,7 +45,10 @@ final class BadFlagTests: XCTestCase {
         "shared-data": Expectation(bad: [], names: []),  // only read for named corpora; a missing one is said there
         // (a store in a directory that does not exist yet is created, with the directory)
         "db": Expectation(bad: ["@corpus/t.sqlite", "/"], names: ["t.sqlite", "run store /"]),
-        "name": Expectation(bad: [], names: []),  // any text names a run
+        // Any text names a run but a number (an id), a path and control characters.
+        "name": Expectation(bad: ["12", "a/b", "two\nlines", ""], names: ["--name"]),
+        "vocab": Expectation(bad: ["/nonexistent/x.vocab", "no-such-vocabulary", "/"], names: ["--vocab"]),
+        "min-count": numeric(["--min-count"]),
         "canaries": numeric(["--canaries", "canaries.count"]),
         "canary-repeats": numeric(["--canary-repeats", "canaries.repeats"], extra: ["--canaries", "2"]),
     ]

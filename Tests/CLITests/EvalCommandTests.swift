@@ -254,6 +254,64 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 17)
     }
 
+    func testEvalPrintsCSVWithOneScorePerRow() throws {
+        let json = try eval(["1", "--samples", "60", "--seed", "3", "--sweep", "0.5,1.0", "--no-record", "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let temperatures = try XCTUnwrap(object["temperatures"] as? [[String: Any]])
+        let csv = try eval(["1", "--samples", "60", "--seed", "3", "--sweep", "0.5,1.0", "--no-record", "--format", "csv"])
+        XCTAssertEqual(csv.status, 0, csv.stderr)
+        let table = try readCSVObjects(csv.stdout)
+        XCTAssertEqual(table.columns, ["temperature", "metric", "value"])
+        for (t, entry) in zip(["0.5", "1"], temperatures) {
+            let metrics = try XCTUnwrap(entry["metrics"] as? [String: Double])
+            let rows = table.rows.filter { $0["temperature"] == t }
+            XCTAssertEqual(Set(rows.map { $0["metric"]! }), Set(metrics.keys), "T=\(t)")
+            for row in rows {
+                XCTAssertEqual(Double(row["value"]!)!, metrics[row["metric"]!]!, accuracy: 1e-12)
+            }
+        }
+        let nll = try XCTUnwrap(table.rows.first { $0["metric"] == "nll_test" })
+        XCTAssertEqual(nll["temperature"], "")
+        XCTAssertEqual(Double(nll["value"]!)!, object["nll_test"] as! Double, accuracy: 1e-12)
+    }
+
+    func testSampleWritesTextOrJSONLinesUnderGenerationConstraints() throws {
+        func sample(_ arguments: [String]) throws -> Finished {
+            try runProcess("textgan", ["sample", "1", "--db", database] + arguments)
+        }
+        let file = Self.directory.appendingPathComponent("samples.jsonl").path
+        let written = try sample(["-n", "30", "--seed", "4", "--format", "jsonl", "--output", file, "--no-repeat-ngram", "1",
+                                  "--min-length", "3", "--repetition-penalty", "1.2"])
+        XCTAssertEqual(written.status, 0, written.stderr)
+        XCTAssertEqual(written.stdout, "")
+        XCTAssertTrue(written.stderr.contains("wrote 30 samples to \(file)"), written.stderr)
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 30)
+        let eos: Int64 = 2
+        for (i, line) in lines.enumerated() {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            XCTAssertEqual(object["index"] as? Int, i)
+            let ids = try XCTUnwrap(object["token_ids"] as? [Int64])
+            // No token twice (no-repeat 1-grams), and the end token only after 3 tokens.
+            XCTAssertEqual(Set(ids).count, ids.count, "\(ids)")
+            if let end = ids.firstIndex(of: eos) { XCTAssertGreaterThanOrEqual(end, 3, "\(ids)") }
+            XCTAssertNotNil(object["text"] as? String)
+        }
+        // The text format is the texts, one per line, the same samples.
+        let text = try sample(["-n", "30", "--seed", "4", "--no-repeat-ngram", "1", "--min-length", "3", "--repetition-penalty", "1.2"])
+        XCTAssertEqual(text.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init),
+                       try lines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["text"] as? String })
+        for bad in [["--repetition-penalty", "0"], ["--repetition-penalty", "nan"], ["--no-repeat-ngram", "0"],
+                    ["--min-length", "-1"], ["--min-length", "9999"], ["--format", "csv"]] {
+            let result = try sample(bad)
+            XCTAssertNotEqual(result.status, 0, "\(bad)")
+            XCTAssertTrue(result.stderr.hasPrefix("Error: "), "\(bad): \(result.stderr)")
+        }
+        // eval scores the model's own distribution and records its protocol: it takes no constraints.
+        XCTAssertNotEqual(try eval(["1", "--no-repeat-ngram", "2", "--no-record"]).status, 0)
+    }
+
     func testSweepStoresOneRowPerTemperaturePerMetric() throws {
         let result = try eval(["1", "--samples", "150", "--sweep", "0.5,1.0,1.5", "--format", "json"])
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -156,6 +156,38 @@ final class REPLTests: XCTestCase {
         XCTAssertNil(repl.session.settings.sampling.maxLength)
     }
 
+    func testGenerationConstraintsAreSettingsThatSamplingUses() throws {
+        let repl = try Harness(runs: runs)
+        let maxLength = repl.session.model.generator.maxLength
+        try repl.run("/n 5")
+        try repl.run("/min-len 4")
+        try repl.run("/no-repeat-ngram 2")
+        let echoed = try repl.run("/repetition-penalty 1.3")
+        XCTAssertEqual(echoed.first?.hasSuffix("seed 0 · repetition-penalty 1.3 · no-repeat-ngram 2 · min-len 4"), true, "\(echoed)")
+        XCTAssertEqual(repl.session.settings.sampling,
+                       SamplingOptions(repetitionPenalty: 1.3, noRepeatNGramSize: 2, minLength: 4))
+        // Other settings keep them; the samples are the generator's under the same options and seed.
+        try repl.run("/temperature 0.8")
+        XCTAssertEqual(repl.session.settings.sampling.noRepeatNGramSize, 2)
+        try repl.run("/seed 3")
+        let samples = try repl.run("")
+        var rng = SeededGenerator(seed: 3)
+        let generator = repl.session.model.generator
+        XCTAssertEqual(samples, generator.sample(count: 5, options: repl.session.settings.sampling, using: &rng)
+            .map { repl.session.model.render($0) })
+        for (line, message) in [("/min-len \(maxLength)", "/min-len takes a whole number in 0…\(maxLength - 1)"),
+                                ("/no-repeat-ngram 0", "/no-repeat-ngram takes a whole number ≥ 1 or 'off'"),
+                                ("/repetition-penalty 0", "/repetition-penalty must be a number above 0"),
+                                ("/repetition-penalty x", "/repetition-penalty takes a number or 'off'")] {
+            XCTAssertTrue(repl.error(line).contains(message), "'\(line)' → '\(repl.error(line))'")
+        }
+        try repl.run("/min-len off")
+        try repl.run("/no-repeat-ngram off")
+        try repl.run("/repetition-penalty off")
+        XCTAssertFalse(repl.session.settings.sampling.constrainsHistory)
+        XCTAssertTrue(try repl.run("/help").joined().contains("/no-repeat-ngram 3"))
+    }
+
     func testBadArgumentsAndUnknownCommandsAreOneLineErrorsThatChangeNothing() throws {
         let repl = try Harness(runs: runs)
         let before = repl.session.settings
