@@ -11,7 +11,7 @@ struct TextGAN: ParsableCommand {
             + "live under runs/, vocab/ and corpora/ in the package root.",
         subcommands: [
             TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
-            RunsCommand.self, CompareCommand.self, SQLCommand.self, PlotCommand.self,
+            RunsCommand.self, CompareCommand.self, SQLCommand.self, PlotCommand.self, ReportCommand.self,
             CorpusCommand.self, VocabCommand.self, TokenizeCommand.self,
             Bleu.self, Bench.self,
         ]
