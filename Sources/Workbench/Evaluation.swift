@@ -135,6 +135,8 @@ public struct EvaluationSuite {
     public let tokens: ScoringTokens
     public let tokenizer: String
     public let bleu: BLEUEvaluator?
+    /// MS-Jaccard-n against the same references as BLEU (n in `bleuOrders`); nil without references.
+    public let msJaccard: MSJaccardIndex?
     public let smoothing: BLEUSmoothing
     public let trainingSet: (name: String, count: Int, index: TrainingSetIndex)
     public let oracle: Oracle?
@@ -153,6 +155,7 @@ public struct EvaluationSuite {
                                          maxOrder: EvaluationSuite.bleuOrders.max()!),
                 orders: EvaluationSuite.bleuOrders, smoothing: smoothing)
         }
+        msJaccard = bleu.map { MSJaccardIndex(references: $0.references.sentences, maxOrder: EvaluationSuite.bleuOrders.max()!) }
         let training = data.trainTokens.map(tokens.corpus) ?? data.train.sequences
         trainingSet = ("\(data.corpus):train", training.count, TrainingSetIndex(training))
     }
@@ -171,6 +174,9 @@ public struct EvaluationSuite {
         if let bleu {
             metrics.merge(bleu.scores(hypotheses, selfBLEU: true, threads: threads)) { $1 }
             metrics["rouge_l"] = rougeL(hypotheses: hypotheses, references: bleu.references.sentences, threads: threads).meanF
+            for score in msJaccard!.score(hypotheses, orders: EvaluationSuite.bleuOrders) {
+                metrics["ms_jaccard\(score.order)"] = score.value
+            }
         } else {
             metrics.merge(BLEUEvaluator.selfScores(hypotheses, orders: EvaluationSuite.bleuOrders, smoothing: smoothing,
                                                    threads: threads)) { $1 }
@@ -199,7 +205,8 @@ public struct EvaluationSuite {
             groups.append((.bleu(samples: n, references: references.name, referenceCount: references.sentences.count,
                                  tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
                            bleu.orders.map { "bleu\($0)" }))
-            groups.append((onSamples(references.name, references.sentences.count), ["rouge_l"]))
+            groups.append((onSamples(references.name, references.sentences.count),
+                           ["rouge_l"] + EvaluationSuite.bleuOrders.map { "ms_jaccard\($0)" }))
         }
         groups.append((.selfBLEU(samples: n, tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
                        EvaluationSuite.bleuOrders.map { "self_bleu\($0)" }))

@@ -19,6 +19,9 @@ struct EvalCommand: ParsableCommand {
             nltk-exact), mean over samples.
             - self_bleu2..self_bleu5: each sample against all the other samples (diversity; lower is more diverse).
             - rouge_l: ROUGE-L F1 of each sample against its best-matching reference, mean.
+            - ms_jaccard2..ms_jaccard5: MS-Jaccard-n (Montahaei et al. 2019), the generalized Jaccard similarity \
+            of the samples' and the references' n-gram rates (occurrences per sentence), geometric mean over \
+            1..n: quality and diversity in one number, higher is better.
             - distinct1..distinct4: unique n-grams over all n-grams of the samples.
             - memorisation_rate: the share of samples that are, token for token, a training sentence.
             - longest_copied, longest_copied_mean: the longest token span copied from one training sentence (max, \
@@ -206,7 +209,10 @@ private struct Report {
             rows += bleu.orders.map { ("bleu\($0)", "BLEU-\($0) vs \(bleu.references.name)") }
         }
         rows += EvaluationSuite.bleuOrders.map { ("self_bleu\($0)", "Self-BLEU-\($0) (lower: more diverse)") }
-        if let bleu = suite.bleu { rows.append(("rouge_l", "ROUGE-L F1 vs \(bleu.references.name)")) }
+        if let bleu = suite.bleu {
+            rows.append(("rouge_l", "ROUGE-L F1 vs \(bleu.references.name)"))
+            rows += EvaluationSuite.bleuOrders.map { ("ms_jaccard\($0)", "MS-Jaccard-\($0) vs \(bleu.references.name)") }
+        }
         rows += EvaluationSuite.distinctOrders.map { ("distinct\($0)", "distinct-\($0)") }
         rows.append(("memorisation_rate", "samples copied verbatim from \(suite.trainingSet.name)"))
         rows.append(("longest_copied", "longest copied span, tokens (max)"))
