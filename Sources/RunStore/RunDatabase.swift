@@ -436,6 +436,14 @@ extension RunDatabase {
                 """)
         }
 
+        // The named protocol (`textgan eval --protocol texygen`) a score was computed under; NULL when none was named.
+        migrator.registerMigration("v7-evaluation-protocol-name") { db in
+            try db.execute(sql: """
+                ALTER TABLE evaluations ADD COLUMN protocol TEXT;
+                PRAGMA user_version = 7;
+                """)
+        }
+
         return migrator
     }()
 

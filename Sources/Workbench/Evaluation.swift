@@ -223,8 +223,9 @@ public struct EvaluationSuite {
 extension EvaluationSuite {
     /// Records every score of `results` (and NLL-test) for a run at `step`, each under its protocol; returns how many
     /// scores were written.
+    /// `protocolName` names the protocol (`eval --protocol`) on every row.
     public func record(_ results: [TemperatureResult], nllTest: Double?, data: TrainingData, seed: UInt64,
-                       topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?,
+                       topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?, protocolName: String? = nil,
                        in store: RunDatabase) throws -> Int {
         var count = 0
         for result in results {
@@ -232,16 +233,19 @@ extension EvaluationSuite {
                 // Every protocol here is on samples, so the sampling filters are part of each.
                 evaluationProtocol.topK = topK
                 evaluationProtocol.topP = topP
+                evaluationProtocol.name = protocolName
                 try store.recordEvaluation(run: run, step: step, phaseStep: phaseStep, values: values,
                                            protocol: evaluationProtocol, signOfLife: false)
                 count += values.count
             }
         }
         if let nllTest, let test = data.test {
+            var evaluationProtocol = EvaluationProtocol.testNLL(corpus: data.corpus, sentences: test.count,
+                                                                tokenizer: data.tokenizerDescription)
+            evaluationProtocol.name = protocolName
             try store.recordEvaluation(
                 run: run, step: step, phaseStep: phaseStep, values: ["nll_test": nllTest],
-                protocol: .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription),
-                signOfLife: false)
+                protocol: evaluationProtocol, signOfLife: false)
             count += 1
         }
         return count

@@ -54,8 +54,19 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).")
     var runOrCheckpoint: String
 
-    @Option(help: "Samples drawn and scored at each temperature.")
-    var samples: Int = 10_000
+    @Option(help: "Samples drawn and scored at each temperature (default 10,000, or the --protocol's).")
+    var samples: Int?
+
+    @Option(name: .customLong("protocol"), help: ArgumentHelp(
+        "Score under a named protocol: \(NamedProtocol.all.map(\.name).joined(separator: ", ")). It sets the samples, "
+            + "temperatures, references and smoothing, refuses a run whose tokenizer or vocabulary differs from the "
+            + "protocol's, and is stored with every score.", valueName: "name"))
+    var protocolName: String?
+
+    /// The named protocol, when --protocol names one.
+    var namedProtocol: NamedProtocol? { get throws { try protocolName.map(NamedProtocol.named) } }
+
+    var sampleCount: Int { samples ?? (try? namedProtocol)?.sampleCount ?? 10_000 }
 
     @Option(parsing: .unconditional,
             help: "Evaluate at each of these temperatures, comma-separated (e.g. 0.5,0.7,1.0,1.2,1.5).",
@@ -97,10 +108,22 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var database: DatabaseOptions
 
-    var temperatures: [Double] { sweep ?? [sampling.temperature ?? 1] }
+    var temperatures: [Double] { sweep ?? (try? namedProtocol)?.temperatures ?? [sampling.temperature ?? 1] }
 
     func validate() throws {
-        guard (1...10_000_000).contains(samples) else { throw ValidationError("--samples must be in 1…10,000,000, not \(samples)") }
+        guard (1...10_000_000).contains(sampleCount) else { throw ValidationError("--samples must be in 1…10,000,000, not \(sampleCount)") }
+        if let named = try namedProtocol {
+            // A protocol fixes these: a score that departs from it must not carry its name.
+            let departures = [(samples != nil, "--samples"), (sweep != nil, "--sweep"), (sampling.temperature != nil, "--temperature"),
+                              (sampling.topK != nil, "--top-k"), (sampling.topP != nil, "--top-p"),
+                              (references != "test", "--references"), (smoothing != named.smoothing, "--smoothing")]
+                .filter(\.0).map(\.1)
+            if !departures.isEmpty {
+                throw ValidationError("--protocol \(named.name) fixes the samples (\(named.sampleCount)), temperatures, "
+                    + "references (the test split) and smoothing (\(named.smoothing.rawValue)); drop "
+                    + departures.joined(separator: ", "))
+            }
+        }
         if sweep != nil && sampling.temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
         if let sweep {
             guard !sweep.isEmpty else { throw ValidationError("--sweep needs at least one temperature") }
@@ -143,6 +166,9 @@ struct EvalCommand: ParsableCommand {
         let root = try workspace.packageRoot()
         let data = try TrainingData.load(for: loaded, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
                                          sharedData: workspace.sharedDataDirectory(root: root))
+        if let named = try namedProtocol, let why = named.unmet(by: data) {
+            throw WorkbenchError("\(runID.map { "run \($0)" } ?? loaded.checkpoint.path) does not meet protocol \(named.name): \(why)")
+        }
         let suite = EvaluationSuite(data: data, references: try data.references(references, file: referenceFile()),
                                     smoothing: smoothing, threads: threads)
 
@@ -150,7 +176,7 @@ struct EvalCommand: ParsableCommand {
         var results: [TemperatureResult] = []
         for t in temperatures {
             results.append(suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
-                                          temperature: t, count: samples, seed: seed))
+                                          temperature: t, count: sampleCount, seed: seed))
         }
         let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
 
@@ -162,7 +188,7 @@ struct EvalCommand: ParsableCommand {
             } else {
                 let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
                                              topP: sampling.topP, run: runID, step: loaded.step,
-                                             phaseStep: loaded.position.phaseStep, in: store)
+                                             phaseStep: loaded.position.phaseStep, protocolName: protocolName, in: store)
                 notes.append("recorded \(count) scores for run \(runID) at step \(loaded.step) in \(database.path)")
             }
         } else {
@@ -225,10 +251,13 @@ private struct Report {
         let subject = runID.map { "run \($0)" } ?? loaded.checkpoint.path
         lines.append("textgan eval — \(subject): \(loaded.config.algorithm) on \(data.corpus), \(loaded.position.description)")
         lines.append("  checkpoint    \(loaded.checkpoint.path)")
-        var sampling = "\(command.samples) per temperature, seed \(command.seed)"
+        var sampling = "\(command.sampleCount) per temperature, seed \(command.seed)"
         if let k = command.sampling.topK { sampling += ", top-k \(k)" }
         if let p = command.sampling.topP { sampling += ", top-p \(p)" }
         lines.append("  samples       \(sampling)")
+        if let named = try? command.namedProtocol {
+            lines.append("  protocol      \(named.name) (\(named.citation)); \(named.notes)")
+        }
         lines.append("  tokens        \(suite.tokenizer)")
         if let bleu = suite.bleu {
             lines.append("  references    \(bleu.references.name) (\(bleu.references.sentences.count) sentences), BLEU smoothing \(bleu.smoothing.rawValue)")
@@ -267,7 +296,8 @@ private struct Report {
             "position": loaded.position.description,
             "algorithm": loaded.config.algorithm,
             "corpus": data.corpus,
-            "samples": command.samples,
+            "samples": command.sampleCount,
+            "protocol": command.protocolName.map { $0 as Any } ?? NSNull(),
             "seed": command.seed,
             "top_k": command.sampling.topK.map { $0 as Any } ?? NSNull(),
             "top_p": command.sampling.topP.map { $0 as Any } ?? NSNull(),

@@ -94,7 +94,7 @@ final class EvaluationScoringTests: XCTestCase {
     func testEvalArgumentsParseAndContradictionsAreRejected() throws {
         let sweep = try EvalCommand.parse(["3", "--sweep", "0.5, 0.7,1.0"])
         XCTAssertEqual(sweep.temperatures, [0.5, 0.7, 1.0])
-        XCTAssertEqual(sweep.samples, 10_000)
+        XCTAssertEqual(sweep.sampleCount, 10_000)
         XCTAssertEqual(sweep.references, "test")
         XCTAssertEqual(try EvalCommand.parse(["3"]).temperatures, [1])
         XCTAssertEqual(try EvalCommand.parse(["3", "--temperature", "0.8"]).temperatures, [0.8])
