@@ -153,6 +153,22 @@ extension SVGChart {
     /// Legend entries are cut to this many characters (the whole name is the entry's tooltip).
     static let legendCharacters = 38
 
+    /// The subtitle cut into lines that fit the chart's width, at spaces.
+    var subtitleLines: [String] {
+        guard let subtitle else { return [] }
+        let limit = max(20, Int((width - 80) / (12 * 0.56)))
+        var lines: [String] = [], line = ""
+        for word in subtitle.split(separator: " ", omittingEmptySubsequences: false) {
+            if !line.isEmpty && line.count + 1 + word.count > limit {
+                lines.append(line)
+                line = String(word)
+            } else {
+                line += (line.isEmpty ? "" : " ") + word
+            }
+        }
+        return lines + (line.isEmpty ? [] : [line])
+    }
+
     public var layout: Layout {
         let finite = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
         func ticks(_ fixed: ClosedRange<Double>?, _ values: [Double], extra: [Double]) -> Ticks {
@@ -168,7 +184,7 @@ extension SVGChart {
         let legendWidth = entries.isEmpty ? 0
             : min(Self.textWidth(String(repeating: "m", count: Self.legendCharacters)),
                   entries.map { Self.textWidth(String($0.prefix(Self.legendCharacters))) }.max()!) + 40
-        let top = subtitle == nil ? 46.0 : 62.0
+        let top = 46.0 + 16 * Double(subtitleLines.count)
         let right = width - 16 - legendWidth
         return Layout(
             left: 36 + yLabelWidth + 10, top: top, right: right, bottom: height - 48,
@@ -195,8 +211,11 @@ extension SVGChart {
         out.append("<rect class=\"background\" width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>")
         out.append("<text class=\"title\" x=\"\(n(l.left))\" y=\"24\" font-size=\"15\" font-weight=\"600\" "
                    + "fill=\"#222\">\(escape(title))</text>")
-        if let subtitle {
-            out.append("<text class=\"subtitle\" x=\"\(n(l.left))\" y=\"42\" fill=\"#555\">\(escape(subtitle))</text>")
+        if subtitle != nil {
+            out.append("<text class=\"subtitle\" x=\"\(n(l.left))\" y=\"42\" fill=\"#555\">"
+                       + subtitleLines.enumerated().map { i, line in
+                           "<tspan x=\"\(n(l.left))\" dy=\"\(i == 0 ? 0 : 16)\">\(escape(line))</tspan>"
+                       }.joined() + "</text>")
         }
         out += bandElements(l)
         out += gridAndAxes(l)
@@ -286,13 +305,16 @@ extension SVGChart {
     }
 
     private func markerElements(_ l: Layout) -> [String] {
-        markers.compactMap { marker in
+        markers.enumerated().compactMap { index, marker in
             let x = l.x(marker.x)
             guard x >= l.left - 0.5 && x <= l.right + 0.5 else { return nil }
+            // Labels step down the plot, so markers close together stay readable, and turn left near the right edge.
+            let leftward = x + 4 + Self.textWidth(marker.label, size: 10) > l.right
             return "<g class=\"marker\" data-x=\"\(marker.x)\"><line x1=\"\(n(x))\" y1=\"\(n(l.top))\" x2=\"\(n(x))\" "
                 + "y2=\"\(n(l.bottom))\" stroke=\"\(escape(marker.color))\" stroke-dasharray=\"3 3\"/>"
-                + "<text x=\"\(n(x + 4))\" y=\"\(n(l.top + 12))\" font-size=\"10\" fill=\"\(escape(marker.color))\">"
-                + "\(escape(marker.label))</text></g>"
+                + "<text x=\"\(n(leftward ? x - 4 : x + 4))\" y=\"\(n(l.top + 12 + 13 * Double(index % 4)))\" font-size=\"10\" "
+                + (leftward ? "text-anchor=\"end\" " : "")
+                + "fill=\"\(escape(marker.color))\">\(escape(marker.label))</text></g>"
         }
     }
 

@@ -133,11 +133,16 @@ struct ReportPage {
         if evaluations.isEmpty { out.append("<p class=\"none\">No evaluations recorded.</p>") }
         var protocols: [String] = []
         for e in evaluations where !protocols.contains(e.protocol) { protocols.append(e.protocol) }
-        for label in protocols {
-            out.append("<table class=\"scores\"><caption>\(escapeXML(label))</caption><tbody>"
-                       + evaluations.filter { $0.protocol == label }.map {
-                           "<tr><td><code>\(escapeXML($0.key))</code></td><td class=\"num\">\(Format.number($0.values[0]))</td></tr>"
-                       }.joined() + "</tbody></table>")
+        if !protocols.isEmpty {
+            // One table: a heading row per protocol, then its scores.
+            var rows: [String] = []
+            for label in protocols {
+                rows.append("<tr><th class=\"protocol\" colspan=\"2\">\(escapeXML(label))</th></tr>")
+                rows += evaluations.filter { $0.protocol == label }.map {
+                    "<tr><td><code>\(escapeXML($0.key))</code></td><td class=\"num\">\(Format.number($0.values[0]))</td></tr>"
+                }
+            }
+            out.append("<table class=\"scores\"><tbody>" + rows.joined() + "</tbody></table>")
         }
         out.append("</section>")
         return (out.joined(separator: "\n"), charts)
@@ -160,7 +165,6 @@ struct ReportPage {
         th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
         th { background: #f5f5f5; }
         td.num { text-align: right; font-variant-numeric: tabular-nums; }
-        caption { text-align: left; color: #555; padding: 0.2em 0; font-size: 0.95em; }
         .status.finished { color: #1a7f37; } .status.failed, .status.crashed { color: #c62828; }
         .status.interrupted { color: #b26a00; } .status.running { color: #0b6aa2; }
         dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.1em 1em; margin: 0.5em 0; }
@@ -170,7 +174,7 @@ struct ReportPage {
         div.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 0 1em; }
         div.charts figure.chart { margin: 0.5em 0; }
         ol.samples li { font-family: ui-monospace, 'DejaVu Sans Mono', monospace; font-size: 0.9em; }
-        table.scores { display: inline-table; margin-right: 1em; }
+        table.scores th.protocol { font-weight: 500; color: #444; background: #f3f6fa; }
         """
 
     static func page(title: String, body: [String]) -> String {

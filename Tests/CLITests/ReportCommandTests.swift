@@ -48,12 +48,12 @@ final class ReportCommandTests: XCTestCase {
             let samples = try store.details(of: id, sampleLimit: 10).lastSamples.map(\.text)
             XCTAssertFalse(samples.isEmpty)
             XCTAssertEqual(section.elements("ol", class: "samples").first?.elements("li").map(\.text), samples)
-            let captions = section.elements("caption").map(\.text)
+            let captions = section.elements("th", class: "protocol").map(\.text)
             XCTAssertEqual(Set(captions), Set(try store.compare([id]).evaluations.map(\.protocol)))
             XCTAssertTrue(section.elements("details", class: "config").first?.allText.contains("mle.learningRate") == true)
         }
         // Run 1's sweep: a table for each temperature's BLEU protocol.
-        XCTAssertTrue(sections[1].elements("caption").map(\.text).contains { $0.contains("T=1.4") })
+        XCTAssertTrue(sections[1].elements("th", class: "protocol").map(\.text).contains { $0.contains("T=1.4") })
     }
 
     func testThePageLoadsNothingAndRunsNoScript() throws {

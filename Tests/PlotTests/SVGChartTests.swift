@@ -123,6 +123,17 @@ final class SVGChartTests: XCTestCase {
         XCTAssertEqual(root.elements("text", class: "point-label").last?["text-anchor"], "end")
     }
 
+    func testALongSubtitleWrapsAndPushesThePlotDown() throws {
+        let series = [SVGChart.Series(name: "a", points: [.init(x: 0, y: 0), .init(x: 1, y: 1)], color: "#000")]
+        let short = SVGChart(title: "t", subtitle: "one line", xLabel: "x", yLabel: "y", series: series)
+        let long = SVGChart(title: "t", subtitle: Array(repeating: "twelve chars", count: 20).joined(separator: " "),
+                            xLabel: "x", yLabel: "y", series: series)
+        let lines = try parseXML(long.svg()).elements("text", class: "subtitle")[0].elements("tspan")
+        XCTAssertEqual(lines.count, 3)
+        XCTAssertEqual(lines.map(\.text).joined(separator: " "), long.subtitle)
+        XCTAssertEqual(long.layout.top - short.layout.top, 32)
+    }
+
     func testBandsShadeTheirRangeAndTextIsEscaped() throws {
         let name = #"#3 <tang> & "quick""#
         let chart = SVGChart(
