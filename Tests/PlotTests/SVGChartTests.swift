@@ -98,6 +98,10 @@ final class SVGChartTests: XCTestCase {
         XCTAssertEqual(x(Double(lone[0]["cx"]!)!), 400, accuracy: 0.05)
         XCTAssertEqual(y(Double(lone[0]["cy"]!)!), 2.2, accuracy: 1e-3)
 
+        // The ticks span the plot area: the lowest y tick on its bottom edge, the highest on its top edge.
+        let yTickLines = root.elements("g").filter { $0["class"] == "tick y" }.map { Double($0.children[0]["y1"]!)! }
+        XCTAssertEqual(yTickLines.first!, chart.layout.bottom, accuracy: 0.01)
+        XCTAssertEqual(yTickLines.last!, chart.layout.top, accuracy: 0.01)
         // The axes are at nice ticks around the data; the legend names both series; the title is there.
         let xTicks = root.elements("g").filter { $0["class"] == "tick x" }.compactMap { Double($0["data-value"]!) }
         XCTAssertEqual(xTicks, [0, 200, 400, 600, 800, 1000])
