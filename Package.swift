@@ -9,7 +9,7 @@
 // Workbench is the application: run configs and their layering, corpora as training data, the evaluation suite,
 // runs rebuilt from checkpoints, the algorithm and model registry, and the benchmarks; textgan is its commands.
 // The REPL's line editing: CEditLine (C shim over the system libedit) ← textgan.
-// Metrics stands beside them and depends on nothing in the project. Digest (SHA-256, SplitMix64) is a leaf that
+// Metrics and Plot (SVG charts) stand beside them and depend on nothing in the project; Workbench selects what to plot. Digest (SHA-256, SplitMix64) is a leaf that
 // NumericCore and TextPipeline both use.
 import PackageDescription
 
@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Digest", targets: ["Digest"]),
         .library(name: "RunStore", targets: ["RunStore"]),
         .library(name: "Metrics", targets: ["Metrics"]),
+        .library(name: "Plot", targets: ["Plot"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -99,10 +100,12 @@ let package = Package(
         // the training session that records a run, benchmarks.
         .target(
             name: "Workbench",
-            dependencies: ["Training", "Models", "Layers", "NumericCore", "TextPipeline", "Metrics", "Digest", "RunStore"]
+            dependencies: ["Training", "Models", "Layers", "NumericCore", "TextPipeline", "Metrics", "Digest", "RunStore", "Plot"]
         ),
         // BLEU / Self-BLEU, ROUGE-L, distinct-n and memorisation on token-id sentences; no project dependencies.
         .target(name: "Metrics"),
+        // SVG charts built as strings (axes, ticks, legend, shaded ranges); no project dependencies.
+        .target(name: "Plot"),
         .executableTarget(
             name: "textgan",
             dependencies: [
@@ -114,6 +117,7 @@ let package = Package(
                 "Digest",
                 "RunStore",
                 "Metrics",
+                "Plot",
                 "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -140,6 +144,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["textgan", "Workbench", "Training", "RunStore", "Models", "NumericCore", "Metrics", "TextPipeline", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Training", "Models", "Layers", "NumericCore", "RunStore", "TextPipeline", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Digest", "TestSupport"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot", "Workbench", "RunStore", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Layers", "NumericCore", "TestSupport"]),
     ]
 )

@@ -56,12 +56,15 @@ public struct EvaluationProtocol: Sendable, Equatable, Codable {
     /// Sampling filters, when the samples were drawn with them (nil: the whole distribution).
     public var topK: Int?
     public var topP: Double?
+    /// The named protocol the score follows (`eval --protocol`: texygen, gfs, …); nil when none was named.
+    public var name: String?
 
     public init(
         sampleCount: Int, referenceSet: String, referenceCount: Int? = nil, tokenizer: String,
         smoothing: String? = nil, seed: UInt64? = nil, temperature: Double? = nil, topK: Int? = nil,
-        topP: Double? = nil
+        topP: Double? = nil, name: String? = nil
     ) {
+        self.name = name
         self.sampleCount = sampleCount
         self.referenceSet = referenceSet
         self.referenceCount = referenceCount
@@ -258,10 +261,12 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var time: Date
     /// "train" or "eval" (`textgan eval`); nil for rows recorded before schema version 5.
     public var recordedBy: String?
+    /// The named protocol (`eval --protocol`), nil when none was named (and for rows before schema version 8).
+    public var protocolName: String?
 
     enum CodingKeys: String, CodingKey {
         case id, runID = "run_id", step, phaseStep = "phase_step", metric, storedValue = "value", kind
-        case recordedBy = "recorded_by"
+        case recordedBy = "recorded_by", protocolName = "protocol"
         case sampleCount = "sample_count"
         case referenceSet = "reference_set", referenceCount = "reference_count", tokenizer, smoothing
         case storedSeed = "seed", temperature, topK = "top_k", topP = "top_p", time
@@ -285,6 +290,7 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         self.temperature = p.temperature
         self.topK = p.topK
         self.topP = p.topP
+        self.protocolName = p.name
         self.time = time
     }
 
@@ -294,7 +300,7 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         EvaluationProtocol(
             sampleCount: sampleCount, referenceSet: referenceSet, referenceCount: referenceCount,
             tokenizer: tokenizer, smoothing: smoothing, seed: storedSeed.map { UInt64(bitPattern: $0) },
-            temperature: temperature, topK: topK, topP: topP)
+            temperature: temperature, topK: topK, topP: topP, name: protocolName)
     }
 }
 

@@ -467,6 +467,14 @@ extension RunDatabase {
                 """)
         }
 
+        // The named protocol (`textgan eval --protocol texygen`) a score was computed under; NULL when none was named.
+        migrator.registerMigration("v8-evaluation-protocol-name") { db in
+            try db.execute(sql: """
+                ALTER TABLE evaluations ADD COLUMN protocol TEXT;
+                PRAGMA user_version = 8;
+                """)
+        }
+
         return migrator
     }()
 

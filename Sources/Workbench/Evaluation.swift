@@ -135,6 +135,8 @@ public struct EvaluationSuite {
     public let tokens: ScoringTokens
     public let tokenizer: String
     public let bleu: BLEUEvaluator?
+    /// MS-Jaccard-n against the same references as BLEU (n in `bleuOrders`); nil without references.
+    public let msJaccard: MSJaccardIndex?
     public let smoothing: BLEUSmoothing
     public let trainingSet: (name: String, count: Int, index: TrainingSetIndex)
     public let oracle: Oracle?
@@ -153,6 +155,7 @@ public struct EvaluationSuite {
                                          maxOrder: EvaluationSuite.bleuOrders.max()!),
                 orders: EvaluationSuite.bleuOrders, smoothing: smoothing)
         }
+        msJaccard = bleu.map { MSJaccardIndex(references: $0.references.sentences, maxOrder: EvaluationSuite.bleuOrders.max()!) }
         let training = data.trainTokens.map(tokens.corpus) ?? data.train.sequences
         trainingSet = ("\(data.corpus):train", training.count, TrainingSetIndex(training))
     }
@@ -171,6 +174,9 @@ public struct EvaluationSuite {
         if let bleu {
             metrics.merge(bleu.scores(hypotheses, selfBLEU: true, threads: threads)) { $1 }
             metrics["rouge_l"] = rougeL(hypotheses: hypotheses, references: bleu.references.sentences, threads: threads).meanF
+            for score in msJaccard!.score(hypotheses, orders: EvaluationSuite.bleuOrders) {
+                metrics["ms_jaccard\(score.order)"] = score.value
+            }
         } else {
             metrics.merge(BLEUEvaluator.selfScores(hypotheses, orders: EvaluationSuite.bleuOrders, smoothing: smoothing,
                                                    threads: threads)) { $1 }
@@ -199,7 +205,8 @@ public struct EvaluationSuite {
             groups.append((.bleu(samples: n, references: references.name, referenceCount: references.sentences.count,
                                  tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
                            bleu.orders.map { "bleu\($0)" }))
-            groups.append((onSamples(references.name, references.sentences.count), ["rouge_l"]))
+            groups.append((onSamples(references.name, references.sentences.count),
+                           ["rouge_l"] + EvaluationSuite.bleuOrders.map { "ms_jaccard\($0)" }))
         }
         groups.append((.selfBLEU(samples: n, tokenizer: tokenizer, smoothing: smoothing, seed: seed, temperature: t),
                        EvaluationSuite.bleuOrders.map { "self_bleu\($0)" }))
@@ -216,8 +223,9 @@ public struct EvaluationSuite {
 extension EvaluationSuite {
     /// Records every score of `results` (and NLL-test) for a run at `step`, each under its protocol; returns how many
     /// scores were written.
+    /// `protocolName` names the protocol (`eval --protocol`) on every row.
     public func record(_ results: [TemperatureResult], nllTest: Double?, data: TrainingData, seed: UInt64,
-                       topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?,
+                       topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?, protocolName: String? = nil,
                        in store: RunDatabase) throws -> Int {
         var count = 0
         for result in results {
@@ -225,16 +233,19 @@ extension EvaluationSuite {
                 // Every protocol here is on samples, so the sampling filters are part of each.
                 evaluationProtocol.topK = topK
                 evaluationProtocol.topP = topP
+                evaluationProtocol.name = protocolName
                 try store.recordEvaluation(run: run, step: step, phaseStep: phaseStep, values: values,
                                            protocol: evaluationProtocol, signOfLife: false)
                 count += values.count
             }
         }
         if let nllTest, let test = data.test {
+            var evaluationProtocol = EvaluationProtocol.testNLL(corpus: data.corpus, sentences: test.count,
+                                                                tokenizer: data.tokenizerDescription)
+            evaluationProtocol.name = protocolName
             try store.recordEvaluation(
                 run: run, step: step, phaseStep: phaseStep, values: ["nll_test": nllTest],
-                protocol: .testNLL(corpus: data.corpus, sentences: test.count, tokenizer: data.tokenizerDescription),
-                signOfLife: false)
+                protocol: evaluationProtocol, signOfLife: false)
             count += 1
         }
         return count

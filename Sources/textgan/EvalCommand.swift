@@ -19,6 +19,9 @@ struct EvalCommand: ParsableCommand {
             nltk-exact), mean over samples.
             - self_bleu2..self_bleu5: each sample against all the other samples (diversity; lower is more diverse).
             - rouge_l: ROUGE-L F1 of each sample against its best-matching reference, mean.
+            - ms_jaccard2..ms_jaccard5: MS-Jaccard-n (Montahaei et al. 2019), the generalized Jaccard similarity \
+            of the samples' and the references' n-gram rates (occurrences per sentence), geometric mean over \
+            1..n: quality and diversity in one number, higher is better.
             - distinct1..distinct4: unique n-grams over all n-grams of the samples.
             - memorisation_rate: the share of samples that are, token for token, a training sentence.
             - longest_copied, longest_copied_mean: the longest token span copied from one training sentence (max, \
@@ -52,8 +55,19 @@ struct EvalCommand: ParsableCommand {
     @Argument(help: "A run id or name (its latest checkpoint, or --best) or a checkpoint file (./name for a file named like a run).")
     var runOrCheckpoint: String
 
-    @Option(help: "Samples drawn and scored at each temperature.")
-    var samples: Int = 10_000
+    @Option(help: "Samples drawn and scored at each temperature (default 10,000, or the --protocol's).")
+    var samples: Int?
+
+    @Option(name: .customLong("protocol"), help: ArgumentHelp(
+        "Score under a named protocol: \(NamedProtocol.all.map(\.name).joined(separator: ", ")). It sets the samples, "
+            + "temperatures, references and smoothing, refuses a run whose tokenizer or vocabulary differs from the "
+            + "protocol's, and is stored with every score.", valueName: "name"))
+    var protocolName: String?
+
+    /// The named protocol, when --protocol names one.
+    var namedProtocol: NamedProtocol? { get throws { try protocolName.map(NamedProtocol.named) } }
+
+    var sampleCount: Int { samples ?? (try? namedProtocol)?.sampleCount ?? 10_000 }
 
     @Option(parsing: .unconditional,
             help: "Evaluate at each of these temperatures, comma-separated (e.g. 0.5,0.7,1.0,1.2,1.5).",
@@ -107,10 +121,22 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var workspace: WorkspaceOptions
     @OptionGroup var database: DatabaseOptions
 
-    var temperatures: [Double] { sweep ?? [sampling.temperature ?? 1] }
+    var temperatures: [Double] { sweep ?? (try? namedProtocol)?.temperatures ?? [sampling.temperature ?? 1] }
 
     func validate() throws {
-        guard (1...10_000_000).contains(samples) else { throw ValidationError("--samples must be in 1…10,000,000, not \(samples)") }
+        guard (1...10_000_000).contains(sampleCount) else { throw ValidationError("--samples must be in 1…10,000,000, not \(sampleCount)") }
+        if let named = try namedProtocol {
+            // A protocol fixes these: a score that departs from it must not carry its name.
+            let departures = [(samples != nil, "--samples"), (sweep != nil, "--sweep"), (sampling.temperature != nil, "--temperature"),
+                              (sampling.topK != nil, "--top-k"), (sampling.topP != nil, "--top-p"),
+                              (references != "test", "--references"), (smoothing != named.smoothing, "--smoothing")]
+                .filter(\.0).map(\.1)
+            if !departures.isEmpty {
+                throw ValidationError("--protocol \(named.name) fixes the samples (\(named.sampleCount)), temperatures, "
+                    + "references (the test split) and smoothing (\(named.smoothing.rawValue)); drop "
+                    + departures.joined(separator: ", "))
+            }
+        }
         if sweep != nil && sampling.temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
         if let sweep {
             guard !sweep.isEmpty else { throw ValidationError("--sweep needs at least one temperature") }
@@ -157,6 +183,9 @@ struct EvalCommand: ParsableCommand {
         let root = try workspace.packageRoot()
         let data = try TrainingData.load(for: loaded, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
                                          sharedData: workspace.sharedDataDirectory(root: root))
+        if let named = try namedProtocol, let why = named.unmet(by: data) {
+            throw WorkbenchError("\(runID.map { "run \($0)" } ?? loaded.checkpoint.path) does not meet protocol \(named.name): \(why)")
+        }
         let suite = EvaluationSuite(data: data, references: try data.references(references, file: referenceFile()),
                                     smoothing: smoothing, threads: threads)
 
@@ -164,7 +193,7 @@ struct EvalCommand: ParsableCommand {
         var results: [TemperatureResult] = []
         for t in temperatures {
             results.append(suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
-                                          temperature: t, count: samples, seed: seed))
+                                          temperature: t, count: sampleCount, seed: seed))
         }
         let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
         let privacyResult = try privacy ? privacyEvaluation(loaded, data: data) : nil
@@ -177,7 +206,7 @@ struct EvalCommand: ParsableCommand {
             } else {
                 let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
                                              topP: sampling.topP, run: runID, step: loaded.step,
-                                             phaseStep: loaded.position.phaseStep, in: store)
+                                             phaseStep: loaded.position.phaseStep, protocolName: protocolName, in: store)
                 let privacyCount = try privacyResult?.record(run: runID, step: loaded.step, phaseStep: loaded.position.phaseStep,
                                                              in: store) ?? 0
                 notes.append("recorded \(count + privacyCount) scores for run \(runID) at step \(loaded.step) in \(database.path)")
@@ -241,7 +270,10 @@ private struct Report {
             rows += bleu.orders.map { ("bleu\($0)", "BLEU-\($0) vs \(bleu.references.name)") }
         }
         rows += EvaluationSuite.bleuOrders.map { ("self_bleu\($0)", "Self-BLEU-\($0) (lower: more diverse)") }
-        if let bleu = suite.bleu { rows.append(("rouge_l", "ROUGE-L F1 vs \(bleu.references.name)")) }
+        if let bleu = suite.bleu {
+            rows.append(("rouge_l", "ROUGE-L F1 vs \(bleu.references.name)"))
+            rows += EvaluationSuite.bleuOrders.map { ("ms_jaccard\($0)", "MS-Jaccard-\($0) vs \(bleu.references.name)") }
+        }
         rows += EvaluationSuite.distinctOrders.map { ("distinct\($0)", "distinct-\($0)") }
         rows.append(("memorisation_rate", "samples copied verbatim from \(suite.trainingSet.name)"))
         rows.append(("longest_copied", "longest copied span, tokens (max)"))
@@ -254,10 +286,13 @@ private struct Report {
         let subject = runID.map { "run \($0)" } ?? loaded.checkpoint.path
         lines.append("textgan eval — \(subject): \(loaded.config.algorithm) on \(data.corpus), \(loaded.position.description)")
         lines.append("  checkpoint    \(loaded.checkpoint.path)")
-        var sampling = "\(command.samples) per temperature, seed \(command.seed)"
+        var sampling = "\(command.sampleCount) per temperature, seed \(command.seed)"
         if let k = command.sampling.topK { sampling += ", top-k \(k)" }
         if let p = command.sampling.topP { sampling += ", top-p \(p)" }
         lines.append("  samples       \(sampling)")
+        if let named = try? command.namedProtocol {
+            lines.append("  protocol      \(named.name) (\(named.citation)); \(named.notes)")
+        }
         lines.append("  tokens        \(suite.tokenizer)")
         if let bleu = suite.bleu {
             lines.append("  references    \(bleu.references.name) (\(bleu.references.sentences.count) sentences), BLEU smoothing \(bleu.smoothing.rawValue)")
@@ -299,7 +334,8 @@ private struct Report {
             "position": loaded.position.description,
             "algorithm": loaded.config.algorithm,
             "corpus": data.corpus,
-            "samples": command.samples,
+            "samples": command.sampleCount,
+            "protocol": command.protocolName.map { $0 as Any } ?? NSNull(),
             "seed": command.seed,
             "top_k": command.sampling.topK.map { $0 as Any } ?? NSNull(),
             "top_p": command.sampling.topP.map { $0 as Any } ?? NSNull(),

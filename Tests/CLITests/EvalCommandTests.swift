@@ -94,7 +94,7 @@ final class EvaluationScoringTests: XCTestCase {
     func testEvalArgumentsParseAndContradictionsAreRejected() throws {
         let sweep = try EvalCommand.parse(["3", "--sweep", "0.5, 0.7,1.0"])
         XCTAssertEqual(sweep.temperatures, [0.5, 0.7, 1.0])
-        XCTAssertEqual(sweep.samples, 10_000)
+        XCTAssertEqual(sweep.sampleCount, 10_000)
         XCTAssertEqual(sweep.references, "test")
         XCTAssertEqual(try EvalCommand.parse(["3"]).temperatures, [1])
         XCTAssertEqual(try EvalCommand.parse(["3", "--temperature", "0.8"]).temperatures, [0.8])
@@ -205,12 +205,12 @@ final class EvalEndToEndTests: XCTestCase {
         let (trainCount, testCount) = splits
         for text in ["bleu2", "bleu5", "self_bleu4", "rouge_l", "distinct1", "distinct4", "memorisation_rate",
                      "longest_copied", "nll_test", "T=1", "references    tiny:test (\(testCount) sentences)",
-                     "recorded 17 scores"] {
+                     "ms_jaccard4", "recorded 21 scores"] {
             XCTAssertTrue(result.stdout.contains(text), "missing \(text) in\n\(result.stdout)")
         }
 
         let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
-        XCTAssertEqual(added.count, 17)  // bleu 4, self-bleu 4, rouge_l, distinct 4, memorisation 3, nll_test
+        XCTAssertEqual(added.count, 21)  // bleu 4, self-bleu 4, rouge_l, ms-jaccard 4, distinct 4, memorisation 3, nll_test
         XCTAssertTrue(added.allSatisfy { $0.step == lastTrainingStep }, "at the latest checkpoint's step")
         func row(_ metric: String) -> Evaluation { added.first { $0.metric == metric }! }
         let tokenizer = "mode=word lowercase=false normalization=nfc max-length=none"
@@ -222,6 +222,10 @@ final class EvalEndToEndTests: XCTestCase {
             smoothing: "method1", seed: 5, temperature: 1))
         XCTAssertEqual(row("rouge_l").evaluationProtocol, EvaluationProtocol(
             sampleCount: 200, referenceSet: "tiny:test", referenceCount: testCount, tokenizer: tokenizer, seed: 5, temperature: 1))
+        for n in 2...5 {
+            XCTAssertEqual(row("ms_jaccard\(n)").evaluationProtocol, row("rouge_l").evaluationProtocol, "ms_jaccard\(n)")
+            XCTAssertTrue((0...1).contains(row("ms_jaccard\(n)").value), "ms_jaccard\(n) \(row("ms_jaccard\(n)").value)")
+        }
         XCTAssertEqual(row("distinct2").evaluationProtocol, EvaluationProtocol(
             sampleCount: 200, referenceSet: "self", tokenizer: tokenizer, seed: 5, temperature: 1))
         XCTAssertEqual(row("memorisation_rate").evaluationProtocol, EvaluationProtocol(
@@ -251,7 +255,7 @@ final class EvalEndToEndTests: XCTestCase {
         let metrics = try XCTUnwrap(temperatures[0]["metrics"] as? [String: Double])
         XCTAssertEqual(metrics["bleu4"]!, row("bleu4").value, accuracy: 1e-12)
         XCTAssertEqual(metrics["memorisation_rate"]!, row("memorisation_rate").value, accuracy: 1e-12)
-        XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 17)
+        XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 21)
     }
 
     func testEvalPrintsCSVWithOneScorePerRow() throws {
@@ -320,7 +324,7 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertEqual(temperatures.compactMap { $0["temperature"] as? Double }, [0.5, 1.0, 1.5])
 
         let sampled = try store.evaluations(run: 1).filter { $0.sampleCount == 150 }
-        XCTAssertEqual(sampled.count, 3 * 16)
+        XCTAssertEqual(sampled.count, 3 * 20)
         for metric in Set(sampled.map(\.metric)) {
             XCTAssertEqual(sampled.filter { $0.metric == metric }.compactMap(\.temperature).sorted(), [0.5, 1.0, 1.5], metric)
         }
