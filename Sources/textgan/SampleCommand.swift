@@ -63,6 +63,7 @@ struct SampleCommand: ParsableCommand {
         }
         var options = try sampling.options(temperature: sampling.temperature ?? 1)
         try constraints.apply(to: &options)
+        options.latent = try constraints.latentCode(for: loaded.generator)
         var rng = SeededGenerator(seed: seed)
         let samples = loaded.generator.sample(count: count, options: options, prefix: prefixIDs, using: &rng)
         let text = samples.enumerated().map { index, ids in

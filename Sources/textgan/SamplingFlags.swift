@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import Models
+import NumericCore
 
 /// The sampling options of every command that samples (`sample`, `eval`), declared once. Values are read as
 /// decimals (Double), so the run store records exactly what was typed, and become a model's `SamplingOptions`
@@ -56,9 +58,50 @@ struct GenerationFlags: ParsableArguments {
         valueName: "tokens"))
     var minLength: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "A latent generator's code for every sample (TextGAN's latent-lstm): n_z comma-separated values, or seed:N for one code drawn from its prior with seed N. Default: each sample draws its own.",
+        valueName: "values|seed:N"))
+    var latent: String?
+
     func validate() throws {
         var options = SamplingOptions()
         try apply(to: &options)
+        if let latent { _ = try Self.parseLatent(latent) }
+    }
+
+    enum LatentCode: Equatable {
+        case values([Float])
+        case seed(UInt64)
+    }
+
+    static func parseLatent(_ text: String) throws -> LatentCode {
+        if text.hasPrefix("seed:") {
+            guard let seed = UInt64(text.dropFirst(5)) else { throw ValidationError("--latent seed:N needs a whole number N ≥ 0, not '\(text)'") }
+            return .seed(seed)
+        }
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite ?? false }) else {
+            throw ValidationError("--latent takes comma-separated finite numbers or seed:N, not '\(text)'")
+        }
+        return .values(values.map { $0! })
+    }
+
+    /// The code `--latent` names for `generator`, checked against its size; nil without the flag.
+    func latentCode(for generator: any SequenceGenerator) throws -> [Float]? {
+        guard let latent else { return nil }
+        guard let model = generator as? any LatentSequenceGenerator else {
+            throw ValidationError("--latent: the \(generator.kind) generator has no latent code (TextGAN's latent-lstm has)")
+        }
+        switch try Self.parseLatent(latent) {
+        case .values(let values):
+            guard values.count == model.latentSize else {
+                throw ValidationError("--latent has \(values.count) values; this generator's code has \(model.latentSize)")
+            }
+            return values
+        case .seed(let seed):
+            var rng = SeededGenerator(seed: seed)
+            return model.drawLatents(count: 1, using: &rng).scalars
+        }
     }
 
     /// Sets the constraints on `options`, checking each value; the error names the flag.
