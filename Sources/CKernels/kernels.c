@@ -160,8 +160,30 @@ TG_CLONES float tg_max(const float *x, int64_t n) {
     return m;
 }
 
+// Not contracted: no clone fuses d·d into the sum, so every CPU gives the same bits.
+#pragma STDC FP_CONTRACT OFF
+TG_CLONES double tg_squared_distance(const float *x, const float *y, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) {
+            double d = (double)x[i + l] - (double)y[i + l];
+            acc[l] += d * d;
+        }
+    }
+    double s = 0;
+    for (; i < n; i++) {
+        double d = (double)x[i] - (double)y[i];
+        s += d * d;
+    }
+    for (int l = 0; l < 8; l++) s += acc[l];
+    return s;
+}
+#pragma STDC FP_CONTRACT ON
+
 // The LSTM cell's element-wise products, not contracted into FMAs: the bits of the Swift expressions they replace.
 #pragma STDC FP_CONTRACT OFF
+
 static inline float cell_state(float f, float c_prev, float i, float g) { return f * c_prev + i * g; }
 static inline float cell_output(float o, float tanh_c) { return o * tanh_c; }
 #pragma STDC FP_CONTRACT ON
@@ -188,24 +210,6 @@ TG_CLONES double tg_sum_squares(const float *x, int64_t n) {
     }
     double s = 0;
     for (; i < n; i++) s += (double)x[i] * (double)x[i];
-    for (int l = 0; l < 8; l++) s += acc[l];
-    return s;
-}
-
-TG_CLONES double tg_squared_distance(const float *x, const float *y, int64_t n) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; l++) {
-            double d = (double)x[i + l] - (double)y[i + l];
-            acc[l] += d * d;
-        }
-    }
-    double s = 0;
-    for (; i < n; i++) {
-        double d = (double)x[i] - (double)y[i];
-        s += d * d;
-    }
     for (int l = 0; l < 8; l++) s += acc[l];
     return s;
 }

@@ -402,8 +402,10 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                                                         row[v] += d[v]
                                                                                         dot += Double(row[v]) * Double(p[v])
                                                                                     }
-                                                                                    let inner = Float(dot), out = dlt + b * V
-                                                                                    for v in 0..<V { out[v] = L * p[v] * (row[v] - inner) }
+                                                                                    // in Double: with L = 1000 the rows are nearly one-hot and dp − ⟨dp, p⟩
+                                                                                    // is a small difference of large terms
+                                                                                    let out = dlt + b * V
+                                                                                    for v in 0..<V { out[v] = Float(Double(L) * Double(p[v]) * (Double(row[v]) - dot)) }
                                                                                 }
                                                                             }
                                                                             // dh_t from the logits: dOut = do_t·Wᵀ

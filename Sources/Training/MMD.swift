@@ -59,7 +59,8 @@ public struct GaussianMMD: Codable, Sendable, Equatable {
                                     slope += e / (sigma * sigma)
                                 }
                                 total += c * k
-                                pw[i * count + j] = Float(2 * c * slope)
+                                // (z_i − z_i) = 0: the diagonal adds to the value, never to the gradient
+                                if i != j { pw[i * count + j] = Float(2 * c * slope) }
                             }
                             pv[i] = total
                         }

@@ -257,8 +257,10 @@ public final class TextGANTrainer {
     public let reconstruction: ReconstructionHead
     public let mle: MLETrainer
     public let generatorOptimizer: Adam
-    /// D and its reconstruction head, one optimizer (one D loss).
+    /// D's (pretraining and adversarial steps) and its reconstruction head's, which only adversarial steps train:
+    /// two Adams at D's rate, so the head's first updates are not scaled by a step count its moments never saw.
     public let discriminatorOptimizer: Adam
+    public let reconstructionOptimizer: Adam
     public let positives: SequenceDataset
     public var evaluate: GeneratorEvaluator?
     public var checkpointDirectory: URL?
@@ -279,8 +281,8 @@ public final class TextGANTrainer {
         mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
                          config: pretrain)
         generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
-        discriminatorOptimizer = Adam(discriminator.parameters + reconstruction.parameters,
-                                      config: .init(learningRate: config.discriminatorLearningRate))
+        discriminatorOptimizer = Adam(discriminator.parameters, config: .init(learningRate: config.discriminatorLearningRate))
+        reconstructionOptimizer = Adam(reconstruction.parameters, config: .init(learningRate: config.discriminatorLearningRate))
     }
 
     public func run(state: inout TextGANState, emit: TrainingEventHandler) throws -> TrainingOutcome {
@@ -425,7 +427,8 @@ public final class TextGANTrainer {
         let dropout = config.discriminatorDropout
         let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: dropout, using: &rng)
         let fakePass = discriminator.forward(.rows(rows), training: dropout, using: &rng)
-        let (bce, dRealLogits, dFakeLogits) = smoothedClassificationLoss(real: realPass.logits, fake: fakePass.logits,
+        // On every view's logits (RelGAN's representations; one per sequence otherwise), as the GAN losses read them.
+        let (bce, dRealLogits, dFakeLogits) = smoothedClassificationLoss(real: realPass.viewLogits, fake: fakePass.viewLogits,
                                                                          smoothing: config.labelSmoothing)
         let (distance, dFakeDistance, dRealDistance) = config.distance(fakePass.features, realPass.features)
         let (recon, dFakeRecon) = reconstruction.loss(features: fakePass.features, codes: codes, backward: true)
@@ -440,6 +443,7 @@ public final class TextGANTrainer {
         let norm = clipGradientNorm(discriminator.parameters + reconstruction.parameters, maxNorm: config.gradientClip)
         try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
         discriminatorOptimizer.update()
+        reconstructionOptimizer.update()
         let n = Double(max(real.count, 1))
         let correctReal = (0..<realPass.logits.matrixShape.0).filter { realPass.logits[$0, 1] > realPass.logits[$0, 0] }.count
         let correctFake = (0..<fakePass.logits.matrixShape.0).filter { fakePass.logits[$0, 1] <= fakePass.logits[$0, 0] }.count
@@ -467,6 +471,7 @@ extension TextGANTrainer: AdversarialTrainer {
         [("", generator), ("", discriminator), ("", reconstruction)]
     }
     var checkpointOptimizers: [String: any Optimizer] {
-        ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer, "discriminator": discriminatorOptimizer]
+        ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer, "discriminator": discriminatorOptimizer,
+         "reconstruction": reconstructionOptimizer]
     }
 }
