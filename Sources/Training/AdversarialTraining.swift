@@ -9,7 +9,7 @@ import NumericCore
 /// A trainer state with an MLE pretraining phase inside it.
 public protocol AdversarialTrainingState: Codable, Sendable {
     var mle: MLEState { get set }
-    var adversarialStep: Int { get }
+    var adversarialStep: Int { get set }
     var runStep: Int { get }
 }
 
@@ -57,6 +57,28 @@ extension AdversarialTrainer {
             }
         }
         return control
+    }
+
+    /// The adversarial phase's steps from `state.adversarialStep` to `steps`: each runs `iteration(step, &state)`
+    /// (its metrics), records it, evaluates every `evaluateEvery` steps and at the last, and checkpoints; then reports
+    /// the phase finished. Returns false when a handler asked to stop (after that step's checkpoint).
+    func runAdversarialSteps(_ state: inout State, steps: Int, evaluateEvery: Int, emit: TrainingEventHandler,
+                             iteration: (_ step: Int, _ state: inout State) throws -> [String: Double]) throws -> Bool {
+        _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: steps))
+        while state.adversarialStep < steps {
+            let step = state.adversarialStep + 1
+            let metrics = try iteration(step, &state)
+            state.adversarialStep = step
+            var control = try emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
+                                         runStep: state.runStep))
+            if step % max(evaluateEvery, 1) == 0 || step == steps {
+                if try evaluateAndSample(state, emit: emit) == .stop { control = .stop }
+            }
+            try checkpoint(state, emit: emit)
+            if control == .stop { return false }
+        }
+        _ = try emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+        return true
     }
 
     /// Writes `latest` and reports it.

@@ -153,21 +153,11 @@ public final class GumbelTrainer {
         }
 
         if state.phase == .adversarial {
-            _ = try emit(.phaseStarted(phase: Phase.adversarial, totalSteps: config.adversarialSteps))
-            while state.adversarialStep < config.adversarialSteps {
-                let step = state.adversarialStep + 1
-                let metrics = try iteration(inverseTemperature: config.inverseTemperature(step: state.adversarialStep),
-                                            step: step, using: &state.rng)
-                state.adversarialStep = step
-                var control = try emit(.step(phase: Phase.adversarial, step: step, epoch: 0, metrics: metrics,
-                                         runStep: state.runStep))
-                if step % max(config.evaluateEvery, 1) == 0 || step == config.adversarialSteps {
-                    if try evaluateAndSample(state, emit: emit) == .stop { control = .stop }
-                }
-                try checkpoint(state, emit: emit)
-                if control == .stop { return .stopped }
+            let completed = try runAdversarialSteps(&state, steps: config.adversarialSteps, evaluateEvery: config.evaluateEvery,
+                                                    emit: emit) { step, state in
+                try iteration(inverseTemperature: config.inverseTemperature(step: step - 1), step: step, using: &state.rng)
             }
-            _ = try emit(.phaseFinished(phase: Phase.adversarial, step: state.adversarialStep))
+            guard completed else { return .stopped }
             state.phase = .done
             try checkpoint(state, emit: emit)
         }
