@@ -111,6 +111,19 @@ final class REPLSession {
             let minimum = try argument == "off" ? nil
                 : parseInt(argument, "/min-len", range: 0...(model.generator.maxLength - 1), off: true)
             try setConstraint("") { $0.minLength = minimum }
+        case "latent":
+            // The code of a latent generator's samples, as `sample --latent` takes it; off: each draws its own.
+            if argument == "off" {
+                settings.sampling.latent = nil
+            } else {
+                do {
+                    var flags = GenerationFlags()
+                    flags.latent = argument
+                    settings.sampling.latent = try flags.latentCode(for: model.generator)
+                } catch {
+                    throw REPLError("/latent: \(error)".replacingOccurrences(of: "--latent: ", with: "").replacingOccurrences(of: "--latent", with: "/latent"))
+                }
+            }
         case "max-len", "maxlen":
             let limit = model.generator.maxLength
             settings.sampling.maxLength = try argument == "off" ? nil : parseInt(argument, "/max-len", range: 1...limit, off: true)
@@ -138,7 +151,7 @@ final class REPLSession {
             throw REPLError("unknown command /\(name) (try /help; start a prompt with // to sample after a '/')")
         }
         if ["n", "temperature", "temp", "t", "top-k", "topk", "top-p", "topp", "max-len", "maxlen", "seed",
-            "repetition-penalty", "rep", "no-repeat-ngram", "min-len", "minlen"].contains(name) {
+            "repetition-penalty", "rep", "no-repeat-ngram", "min-len", "minlen", "latent"].contains(name) {
             write(describeSettings(compact: true))
         }
         return .proceed
@@ -322,6 +335,7 @@ final class REPLSession {
             ("repetition-penalty", s.repetitionPenalty.map { Format.number(Double($0)) } ?? "off"),
             ("no-repeat-ngram", s.noRepeatNGramSize.map(String.init) ?? "off"),
             ("min-len", s.minLength.map(String.init) ?? "off"),
+            ("latent", s.latent.map { $0.map { Format.number(Double($0)) }.joined(separator: ",") } ?? "off"),
         ]
         // The one-line echo leaves out the generation constraints that are off.
         if compact { return (items + constraints.filter { $0.1 != "off" }).map { "\($0) \($1)" }.joined(separator: " · ") }
@@ -343,6 +357,7 @@ final class REPLSession {
         /min-len 5        no end token before a sample (prompt included) has 5 tokens (Hugging Face min_length; off)
         /repetition-penalty 1.2  penalise tokens already in the sample (Hugging Face repetition_penalty; off)
         /no-repeat-ngram 3       never repeat a 3-gram of the sample (Hugging Face no_repeat_ngram_size; off)
+        /latent seed:3    a latent generator's code for every sample: n_z comma-separated values or seed:N (off: each draws its own)
         /seed 7           restart the random stream (the same seed and settings give the same samples)
         /settings         show the model and the settings
         /next <text>      the most likely next tokens after the text (top-k of them, else \(defaultNextCount))

@@ -89,10 +89,11 @@ struct GenerationFlags: ParsableArguments {
     /// The code `--latent` names for `generator`, checked against its size; nil without the flag.
     func latentCode(for generator: any SequenceGenerator) throws -> [Float]? {
         guard let latent else { return nil }
+        let code = try Self.parseLatent(latent)
         guard let model = generator as? any LatentSequenceGenerator else {
             throw ValidationError("--latent: the \(generator.kind) generator has no latent code (TextGAN's latent-lstm has)")
         }
-        switch try Self.parseLatent(latent) {
+        switch code {
         case .values(let values):
             guard values.count == model.latentSize else {
                 throw ValidationError("--latent has \(values.count) values; this generator's code has \(model.latentSize)")

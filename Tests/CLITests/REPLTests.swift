@@ -201,6 +201,7 @@ final class REPLTests: XCTestCase {
             ("/seed", "/seed"), ("/settings now", "takes no argument"), ("/runs 3", "takes no argument"),
             ("/bogus", "unknown command /bogus"), ("/", "unknown command"), ("/score", "usage: /score"),
             ("/score   ", "usage: /score"), ("/load", "usage: /load"), ("/sql", "usage: /sql"),
+            ("/latent 1,2", "has no latent code"), ("/latent seed:x", "/latent seed:N needs a whole number"),
         ]
         for (line, message) in refused {
             let error = repl.error(line)
@@ -377,7 +378,7 @@ final class REPLTests: XCTestCase {
     func testHelpListsEveryCommandAndQuitEnds() throws {
         let repl = try Harness(runs: runs)
         let help = try repl.run("/help").joined(separator: "\n")
-        for command in ["/n", "/temperature", "/top-k", "/top-p", "/max-len", "/seed", "/settings", "/next", "/score",
+        for command in ["/n", "/temperature", "/top-k", "/top-p", "/max-len", "/latent", "/seed", "/settings", "/next", "/score",
                         "/load", "/runs", "/sql", "/help", "/quit", "Ctrl-C"] {
             XCTAssertTrue(help.contains(command), "/help lacks \(command)")
         }
