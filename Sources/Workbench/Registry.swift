@@ -61,23 +61,31 @@ public final class Registry: @unchecked Sendable {
 
 // MARK: - Model kinds
 
-/// A generator kind: its name, its default config under a preset, and how to decode its config.
+/// A generator kind: its name, its default config under a preset, how to decode its config, and the generator
+/// learning rates that suit it when they are not the algorithms' defaults (which are the LSTM's references').
 public struct GeneratorKind: Sendable {
     public let name: String
     public let defaults: @Sendable (Preset?) -> any SequenceGeneratorConfig
     let decode: @Sendable (any Decoder) throws -> any SequenceGeneratorConfig
+    /// The rate of MLE (`mle.learningRate`) and of every adversarial section's generator (`generatorLearningRate`)
+    /// a run of this kind starts from; nil: the sections' own defaults. A config file or `--g-lr` still overrides.
+    public let learningRates: (mle: Float, adversarial: Float)?
 
-    public init<C: SequenceGeneratorConfig>(_ type: C.Type, defaults: @escaping @Sendable (Preset?) -> C) {
+    public init<C: SequenceGeneratorConfig>(_ type: C.Type, learningRates: (mle: Float, adversarial: Float)? = nil,
+                                            defaults: @escaping @Sendable (Preset?) -> C) {
         name = C.kind
         self.defaults = defaults
+        self.learningRates = learningRates
         decode = { try C(from: $0) }
     }
 
     /// SeqGAN's LSTM generator (embedding 32, hidden 32, N(0, 0.1) initialisation).
     public static let lstm = GeneratorKind(LSTMGeneratorConfig.self) { _ in LSTMGeneratorConfig(vocabularySize: 0) }
 
-    /// A causal Transformer (2 layers, 4 heads, width 64; GPT-2's layout and initialisation).
-    public static let transformer = GeneratorKind(TransformerGeneratorConfig.self) { _ in
+    /// A causal Transformer (2 layers, 4 heads, width 64; GPT-2's layout and initialisation). Its rates are the ones
+    /// measured on the oracle (docs/experiments.md): MLE at 1e-3, and 1e-4 adversarially, where SeqGAN's 0.01 (the
+    /// LSTM reference's) collapsed it within 10 steps.
+    public static let transformer = GeneratorKind(TransformerGeneratorConfig.self, learningRates: (mle: 1e-3, adversarial: 1e-4)) { _ in
         TransformerGeneratorConfig(vocabularySize: 0)
     }
 

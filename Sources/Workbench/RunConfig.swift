@@ -244,17 +244,26 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// The algorithm's sections by key ("mle", "seqgan"): exactly the ones it reads.
     public private(set) var sections: [String: any ConfigSection]
 
-    /// The chosen algorithm's defaults under `preset`.
-    public init(algorithm: any TrainingAlgorithm.Type, corpus: String, preset: Preset?) {
+    /// The chosen algorithm's defaults under `preset`, for `generatorKind` (nil: the algorithm's default kind), whose
+    /// learning rates apply when the kind names its own (`GeneratorKind.learningRates`).
+    public init(algorithm: any TrainingAlgorithm.Type, corpus: String, preset: Preset?, generatorKind: String? = nil) {
         self.algorithm = algorithm.name
         self.preset = preset
         self.corpus = corpus
         let registry = Registry.shared
-        generator = GeneratorSettings(registry.generator(algorithm.defaultGeneratorKind)!.defaults(preset))
+        let kind = generatorKind.flatMap { registry.generator($0) } ?? registry.generator(algorithm.defaultGeneratorKind)!
+        generator = GeneratorSettings(kind.defaults(preset))
         discriminator = algorithm.trainsDiscriminator
             ? DiscriminatorSettings(registry.discriminator(CNNDiscriminatorConfig.kind)!.defaults(preset)) : nil
         evaluation = EvaluationSettings(preset: preset)
         sections = Dictionary(uniqueKeysWithValues: algorithm.sections.map { ($0.key, $0.init(preset: preset)) })
+        if let rates = kind.learningRates {
+            for key in sections.keys.sorted() {
+                var section = sections[key]!
+                _ = section.setGeneratorLearningRate(key == MLEConfig.key ? rates.mle : rates.adversarial)
+                sections[key] = section
+            }
+        }
     }
 
     /// The algorithm this config names, from the registry.
@@ -399,7 +408,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
     /// The fields (dotted keys) whose values differ from the algorithm's defaults under the same preset, fitted to
     /// the same data: the short summary `train` prints instead of the whole config.
     public func differences(fittedTo data: TrainingData) throws -> [(key: String, value: String)] {
-        var defaults = RunConfig(algorithm: try algorithmType, corpus: corpus, preset: preset)
+        var defaults = RunConfig(algorithm: try algorithmType, corpus: corpus, preset: preset, generatorKind: generator.kind)
         defaults.generator = GeneratorSettings(Registry.shared.generator(generator.kind)?.defaults(preset) ?? generator.config)
         if let discriminator {
             defaults.discriminator = DiscriminatorSettings(
@@ -486,7 +495,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         guard let type = Registry.shared.algorithm(name) else {
             throw WorkbenchError("algorithm '\(name)' is not registered (known: \(Registry.shared.algorithmNames.joined(separator: ", ")))")
         }
-        var config = try RunConfig(algorithm: type, corpus: corpus, preset: preset).merging(overlay, source: file?.source ?? "flags")
+        let kind = (overlay["generator"] as? [String: Any])?["kind"] as? String
+        var config = try RunConfig(algorithm: type, corpus: corpus, preset: preset, generatorKind: kind)
+            .merging(overlay, source: file?.source ?? "flags")
         config.corpus = corpus
         return config
     }

@@ -14,6 +14,21 @@ final class RunConfigTests: XCTestCase {
         try JSONSerialization.jsonObject(with: Data(config.json.utf8)) as! [String: Any]
     }
 
+    /// A generator kind with rates of its own (the Transformer: MLE 1e-3, adversarial 1e-4) starts from them; the LSTM
+    /// keeps the references' 0.01; a config file still overrides.
+    func testAGeneratorKindsOwnLearningRatesAreItsDefaults() throws {
+        let transformer = try RunConfig.layered(corpus: "coco", algorithm: "seqgan", generator: "transformer", preset: nil, file: nil)
+        XCTAssertEqual(transformer[section: MLEConfig.self].learningRate, 1e-3)
+        XCTAssertEqual(transformer[section: SeqGANConfig.self].generatorLearningRate, 1e-4)
+        let lstm = try RunConfig.layered(corpus: "coco", algorithm: "seqgan", preset: nil, file: nil)
+        XCTAssertEqual(lstm[section: MLEConfig.self].learningRate, 0.01)
+        XCTAssertEqual(lstm[section: SeqGANConfig.self].generatorLearningRate, 0.01)
+        let file = Data(#"{"generator": {"kind": "transformer"}, "mle": {"learningRate": 0.005}}"#.utf8)
+        let overridden = try RunConfig.layered(corpus: "coco", algorithm: "mle", preset: nil, file: (file, "f.json"))
+        XCTAssertEqual(overridden[section: MLEConfig.self].learningRate, 0.005)
+        XCTAssertEqual(overridden.generator.kind, "transformer")
+    }
+
     func testEachAlgorithmHasExactlyItsSectionsAndTheModelKinds() throws {
         let gan = try object(seqgan())
         XCTAssertNotNil(gan["mle"])
