@@ -307,6 +307,13 @@ extension RunDatabase {
         try reading { db in try tags(db, id) }
     }
 
+    /// The sweeps the store holds: the names of its `sweep:<name>` tags, sorted.
+    public func sweepNames() throws -> [String] {
+        try reading { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT substr(tag, 7) FROM run_tags WHERE tag LIKE 'sweep:%' ORDER BY 1")
+        }
+    }
+
     private func tags(_ db: Database, _ id: Int64) throws -> [String] {
         try String.fetchAll(db, sql: "SELECT tag FROM run_tags WHERE run_id = ? ORDER BY tag", arguments: [id])
     }

@@ -425,6 +425,27 @@ public struct RunConfig: Codable, Sendable, Equatable {
         return kinds + mine.keys.sorted().compactMap { key in mine[key] == theirs[key] ? nil : (key, mine[key]!) }
     }
 
+    /// The fields whose values differ between this config (as planned, before the corpus decided anything) and a
+    /// recorded one: what the corpus decides (`fit`) and what this config leaves unset are not compared.
+    public func fieldsDiffering(from recorded: RunConfig) throws -> [(key: String, planned: String, recorded: String)] {
+        let corpusDecided = Set(["maxLength"] + type(of: generator.config).corpusFields.map { "generator.\($0)" }
+            + (discriminator.map { type(of: $0.config).corpusFields.map { "discriminator.\($0)" } } ?? []))
+        let mine = Self.flatten(try Self.object(self)), theirs = Self.flatten(try Self.object(recorded))
+        return mine.keys.sorted().compactMap { key in
+            guard !corpusDecided.contains(key), let planned = mine[key], planned != "null" else { return nil }
+            let other = theirs[key] ?? "(unset)"
+            return planned == other ? nil : (key, planned, other)
+        }
+    }
+
+    /// The name a run gets without --name: corpus-algorithm, a file corpus named by its stem ("english-mle" for
+    /// data/english.txt).
+    public var defaultRunName: String {
+        let corpusName = corpus.contains("/") || corpus.contains(".")
+            ? URL(fileURLWithPath: corpus).deletingPathExtension().lastPathComponent : corpus
+        return "\(corpusName)-\(algorithm)"
+    }
+
     /// Dotted keys to compact JSON text of each leaf (arrays stay whole).
     private static func flatten(_ object: [String: Any], prefix: String = "") -> [String: String] {
         var out: [String: String] = [:]

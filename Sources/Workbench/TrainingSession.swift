@@ -56,12 +56,9 @@ public final class TrainingSession {
         guard FileManager.default.isWritableFile(atPath: runsDirectory.path) else {
             throw WorkbenchError("cannot write run directories in \(runsDirectory.path) (permission denied)")
         }
-        // A file corpus names the run by its stem ("english-mle" for data/english.txt), a named corpus by its name.
-        let corpusName = config.corpus.contains("/") || config.corpus.contains(".")
-            ? URL(fileURLWithPath: config.corpus).deletingPathExtension().lastPathComponent : config.corpus
         let owner = RunLease.token()
         let id = try store.startRun(NewRun(
-            name: name ?? "\(corpusName)-\(config.algorithm)", algorithm: config.algorithm,
+            name: name ?? config.defaultRunName, algorithm: config.algorithm,
             generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,
             corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json),
             owner: owner)

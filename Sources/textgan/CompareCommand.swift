@@ -17,7 +17,12 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     @Argument(help: ArgumentHelp("Two or more run ids or names.", valueName: "run"))
-    var runs: [String]
+    var runs: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Summarise a sweep instead (`textgan sweep`): its runs grouped by grid point, each latest metric and score as mean ± std over the seeds.",
+        valueName: "name"))
+    var sweep: String?
 
     @Flag(help: "Also list the params that are identical in every run.")
     var all = false
@@ -25,11 +30,26 @@ struct CompareCommand: ParsableCommand {
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard runs.count >= 2 else { throw ValidationError("give at least two run ids to compare") }
+        if sweep != nil {
+            guard runs.isEmpty else { throw ValidationError("--sweep compares the sweep's runs; give no run ids with it") }
+            return
+        }
+        guard runs.count >= 2 else { throw ValidationError("give at least two run ids to compare (or --sweep NAME)") }
         guard Set(runs).count == runs.count else { throw ValidationError("each run may appear only once") }
     }
 
     func run() throws {
+        if let sweep {
+            let store = try database.openExisting()
+            let ids = try store.runs(RunFilter(tags: [SweepPlan.tag(sweep)])).map { $0.run.id ?? 0 }.sorted()
+            guard !ids.isEmpty else {
+                let known = try store.sweepNames()
+                throw WorkbenchError("no sweep \(sweep) in the run store (no run is tagged \(SweepPlan.tag(sweep)))"
+                    + (known.isEmpty ? "" : "; sweeps: \(known.joined(separator: ", "))"))
+            }
+            try Self.printSweep(sweep, store: store, ids: ids, format: output.chosen)
+            return
+        }
         let ids = try runs.map { try database.runID($0) }
         guard Set(ids).count == ids.count else { throw WorkbenchError("each run may appear only once (\(runs.joined(separator: ", ")) name the same run twice)") }
         let comparison = try database.openExisting().compare(ids)
@@ -89,6 +109,83 @@ struct CompareCommand: ParsableCommand {
                             rows: rows.map { [$0.key] + $0.values.map(Format.number) },
                             rightAligned: Set(1...comparison.runs.count)).render())
         }
+    }
+}
+
+// MARK: - Sweeps
+
+extension CompareCommand {
+    /// A sweep's summary: one column per grid point, each cell the mean ± sample standard deviation of the latest
+    /// values over the point's runs (n of them).
+    static func printSweep(_ name: String, store: RunDatabase, ids: [Int64], format: OutputFormat = .table) throws {
+        let comparison = try store.compare(ids)
+        let summary = comparison.sweepSummary()
+        switch format {
+        case .json: print(sweepJSON(name, summary).rendered())
+        case .csv: print(sweepData(summary).csv(), terminator: "")
+        case .table:
+            let statuses = Dictionary(grouping: comparison.runs, by: \.status.rawValue).map { "\($0.value.count) \($0.key)" }.sorted()
+            print(Style.bold("sweep \(name)") + ": \(ids.count) run(s) (\(statuses.joined(separator: ", "))), \(summary.groups.count) grid point(s)"
+                + (summary.seedKeys.isEmpty ? "" : "; over \(summary.seedKeys.joined(separator: ", "))"))
+            let headers = ["key"] + summary.groups.enumerated().map { index, group in
+                "\(index + 1): \(group.label) (runs \(group.runIDs.map(String.init).joined(separator: ",")))"
+            }
+            func cell(_ statistic: SeedStatistic?) -> String {
+                guard let statistic else { return "—" }
+                let spread = statistic.standardDeviation.map { " ± " + Format.number($0) } ?? ""
+                return Format.number(statistic.mean) + spread + " (n=\(statistic.count))"
+            }
+            // Scores recorded as evaluations are shown once, under their protocol, not again among the metrics.
+            let scored = Set(summary.evaluations.map(\.key))
+            var sections = [("metrics (latest), mean ± std over seeds", summary.metrics.filter { !scored.contains($0.key) })]
+            for label in summary.evaluations.compactMap(\.protocol).reduce(into: [String](), { if !$0.contains($1) { $0.append($1) } }) {
+                sections.append(("evaluations (latest), \(label)", summary.evaluations.filter { $0.protocol == label }))
+            }
+            for (title, rows) in sections where !rows.isEmpty {
+                print("\n" + Style.bold(title))
+                print(TextTable(headers: headers, rows: rows.map { [$0.key] + $0.statistics.map(cell) },
+                                rightAligned: Set(1...summary.groups.count)).render())
+            }
+        }
+    }
+
+    static func sweepJSON(_ name: String, _ summary: SweepSummary) -> JSONValue {
+        func statistic(_ s: SeedStatistic?) -> JSONValue {
+            guard let s else { return .null }
+            return .object([("n", JSONValue(s.count)), ("mean", .number(s.mean)), ("std", JSONValue(s.standardDeviation)),
+                            ("values", .array(s.values.map { .number($0) }))])
+        }
+        func rows(_ rows: [SweepSummary.Row]) -> JSONValue {
+            .array(rows.map { row in
+                .object([("key", .string(row.key)), ("protocol", JSONValue(row.protocol)),
+                         ("groups", .array(row.statistics.map(statistic)))])
+            })
+        }
+        return .object([
+            ("sweep", .string(name)),
+            ("groups", .array(summary.groups.map { group in
+                .object([("params", .object(group.assignments.map { ($0.key, JSONValue($0.value)) })),
+                         ("runs", .array(group.runIDs.map { .integer($0) }))])
+            })),
+            ("metrics", rows(summary.metrics)),
+            ("evaluations", rows(summary.evaluations)),
+        ])
+    }
+
+    /// `section,key,protocol,group,params,n,mean,std`: one row per metric and grid point.
+    static func sweepData(_ summary: SweepSummary) -> DataTable {
+        var rows: [[JSONValue]] = []
+        for (section, list) in [("metric", summary.metrics), ("evaluation", summary.evaluations)] {
+            for row in list {
+                for (index, statistic) in row.statistics.enumerated() {
+                    guard let statistic else { continue }
+                    rows.append([.string(section), .string(row.key), JSONValue(row.protocol), JSONValue(index + 1),
+                                 .string(summary.groups[index].label), JSONValue(statistic.count), .number(statistic.mean),
+                                 JSONValue(statistic.standardDeviation)])
+                }
+            }
+        }
+        return DataTable(columns: ["section", "key", "protocol", "group", "params", "n", "mean", "std"], rows: rows)
     }
 }
 

@@ -12,7 +12,7 @@ struct TextGAN: ParsableCommand {
         // Lists --version in the help; main() answers it with the commit too (VersionInfo).
         version: VersionInfo.release,
         subcommands: [
-            TrainCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
+            TrainCommand.self, SweepCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
             RunsCommand.self, CompareCommand.self, SQLCommand.self, PlotCommand.self, ReportCommand.self,
             CorpusCommand.self, VocabCommand.self, TokenizeCommand.self,
             DetectCommand.self, AttackCommand.self, Bleu.self, Bench.self,

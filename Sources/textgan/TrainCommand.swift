@@ -117,6 +117,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "How often each canary is inserted (canaries.repeats, default 1).")
     var canaryRepeats: Int?
 
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Set one config field, after every flag above (repeatable): mle.learningRate=0.005, gan.loss=rsgan.",
+        discussion: "The value is JSON when it reads as JSON (numbers, true/false, quoted strings, arrays), a string "
+            + "otherwise. The path is checked like a --config file's keys.", valueName: "path=value"))
+    var assignments: [String] = []
+
+    @Option(name: .customLong("tag"), help: ArgumentHelp("Tag the run (repeatable; `textgan runs --tag T` lists the runs tagged T).", valueName: "tag"))
+    var tags: [String] = []
+
     @Option(help: "A name for the run (default: corpus-algorithm).")
     var name: String?
 
@@ -138,11 +147,12 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if resume == nil && corpus == nil { throw ValidationError("name a corpus to train on, or --resume a run") }
         if let name { try RunLabel.checkName(name, flag: "--name") }
+        for tag in tags { try RunLabel.checkTag(tag) }
         if resume != nil {
             let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
                                      rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats,
                                      vocab, minCount]
-            if overrides.contains(where: { $0 != nil }) {
+            if overrides.contains(where: { $0 != nil }) || !assignments.isEmpty {
                 throw ValidationError("--resume continues a run with its recorded config; it takes no corpus or config options")
             }
         }
@@ -187,6 +197,8 @@ struct TrainCommand: ParsableCommand {
         }
         var config = try RunConfig.layered(corpus: corpus, algorithm: algo, generator: generator, preset: preset, file: file)
         try applyFlags(to: &config)
+        let assigned = try assignments.map { try ConfigAssignment(parsing: $0) }
+        if !assigned.isEmpty { config = try config.merging(ConfigAssignment.overlay(assigned), source: "--set") }
         return config
     }
 
@@ -273,6 +285,7 @@ struct TrainCommand: ParsableCommand {
             try effectiveConfig(corpus: corpus!), name: name, store: store, runsDirectory: database.runsDirectory,
             root: root, sharedData: sharedData, minExamples: minExamples)
         let (id, data, config) = (session.id, session.data, session.config)
+        if !tags.isEmpty { _ = try store.changeTags(run: id, adding: tags) }
 
         print("textgan train — run \(id)\(session.resumed ? " (resumed)" : "") on \(data.corpus): \(data.description)")
         print("  \(data.train.count) training sequences, \(data.test?.count ?? 0) test; vocabulary \(data.vocabularySize); max length \(data.maxLength)")

@@ -112,6 +112,7 @@ final class RunManagementCLITests: XCTestCase {
         try makeFixture(at: path)
     }
 
+    @discardableResult
     private func textgan(_ arguments: [String], status: Int32 = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Finished {
         let result = try runProcess("textgan", arguments + ["--db", path])
         XCTAssertEqual(result.status, status, "\(arguments): \(result.stdout) \(result.stderr)", file: file, line: line)
