@@ -287,10 +287,19 @@ extension RunDatabase {
         }
     }
 
-    /// Every metric row of a run, in recording order (`runs export`).
-    public func metrics(run id: Int64) throws -> [Metric] {
+    /// Every metric row of a run, in recording order (`runs export`); with `afterID`, only the rows recorded after
+    /// that row (`runs show --follow`).
+    public func metrics(run id: Int64, afterID: Int64 = 0) throws -> [Metric] {
         try reading { db in
-            try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY id", arguments: [id])
+            try Metric.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? AND id > ? ORDER BY id", arguments: [id, afterID])
+        }
+    }
+
+    /// The evaluations of a run recorded after row `afterID`, in recording order (`runs show --follow`).
+    public func evaluations(run id: Int64, afterID: Int64) throws -> [Evaluation] {
+        try reading { db in
+            try Evaluation.fetchAll(db, sql: "SELECT * FROM evaluations WHERE run_id = ? AND id > ? ORDER BY id",
+                                    arguments: [id, afterID])
         }
     }
 

@@ -116,13 +116,30 @@ extension RunsCommand {
         @Flag(help: "Print the full config JSON instead of the flattened params.")
         var config = false
 
+        @Flag(help: ArgumentHelp(
+            "Then print each metric and evaluation as the run records it, until the run stops (Ctrl-C stops following, not the run).",
+            discussion: "With --format json: one JSON object per recorded row (JSON lines), then one for the run's final status."))
+        var follow = false
+
+        @Option(help: ArgumentHelp("With --follow, how often to look for new rows.", valueName: "seconds"))
+        var interval = 2.0
+
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
             guard samples >= 0 else { throw ValidationError("--samples must not be negative") }
+            guard interval.isFinite, (0.05...3600).contains(interval) else {
+                throw ValidationError("--interval must be from 0.05 to 3600 seconds, not \(interval)")
+            }
+            if follow, output.format == .csv { throw ValidationError("--follow prints lines or JSON lines: --format table or json") }
         }
 
         func run() throws {
+            if follow {
+                try RunFollower(store: database.openExisting(), id: database.runID(reference), interval: interval,
+                                json: output.chosen == .json, show: { printTable($0) }, sampleLimit: samples).run()
+                return
+            }
             let details = try database.openExisting().details(of: database.runID(reference), sampleLimit: samples)
             switch output.chosen {
             case .table: printTable(details)
@@ -131,7 +148,7 @@ extension RunsCommand {
             }
         }
 
-        private func printTable(_ details: RunDetails) {
+        func printTable(_ details: RunDetails) {
             let run = details.run
             print(Style.bold("run \(run.id ?? 0): \(run.name)") + "  " + Style.status(run.status.rawValue))
             var facts: [(String, String)] = [

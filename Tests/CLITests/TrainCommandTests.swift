@@ -186,6 +186,40 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(try store.metricHistory(run: 1, key: "pg_loss").count, stoppedAt)
     }
 
+    func testFollowingARunPrintsItsRowsUntilItStops() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let trainer = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(trainer.waitForOutput("== mle", timeout: 60), trainer.stdout)
+        let follower = try Child(try executable("textgan"), ["runs", "show", "1", "--follow", "--interval", "0.1", "--db", database])
+        XCTAssertTrue(follower.waitForOutput("following run 1", timeout: 30), follower.stdout)
+        XCTAssertTrue(follower.waitForOutput(" adversarial 2  ", timeout: 120), follower.stdout)
+        kill(trainer.process.processIdentifier, SIGINT)
+        XCTAssertEqual(trainer.wait().status, 130)
+        let followed = follower.wait()
+        XCTAssertEqual(followed.status, 0, followed.stderr)
+        XCTAssertTrue(followed.stdout.hasSuffix("run 1 interrupted: interrupted by SIGINT (Ctrl-C)\n"), String(followed.stdout.suffix(300)))
+        // Every adversarial step recorded before the stop was printed once, in order.
+        let store = try RunDatabase(path: database)
+        let steps = try store.metricHistory(run: 1, key: "pg_loss").compactMap(\.phaseStep)
+        let printed = followed.stdout.split(separator: "\n").filter { $0.contains(" adversarial ") && $0.contains("pg_loss") }
+        let printedSteps = printed.compactMap { line in line.split(separator: " ").dropFirst(3).first.flatMap { Int($0) } }
+        XCTAssertEqual(Array(printedSteps.suffix(steps.count)), steps.suffix(printedSteps.count).map { $0 }, followed.stdout)
+        XCTAssertEqual(printedSteps.last, steps.last)
+
+        // A run that has ended: the whole history as JSON lines, then its status, and no waiting.
+        let lines = try runProcess("textgan", ["runs", "show", "1", "--follow", "--format", "json", "--db", database])
+        XCTAssertEqual(lines.status, 0, lines.stderr)
+        let objects = try lines.stdout.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        XCTAssertEqual(objects.first?["type"] as? String, "run")
+        XCTAssertEqual(objects.last?["status"] as? String, "interrupted")
+        XCTAssertEqual(objects.filter { $0["type"] as? String == "metric" }.count, try store.metrics(run: 1).count)
+        XCTAssertEqual(objects.filter { $0["type"] as? String == "evaluation" }.count, try store.evaluations(run: 1).count)
+        XCTAssertNotEqual(try runProcess("textgan", ["runs", "show", "1", "--follow", "--format", "csv", "--db", database]).status, 0)
+    }
+
     func testAClosedStdoutDoesNotKillTheRun() throws {
         // `textgan train … | head -n 1`: head exits after one line and the pipe closes under the run.
         let tiny = directory.appendingPathComponent("tiny.txt").path
