@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <editline/readline.h>
@@ -82,11 +83,53 @@ cancelled:
     return '\n';
 }
 
-/// Reads lines through `textgan_repl_getc` and leaves signals to the REPL. Call before the first readline().
+/// The words Tab completes at the start of a line (the REPL's slash commands), copied from the Swift side.
+static char **textgan_repl_words = NULL;
+static int textgan_repl_word_count = 0;
+
+static inline void textgan_repl_set_completions(const char *const *words, int count) {
+    for (int i = 0; i < textgan_repl_word_count; i++) free(textgan_repl_words[i]);
+    free(textgan_repl_words);
+    textgan_repl_words = count > 0 ? (char **)calloc((size_t)count, sizeof(char *)) : NULL;
+    textgan_repl_word_count = 0;
+    for (int i = 0; i < count && textgan_repl_words != NULL; i++) {
+        char *copy = strdup(words[i]);
+        if (copy == NULL) break;
+        textgan_repl_words[textgan_repl_word_count++] = copy;
+    }
+}
+
+/// readline's generator: the state-th word that begins with `text` (a fresh copy, which readline frees), or NULL.
+static inline char *textgan_repl_complete_word(const char *text, int state) {
+    static int next = 0;
+    static size_t length = 0;
+    if (state == 0) { next = 0; length = strlen(text); }
+    while (next < textgan_repl_word_count) {
+        const char *word = textgan_repl_words[next++];
+        if (strncmp(word, text, length) == 0) return strdup(word);
+    }
+    return NULL;
+}
+
+/// Tab: a slash command at the start of the line; a file name after "/load "; nothing inside a prompt (file names
+/// there would only get in the way of the text).
+static inline char **textgan_repl_attempt_completion(const char *text, int start, int end) {
+    (void)end;
+    rl_attempted_completion_over = 1;
+    if (start == 0 && text[0] == '/') return rl_completion_matches(text, textgan_repl_complete_word);
+    if (rl_line_buffer != NULL && strncmp(rl_line_buffer, "/load ", 6) == 0 && start >= 6) {
+        rl_attempted_completion_over = 0;
+    }
+    return NULL;
+}
+
+/// Reads lines through `textgan_repl_getc`, completes slash commands, and leaves signals to the REPL. Call before
+/// the first readline().
 static inline void textgan_repl_configure_readline(const char *name) {
     rl_readline_name = name;
     rl_catch_signals = 0;
     rl_getc_function = textgan_repl_getc;
+    rl_attempted_completion_function = textgan_repl_attempt_completion;
 }
 
 #endif

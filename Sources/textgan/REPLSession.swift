@@ -346,6 +346,11 @@ final class REPLSession {
         return ([describeModel()] + lines(items) + lines(constraints)).joined(separator: "\n")
     }
 
+    /// What Tab completes at the start of a line: each command's name as /help lists it (aliases are not offered).
+    static let commandWords = ["/n", "/temperature", "/top-k", "/top-p", "/max-len", "/min-len", "/repetition-penalty",
+                               "/no-repeat-ngram", "/latent", "/seed", "/settings", "/next", "/score", "/load", "/runs",
+                               "/sql", "/help", "/quit"]
+
     static let help = """
         text              sample /n continuations of the text (an empty line: unconditional samples)
         //text            the text "/text" (a prompt that starts with a slash)

@@ -91,6 +91,7 @@ struct ReplCommand: ParsableCommand {
     static func runInteractive(_ session: REPLSession, history: URL) {
         useUTF8Locale()
         textgan_repl_configure_readline("textgan")
+        setCompletions(REPLSession.commandWords)
         textgan_repl_install_sigint()
         stifle_history(1000)
         _ = read_history(history.path)  // a missing file is a first session
@@ -113,6 +114,15 @@ struct ReplCommand: ParsableCommand {
             } catch {
                 report(error)
             }
+        }
+    }
+
+    /// Hands the slash commands to the shim's Tab completion.
+    static func setCompletions(_ words: [String]) {
+        let copies = words.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        copies.map { UnsafePointer($0) }.withUnsafeBufferPointer {
+            textgan_repl_set_completions($0.baseAddress, Int32(words.count))
         }
     }
 

@@ -386,6 +386,22 @@ final class REPLTests: XCTestCase {
         XCTAssertEqual(try repl.session.handle("/exit\r\n"), .quit)
     }
 
+    func testTabCompletesEveryCommandOfTheHelpAndOnlyCommands() throws {
+        let repl = try Harness(runs: runs)
+        // The words Tab offers are the commands /help lists, each of which the REPL knows.
+        let listed = REPLSession.help.split(separator: "\n").compactMap { line -> String? in
+            let word = line.trimmingCharacters(in: .whitespaces).prefix { !$0.isWhitespace }
+            return word.hasPrefix("/") && !word.hasPrefix("//") ? String(word) : nil
+        }
+        XCTAssertEqual(Set(REPLSession.commandWords), Set(listed))
+        XCTAssertEqual(REPLSession.commandWords.count, listed.count)
+        for word in REPLSession.commandWords where word != "/quit" {
+            do { _ = try repl.session.handle(word) } catch {
+                XCTAssertFalse("\(error)".contains("unknown command"), "\(word): \(error)")
+            }
+        }
+    }
+
     // MARK: - End to end
 
     func testAScriptThroughAPipe() throws {
@@ -479,5 +495,10 @@ final class REPLTests: XCTestCase {
         let (second, recalled) = try session([("\u{1B}[A\r", "D(real)"), ("/quit\r", nil)])
         XCTAssertEqual(second.status, 0, "exit status \(second.status): \(recalled)")
         XCTAssertEqual(recalled.components(separatedBy: "D(real)").count - 1, 1, recalled)
+
+        // Tab completes a slash command at the start of the line: "/repe" is no command, "/repetition-penalty" is.
+        let (third, completed) = try session([("/repe\t1.3\r", "repetition-penalty 1.3"), ("/quit\r", nil)])
+        XCTAssertEqual(third.status, 0, completed)
+        XCTAssertFalse(completed.contains("unknown command"), completed)
     }
 }
