@@ -16,14 +16,19 @@ import NumericCore
 // MARK: - Config
 
 public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
+    /// Tokens the discriminator reads (set by the corpus).
     public var vocabularySize: Int
     /// Every sequence is padded (with `padToken`) or cut to this length.
     public var sequenceLength: Int
+    /// The token embedding size (the paper: 64).
     public var embeddingSize: Int = 64
     /// The paper's widths and filter counts for length 20.
     public var widths: [ConvolutionWidth] = CNNDiscriminatorConfig.paperWidths
+    /// Dropout keep probability before the output layer in training (the paper: 0.75).
     public var keepProbability: Float = 0.75
+    /// The L2 penalty's weight on the output layer (the paper: 0.2).
     public var l2: Float = 0.2
+    /// The token that pads short sequences (set by the corpus).
     public var padToken: Int32 = 0
     /// Initial weights N(0, initStd²) (the reference's truncated normal 0.1, untruncated here); biases 0.1.
     public var initStd: Float = 0.1

@@ -12,9 +12,11 @@ import NumericCore
 // MARK: - Config
 
 public struct LSTMGeneratorConfig: Codable, Sendable, Equatable {
+    /// Tokens the generator reads and writes (set by the corpus).
     public var vocabularySize: Int
     /// SeqGAN reference sizes: embedding 32, hidden 32.
     public var embeddingSize: Int = 32
+    /// The LSTM's hidden and cell size (reference: 32).
     public var hiddenSize: Int = 32
     /// Most tokens a sampled sequence has (including its end token).
     public var maxLength: Int = 20

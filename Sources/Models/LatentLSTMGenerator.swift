@@ -17,15 +17,21 @@ import NumericCore
 // MARK: - Config
 
 public struct LatentLSTMGeneratorConfig: Codable, Sendable, Equatable {
+    /// Tokens the generator reads and writes (set by the corpus).
     public var vocabularySize: Int
     /// The PyTorch reference's sizes (embedding 32, hidden 32, z 32): SeqGAN's LSTM with a code beside it.
     public var embeddingSize: Int = 32
+    /// The LSTM's hidden and cell size.
     public var hiddenSize: Int = 32
     /// n_z. The ICML code ties it to D's feature count (900); 32 keeps the reconstruction head small here.
     public var latentSize: Int = 32
+    /// The law of z: uniform on (−1, 1)^n_z (the ICML code's) or normal N(0, I).
     public var prior: LatentPrior = .uniform
+    /// Most tokens a sampled sequence has, end token included (set by the corpus).
     public var maxLength: Int = 20
+    /// Input at step 0: bos for text corpora (set by the corpus).
     public var startToken: Int32 = 0
+    /// Sampling stops at this token; nil: fixed-length sequences (set by the corpus).
     public var endToken: Int32? = nil
     /// Every tensor starts N(0, initStd²), as the LSTM generator's.
     public var initStd: Float = 0.1

@@ -18,14 +18,19 @@ import NumericCore
 // MARK: - Config
 
 public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
+    /// Tokens the generator reads and writes (set by the corpus).
     public var vocabularySize: Int
     /// The context: the most tokens a sequence has (end token included); the position table's size.
     public var maxLength: Int = 20
+    /// Input at position 0: bos for text corpora (set by the corpus).
     public var startToken: Int32 = 0
+    /// Sampling stops at this token; nil: fixed-length sequences (set by the corpus).
     public var endToken: Int32? = nil
     /// 2 layers, 4 heads of 16, width 64: GPT-2's shape scaled to sequences of 20–51 tokens and 2 CPU cores.
     public var layers: Int = 2
+    /// Attention heads per layer; `width` must be a multiple of it.
     public var heads: Int = 4
+    /// The model width: embeddings, attention and residual stream.
     public var width: Int = 64
     /// The MLP's hidden width as a multiple of `width` (GPT-2: 4).
     public var mlpExpansion: Int = 4

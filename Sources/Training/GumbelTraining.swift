@@ -48,16 +48,21 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
     public var adversarialSteps = 2000
     /// Discriminator steps per generator step (RelGAN: 5), each on a fresh real batch and a fresh generated one.
     public var discriminatorSteps = 5
+    /// Sequences per generator and discriminator batch (RelGAN: 64).
     public var batchSize = 64
     /// β_max and how β gets there (RelGAN: 100, exp).
     public var maximumInverseTemperature: Double = 100
+    /// How β rises from 1 to β_max over the adversarial steps: no (constant β_max), lin, exp, log, sigmoid, quad or sqrt (RelGAN's names).
     public var annealing: TemperatureAnnealing = .exp
     /// Adam for both (RelGAN: 1e-4) and the global-norm clip on both gradients (RelGAN: 5).
     public var generatorLearningRate: Float = 1e-4
+    /// The discriminator's Adam learning rate (RelGAN: 1e-4).
     public var discriminatorLearningRate: Float = 1e-4
+    /// The global-norm clip of both gradients (RelGAN: 5).
     public var gradientClip: Float = 5
     /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 100
+    /// Sequences sampled into the log and the run store at each evaluation.
     public var samplesPerEvaluation = 3
 
     public init() {}

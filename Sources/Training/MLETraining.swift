@@ -8,9 +8,11 @@ import NumericCore
 public struct MLEConfig: Codable, Sendable, Equatable {
     /// SeqGAN's reference pretrains for 120 epochs.
     public var epochs: Int = 120
+    /// Sequences per batch (SeqGAN reference: 64).
     public var batchSize: Int = 64
     /// SeqGAN reference: Adam, learning rate 0.01, gradients clipped to global norm 5.
     public var learningRate: Float = 0.01
+    /// Gradients are clipped to this global norm (SeqGAN reference: 5).
     public var gradientClip: Float = 5
     /// Stop when the selection metric has not improved for this many epochs (nil: never).
     public var earlyStoppingPatience: Int? = nil
@@ -20,6 +22,7 @@ public struct MLEConfig: Codable, Sendable, Equatable {
     public var logEvery: Int = 10
     /// Sequences sampled after each epoch for the log.
     public var samplesPerEpoch: Int = 3
+    /// The temperature of those samples.
     public var sampleTemperature: Float = 1
     /// The usual Transformer recipe, off by default (SeqGAN's LSTM uses a constant rate and no decay):
     /// AdamW's decoupled weight decay θ ← θ − lr·λ·θ,
@@ -28,6 +31,7 @@ public struct MLEConfig: Codable, Sendable, Equatable {
     public var warmupSteps: Int = 0
     /// then a constant rate, or a cosine decay to `minimumLearningRateRatio` of it at the last step.
     public var schedule: LearningRateSchedule = .constant
+    /// Where the cosine schedule ends, as a fraction of `learningRate`.
     public var minimumLearningRateRatio: Float = 0.1
 
     public enum LearningRateSchedule: String, Codable, Sendable, CaseIterable {

@@ -12,12 +12,16 @@ import NumericCore
 public struct SeqGANConfig: Codable, Sendable, Equatable {
     /// Phase 2: discriminator pretraining, rounds × epochs, each round on fresh negatives (reference 50 × 3).
     public var discriminatorPretrainRounds = 50
+    /// Epochs over each pretraining round's real and fresh generated sequences (reference: 3).
     public var discriminatorPretrainEpochs = 3
     /// Phase 3: adversarial steps (reference 200), each with this many generator steps (1) and discriminator
     /// rounds (5) of this many epochs (3).
     public var adversarialSteps = 200
+    /// Policy-gradient steps per adversarial step (reference: 1).
     public var generatorSteps = 1
+    /// Discriminator rounds per adversarial step, each on fresh negatives (reference: 5).
     public var discriminatorRounds = 5
+    /// Epochs of each of those rounds (reference: 3).
     public var discriminatorEpochs = 3
     /// Sequences per policy-gradient step (the reference samples one batch of 64).
     public var generatorBatchSize = 64
@@ -29,13 +33,17 @@ public struct SeqGANConfig: Codable, Sendable, Equatable {
     public var negatives: Int? = nil
     /// The adversarial generator optimizer (its own Adam, as in the reference).
     public var generatorLearningRate: Float = 0.01
+    /// The policy gradient's global-norm clip (reference: 5).
     public var gradientClip: Float = 5
+    /// The discriminator's Adam learning rate (reference: 1e-4).
     public var discriminatorLearningRate: Float = 1e-4
+    /// Sequences per discriminator batch (reference: 64).
     public var discriminatorBatchSize = 64
     /// Subtract the mean reward from the rewards (a documented variance reduction; off, as in the paper).
     public var baseline = false
     /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 5
+    /// Sequences sampled into the log and the run store at each evaluation.
     public var samplesPerEvaluation = 3
 
     public init() {}

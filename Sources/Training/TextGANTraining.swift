@@ -36,15 +36,21 @@ public enum FeatureMatching: String, Codable, Sendable, Equatable, CaseIterable 
 public struct TextGANConfig: Codable, Sendable, Equatable {
     /// D pretraining: rounds × epochs over real sequences against as many fresh MLE samples per round.
     public var discriminatorPretrainRounds = 5
+    /// Epochs of each pretraining round.
     public var discriminatorPretrainEpochs = 1
+    /// Adversarial steps, each one D step then one G step.
     public var adversarialSteps = 1000
+    /// Real sentences and latent codes per step.
     public var batchSize = 64
+    /// What G minimises between D's features of real and generated sentences: mmd2 (Gaussian-kernel MMD²), mmd (√MMD², as the ICML code trains) or moment (mean and covariance matching).
     public var featureMatching: FeatureMatching = .mmd2
     /// σ of the Gaussian kernels (the workbench reference's list; the ICML code uses [20] with `mmd`).
     public var bandwidths: [Double] = [1, 2, 5, 10, 20, 40]
+    /// The unbiased MMD² estimator (without the kernel matrices' diagonals) instead of the biased one.
     public var unbiasedMMD = false
     /// λ_fm and λ_rec of D's loss (ICML code: 0.001 both).
     public var featureMatchingWeight: Float = 0.001
+    /// λ_rec: the weight of D's reconstruction of z in its loss.
     public var reconstructionWeight: Float = 0.001
     /// D's probabilities are ε + (1 − 2ε)·σ(margin) in its cross-entropy (ICML code: 0.01).
     public var labelSmoothing: Float = 0.01
@@ -55,11 +61,15 @@ public struct TextGANConfig: Codable, Sendable, Equatable {
     /// Adam (ICML code: G 5e-5, D 1e-4; D's own pretraining uses the D rate too) and the global-norm clip on each
     /// gradient (the ICML code clips none; 5 as the other algorithms here).
     public var generatorLearningRate: Float = 5e-5
+    /// D's Adam learning rate (ICML code: 1e-4), also of its pretraining.
     public var discriminatorLearningRate: Float = 1e-4
+    /// The global-norm clip of each gradient (the ICML code clips none).
     public var gradientClip: Float = 5
     /// D's dropout during adversarial steps (the ICML code turns it off).
     public var discriminatorDropout = false
+    /// Evaluate (and sample) every this many adversarial steps, and at the start of the adversarial phase.
     public var evaluateEvery = 100
+    /// Sequences sampled into the log and the run store at each evaluation.
     public var samplesPerEvaluation = 3
 
     public init() {}

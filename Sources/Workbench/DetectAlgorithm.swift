@@ -26,12 +26,17 @@ public struct DetectConfig: ConfigSection {
 
     /// The runs whose generators' samples are the "generated" class, each checkpoint named with its SHA-256.
     public var against: [InitSource] = []
+    /// Sentences sampled from each run in `against` (and as many real ones), held-out share included.
     public var samplesPerRun = 5_000
     /// The share of each run's samples (and as many real sentences) held out for the metrics.
     public var heldOutFraction = 0.2
+    /// The temperature those samples are drawn at.
     public var temperature = 1.0
+    /// Epochs of the detector's training over its training split.
     public var epochs = 5
+    /// Sentences per training batch (half real, half generated).
     public var batchSize = 64
+    /// The detector's Adam learning rate.
     public var learningRate: Float = 1e-4
 
     public init(preset: Preset?) {

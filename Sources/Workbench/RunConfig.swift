@@ -62,7 +62,9 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
     /// by ±0.003 and BLEU-2 by ±0.008, well under the differences between checkpoints worth seeing; report the
     /// 10,000-sample numbers of `textgan eval`.
     public var bleuSamples = 2_000
+    /// The n of the BLEU-n, Self-BLEU-n and distinct-n recorded at each evaluation.
     public var bleuOrders = [2, 3, 4, 5]
+    /// BLEU's smoothing of zero n-gram counts (nltk's method names; Texygen uses method1).
     public var bleuSmoothing: BLEUSmoothing = .method1
     /// Also Self-BLEU-n of the same samples, each against the others: the mode-collapse alarm of GAN training.
     public var selfBLEU = true
@@ -122,7 +124,9 @@ public struct EvaluationSettings: Codable, Equatable, Sendable {
 /// file `textgan vocab build` wrote (`file`, with its SHA-256 when the run started, so a resume or an evaluation
 /// never reads a file that changed since).
 public struct VocabularySettings: Codable, Equatable, Sendable {
+    /// Keep tokens seen at least this many times in the training split; rarer ones become `<unk>`.
     public var minCount = 1
+    /// At most this many tokens, special tokens included, the most frequent first (nil: no limit).
     public var maxSize: Int? = nil
     /// A vocabulary file (absolute path); nil: built from the corpus.
     public var file: String? = nil
@@ -218,8 +222,11 @@ public struct InitSource: Codable, Sendable, Equatable {
 public struct RunConfig: Codable, Sendable, Equatable {
     /// The training algorithm's registered name (`textgan train --algo`).
     public var algorithm: String
+    /// The preset the run started from (`train --preset`: paper or quick); nil: the reference defaults.
     public var preset: Preset?
+    /// The corpus: a named one (oracle, coco, tang, …) or a text file's path; the argument of `train`.
     public var corpus: String
+    /// The seed of every random choice in the run (initialisation, batches, sampling, dropout).
     public var seed: UInt64 = 2017
     /// Tokenizer of a text corpus (nil: the corpus manifest's); unused for the oracle.
     public var tokenizer: TokenizerConfig?

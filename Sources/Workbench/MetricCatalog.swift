@@ -1,0 +1,83 @@
+import Foundation
+
+// Every metric and score textgan records, with what it means and which way is better: the source of the metric
+// tables in docs/reference.md. The tests check that every key a run records (in `metrics` or `evaluations`) is here,
+// and that the run store's `metric_directions` agrees with the directions given here.
+
+public struct MetricDescription: Sendable, Equatable {
+    public enum Better: String, Sendable { case higher, lower }
+
+    /// The key, or a family of keys with `{n}` standing for a number (`bleu{n}`: bleu2 … bleu5).
+    public var name: String
+    /// Where it is recorded: "metrics" (training's per-step and per-evaluation rows), "evaluations" (scores with
+    /// their protocol), or both.
+    public var table: String
+    /// Which phases or commands record it.
+    public var recordedBy: String
+    public var better: Better?
+    public var meaning: String
+
+    init(_ name: String, _ table: String, _ recordedBy: String, _ better: Better?, _ meaning: String) {
+        (self.name, self.table, self.recordedBy, self.better, self.meaning) = (name, table, recordedBy, better, meaning)
+    }
+
+    /// Whether `key` is this metric (or one of its family).
+    public func matches(_ key: String) -> Bool {
+        guard let brace = name.range(of: "{n}") else { return key == name }
+        let head = name[..<brace.lowerBound], tail = name[brace.upperBound...]
+        guard key.hasPrefix(head), key.hasSuffix(tail), key.count > head.count + tail.count else { return false }
+        let middle = key.dropFirst(head.count).dropLast(tail.count)
+        return middle.allSatisfy(\.isASCII) && middle.allSatisfy(\.isNumber)
+    }
+}
+
+public enum MetricCatalog {
+    public static func entry(for key: String) -> MetricDescription? { entries.first { $0.matches(key) } }
+
+    private static let both = "metrics, evaluations"
+    private static let trainEval = "training evaluations, `eval`"
+
+    public static let entries: [MetricDescription] = [
+        // Optimisation
+        .init("loss", "metrics", "mle", .lower, "Mean cross-entropy per token of the MLE batch (nats)."),
+        .init("grad_norm", "metrics", "mle", nil, "The generator's gradient norm before clipping."),
+        .init("learning_rate", "metrics", "mle", nil, "The scheduled learning rate of the step (recorded only with a warm-up or cosine schedule)."),
+        .init("tokens_per_s", "metrics", "mle", .higher, "Training throughput of the step, evaluation time excluded."),
+        .init("train_nll", "metrics", "mle", .lower, "Mean NLL per token over the epoch's training batches (nats)."),
+        .init("adversarial_step", "metrics", "adversarial (gumbel, textgan)", nil, "The adversarial step the row belongs to (its phase step)."),
+        .init("pg_loss", "metrics", "adversarial (seqgan)", nil, "SeqGAN's policy-gradient loss: −Σ log G(token) · reward over the batch."),
+        .init("mean_reward", "metrics", "adversarial (seqgan)", .higher, "Mean Monte Carlo rollout reward (D's P(real)) of the generator's tokens."),
+        .init("g_loss", "metrics", "adversarial (gumbel, textgan)", .lower, "The generator's adversarial loss (the GAN objective's generator side; TextGAN: the feature distance)."),
+        .init("g_gradient_norm", "metrics", "adversarial (gumbel, textgan)", nil, "The generator's gradient norm in the adversarial step, before clipping."),
+        .init("inverse_temperature", "metrics", "adversarial (gumbel)", nil, "β of the Gumbel-softmax relaxation at this step (annealed up to gumbel.maximumInverseTemperature)."),
+        .init("d_loss", "metrics", "discriminator, adversarial", .lower, "The discriminator's loss, averaged over its steps (the GAN objective's discriminator side)."),
+        .init("d_accuracy_real", "metrics", "discriminator, adversarial", nil, "Fraction of real sequences D classifies as real."),
+        .init("d_accuracy_fake", "metrics", "discriminator, adversarial", nil, "Fraction of generated sequences D classifies as generated."),
+        .init("gradient_penalty", "metrics", "adversarial (gumbel, gan.loss wgan-gp)", nil, "WGAN-GP's penalty λ·(‖∇D(x̂)‖ − 1)² at interpolates x̂, averaged over D steps."),
+        .init("gradient_norm_interpolates", "metrics", "adversarial (gumbel, gan.loss wgan-gp)", nil, "Mean ‖∇D(x̂)‖ at the interpolates (1 for a critic that satisfies the penalty)."),
+        .init("d_bce", "metrics", "adversarial (textgan)", .lower, "TextGAN D's smoothed binary cross-entropy on real vs generated sentences."),
+        .init("d_feature_distance", "metrics", "adversarial (textgan)", nil, "The feature distance (MMD², √MMD² or moment distance) between real and generated features that D maximises."),
+        .init("d_reconstruction", "metrics", "adversarial (textgan)", .lower, "TextGAN D's reconstruction loss of the latent code z from generated sentences."),
+        // Likelihood
+        .init("nll_oracle", both, "training evaluations (oracle)", .lower, "NLL-oracle: the oracle's mean NLL per token of the generator's samples (nats; SeqGAN's synthetic benchmark)."),
+        .init("nll_gen", both, "training evaluations (oracle)", .lower, "NLL-gen: the generator's mean NLL per token of fresh oracle sequences it never trained on."),
+        .init("nll_test", both, trainEval, .lower, "The generator's mean NLL per token of the test split (nats)."),
+        // Quality and diversity of samples
+        .init("bleu{n}", both, trainEval, .higher, "BLEU-n of the samples against the references (geometric mean of 1…n-gram precisions, brevity penalty, the protocol's smoothing)."),
+        .init("self_bleu{n}", both, trainEval, .lower, "Self-BLEU-n: each sample's BLEU-n against the other samples, averaged (higher: less diverse)."),
+        .init("distinct{n}", both, trainEval, .higher, "Distinct-n: distinct n-grams over all n-grams of the samples."),
+        .init("ms_jaccard{n}", "evaluations", "`eval`", .higher, "MS-Jaccard-n (Montahaei et al. 2019): the Jaccard index of the samples' and references' n-gram multisets, geometric mean over orders 1…n."),
+        .init("rouge_l", "evaluations", "`eval`", .higher, "Mean ROUGE-L F-measure of each sample against its best reference."),
+        .init("memorisation_rate", "evaluations", "`eval`", .lower, "Fraction of samples that are verbatim training sequences."),
+        .init("longest_copied", "evaluations", "`eval`", .lower, "The longest contiguous span of any sample that occurs in one training sentence (tokens)."),
+        .init("longest_copied_mean", "evaluations", "`eval`", .lower, "The mean over samples of the longest span each shares with one training sentence (tokens)."),
+        // Detection and privacy (docs/security.md)
+        .init("accuracy", "evaluations", "`detect train`, `detect eval`", .higher, "A detector's accuracy on held-out real vs generated sentences (threshold 0.5)."),
+        .init("roc_auc", "evaluations", "`detect train`, `detect eval`", .higher, "A detector's ROC-AUC on held-out real vs generated sentences."),
+        .init("tpr_at_1pct_fpr", "evaluations", "`detect train`, `detect eval`", .higher, "A detector's true-positive rate at a 1% false-positive rate."),
+        .init("membership_auc", "evaluations", "`eval --privacy`", .lower, "Loss-threshold membership inference: AUC of telling training from test sentences by the generator's NLL (0.5: nothing leaks)."),
+        .init("membership_auc_reference", "evaluations", "`eval --privacy --reference-run`", .lower, "The same attack on the NLL ratio against a reference model."),
+        .init("canary_exposure_{n}", "evaluations", "`eval --privacy` (canaries)", .lower, "Exposure of canary n (Carlini et al. 2019): log₂ |candidates| − log₂ (the canary's rank among them by NLL), 0 to its maximum."),
+        .init("canary_exposure_mean", "evaluations", "`eval --privacy` (canaries)", .lower, "Mean exposure of the run's canaries."),
+    ]
+}
