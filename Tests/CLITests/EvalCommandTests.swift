@@ -212,6 +212,7 @@ final class EvalEndToEndTests: XCTestCase {
         let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
         XCTAssertEqual(added.count, 21)  // bleu 4, self-bleu 4, rouge_l, ms-jaccard 4, distinct 4, memorisation 3, nll_test
         XCTAssertTrue(added.allSatisfy { $0.step == lastTrainingStep }, "at the latest checkpoint's step")
+        try assertEveryRecordedMetricIsCatalogued(database)
         func row(_ metric: String) -> Evaluation { added.first { $0.metric == metric }! }
         let tokenizer = "mode=word lowercase=false normalization=nfc max-length=none"
         XCTAssertEqual(row("bleu4").evaluationProtocol, EvaluationProtocol(

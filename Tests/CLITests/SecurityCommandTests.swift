@@ -156,6 +156,7 @@ final class SecurityCommandTests: XCTestCase {
         let noReference = try Self.run(["eval", "2", "--reference-run", "1"])
         XCTAssertNotEqual(noReference.status, 0)
         XCTAssertTrue(noReference.stderr.contains("add --privacy"), noReference.stderr)
+        try assertEveryRecordedMetricIsCatalogued(Self.database)
     }
 
     func testREPLScoreShowsTheDetectorsProbability() throws {

@@ -155,6 +155,7 @@ final class TrainEndToEndTests: XCTestCase {
         let lines = samples.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 4)
         XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("the big") }, samples.stdout)
+        try assertEveryRecordedMetricIsCatalogued(database)
     }
 
     func testAnInterruptedRunResumesWhereItStopped() throws {
@@ -564,6 +565,7 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(penalties.count, 80)
         XCTAssertTrue(penalties.allSatisfy { $0.isFinite && $0 > 0 }, "\(penalties)")
         XCTAssertEqual(try store.metricHistory(run: 1, key: "gradient_norm_interpolates").count, 80)
+        try assertEveryRecordedMetricIsCatalogued(database)
         let dLosses = try store.metricHistory(run: 1, key: "d_loss").map(\.value)
         XCTAssertGreaterThan(dLosses.max()! - dLosses.min()!, 1e-3, "D's loss moves: \(dLosses)")
 
