@@ -325,6 +325,53 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertFalse(stopped.metrics.isEmpty)
     }
 
+    /// The signal suite: SIGINT, SIGTERM, SIGTERM twice (as `timeout` sends), SIGHUP and a closed stdout (SIGPIPE,
+    /// ignored). Each stop leaves a checkpoint, a status and exit code that say which signal it was, and a resume whose
+    /// whole history equals an uninterrupted run's; a closed stdout does not stop the run at all.
+    func testEverySignalLeavesAResumableRunThatContinuesBitIdentically() throws {
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let arguments = [tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "6"]
+        XCTAssertEqual(try train(arguments + ["--name", "straight"]).status, 0)
+        let store = try RunDatabase(path: database)
+        let straight = try RunHistory(of: 1, in: store)
+        let cases: [(name: String, signals: [Int32], status: Int32, reason: String)] = [
+            ("sigint", [SIGINT], 130, "SIGINT"), ("sigterm", [SIGTERM], 143, "SIGTERM"),
+            ("sigterm-twice", [SIGTERM, SIGTERM], 143, "SIGTERM"), ("sighup", [SIGHUP], 129, "SIGHUP"),
+        ]
+        for (index, c) in cases.enumerated() {
+            let id = Int64(index + 2)
+            let child = try Child(try executable("textgan"), ["train"] + arguments + [
+                "--name", c.name, "--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+            XCTAssertTrue(child.waitForOutput("adversarial step 2/6", timeout: 120), "\(c.name): \(child.stdout)")
+            for signal in c.signals {
+                kill(child.process.processIdentifier, signal)
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            let stopped = child.wait()
+            XCTAssertEqual(stopped.status, c.status, "\(c.name): \(stopped.stderr)")
+            let run = try store.run(id)
+            XCTAssertEqual(run.status, .interrupted, c.name)
+            XCTAssertTrue(run.exitReason?.contains(c.reason) == true, "\(c.name): \(run.exitReason ?? "no reason")")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("runs/\(id)/latest.safetensors").path), c.name)
+            let resumed = try train(["--resume", String(id)])
+            XCTAssertEqual(resumed.status, 0, "\(c.name): \(resumed.stderr)")
+            let history = try RunHistory(of: id, in: store)
+            XCTAssertEqual(history, straight, "\(c.name): " + history.firstDifference(from: straight))
+        }
+        // `train … | head -n 1`: the pipe closes under the run, which goes on to the end with the same history.
+        let command = ([try executable("textgan").path, "train"] + arguments + ["--name", "sigpipe", "--db", database,
+                       "--root", packageRoot.path, "--min-examples", "16"]).map { "'\($0)'" }.joined(separator: " ")
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "\(command) | head -n 1 > /dev/null"]
+        try shell.run()
+        shell.waitUntilExit()
+        let piped = Int64(cases.count + 2)
+        XCTAssertEqual(try store.run(piped).status, .finished)
+        let history = try RunHistory(of: piped, in: store)
+        XCTAssertEqual(history, straight, "sigpipe: " + history.firstDifference(from: straight))
+    }
+
     func testOneHugeCorpusLineIsRefusedRatherThanSettingEveryLength() throws {
         // Given the tiny corpus (five tokens a sentence) with one line of 3,000 tokens
         let tiny = try String(contentsOf: directory.appendingPathComponent("tiny.txt"), encoding: .utf8)
