@@ -82,7 +82,7 @@ struct AttackCommand: ParsableCommand {
         let real = DetectionSplit.realSentences(data, train: 0, heldOut: samples, seed: seed).heldOut
         let sequences = real + generated, labels = [Int32](repeating: 1, count: real.count) + [Int32](repeating: 0, count: generated.count)
         // Words move and are projected onto words: the special tokens (pad, bos, eos, unk) stay where they are.
-        let allowed = data.vocabulary == nil ? Array(0..<Int32(data.vocabularySize)) : Array(4..<Int32(data.vocabularySize))
+        let allowed = data.wordTokens
 
         print("textgan attack — \(what): its \(discriminator.kind) discriminator on \(real.count) real (\(data.corpus) held out) "
             + "and \(generated.count) generated sentences; \(norm.rawValue) balls")
