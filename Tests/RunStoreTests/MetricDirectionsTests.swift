@@ -50,20 +50,10 @@ final class MetricDirectionsTests: XCTestCase {
 
     func testAStoreFromBeforeGetsTheDirectionsOfItsCanaries() throws {
         // Given a store at schema version 8 with a canary's exposure recorded,
-        let path = try temporaryDirectory(self).appendingPathComponent("v8.sqlite").path
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try RunDatabase.migrator.migrate(queue, upTo: "v8-evaluation-protocol-name")
-            try queue.write { db in
-                try db.execute(sql: """
-                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
-                                      config_json, status)
-                    VALUES ('old', 'mle', 'lstm', 'coco', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
-                    INSERT INTO evaluations (run_id, step, metric, value, kind, sample_count, reference_set, tokenizer, time)
-                    VALUES (1, 10, 'canary_exposure_7', 3.5, 'finite', 100, 'coco:train', 'ids', '2026-01-01');
-                    """)
-            }
-        }
+        let path = try legacyStore(self, file: "v8.sqlite", upTo: "v8-evaluation-protocol-name", """
+            INSERT INTO evaluations (run_id, step, metric, value, kind, sample_count, reference_set, tokenizer, time)
+            VALUES (1, 10, 'canary_exposure_7', 3.5, 'finite', 100, 'coco:train', 'ids', '2026-01-01');
+            """)
         // when this build opens it, then the old canary's exposure counts as lower-is-better too.
         let database = try RunDatabase(path: path)
         XCTAssertEqual(try direction("canary_exposure_7", in: database), 0)

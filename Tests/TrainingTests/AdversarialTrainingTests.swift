@@ -159,11 +159,16 @@ final class AdversarialTrainingTests: XCTestCase {
 
     // MARK: - In the trainers
 
-    private func gumbelTrainer(directory: URL?, adversarial: AdversarialTrainingConfig?) -> GumbelTrainer {
-        var rng = SeededGenerator(seed: 3)
+    /// A tiny generator and this file's discriminator, seeded.
+    private func models(seed: UInt64) -> (LSTMGenerator, CNNDiscriminator) {
+        var rng = SeededGenerator(seed: seed)
         let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 10, embeddingSize: 4, hiddenSize: 6, maxLength: 6,
                                                   startToken: 1, endToken: 2), using: &rng)
-        let d = CNNDiscriminator(config, using: &rng)
+        return (g, CNNDiscriminator(config, using: &rng))
+    }
+
+    private func gumbelTrainer(directory: URL?, adversarial: AdversarialTrainingConfig?) -> GumbelTrainer {
+        let (g, d) = models(seed: 3)
         var data = SeededGenerator(seed: 7)
         let positives = SequenceDataset(sequences: (0..<32).map { _ in
             let s = data.nextInt(below: 3)
@@ -184,10 +189,7 @@ final class AdversarialTrainingTests: XCTestCase {
     }
 
     private func seqganTrainer(directory: URL?, adversarial: AdversarialTrainingConfig?) -> SeqGANTrainer {
-        var rng = SeededGenerator(seed: 4)
-        let g = LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 10, embeddingSize: 4, hiddenSize: 6, maxLength: 6,
-                                                  startToken: 1, endToken: 2), using: &rng)
-        let d = CNNDiscriminator(config, using: &rng)
+        let (g, d) = models(seed: 4)
         let positives = SequenceDataset(sequences: (0..<32).map { i in (0..<4).map { Int32(4 + (i + $0) % 6) } + [2] })
         var seqgan = SeqGANConfig()
         (seqgan.discriminatorPretrainRounds, seqgan.discriminatorPretrainEpochs, seqgan.adversarialSteps) = (1, 1, 2)
