@@ -135,12 +135,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     /// [B·T, V] (embedded as rows · table).
     public func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
         let (T, E, R) = (config.sequenceLength, config.embeddingSize, config.representations)
-        var embedded: Tensor
-        switch input {
-        case .tokens(let ids): embedded = embedding.forward(ids)
-        case .rows(let rows): embedded = embedding.forward(rows: rows)
-        case .embedded(let rows): embedded = rows
-        }
+        var embedded = embed(input)
         let B = embedded.count / (T * E * R)
         // R representations: [B, T, R·E] → [B·R, T, E], each slice a sequence of its own.
         if R > 1 { embedded = Self.splitRepresentations(embedded, batch: B, length: T, size: E, count: R) }
@@ -151,6 +146,19 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         let logits = output.forward(dropped)
         return DiscriminatorPass(logits: Self.meanOverRepresentations(logits, count: R), viewLogits: logits,
                                  features: Self.meanOverRepresentations(features, count: R), input: input, cache: cache)
+    }
+
+    /// The input embedding's output [B·T, R·E] for `input`.
+    func embed(_ input: DiscriminatorInput) -> Tensor {
+        switch input {
+        case .tokens(let ids): return embedding.forward(ids)
+        case .rows(let rows): return embedding.forward(rows: rows)
+        case .embedded(let rows): return rows
+        case .perturbed(let base, let delta):
+            var rows = embed(base)
+            rows.add(delta)
+            return rows
+        }
     }
 
     /// [B, T, R·E] → [B·R, T, E] (sequence b's representation r becomes sequence b·R + r), or the reverse.
@@ -212,14 +220,25 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         if R > 1 {
             dx = Self.splitRepresentations(dx, batch: dx.count / (T * E * R), length: T, size: E, count: R, reverse: true)
         }
-        switch pass.input {
+        return embeddingBackward(dx, input: pass.input)
+    }
+
+    /// The embedding's part of the backward pass: d/d(rows) of the input rows [B·T, R·E] reaches the table (and is
+    /// returned) as `input` was embedded.
+    func embeddingBackward(_ dx: Tensor, input: DiscriminatorInput) -> Tensor? {
+        let width = config.embeddingSize * config.representations
+        switch input {
         case .tokens(let ids):
             embedding.backward(dx, ids: ids)
             return nil
         case .rows(let rows):
-            return embedding.backward(dx.reshaped([rows.matrixShape.0, E * R]), rows: rows)
+            return embedding.backward(dx.reshaped([rows.matrixShape.0, width]), rows: rows)
         case .embedded(let rows):
             return dx.reshaped(rows.shape)
+        case .perturbed(let base, let delta):
+            // rows = embed(base) + δ: the same gradient reaches the base's embedding and δ.
+            _ = embeddingBackward(dx, input: base)
+            return dx.reshaped(delta.shape)
         }
     }
 

@@ -278,6 +278,10 @@ public enum DiscriminatorInput {
     /// The input embedding's output itself [B·T, W] (rows of `inputEmbedding` for text, anything for an attack on
     /// the embedding space). The backward pass returns the gradient with respect to them.
     case embedded(Tensor)
+    /// Another input's embedding rows plus δ [B·T, W]: an adversarial example as D trains on it (Training's
+    /// `AdversarialExamples`). The rows' gradient reaches the embedding table as the base input's would (scattered
+    /// to its tokens, or through its rows), and the backward pass returns d(loss)/dδ. The base reads tokens or rows.
+    indirect case perturbed(DiscriminatorInput, delta: Tensor)
 }
 
 /// One forward pass: two logits per sequence, (fake, real), the pooled features they come from, and what the

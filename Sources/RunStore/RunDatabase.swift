@@ -475,6 +475,26 @@ extension RunDatabase {
                 """)
         }
 
+        // The security metrics (#19): lower is better for what a generator leaks (membership inference, canary
+        // exposure, each canary's `canary_exposure_<i>` included, by a trigger as their number is the run's), higher
+        // for a detector's and for D's accuracy under attack.
+        migrator.registerMigration("v9-security-metric-directions") { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO metric_directions VALUES
+                    ('membership_auc', 0), ('membership_auc_reference', 0), ('canary_exposure_mean', 0),
+                    ('accuracy', 1), ('roc_auc', 1), ('tpr_at_1pct_fpr', 1),
+                    ('d_accuracy_clean', 1), ('d_accuracy_robust', 1);
+                INSERT OR IGNORE INTO metric_directions
+                    SELECT DISTINCT metric, 0 FROM evaluations WHERE metric GLOB 'canary_exposure_[0-9]*';
+                CREATE TRIGGER canary_exposure_direction AFTER INSERT ON evaluations
+                    WHEN NEW.metric GLOB 'canary_exposure_[0-9]*'
+                BEGIN
+                    INSERT OR IGNORE INTO metric_directions VALUES (NEW.metric, 0);
+                END;
+                PRAGMA user_version = 9;
+                """)
+        }
+
         return migrator
     }()
 

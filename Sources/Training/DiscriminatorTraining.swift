@@ -6,9 +6,11 @@ public struct DiscriminatorReport: Sendable, Equatable {
     public var loss: Double
     public var accuracyReal: Double
     public var accuracyFake: Double
+    /// D's clean and robust accuracy on the sequences adversarial training attacked (none without it).
+    public var robustness = RobustnessTally()
 
     public var metrics: [String: Double] {
-        ["d_loss": loss, "d_accuracy_real": accuracyReal, "d_accuracy_fake": accuracyFake]
+        ["d_loss": loss, "d_accuracy_real": accuracyReal, "d_accuracy_fake": accuracyFake].merging(robustness.metrics) { $1 }
     }
 }
 
@@ -21,18 +23,25 @@ public struct DiscriminatorReport: Sendable, Equatable {
 /// A non-finite loss throws `TrainingError.nonFinite` (naming `phase` and `step`) before its update.
 /// Accuracies are measured on the training batches as they are seen (with dropout on): a sequence is judged real
 /// when its "real" logit is the larger.
+/// With `adversarial`, each batch has its share of adversarial examples (`AdversarialExamples.mix`); the report's
+/// `robustness` holds D's clean and robust accuracy on them.
 public func trainDiscriminator(
     _ discriminator: any SequenceDiscriminator, loss: any GANLoss = CrossEntropyGANLoss(), optimizer: some Optimizer,
     positives: [[Int32]], negatives: [[Int32]], epochs: Int, batchSize: Int, phase: String = Phase.discriminator,
-    step: Int = 0, using rng: inout SeededGenerator
+    step: Int = 0, adversarial: AdversarialExamples? = nil, using rng: inout SeededGenerator
 ) throws -> DiscriminatorReport {
     var lossSum = 0.0, batches = 0
     var correct = [0, 0], seen = [0, 0]  // by label: fake, real
+    var robustness = RobustnessTally()
 
     /// One optimizer step on a batch of sequences with labels (1 real, 0 generated).
     func update(_ sequences: [[Int32]], _ labels: [Int32]) throws {
+        var input = DiscriminatorInput.tokens(discriminator.pack(sequences))
+        if let adversarial {
+            input = try adversarial.mix(input, labels: labels, discriminator: discriminator, tally: &robustness)
+        }
         discriminator.zeroGrad()
-        let pass = discriminator.forward(.tokens(discriminator.pack(sequences)), training: true, using: &rng)
+        let pass = discriminator.forward(input, training: true, using: &rng)
         // The loss reads every view's logits (one per sequence for SeqGAN's CNN), as RelGAN applies it.
         let (value, gradient) = loss.discriminatorLoss(logits: pass.viewLogits, labels: pass.viewLabels(labels))
         try TrainingError.check([("discriminator loss", value)], phase: phase, step: step)
@@ -71,5 +80,5 @@ public func trainDiscriminator(
     return DiscriminatorReport(
         loss: lossSum / Double(max(batches, 1)),
         accuracyReal: Double(correct[1]) / Double(max(seen[1], 1)),
-        accuracyFake: Double(correct[0]) / Double(max(seen[0], 1)))
+        accuracyFake: Double(correct[0]) / Double(max(seen[0], 1)), robustness: robustness)
 }

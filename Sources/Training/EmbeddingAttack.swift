@@ -79,8 +79,14 @@ public enum EmbeddingAttacks {
     /// rows `x`, and its gradient with respect to them. D's parameter gradients are left zero.
     public static func lossAndGradient(_ discriminator: any SequenceDiscriminator, embedded x: Tensor,
                                        labels: [Int32]) -> (loss: Float, gradient: Tensor) {
+        lossAndGradient(discriminator, input: .embedded(x), labels: labels)
+    }
+
+    /// D's loss at `input` (`.embedded` or `.perturbed`), and its gradient with respect to the rows or to δ.
+    static func lossAndGradient(_ discriminator: any SequenceDiscriminator, input: DiscriminatorInput,
+                                labels: [Int32]) -> (loss: Float, gradient: Tensor) {
         var unused = SeededGenerator(seed: 0)  // no dropout: the attack targets D as it scores
-        let pass = discriminator.forward(.embedded(x), training: false, using: &unused)
+        let pass = discriminator.forward(input, training: false, using: &unused)
         let (loss, dLogits) = CrossEntropyGANLoss().discriminatorLoss(logits: pass.viewLogits,
                                                                       labels: pass.viewLabels(labels))
         discriminator.zeroGrad()
@@ -92,30 +98,43 @@ public enum EmbeddingAttacks {
     /// The adversarial rows of `batch` under `attack` (FGSM or PGD, see the top of the file).
     public static func perturb(_ discriminator: any SequenceDiscriminator, _ batch: EmbeddedBatch, labels: [Int32],
                                attack: EmbeddingAttack) -> Tensor {
-        let clean = batch.embedded
-        var x = clean
-        for _ in 0..<attack.steps {
-            let (_, g) = lossAndGradient(discriminator, embedded: x, labels: labels)
-            x = ascend(x, gradient: g, batch: batch, norm: attack.norm, step: attack.step)
-            x = projectOntoBall(x, center: clean, batch: batch, norm: attack.norm, radius: attack.epsilon)
-        }
+        var x = batch.embedded
+        x.add(perturbation(discriminator, of: .tokens(batch.ids), mask: batch.mask, batchSize: batch.batchSize,
+                           labels: labels, attack: attack))
         return x
     }
 
+    /// The adversarial δ [B·T, W] that `attack` adds to `input`'s embedding rows (tokens or rows over the vocabulary),
+    /// moving only the rows whose `mask` is set: FGSM or PGD (see the top of the file), taken in δ, from δ = 0.
+    public static func perturbation(_ discriminator: any SequenceDiscriminator, of input: DiscriminatorInput,
+                                    mask: [Bool], batchSize: Int, labels: [Int32], attack: EmbeddingAttack) -> Tensor {
+        guard let table = discriminator.inputEmbedding else {
+            preconditionFailure("EmbeddingAttacks: the \(discriminator.kind) discriminator has no input embedding")
+        }
+        var delta = Tensor(zeros: [mask.count, table.matrixShape.1])
+        for _ in 0..<attack.steps {
+            let (_, g) = lossAndGradient(discriminator, input: .perturbed(input, delta: delta), labels: labels)
+            delta = ascend(delta, gradient: g, mask: mask, batchSize: batchSize, norm: attack.norm, step: attack.step)
+            delta = clip(delta, mask: mask, batchSize: batchSize, norm: attack.norm, radius: attack.epsilon)
+        }
+        return delta
+    }
+
     /// x + step·sign(g) (L∞) or x + step·g/‖g‖₂ per sequence (L2), on the rows the mask lets move.
-    static func ascend(_ x: Tensor, gradient g: Tensor, batch: EmbeddedBatch, norm: AttackNorm, step: Float) -> Tensor {
+    static func ascend(_ x: Tensor, gradient g: Tensor, mask: [Bool], batchSize: Int, norm: AttackNorm,
+                       step: Float) -> Tensor {
         var out = x
-        let W = x.matrixShape.1, T = batch.length
-        for b in 0..<batch.batchSize {
+        let W = x.matrixShape.1, T = mask.count / max(batchSize, 1)
+        for b in 0..<batchSize {
             let rows = (b * T)..<((b + 1) * T)
             var scale = step
             if norm == .l2 {
                 var squared: Float = 0
-                for r in rows where batch.mask[r] { for j in 0..<W { squared += g.scalars[r * W + j] * g.scalars[r * W + j] } }
+                for r in rows where mask[r] { for j in 0..<W { squared += g.scalars[r * W + j] * g.scalars[r * W + j] } }
                 guard squared > 0 else { continue }
                 scale = step / squared.squareRoot()
             }
-            for r in rows where batch.mask[r] {
+            for r in rows where mask[r] {
                 for j in 0..<W {
                     let gj = g.scalars[r * W + j]
                     out.scalars[r * W + j] += norm == .linf ? (gj > 0 ? step : (gj < 0 ? -step : 0)) : scale * gj
@@ -129,30 +148,26 @@ public enum EmbeddingAttacks {
     /// ‖δ‖₂ ≤ ε (L2).
     public static func projectOntoBall(_ x: Tensor, center: Tensor, batch: EmbeddedBatch, norm: AttackNorm,
                                        radius: Float) -> Tensor {
-        var out = x
-        let W = x.matrixShape.1, T = batch.length
-        for b in 0..<batch.batchSize {
-            let rows = (b * T)..<((b + 1) * T)
-            switch norm {
-            case .linf:
-                for r in rows {
-                    for j in 0..<W {
-                        let c = center.scalars[r * W + j]
-                        out.scalars[r * W + j] = min(max(x.scalars[r * W + j], c - radius), c + radius)
-                    }
-                }
-            case .l2:
-                var squared: Float = 0
-                for i in (rows.lowerBound * W)..<(rows.upperBound * W) {
-                    let d = x.scalars[i] - center.scalars[i]
-                    squared += d * d
-                }
-                let length = squared.squareRoot()
+        var delta = x
+        delta.add(center, scaledBy: -1)
+        var out = center
+        out.add(clip(delta, mask: batch.mask, batchSize: batch.batchSize, norm: norm, radius: radius))
+        return out
+    }
+
+    /// δ [B·T, W] clipped to [−ε, ε] per entry (L∞), or scaled down to ‖δ_b‖₂ ≤ ε per sequence b (L2).
+    static func clip(_ delta: Tensor, mask: [Bool], batchSize: Int, norm: AttackNorm, radius: Float) -> Tensor {
+        var out = delta
+        let W = delta.matrixShape.1, T = mask.count / max(batchSize, 1)
+        switch norm {
+        case .linf:
+            out.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = min(max(p[i], -radius), radius) } }
+        case .l2:
+            for b in 0..<batchSize {
+                let entries = (b * T * W)..<((b + 1) * T * W)
+                let length = entries.reduce(Float(0)) { $0 + delta.scalars[$1] * delta.scalars[$1] }.squareRoot()
                 guard length > radius else { continue }
-                let shrink = radius / length
-                for i in (rows.lowerBound * W)..<(rows.upperBound * W) {
-                    out.scalars[i] = center.scalars[i] + shrink * (x.scalars[i] - center.scalars[i])
-                }
+                for i in entries { out.scalars[i] = delta.scalars[i] * (radius / length) }
             }
         }
         return out

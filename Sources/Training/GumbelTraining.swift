@@ -127,6 +127,8 @@ public final class GumbelTrainer {
     public let discriminatorOptimizer: Adam
     public let positives: SequenceDataset
     public var evaluate: GeneratorEvaluator?
+    /// Adversarial examples mixed into D's training batches (the `adversarialTraining` section; nil: none).
+    public var adversarialExamples: AdversarialExamples?
     public var checkpointDirectory: URL?
     public var metadata: [String: String] = [:]
 
@@ -175,8 +177,9 @@ public final class GumbelTrainer {
     public func iteration(inverseTemperature beta: Float, step: Int, using rng: inout SeededGenerator) throws -> [String: Double] {
         var metrics = try generatorStep(beta: beta, step: step, rng: &rng)
         var (dLoss, penalty, norm) = (0.0, 0.0, 0.0)
+        var robustness = RobustnessTally()
         for _ in 0..<config.discriminatorSteps {
-            let result = try discriminatorStep(beta: beta, step: step, rng: &rng)
+            let result = try discriminatorStep(beta: beta, step: step, robustness: &robustness, rng: &rng)
             dLoss += result.loss
             penalty += Double(result.penalty?.value ?? 0)
             norm += result.penalty.map { Double($0.norms.reduce(0, +)) / Double(max($0.norms.count, 1)) } ?? 0
@@ -188,7 +191,7 @@ public final class GumbelTrainer {
             metrics["gradient_norm_interpolates"] = norm / steps
         }
         metrics["inverse_temperature"] = Double(beta)
-        return metrics
+        return metrics.merging(robustness.metrics) { $1 }
     }
 
     /// A batch of real sequences drawn with replacement (as RelGAN's data loader cycles shuffled batches).
@@ -197,10 +200,10 @@ public final class GumbelTrainer {
     }
 
     /// D's logits on real token sequences and on relaxed generated rows, and the loss's gradient split back.
-    private func discriminate(real: [[Int32]], fake: Tensor, training: Bool, rng: inout SeededGenerator)
-        -> (real: DiscriminatorPass, fake: DiscriminatorPass) {
-        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: training, using: &rng)
-        let fakePass = discriminator.forward(.rows(fake), training: training, using: &rng)
+    private func discriminate(real: DiscriminatorInput, fake: DiscriminatorInput, training: Bool,
+                              rng: inout SeededGenerator) -> (real: DiscriminatorPass, fake: DiscriminatorPass) {
+        let realPass = discriminator.forward(real, training: training, using: &rng)
+        let fakePass = discriminator.forward(fake, training: training, using: &rng)
         return (realPass, fakePass)
     }
 
@@ -211,7 +214,8 @@ public final class GumbelTrainer {
         let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
                                                  discriminator: discriminator, using: &rng)
         let real = realBatch(&rng)
-        let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
+        let passes = discriminate(real: .tokens(discriminator.pack(real)), fake: .rows(relaxed.rows), training: true,
+                                  rng: &rng)
         let (value, dFake) = loss.generatorLoss(fake: passes.fake.viewLogits,
                                                 real: loss.pairsExamples ? passes.real.viewLogits : nil)
         try TrainingError.check([("generator loss", value)], phase: Phase.adversarial, step: step)
@@ -229,13 +233,19 @@ public final class GumbelTrainer {
     /// One discriminator step on a fresh real batch and a fresh relaxed generated batch (held fixed); with `wgan-gp`,
     /// plus the gradient penalty on their interpolates (a third D pass, its dropout drawn after theirs). Returns D's
     /// loss (penalties included) and the gradient penalty.
-    private func discriminatorStep(beta: Float, step: Int, rng: inout SeededGenerator) throws
+    private func discriminatorStep(beta: Float, step: Int, robustness: inout RobustnessTally, rng: inout SeededGenerator) throws
         -> (loss: Double, penalty: GradientPenalty?) {
         discriminator.zeroGrad()
         let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
                                                  discriminator: discriminator, using: &rng)
         let real = realBatch(&rng)
-        let passes = discriminate(real: real, fake: relaxed.rows, training: true, rng: &rng)
+        var realInput = DiscriminatorInput.tokens(discriminator.pack(real)), fakeInput = DiscriminatorInput.rows(relaxed.rows)
+        if let adversarialExamples {
+            (realInput, fakeInput) = try adversarialExamples.mix(
+                real: realInput, realCount: real.count, fake: fakeInput, fakeCount: real.count,
+                discriminator: discriminator, tally: &robustness)
+        }
+        let passes = discriminate(real: realInput, fake: fakeInput, training: true, rng: &rng)
         // Every view's logits (RelGAN's representations; one per sequence otherwise): n real rows, then n generated.
         let n = passes.real.viewLogits.matrixShape.0
         var logits = Tensor(zeros: [2 * n, 2])

@@ -114,6 +114,8 @@ public final class SeqGANTrainer {
     public let positives: SequenceDataset
     /// Scores the generator ("nll_oracle", "nll_test", …); gets its own generator so the training stream is untouched.
     public var evaluate: GeneratorEvaluator?
+    /// Adversarial examples mixed into D's training batches (the `adversarialTraining` section; nil: none).
+    public var adversarialExamples: AdversarialExamples?
     public var checkpointDirectory: URL?
     /// Stored in every checkpoint beside the state (the CLI puts the run's config and vocabulary here).
     public var metadata: [String: String] = [:]
@@ -216,7 +218,8 @@ public final class SeqGANTrainer {
         let negatives = generator.sample(count: config.negatives ?? positives.count, using: &rng)
         return try trainDiscriminator(
             discriminator, loss: loss, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
-            epochs: epochs, batchSize: config.discriminatorBatchSize, phase: phase, step: step, using: &rng)
+            epochs: epochs, batchSize: config.discriminatorBatchSize, phase: phase, step: step,
+            adversarial: adversarialExamples, using: &rng)
     }
 
     /// Restores every model, optimizer and the state from a checkpoint written by `run`.

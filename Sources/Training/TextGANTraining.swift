@@ -273,6 +273,8 @@ public final class TextGANTrainer {
     public let reconstructionOptimizer: Adam
     public let positives: SequenceDataset
     public var evaluate: GeneratorEvaluator?
+    /// Adversarial examples mixed into D's training batches (the `adversarialTraining` section; nil: none).
+    public var adversarialExamples: AdversarialExamples?
     public var checkpointDirectory: URL?
     public var metadata: [String: String] = [:]
 
@@ -313,7 +315,7 @@ public final class TextGANTrainer {
                 let report = try trainDiscriminator(
                     discriminator, optimizer: discriminatorOptimizer, positives: positives.sequences, negatives: negatives,
                     epochs: config.discriminatorPretrainEpochs, batchSize: config.batchSize, phase: Phase.discriminator,
-                    step: state.discriminatorRound + 1, using: &state.rng)
+                    step: state.discriminatorRound + 1, adversarial: adversarialExamples, using: &state.rng)
                 state.discriminatorRound += 1
                 let control = try emit(.step(phase: Phase.discriminator, step: state.discriminatorRound, epoch: 0,
                                              metrics: report.metrics, runStep: state.runStep))
@@ -426,8 +428,15 @@ public final class TextGANTrainer {
         reconstruction.zeroGrad()
         let (rows, _, _) = discriminatorRows(decode(codes))
         let dropout = config.discriminatorDropout
-        let realPass = discriminator.forward(.tokens(discriminator.pack(real)), training: dropout, using: &rng)
-        let fakePass = discriminator.forward(.rows(rows), training: dropout, using: &rng)
+        var realInput = DiscriminatorInput.tokens(discriminator.pack(real)), fakeInput = DiscriminatorInput.rows(rows)
+        var robustness = RobustnessTally()
+        if let adversarialExamples {
+            (realInput, fakeInput) = try adversarialExamples.mix(
+                real: realInput, realCount: real.count, fake: fakeInput, fakeCount: codes.matrixShape.0,
+                discriminator: discriminator, tally: &robustness)
+        }
+        let realPass = discriminator.forward(realInput, training: dropout, using: &rng)
+        let fakePass = discriminator.forward(fakeInput, training: dropout, using: &rng)
         // On every view's logits (RelGAN's representations; one per sequence otherwise), as the GAN losses read them.
         let (bce, dRealLogits, dFakeLogits) = smoothedClassificationLoss(real: realPass.viewLogits, fake: fakePass.viewLogits,
                                                                          smoothing: config.labelSmoothing)
@@ -450,6 +459,7 @@ public final class TextGANTrainer {
         let correctFake = (0..<fakePass.logits.matrixShape.0).filter { fakePass.logits[$0, 1] <= fakePass.logits[$0, 0] }.count
         return ["d_loss": value, "d_bce": bce, "d_feature_distance": distance, "d_reconstruction": recon,
                 "d_accuracy_real": Double(correctReal) / n, "d_accuracy_fake": Double(correctFake) / n]
+            .merging(robustness.metrics) { $1 }
     }
 
     /// d(f(real), f(decoded codes)) under D's current weights, without dropout.

@@ -165,7 +165,7 @@ public func detectionScores(_ detector: any SequenceDiscriminator, real: [[Int32
 public enum DetectAlgorithm: TrainingAlgorithm {
     public static let name = "detect"
     public static let summary = "a detector of generated text: D trained on real sentences vs other runs' samples (textgan detect)"
-    public static let sections: [any ConfigSection.Type] = [DetectConfig.self]
+    public static let sections: [any ConfigSection.Type] = [DetectConfig.self, AdversarialTrainingConfig.self]
     public static let trainsDiscriminator = true
     public static let phase = "detect"
     public static let metricNames = ["accuracy", "roc_auc", "tpr_at_1pct_fpr"]
@@ -184,6 +184,7 @@ public enum DetectAlgorithm: TrainingAlgorithm {
             state = DetectState(seed: rng.next())
         }
         let split = try DetectionSplit.make(config, data: setup.data, seed: state.samplingSeed)
+        let adversarial = setup.adversarialExamples
         return PreparedTrainer { emit in
             func save(_ kind: String) throws {
                 guard let directory = setup.checkpointDirectory else { return }
@@ -196,7 +197,8 @@ public enum DetectAlgorithm: TrainingAlgorithm {
             while state.epoch < config.epochs {
                 let report = try trainDiscriminator(
                     detector, optimizer: optimizer, positives: split.trainReal, negatives: split.trainGenerated,
-                    epochs: 1, batchSize: config.batchSize, phase: phase, step: state.epoch + 1, using: &state.rng)
+                    epochs: 1, batchSize: config.batchSize, phase: phase, step: state.epoch + 1, adversarial: adversarial,
+                    using: &state.rng)
                 state.epoch += 1
                 var control = try emit(.step(phase: phase, step: state.epoch, epoch: state.epoch, metrics: report.metrics,
                                              runStep: state.epoch))

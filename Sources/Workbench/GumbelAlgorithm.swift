@@ -47,7 +47,7 @@ extension GumbelConfig: ConfigSection {
 public enum GumbelAlgorithm: TrainingAlgorithm {
     public static let name = "gumbel"
     public static let summary = "RelGAN-style (Nie et al. 2019): MLE pretraining, then D's gradient through the Gumbel-softmax relaxation of the samples, β annealed, any GAN loss"
-    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, GumbelConfig.self, GANConfig.self]
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, GumbelConfig.self, GANConfig.self, AdversarialTrainingConfig.self]
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
@@ -57,6 +57,7 @@ public enum GumbelAlgorithm: TrainingAlgorithm {
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: GumbelConfig.self],
             gan: setup.config[section: GANConfig.self])
         trainer.evaluate = setup.evaluate
+        trainer.adversarialExamples = setup.adversarialExamples
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata
         var state = GumbelState(seed: 0)

@@ -62,7 +62,7 @@ extension SeqGANConfig: ConfigSection {
 public enum SeqGANAlgorithm: TrainingAlgorithm {
     public static let name = "seqgan"
     public static let summary = "SeqGAN (Yu et al. 2017): MLE pretraining, then policy gradient with Monte Carlo rollout rewards from the discriminator"
-    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self, GANConfig.self]
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, SeqGANConfig.self, GANConfig.self, AdversarialTrainingConfig.self]
     public static let trainsDiscriminator = true
 
     public static func makeTrainer(_ setup: TrainerSetup, using rng: inout SeededGenerator) throws -> PreparedTrainer {
@@ -72,6 +72,7 @@ public enum SeqGANAlgorithm: TrainingAlgorithm {
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: SeqGANConfig.self],
             loss: setup.config[section: GANConfig.self].seqganDiscriminatorLoss)
         trainer.evaluate = setup.evaluate
+        trainer.adversarialExamples = setup.adversarialExamples
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata
         var state = SeqGANState(seed: 0)

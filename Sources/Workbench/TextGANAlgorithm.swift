@@ -56,7 +56,7 @@ extension TextGANConfig: ConfigSection {
 public enum TextGANAlgorithm: TrainingAlgorithm {
     public static let name = "textgan"
     public static let summary = "TextGAN (Zhang et al. 2017): a latent-code LSTM matches D's features of real sentences (kernel MMD) through its soft-argmax decoding"
-    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, TextGANConfig.self]
+    public static let sections: [any ConfigSection.Type] = [MLEConfig.self, TextGANConfig.self, AdversarialTrainingConfig.self]
     public static let trainsDiscriminator = true
     public static let defaultGeneratorKind = LatentLSTMGeneratorConfig.kind
 
@@ -70,6 +70,7 @@ public enum TextGANAlgorithm: TrainingAlgorithm {
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: TextGANConfig.self],
             using: &headRNG)
         trainer.evaluate = setup.evaluate
+        trainer.adversarialExamples = setup.adversarialExamples
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata
         var state = TextGANState(seed: 0)

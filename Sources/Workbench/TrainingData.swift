@@ -32,6 +32,11 @@ public struct TrainingData {
     /// Token ids as readable text.
     public func render(_ ids: [Int32]) -> String { renderText(ids, vocabulary: vocabulary, tokenizer: tokenizer) }
 
+    /// The tokens an attack may move and project onto: the words (never pad, bos, eos or unk); every id of the oracle.
+    public var wordTokens: [Int32] {
+        vocabulary == nil ? Array(0..<Int32(vocabularySize)) : Array(Int32(Vocabulary.specialTokens.count)..<Int32(vocabularySize))
+    }
+
     /// What the corpus decides about every model's sequences.
     public var shape: SequenceShape {
         SequenceShape(vocabularySize: vocabularySize, maxLength: maxLength, startToken: startToken, endToken: endToken,

@@ -136,6 +136,44 @@ final class SecurityCommandTests: XCTestCase {
         XCTAssertTrue(noDiscriminator.stderr.contains("has no discriminator"), noDiscriminator.stderr)
     }
 
+    func testSwapAttackReportsAccuracyOnSwappedSentences() throws {
+        let attacked = try Self.run(["attack", "3", "--attack", "swap", "--swaps", "1,3", "--samples", "20"])
+        XCTAssertEqual(attacked.status, 0, attacked.stderr)
+        XCTAssertTrue(attacked.stdout.contains("greedy gradient-guided word swaps"), attacked.stdout)
+        let rows = attacked.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            .filter { $0.count == 5 && ["1", "3"].contains($0[0]) }
+        XCTAssertEqual(rows.count, 2, attacked.stdout)
+        for row in rows {
+            XCTAssertLessThanOrEqual(Double(row[2])!, Double(row[1])!, "swaps never help D")
+            XCTAssertLessThanOrEqual(Double(row[3])!, Double(row[0])!, "at most K swaps a sentence")
+        }
+        let bad = try Self.run(["attack", "3", "--attack", "swap", "--swaps", "0"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--swaps takes swap counts from 1 to 1000"), bad.stderr)
+    }
+
+    /// A SeqGAN run and a detector with the adversarialTraining section record D's clean and robust accuracy with
+    /// their other D metrics; a bad value is refused in one line before anything is recorded.
+    func testAdversarialTrainingIsRecordedInSeqGANAndDetectorRuns() throws {
+        let config = try file("hardened.json", String(TinyRun.seqganConfig.dropLast()) + #", "adversarialTraining": {"rate": 0.5, "attack": "pgd", "epsilon": 0.3, "steps": 2}}"#)
+        let trained = try Self.run(["train", Self.corpus, "--config", config, "--min-examples", "16", "--name", "hardened"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let detector = try file("hardened-detect.json", #"{"discriminator": {"embeddingSize": 8, "widths": [{"width": 2, "filters": 8}]}, "detect": {"batchSize": 16}, "adversarialTraining": {"rate": 0.25, "epsilon": 0.2}}"#)
+        let detected = try Self.run(["detect", "train", Self.corpus, "--against", "1", "--samples", "60", "--epochs", "2",
+                                     "--config", detector, "--name", "hardened-detector"])
+        XCTAssertEqual(detected.status, 0, detected.stderr)
+        for (name, phases) in [("hardened", "adversarial,discriminator"), ("hardened-detector", "detect")] {
+            let sql = try Self.run(["sql", "select group_concat(distinct phase) from (select phase from metrics where key = 'd_accuracy_robust' and run_id = (select id from runs where name = '\(name)') order by phase)",
+                                    "--format", "csv"])
+            XCTAssertEqual(sql.stdout.split(separator: "\r\n").last?.replacingOccurrences(of: "\"", with: ""), phases,
+                           "\(name): \(sql.stdout)")
+        }
+        let bad = try file("bad-adversarial.json", #"{"adversarialTraining": {"rate": 1.5}}"#)
+        let refused = try Self.run(["train", Self.corpus, "--config", bad, "--min-examples", "16"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("adversarialTraining.rate = 1.5 is out of range"), refused.stderr)
+    }
+
     func testPrivacyMetricsOfEval() throws {
         let store = try RunDatabase(path: Self.database)
         let config = try store.run(2).configJSON

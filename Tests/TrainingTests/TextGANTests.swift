@@ -96,6 +96,32 @@ final class TextGANTests: XCTestCase {
         return trainer
     }
 
+    /// With the adversarialTraining section on, TextGAN's D steps (pretraining rounds and adversarial steps) train on
+    /// adversarial examples of the real batch and of the soft-argmax decodings and record D's clean and robust
+    /// accuracy; with it off the run is bit for bit the plain one.
+    func testAdversarialTrainingReachesBothOfItsDSteps() throws {
+        func run(_ adversarial: AdversarialTrainingConfig?) throws -> (TextGANTrainer, [String: Set<String>]) {
+            let trainer = tinyTrainer()
+            trainer.adversarialExamples = adversarial.flatMap { AdversarialExamples($0, fixedTokens: [0, 1, 2]) }
+            var state = TextGANState(seed: 4), keys: [String: Set<String>] = [:]
+            _ = try trainer.run(state: &state) { event in
+                if case .step(let phase, _, _, let metrics, _) = event { keys[phase, default: []].formUnion(metrics.keys) }
+                return .proceed
+            }
+            return (trainer, keys)
+        }
+        let (plain, plainKeys) = try run(nil)
+        let (off, _) = try run(AdversarialTrainingConfig(rate: 0.5, epsilon: 0))
+        XCTAssertEqual(off.discriminator.namedTensors, plain.discriminator.namedTensors)
+        XCTAssertEqual(off.generator.namedTensors, plain.generator.namedTensors)
+        let (on, keys) = try run(AdversarialTrainingConfig(rate: 0.5, attack: .pgd, epsilon: 0.3, steps: 2))
+        XCTAssertNotEqual(on.discriminator.namedTensors, plain.discriminator.namedTensors)
+        for phase in ["discriminator", "adversarial"] {
+            XCTAssertTrue(keys[phase, default: []].isSuperset(of: ["d_accuracy_clean", "d_accuracy_robust"]), phase)
+            XCTAssertFalse(plainKeys[phase, default: []].contains("d_accuracy_robust"), phase)
+        }
+    }
+
     /// The MMD's gradient reaches every generator tensor through the soft-argmax decoding (TextBox samples under
     /// no_grad, so its generator gets none): one G step moves each of them.
     func testTheGeneratorReceivesTheFeatureMatchingGradient() throws {
