@@ -30,7 +30,9 @@ public enum AdversarialTrainingAttack: String, Codable, Sendable, CaseIterable {
 public struct AdversarialTrainingConfig: Codable, Sendable, Equatable {
     /// The share of each D batch replaced by adversarial examples (0: off).
     public var rate: Double = 0
+    /// How the examples are made: fgsm (one signed-gradient step of size ε) or pgd (`steps` projected steps).
     public var attack: AdversarialTrainingAttack = .fgsm
+    /// The ball the perturbation of each embedding row stays in: linf (each coordinate within ε) or l2 (the row's norm).
     public var norm: AttackNorm = .linf
     /// The ball's radius in embedding units (0: off). D's embeddings start in (−1, 1); 0.05 already takes a trained
     /// detector from 66% to 9% accuracy (docs/security.md).

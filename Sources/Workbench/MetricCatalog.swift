@@ -53,6 +53,8 @@ public enum MetricCatalog {
         .init("d_loss", "metrics", "discriminator, adversarial", .lower, "The discriminator's loss, averaged over its steps (the GAN objective's discriminator side)."),
         .init("d_accuracy_real", "metrics", "discriminator, adversarial", nil, "Fraction of real sequences D classifies as real."),
         .init("d_accuracy_fake", "metrics", "discriminator, adversarial", nil, "Fraction of generated sequences D classifies as generated."),
+        .init("d_accuracy_clean", "metrics", "discriminator, adversarial (with adversarialTraining)", .higher, "D's accuracy on the batch members chosen for adversarial examples, before they are perturbed."),
+        .init("d_accuracy_robust", "metrics", "discriminator, adversarial (with adversarialTraining)", .higher, "D's accuracy on the same members after the attack (FGSM or PGD within ε on their embeddings)."),
         .init("gradient_penalty", "metrics", "adversarial (gumbel, gan.loss wgan-gp)", nil, "WGAN-GP's penalty λ·(‖∇D(x̂)‖ − 1)² at interpolates x̂, averaged over D steps."),
         .init("gradient_norm_interpolates", "metrics", "adversarial (gumbel, gan.loss wgan-gp)", nil, "Mean ‖∇D(x̂)‖ at the interpolates (1 for a critic that satisfies the penalty)."),
         .init("d_bce", "metrics", "adversarial (textgan)", .lower, "TextGAN D's smoothed binary cross-entropy on real vs generated sentences."),
