@@ -10,11 +10,16 @@ import Training
 // adding a model kind is one model file plus one line.
 
 public final class Registry: @unchecked Sendable {
-    public static let shared = Registry(
-        algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, TextGANAlgorithm.self,
-                     DetectAlgorithm.self],
-        generators: [.lstm, .transformer, .latentLSTM],
-        discriminators: [.cnn])
+    public static let shared = builtIn()
+
+    /// A registry of what textgan itself ships, untouched by plug-ins (the reference documents these).
+    public static func builtIn() -> Registry {
+        Registry(
+            algorithms: [MLEAlgorithm.self, SeqGANAlgorithm.self, GumbelAlgorithm.self, TextGANAlgorithm.self,
+                         DetectAlgorithm.self],
+            generators: [.lstm, .transformer, .latentLSTM],
+            discriminators: [.cnn])
+    }
 
     private let lock = NSLock()
     private var algorithms: [any TrainingAlgorithm.Type]

@@ -51,6 +51,9 @@ final class BadFlagTests: XCTestCase {
         "min-count": numeric(["--min-count"]),
         "canaries": numeric(["--canaries", "canaries.count"]),
         "canary-repeats": numeric(["--canary-repeats", "canaries.repeats"], extra: ["--canaries", "2"]),
+        "set": Expectation(bad: ["mle.epoch=3", "mle.epochs", "mle.epochs=-1", "mle.epochs=abc", "=3", "mle..x=1", "gan.loss=x"],
+                           names: ["--set", "mle.epochs"]),
+        "tag": Expectation(bad: [" padded", ""], names: ["tag"]),
     ]
 
     func testEveryTrainOptionRefusesBadValuesInOneLine() throws {

@@ -113,7 +113,7 @@ final class MessagesTests: XCTestCase {
         let nested = try runProcess("textgan", ["runs", "shwo", "3"])
         XCTAssertTrue(nested.stderr.hasPrefix("Error: 'shwo' is not a textgan runs command; did you mean 'show'?"), nested.stderr)
         let far = try runProcess("textgan", ["xyzzy"])
-        XCTAssertTrue(far.stderr.contains("the commands are train, sample, eval"), far.stderr)
+        XCTAssertTrue(far.stderr.contains("the commands are train, sweep, sample, eval"), far.stderr)
 
         XCTAssertEqual(CommandSuggestion.closest(to: "smaple", among: ["sample", "sql"]), "sample")
         XCTAssertEqual(CommandSuggestion.closest(to: "comp", among: ["compare", "corpus"]), "compare")

@@ -14,7 +14,7 @@ final class ReferenceTests: XCTestCase {
 
     func testEveryConfigFieldHasADescription() throws {
         let docs = try SourceDocs(root: packageRoot)
-        let fields = try ConfigReference.fields()
+        let fields = try ConfigReference.fields(registry: .builtIn())
         XCTAssertGreaterThan(fields.count, 50)
         for field in fields where field.property != "kind" {
             XCTAssertNotNil(docs.doc(of: field.property, in: field.owner),
@@ -68,7 +68,7 @@ final class ReferenceTests: XCTestCase {
             ## Config fields
 
             """
-        let fields = try ConfigReference.fields()
+        let fields = try ConfigReference.fields(registry: .builtIn())
         var groups: [String] = []
         for field in fields where !groups.contains(field.group) { groups.append(field.group) }
         for group in groups {
