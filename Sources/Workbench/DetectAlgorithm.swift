@@ -4,6 +4,7 @@ import Metrics
 import Models
 import NumericCore
 import struct RunStore.EvaluationProtocol
+import class RunStore.RunDatabase
 import TextPipeline
 import Training
 
@@ -327,5 +328,37 @@ public struct Detector {
     /// P(generated) of each sequence: 1 − D(real).
     public func probabilityGenerated(_ sequences: [[Int32]]) -> [Double] {
         discriminator.probabilityReal(sequences).map { 1 - Double($0) }
+    }
+}
+
+// MARK: - Transfer between generators
+
+/// How well detectors transfer between generators: the latest `metric` (ROC-AUC by default) of each detector on
+/// samples of each generator run, from the evaluations `detect train` (its held-out split) and `detect eval`
+/// recorded with one generator run in their protocol ("coco:test vs samples of run 3").
+public struct DetectionTransfer: Equatable, Sendable {
+    public var detectors: [Int64]
+    public var generators: [Int64]
+    /// values[d][g]: detector `detectors[d]` on samples of `generators[g]`; nil where it was not measured.
+    public var values: [[Double?]]
+
+    public init(detectors ids: [Int64], in store: RunDatabase, metric: String = "roc_auc") throws {
+        var latest: [Int64: [Int64: (id: Int64, value: Double)]] = [:]
+        for detector in ids {
+            for row in try store.evaluations(run: detector, afterID: 0) where row.metric == metric {
+                guard let generator = Self.generatorRun(row.referenceSet) else { continue }
+                if (latest[detector]?[generator]?.id ?? -1) < row.id! { latest[detector, default: [:]][generator] = (row.id!, row.value) }
+            }
+        }
+        let measured = ids.filter { latest[$0] != nil }, generators = Set(latest.values.flatMap(\.keys)).sorted()
+        detectors = measured
+        self.generators = generators
+        values = measured.map { d in generators.map { latest[d]?[$0]?.value } }
+    }
+
+    /// The generator run of a detection protocol's reference set, when it names exactly one.
+    static func generatorRun(_ referenceSet: String) -> Int64? {
+        guard let range = referenceSet.range(of: " vs samples of run ") else { return nil }
+        return Int64(referenceSet[range.upperBound...])
     }
 }

@@ -52,6 +52,8 @@ struct ReportPage {
             charts += 1
         }
 
+        body.append(try Self.detectionTransfer(summaries.map(\.run), in: store))
+
         for summary in summaries {
             let (section, count) = try Self.section(summary.run, in: store)
             body.append(section)
@@ -78,6 +80,22 @@ struct ReportPage {
         }
         rows.append("</tbody></table>")
         return rows.joined(separator: "\n")
+    }
+
+    /// The detectors among the runs, each against every generator it was measured on: the transfer matrix of
+    /// ROC-AUC (empty when no detector is in the report).
+    static func detectionTransfer(_ runs: [Run], in store: RunDatabase) throws -> String {
+        let transfer = try DetectionTransfer(detectors: runs.filter { $0.algorithm == DetectAlgorithm.name }.map { $0.id! }, in: store)
+        guard !transfer.detectors.isEmpty else { return "" }
+        let header = "<tr><th>detector ↓ on samples of →</th>" + transfer.generators.map { "<th>run \($0)</th>" }.joined() + "</tr>"
+        let rows = zip(transfer.detectors, transfer.values).map { detector, values in
+            "<tr><td>run \(detector)</td>" + values.map { "<td class=\"num\">\($0.map { Format.number($0) } ?? "—")</td>" }.joined() + "</tr>"
+        }
+        return "<section class=\"overview\"><h2>Detection transfer (ROC-AUC)</h2>"
+            + "<p>Each detector's latest ROC-AUC on held-out real sentences against samples of each generator run "
+            + "(<code>textgan detect train</code>, <code>textgan detect eval</code>): how far a detector trained against one "
+            + "generator carries to another.</p>"
+            + "<table class=\"scores\"><thead>\(header)</thead><tbody>" + rows.joined() + "</tbody></table></section>"
     }
 
     /// One run's section and how many charts it holds.

@@ -1,6 +1,7 @@
 import Foundation
 import RunStore
 import TestSupport
+import Workbench
 import XCTest
 
 // End to end on the tiny corpus: a SeqGAN run and an MLE run, a detector trained against the SeqGAN run's samples,
@@ -57,7 +58,7 @@ final class SecurityCommandTests: XCTestCase {
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> Finished {
-        try runProcess("textgan", arguments + ["--db", database] + (["sql", "sample"].contains(arguments[0]) || arguments.starts(with: ["detect", "score"]) ? [] : ["--root", packageRoot.path]))
+        try runProcess("textgan", arguments + ["--db", database] + (["sql", "sample", "report"].contains(arguments[0]) || arguments.starts(with: ["detect", "score"]) ? [] : ["--root", packageRoot.path]))
     }
 
     private func file(_ name: String, _ text: String) throws -> String {
@@ -118,6 +119,21 @@ final class SecurityCommandTests: XCTestCase {
         XCTAssertEqual(sql.status, 0, sql.stderr)
         XCTAssertTrue(sql.stdout.contains("tiny:test vs samples of run 1") && sql.stdout.contains("tiny:test vs samples of run 2"),
                       sql.stdout)
+
+        // The transfer matrix: detector 3 on generators 1 and 2, each its latest AUC; the report shows it.
+        let store = try RunDatabase(path: Self.database)
+        let transfer = try DetectionTransfer(detectors: [3, 1], in: store)
+        XCTAssertEqual(transfer.detectors, [3], "run 1 is no detector")
+        XCTAssertEqual(transfer.generators, [1, 2])
+        let latest = try [1, 2].map { run in
+            try store.evaluations(run: 3).filter { $0.metric == "roc_auc" && $0.referenceSet.hasSuffix("samples of run \(run)") }
+                .max { $0.id! < $1.id! }!.value
+        }
+        XCTAssertEqual(transfer.values, [latest])
+        let report = try Self.run(["report", "1", "2", "3", "-o", Self.directory.appendingPathComponent("r.html").path])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let page = try String(contentsOf: Self.directory.appendingPathComponent("r.html"), encoding: .utf8)
+        XCTAssertTrue(page.contains("Detection transfer (ROC-AUC)") && page.contains("<th>run 2</th>"), String(page.prefix(3000)))
     }
 
     func testAttackReportsAccuracyUnderAttack() throws {
