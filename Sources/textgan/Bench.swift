@@ -76,6 +76,9 @@ struct Bench: ParsableCommand {
         let quiet = format != .table
         if !quiet {
             print("textgan bench — \(threads) thread(s), \(warmup) warm-up + \(repeats) timed repetitions")
+            print("CPU: \(CPUFeatures.brand ?? "unknown") — \(CPUFeatures.current)")
+            print("kernels: fp32 gemm \(GEMMBackend.current.rawValue); bf16 gemm "
+                  + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         }

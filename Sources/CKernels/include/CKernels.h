@@ -105,6 +105,30 @@ void tg_set_fp_control(unsigned control);
 int tg_flushes_subnormals(void);
 void tg_set_flush_subnormals(int on);
 
+/// The CPU's features that pick kernels, as far as the OS has enabled their registers (XCR0): TG_CPU_* bits.
+enum {
+    TG_CPU_AVX2 = 1, TG_CPU_FMA = 2, TG_CPU_AVX512F = 4, TG_CPU_AVX512BW = 8, TG_CPU_AVX512_BF16 = 16,
+    TG_CPU_AMX_BF16 = 32, TG_CPU_AMX_TILE = 64, TG_CPU_AVX512_FP16 = 128,
+};
+uint32_t tg_cpu_features(void);
+/// The CPU's brand string (cpuid 0x80000002–4) into out (capacity ≥ 49); 0 when the CPU gives none.
+int tg_cpu_brand(char *out, int64_t capacity);
+
+/// bf16 by rounding to nearest, ties to even (NaN stays a quiet NaN), and back (exact).
+uint16_t tg_bf16_from_float(float x);
+float tg_float_from_bf16(uint16_t h);
+/// Mixed precision C[m×n] = A[m×k] · B[k×n] (row-major, leading dimensions as row strides): each operand rounded
+/// to bf16, products accumulated in fp32 by AVX512_BF16's VDPBF16PS (gemm_bf16.c). B is packed once
+/// (tg_bf16_pack_b into tg_bf16_packed_b_count(k, n) values); returns 0, having done nothing, without AVX512_BF16.
+int64_t tg_bf16_packed_b_count(int64_t k, int64_t n);
+void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out);
+int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
+                         float *c, int64_t ldc);
+/// The scalar twin of tg_sgemm_bf16_packed: the same roundings and the same order of every multiply-add (the odd
+/// element of each k pair, then the even one; bf16 denormals read as zero, denormal sums flushed), so the same bits.
+void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float *c, int64_t ldc);
+
 /// Makes C's stdout line-buffered (it is block-buffered into pipes and files).
 void tg_line_buffer_stdout(void);
 

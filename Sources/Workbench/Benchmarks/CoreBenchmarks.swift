@@ -24,6 +24,17 @@ public enum CoreBenchmarks {
             results.append(runner.measure(phase: "core", name: "gemm \(size)²", flops: 2 * pow3(size)) {
                 matmul(a, b, into: &c)
             })
+            // Mixed precision (bf16 operands, fp32 sums), B packed once as a layer's weights would be, then with
+            // its packing in every product.
+            if BF16Matmul.isAvailable {
+                let packed = BF16Matmul.PackedB(b)
+                results.append(runner.measure(phase: "core", name: "gemm bf16 \(size)² (B packed)", flops: 2 * pow3(size)) {
+                    _ = BF16Matmul.multiply(a, packed)
+                })
+                results.append(runner.measure(phase: "core", name: "gemm bf16 \(size)² (packing B too)", flops: 2 * pow3(size)) {
+                    _ = BF16Matmul.multiply(a, BF16Matmul.PackedB(b))
+                })
+            }
         }
         let hidden = Tensor(randomNormal: [N, H], using: &rng)
         let projection = Tensor(randomNormal: [H, V], std: 0.1, using: &rng)

@@ -1,0 +1,220 @@
+// The CPU's features, and a mixed-precision matrix product: bf16 operands, fp32 accumulation (see CKernels.h).
+//
+// tg_sgemm_bf16 multiplies with AVX512_BF16's VDPBF16PS, which adds two bf16 products to an fp32 lane per
+// instruction: twice the multiply-adds of an fp32 FMA. Its semantics are exact enough to be copied in scalar code:
+// for each lane, acc += a[2p+1]·b[2p+1], then acc += a[2p]·b[2p], each an fp32 fused multiply-add (the product of two
+// bf16 values is exact in fp32) rounded to nearest even, with bf16 denormal inputs read as zero and denormal results
+// flushed to zero. tg_sgemm_bf16_reference does exactly that in the same order, so the two agree to the bit.
+//
+// Operands are rounded to bf16 (nearest, ties to even) while packing, by the same scalar function in both: B once
+// into 32-column panels of k-pairs, A per 12-row block into pairs. Each C element is one chain over k in order, so a
+// caller may split C's rows over threads without changing a bit.
+#include "CKernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+
+static uint64_t xgetbv0(void) {
+    uint32_t eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+
+uint32_t tg_cpu_features(void) {
+    static int32_t cached = -1;
+    if (cached >= 0) return (uint32_t)cached;
+    uint32_t features = 0, a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return (uint32_t)(cached = 0);
+    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1;
+    uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+    int ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xE6) == 0xE6, tiles = (xcr0 & 0x60000) == 0x60000;
+    if (fma && ymm) features |= TG_CPU_FMA;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        if (((b >> 5) & 1) && ymm) features |= TG_CPU_AVX2;
+        if (((b >> 16) & 1) && zmm) features |= TG_CPU_AVX512F;
+        if (((b >> 30) & 1) && zmm) features |= TG_CPU_AVX512BW;
+        if (((d >> 23) & 1) && zmm) features |= TG_CPU_AVX512_FP16;
+        if (((d >> 22) & 1) && tiles) features |= TG_CPU_AMX_BF16;
+        if (((d >> 24) & 1) && tiles) features |= TG_CPU_AMX_TILE;
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1) && zmm) features |= TG_CPU_AVX512_BF16;
+    }
+    cached = (int32_t)features;
+    return features;
+}
+
+int tg_cpu_brand(char *out, int64_t capacity) {
+    uint32_t regs[12];
+    if (capacity < 49 || __get_cpuid_max(0x80000000, NULL) < 0x80000004) return 0;
+    for (uint32_t i = 0; i < 3; i++) __get_cpuid(0x80000002 + i, &regs[4 * i], &regs[4 * i + 1], &regs[4 * i + 2], &regs[4 * i + 3]);
+    memcpy(out, regs, 48);
+    out[48] = 0;
+    return 1;
+}
+
+#else
+
+uint32_t tg_cpu_features(void) { return 0; }
+int tg_cpu_brand(char *out, int64_t capacity) { (void)out; (void)capacity; return 0; }
+
+#endif
+
+// MARK: - bf16 rounding and the scalar twin
+
+uint16_t tg_bf16_from_float(float x) {
+    uint32_t bits;
+    memcpy(&bits, &x, 4);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((bits >> 16) | 0x0040u);  // NaN stays NaN (quiet)
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
+float tg_float_from_bf16(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &bits, 4);
+    return x;
+}
+
+/// A bf16 operand as VDPBF16PS reads it: a denormal is zero.
+static inline float bf16_daz(uint16_t h) {
+    if ((h & 0x7F80u) == 0) h &= 0x8000u;
+    return tg_float_from_bf16(h);
+}
+
+/// An fp32 result as VDPBF16PS writes it: a denormal is (signed) zero.
+static inline float ftz(float x) {
+    if (x != 0 && fabsf(x) < 1.17549435e-38f) return x < 0 ? -0.0f : 0.0f;
+    return x;
+}
+
+void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0;
+            for (int64_t p = 0; p < k; p += 2) {
+                // The odd element of the pair first (zero past the end), then the even one.
+                float a1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(a[i * lda + p + 1])) : 0;
+                float b1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(b[(p + 1) * ldb + j])) : 0;
+                acc = ftz(fmaf(a1, b1, acc));
+                float a0 = bf16_daz(tg_bf16_from_float(a[i * lda + p])), b0 = bf16_daz(tg_bf16_from_float(b[p * ldb + j]));
+                acc = ftz(fmaf(a0, b0, acc));
+            }
+            c[i * ldc + j] = acc;
+        }
+    }
+}
+
+// MARK: - Packing
+
+enum { BF_MR = 12, BF_NR = 32 };
+
+int64_t tg_bf16_packed_b_count(int64_t k, int64_t n) {
+    return ((k + 1) / 2) * ((n + BF_NR - 1) / BF_NR) * BF_NR * 2;
+}
+
+void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out) {
+    int64_t pairs = (k + 1) / 2;
+    for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
+        for (int64_t q = 0; q < pairs; q++) {
+            for (int64_t j = 0; j < BF_NR; j++) {
+                int64_t col = j0 + j;
+                for (int64_t h = 0; h < 2; h++) {
+                    int64_t p = 2 * q + h;
+                    out[(q * BF_NR + j) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * ldb + col]) : 0;
+                }
+            }
+        }
+        out += pairs * BF_NR * 2;
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#define BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+/// C[rows × cols] (rows ≤ 12, cols ≤ 32) = A pairs [pairs][12] · one B panel slice [pairs][32][2], added to C's
+/// values when `accumulate` (a later K slice: the sums go on in k order, through an exact fp32 store and load).
+BF16 __attribute__((noinline)) static void bf16_kernel(int64_t pairs, const uint32_t *ap, const uint16_t *bp, float *c,
+                                                      int64_t ldc, int64_t rows, int64_t cols, int accumulate) {
+    __m512 acc[BF_MR][2];
+    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
+    for (int r = 0; r < BF_MR; r++) {
+        if (accumulate && r < rows) {
+            acc[r][0] = _mm512_maskz_loadu_ps(m0, c + r * ldc);
+            acc[r][1] = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16);
+        } else {
+            acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(bp + q * 64));
+        __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(bp + q * 64 + 32));
+        const uint32_t *aq = ap + q * BF_MR;
+        for (int r = 0; r < BF_MR; r++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)aq[r]);
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], a, b0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, b1);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm512_mask_storeu_ps(c + r * ldc, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc[r][1]);
+    }
+}
+
+/// K in slices of BF_KC pairs; within a slice, A's rows are packed once (all row blocks), then each B panel's slice
+/// (BF_KC × 32 pairs, 32 KB) stays in cache while every row block of A passes over it.
+enum { BF_KC = 256 };
+
+int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
+                         float *c, int64_t ldc) {
+    if (!(tg_cpu_features() & TG_CPU_AVX512_BF16) || m <= 0 || n <= 0 || k <= 0) return 0;
+    int64_t pairs = (k + 1) / 2, blocks = (m + BF_MR - 1) / BF_MR;
+    uint32_t *ap = aligned_alloc(64, (size_t)((blocks * BF_KC * BF_MR * 4 + 63) / 64 * 64));
+    if (!ap) return 0;
+    for (int64_t q0 = 0; q0 < pairs; q0 += BF_KC) {
+        int64_t kq = pairs - q0 < BF_KC ? pairs - q0 : BF_KC;
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            int64_t i0 = blk * BF_MR, rows = m - i0 < BF_MR ? m - i0 : BF_MR;
+            uint32_t *out = ap + blk * BF_KC * BF_MR;
+            for (int64_t q = 0; q < kq; q++) {
+                int64_t p = 2 * (q0 + q);
+                for (int64_t r = 0; r < BF_MR; r++) {
+                    uint32_t lo = 0, hi = 0;
+                    if (r < rows) {
+                        const float *row = a + (i0 + r) * lda;
+                        lo = tg_bf16_from_float(row[p]);
+                        hi = p + 1 < k ? tg_bf16_from_float(row[p + 1]) : 0;
+                    }
+                    out[q * BF_MR + r] = lo | (hi << 16);
+                }
+            }
+        }
+        for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
+            int64_t cols = n - j0 < BF_NR ? n - j0 : BF_NR;
+            const uint16_t *bp = packed_b + ((j0 / BF_NR) * pairs + q0) * BF_NR * 2;
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                int64_t i0 = blk * BF_MR, rows = m - i0 < BF_MR ? m - i0 : BF_MR;
+                bf16_kernel(kq, ap + blk * BF_KC * BF_MR, bp, c + i0 * ldc + j0, ldc, rows, cols, q0 > 0);
+            }
+        }
+    }
+    free(ap);
+    return 1;
+}
+
+#else
+
+int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
+                         float *c, int64_t ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed_b; (void)c; (void)ldc;
+    return 0;
+}
+
+#endif
