@@ -260,7 +260,7 @@ public struct TrainingData {
             if let oracle {
                 let samples = generator.sample(count: settings.nllOracleSamples, batchSize: 500, using: &rng)
                 metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples)
-                if let heldOut, settings.testNLL { metrics["nll_gen"] = meanTokenNLL(generator, on: heldOut) }
+                if let heldOut, settings.testNLL { metrics["nll_gen_held_out"] = meanTokenNLL(generator, on: heldOut) }
                 for d in distinctN(samples, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
             }
             if let test { metrics["nll_test"] = meanTokenNLL(generator, on: test) }

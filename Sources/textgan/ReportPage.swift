@@ -18,7 +18,7 @@ struct ReportPage {
     /// The curves drawn for each run, each when the run recorded any of its keys in `metrics`.
     static let curves: [(title: String, keys: [String])] = [
         ("Training loss (MLE)", ["loss"]),
-        ("Held-out likelihood", ["nll_oracle", "nll_gen", "nll_test"]),
+        ("Held-out likelihood", ["nll_oracle", "nll_gen_held_out", "nll_test"]),
         ("BLEU against the test split", ["bleu2", "bleu3", "bleu4", "bleu5"]),
         ("Self-BLEU of the samples", ["self_bleu2", "self_bleu3", "self_bleu4", "self_bleu5"]),
         ("Policy gradient: mean rollout reward", ["mean_reward"]),

@@ -38,7 +38,7 @@ final class ProtocolNameTests: XCTestCase {
         XCTAssertEqual(rows.map(\.protocolName), [nil, "gfs"])
         XCTAssertEqual(rows[1].evaluationProtocol.name, "gfs")
         try database.writer.read { db in
-            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 8)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
             XCTAssertEqual(try String.fetchAll(db, sql: "SELECT protocol FROM evaluations WHERE protocol IS NOT NULL"), ["gfs"])
         }
     }
