@@ -111,7 +111,7 @@ public struct PublishedExperiment: Codable, Sendable, Equatable {
         runs: [
             Run(label: "MLE", algorithm: "mle", published: ["nll_oracle": 9.038],
                 full: #"{"mle": {"epochs": 120, "evaluateEvery": 5}}"#,
-                short: #"{"mle": {"epochs": 20, "evaluateEvery": 20, "samplesPerEpoch": 0}}"#),
+                short: #"{"mle": {"epochs": 30, "evaluateEvery": 30, "samplesPerEpoch": 0}}"#),
             Run(label: "SeqGAN", algorithm: "seqgan", initFrom: "MLE", published: ["nll_oracle": 8.736],
                 full: #"{"mle": {"epochs": 0}}"#,
                 short: #"{"mle": {"epochs": 0}, "# + seqganShortAdversarial + "}"),

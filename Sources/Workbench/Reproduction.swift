@@ -105,13 +105,7 @@ public struct Reproduction {
             let (scores, scoresReused) = try score(run: id, under: namedProtocol)
             outcomes.append(RunOutcome(label: run.label, runID: id, name: name, reused: reused, scoresReused: scoresReused,
                                        trainingSeconds: seconds))
-            for temperature in namedProtocol.temperatures {
-                for metric in experiment.metrics {
-                    let ours = scores[Key(temperature: isSampled(metric) ? temperature : nil, metric: metric)]
-                    lines.append(Line(label: run.label, runID: id, temperature: temperature, metric: metric, ours: ours,
-                                      published: namedProtocol.temperatures.count == 1 ? run.published[metric] : nil))
-                }
-            }
+            lines += Self.lines(experiment, run: run, id: id, scores: scores)
         }
         return Result(lines: lines, runs: outcomes, interruptionExitCode: nil)
     }
@@ -160,24 +154,78 @@ public struct Reproduction {
     }
 
     /// A score's place: the temperature it was sampled at (nil for the likelihoods, which sample nothing) and its metric.
-    struct Key: Hashable {
+    public struct Key: Hashable, Sendable {
         let temperature: Double?
         let metric: String
+
+        init(temperature: Double?, metric: String) {
+            self.temperature = LikelihoodSplit.allCases.map(\.metric).contains(metric) ? nil : temperature
+            self.metric = metric
+        }
     }
 
-    private func isSampled(_ metric: String) -> Bool { !LikelihoodSplit.allCases.map(\.metric).contains(metric) }
+    /// Each of the experiment's metrics at each of its protocol's temperatures, ours (from `scores`) beside the
+    /// published value (a protocol with one temperature only: a sweep's points have no published value).
+    static func lines(_ experiment: PublishedExperiment, run: PublishedExperiment.Run, id: Int64,
+                      scores: [Key: Double]) -> [Line] {
+        let temperatures = (try? experiment.evaluationProtocol.temperatures) ?? [1]
+        return temperatures.flatMap { t in
+            experiment.metrics.map { metric in
+                Line(label: run.label, runID: id, temperature: t, metric: metric,
+                     ours: scores[Key(temperature: t, metric: metric)],
+                     published: temperatures.count == 1 ? run.published[metric] : nil)
+            }
+        }
+    }
+
+    /// The scores `eval` recorded for run `id` under `protocolName` with `seed`, at `step` (nil: the latest step
+    /// that has any).
+    static func recordedScores(run id: Int64, protocolName: String, seed: UInt64, step: Int?,
+                               in store: RunDatabase) throws -> [Key: Double] {
+        let rows = try store.evaluations(run: id).filter {
+            $0.recordedBy == "eval" && $0.protocolName == protocolName
+                && ($0.evaluationProtocol.seed == nil || $0.evaluationProtocol.seed == seed)
+        }
+        guard let at = step ?? rows.map(\.step).max() else { return [:] }
+        var scores: [Key: Double] = [:]
+        for row in rows where row.step == at { scores[Key(temperature: row.temperature, metric: row.metric)] = row.value }
+        return scores
+    }
+
+    /// The reproduce tables of runs recorded in `store`, for `textgan report`: the runs whose names `reproduce`
+    /// gave (`PublishedExperiment.match`), grouped by experiment, budget and seed, with their recorded scores.
+    public static func recordedTables(runs: [Run], in store: RunDatabase,
+                                      experiments: [PublishedExperiment] = PublishedExperiment.registry)
+        throws -> [(experiment: PublishedExperiment, budget: Budget, seed: UInt64, lines: [Line])] {
+        var tables: [(experiment: PublishedExperiment, budget: Budget, seed: UInt64, lines: [Line])] = []
+        for experiment in experiments {
+            var groups: [String: (budget: Budget, seed: UInt64, members: [(PublishedExperiment.Run, Int64)])] = [:]
+            for recorded in runs {
+                guard let id = recorded.id, let (run, budget, seed) = experiment.match(runName: recorded.name) else { continue }
+                groups["\(budget.rawValue) \(seed)", default: (budget, seed, [])].members.append((run, id))
+            }
+            for key in groups.keys.sorted() {
+                let group = groups[key]!
+                var lines: [Line] = []
+                for run in experiment.runs {
+                    // The latest run of each label, as `reproduce` would pick it.
+                    guard let id = group.members.filter({ $0.0.label == run.label }).map(\.1).max() else { continue }
+                    let scores = try recordedScores(run: id, protocolName: experiment.protocolName, seed: group.seed,
+                                                    step: nil, in: store)
+                    lines += Self.lines(experiment, run: run, id: id, scores: scores)
+                }
+                tables.append((experiment, group.budget, group.seed, lines))
+            }
+        }
+        return tables
+    }
 
     /// The run's scores under `namedProtocol` at its latest checkpoint: read from the store when `eval` recorded
     /// every metric of the experiment there already with the experiment's seed, else computed and recorded.
     private func score(run id: Int64, under namedProtocol: NamedProtocol) throws -> (scores: [Key: Double], reused: Bool) {
         let loaded = try LoadedRun.load("\(id)", runsDirectory: runsDirectory)
-        let recorded = try store.evaluations(run: id).filter {
-            $0.recordedBy == "eval" && $0.protocolName == namedProtocol.name && $0.step == loaded.step
-                && ($0.evaluationProtocol.seed == nil || $0.evaluationProtocol.seed == seed)
-        }
-        var stored: [Key: Double] = [:]
-        for row in recorded { stored[Key(temperature: isSampled(row.metric) ? row.temperature : nil, metric: row.metric)] = row.value }
-        let wanted = namedProtocol.temperatures.flatMap { t in experiment.metrics.map { Key(temperature: isSampled($0) ? t : nil, metric: $0) } }
+        let stored = try Self.recordedScores(run: id, protocolName: namedProtocol.name, seed: seed, step: loaded.step, in: store)
+        let wanted = namedProtocol.temperatures.flatMap { t in experiment.metrics.map { Key(temperature: t, metric: $0) } }
         if wanted.allSatisfy({ stored[$0] != nil }) { return (stored, true) }
 
         let data = try TrainingData.load(for: loaded, recordedSHA256: try store.run(id).corpusSHA256, runID: id, root: root,
@@ -202,5 +250,18 @@ public struct Reproduction {
         for result in results { for (metric, value) in result.metrics { scores[Key(temperature: result.temperature, metric: metric)] = value } }
         for (metric, value) in likelihoods { scores[Key(temperature: nil, metric: metric)] = value }
         return (scores, false)
+    }
+}
+
+extension PublishedExperiment {
+    /// The run, budget and seed of a run that `reproduce` named (`runName`), or nil.
+    public func match(runName: String) -> (run: Run, budget: Budget, seed: UInt64)? {
+        for run in runs {
+            for budget in Budget.allCases {
+                let prefix = "\(name)-\(run.slug)-\(budget.rawValue)-seed"
+                if runName.hasPrefix(prefix), let seed = UInt64(runName.dropFirst(prefix.count)) { return (run, budget, seed) }
+            }
+        }
+        return nil
     }
 }

@@ -122,6 +122,15 @@ final class ReproduceCommandTests: XCTestCase {
         XCTAssertTrue(again.stdout.contains("budget     short, seed 3; protocol texygen"), again.stdout)
         XCTAssertTrue(again.stdout.contains("published  nobody 2026"), again.stdout)
 
+        // The report shows the experiment's table, ours beside published.
+        let page = try ReportPage(runs: [1, 2], in: RunDatabase(path: database, readOnly: true), source: "test",
+                                  experiments: [experiment])
+        XCTAssertTrue(page.html.contains("<h2>Reproduced experiments</h2>"), page.html)
+        XCTAssertTrue(page.html.contains("<h3>A tiny experiment</h3>"))
+        XCTAssertTrue(page.html.contains("<td><code>bleu2</code></td><td class=\"num\">") && page.html.contains("0.500</td>"))
+        XCTAssertFalse(try ReportPage(runs: [1, 2], in: RunDatabase(path: database, readOnly: true), source: "test")
+            .html.contains("Reproduced experiments"), "the tiny experiment is not in the registry")
+
         // CSV has one row per run and metric.
         let csv = try readCSVObjects(try reproduce("csv").stdout)
         XCTAssertEqual(csv.rows.count, 6)
