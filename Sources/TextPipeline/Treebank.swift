@@ -5,6 +5,12 @@
 /// n't are split off their word ("it's" → it 's, "don't" → do n't), and a final period is split off the last word;
 /// other periods ("mr.", "3.5") stay. (nltk also turns " into `` and ''; these keep ".)
 public func treebankTokenize(_ text: String) -> [String] {
+    // The final period comes off first, as nltk's does, so that the clitic before it splits too ("ski's." → ski 's .).
+    var text = text
+    if let last = text.lastIndex(where: { !$0.isWhitespace }), text[last] == ".", last > text.startIndex {
+        let before = text[text.index(before: last)]
+        if before != "." && !before.isWhitespace { text.insert(" ", at: last) }
+    }
     var tokens: [String] = []
     var word = ""
     func flush() {
@@ -30,9 +36,5 @@ public func treebankTokenize(_ text: String) -> [String] {
         }
     }
     flush()
-    if let last = tokens.last, last.count > 1, last.hasSuffix("."), !last.hasSuffix("..") {
-        tokens[tokens.count - 1] = String(last.dropLast())
-        tokens.append(".")
-    }
     return tokens
 }

@@ -99,7 +99,9 @@ public struct PublishedExperiment: Codable, Sendable, Equatable {
 
     // Shared pieces of the schedules.
     private static let texygenVocabulary = #""vocabulary": {"splits": "train-and-test"}"#
-    private static let seqganShortAdversarial = #""seqgan": {"discriminatorPretrainRounds": 5, "discriminatorPretrainEpochs": 1, "adversarialSteps": 10, "evaluateEvery": 5}"#
+    /// SeqGAN's short schedule: 5 rounds of D pretraining of 1 epoch (the reference: 50 of 3), then 10 adversarial
+    /// steps of one policy-gradient step and one D round of 1 epoch (the reference: 200 steps of 5 rounds of 3).
+    private static let seqganShortAdversarial = #""seqgan": {"discriminatorPretrainRounds": 5, "discriminatorPretrainEpochs": 1, "adversarialSteps": 10, "discriminatorRounds": 1, "discriminatorEpochs": 1, "evaluateEvery": 5}"#
 
     /// SeqGAN Table 1: NLL-oracle on the synthetic benchmark. The reference code's schedule: 120 MLE epochs, then
     /// 50 rounds of D pretraining (3 epochs each) and 200 adversarial steps; SeqGAN starts from the MLE model.

@@ -17,6 +17,11 @@ final class EvaluationProtocolTests: XCTestCase {
             XCTAssertEqual(p.tokenize("Mr. Smith (left) waves!"), ["mr.", "smith", "(", "left", ")", "waves", "!"])
             XCTAssertEqual(p.tokenize("a 3.5 inch screen; we'll see"), ["a", "3.5", "inch", "screen", ";", "we", "'ll", "see"])
             XCTAssertEqual(p.tokenize("  "), [])
+            // A clitic before the final period (a COCO caption): the period comes off first, then the clitic.
+            XCTAssertEqual(p.tokenize("a skier without ski's."), ["a", "skier", "without", "ski", "'s", "."])
+            XCTAssertEqual(p.tokenize("they don't. "), ["they", "do", "n't", "."])
+            XCTAssertEqual(p.tokenize("wait..."), ["wait..."])
+            XCTAssertEqual(p.tokenize("."), ["."])
         }
         // GFS scores the run's own tokens; the synthetic benchmark has ids.
         XCTAssertNil(NamedProtocol.gfs.tokenize("A dog's bed."))
