@@ -58,13 +58,17 @@ public struct EvaluationProtocol: Sendable, Equatable, Codable {
     public var topP: Double?
     /// The named protocol the score follows (`eval --protocol`: texygen, gfs, …); nil when none was named.
     public var name: String?
+    /// The language model behind `lm_score` (the run and checkpoint that scored the samples) or `reverse_lm_score`
+    /// (the config and schedule of the LM trained on the samples); nil for every other metric.
+    public var languageModel: String?
 
     public init(
         sampleCount: Int, referenceSet: String, referenceCount: Int? = nil, tokenizer: String,
         smoothing: String? = nil, seed: UInt64? = nil, temperature: Double? = nil, topK: Int? = nil,
-        topP: Double? = nil, name: String? = nil
+        topP: Double? = nil, name: String? = nil, languageModel: String? = nil
     ) {
         self.name = name
+        self.languageModel = languageModel
         self.sampleCount = sampleCount
         self.referenceSet = referenceSet
         self.referenceCount = referenceCount
@@ -263,10 +267,12 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
     public var recordedBy: String?
     /// The named protocol (`eval --protocol`), nil when none was named (and for rows before schema version 8).
     public var protocolName: String?
+    /// The LM behind `lm_score` / `reverse_lm_score` (nil otherwise, and for rows before schema version 10).
+    public var languageModel: String?
 
     enum CodingKeys: String, CodingKey {
         case id, runID = "run_id", step, phaseStep = "phase_step", metric, storedValue = "value", kind
-        case recordedBy = "recorded_by", protocolName = "protocol"
+        case recordedBy = "recorded_by", protocolName = "protocol", languageModel = "language_model"
         case sampleCount = "sample_count"
         case referenceSet = "reference_set", referenceCount = "reference_count", tokenizer, smoothing
         case storedSeed = "seed", temperature, topK = "top_k", topP = "top_p", time
@@ -291,6 +297,7 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         self.topK = p.topK
         self.topP = p.topP
         self.protocolName = p.name
+        self.languageModel = p.languageModel
         self.time = time
     }
 
@@ -300,7 +307,8 @@ public struct Evaluation: Codable, Sendable, Equatable, FetchableRecord, Persist
         EvaluationProtocol(
             sampleCount: sampleCount, referenceSet: referenceSet, referenceCount: referenceCount,
             tokenizer: tokenizer, smoothing: smoothing, seed: storedSeed.map { UInt64(bitPattern: $0) },
-            temperature: temperature, topK: topK, topP: topP, name: protocolName)
+            temperature: temperature, topK: topK, topP: topP, name: protocolName,
+            languageModel: languageModel)
     }
 }
 

@@ -311,6 +311,14 @@ extension RunDatabase {
         }
     }
 
+    /// `metric_directions`: whether higher is better, by metric (a metric missing counts as higher-is-better).
+    public func metricDirections() throws -> [String: Bool] {
+        try reading { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT metric, higher_is_better FROM metric_directions")
+                .map { ($0["metric"] as String, ($0["higher_is_better"] as Int) == 1) })
+        }
+    }
+
     /// A run's tags, sorted.
     public func tags(of id: Int64) throws -> [String] {
         try reading { db in try tags(db, id) }

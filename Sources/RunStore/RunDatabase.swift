@@ -495,6 +495,22 @@ extension RunDatabase {
                 """)
         }
 
+        // Likelihoods named by the data they are computed on (RelGAN's "NLL-gen" is on the training data, others'
+        // on held-out data): the synthetic benchmark's `nll_gen` (fresh oracle sequences, never trained on) becomes
+        // `nll_gen_held_out`, beside `nll_gen_train` (the training split) and `nll_test` (the test split). Also the
+        // language-model scores of Language GANs Falling Short, and the column naming the LM behind them.
+        migrator.registerMigration("v10-nll-split-names-and-language-model") { db in
+            try db.execute(sql: """
+                UPDATE metrics SET key = 'nll_gen_held_out' WHERE key = 'nll_gen';
+                UPDATE evaluations SET metric = 'nll_gen_held_out' WHERE metric = 'nll_gen';
+                DELETE FROM metric_directions WHERE metric = 'nll_gen';
+                INSERT OR REPLACE INTO metric_directions VALUES
+                    ('nll_gen_held_out', 0), ('nll_gen_train', 0), ('lm_score', 0), ('reverse_lm_score', 0);
+                ALTER TABLE evaluations ADD COLUMN language_model TEXT;
+                PRAGMA user_version = 10;
+                """)
+        }
+
         return migrator
     }()
 

@@ -152,7 +152,7 @@ public struct CorpusManifest: Codable, Sendable, Equatable {
     /// Every `*.json` manifest in `directory`, by name.
     public static func all(in directory: URL) throws -> [CorpusManifest] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return try names.filter { $0.hasSuffix(".json") }.sorted()
-            .map { try load(from: directory.appendingPathComponent($0)) }
+        return try names.filter { $0.hasSuffix(".json") }
+            .map { try load(from: directory.appendingPathComponent($0)) }.sorted { $0.name < $1.name }
     }
 }

@@ -8,6 +8,8 @@
 //          base + combining marks stay whole. A run of whitespace becomes one " " token (dropped at either end),
 //          so character-level models still see word boundaries and detokenizing is plain concatenation.
 //   space  split on whitespace only, for corpora that are already tokenized (the COCO and poem benchmark files).
+//   treebank  nltk's `word_tokenize` (Treebank rules: punctuation and a final period split off, clitics 's n't 'll…
+//          split from their word), as Texygen tokenizes COCO and EMNLP News (`treebankTokenize`).
 //
 // Before segmenting, text is lowercased (if asked; ICU's root-locale full case mapping, so the result never
 // depends on the machine's locale) and then normalized (NFC by default, so "e" + U+0301 and "é" are one token).
@@ -15,7 +17,7 @@
 // MARK: - Configuration
 
 public enum TokenizerMode: String, Codable, Sendable, CaseIterable {
-    case word, char, space
+    case word, char, space, treebank
 }
 
 public enum Normalization: String, Codable, Sendable, CaseIterable {
@@ -90,6 +92,7 @@ public struct Tokenizer: Sendable {
         case .word: return wordTokens(prepared)
         case .char: return characterTokens(prepared)
         case .space: return prepared.split(whereSeparator: \.isWhitespace).map(String.init)
+        case .treebank: return treebankTokenize(prepared)
         }
     }
 
@@ -129,13 +132,13 @@ public struct Tokenizer: Sendable {
 
     // MARK: - Detokenization
 
-    /// Joins tokens into readable text: plain concatenation in char mode, single spaces in space mode, and in word
+    /// Joins tokens into readable text: plain concatenation in char mode, single spaces in space and treebank modes, and in word
     /// mode spaces between words but none between CJK (or Thai, Lao, Khmer, Myanmar) tokens, none before closing
     /// punctuation or after opening punctuation, and none around joiners such as "-" and "/".
     public func detokenize(_ tokens: [String]) -> String {
         switch config.mode {
         case .char: return tokens.joined()
-        case .space: return tokens.joined(separator: " ")
+        case .space, .treebank: return tokens.joined(separator: " ")
         case .word: return Detokenizer.join(tokens)
         }
     }

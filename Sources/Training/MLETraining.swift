@@ -125,7 +125,7 @@ public struct MLETrainer {
     public var evaluate: GeneratorEvaluator?
     /// The metric that picks the best checkpoint and drives early stopping (lower is better); the first of these
     /// that the evaluation reports.
-    public var selectionMetrics = ["nll_test", "nll_gen", "nll_oracle", "train_nll"]
+    public var selectionMetrics = ["nll_test", "nll_gen_held_out", "nll_oracle", "train_nll"]
     /// Where latest.safetensors and best.safetensors go (nil: no checkpoints).
     public var checkpointDirectory: URL?
     /// Replaces the default checkpoint writer (used when MLE is a phase of a larger algorithm whose checkpoint

@@ -123,6 +123,34 @@ public func meanTokenNLL(_ generator: any SequenceGenerator, on dataset: Sequenc
     return tokens == 0 ? .nan : total / Double(tokens)
 }
 
+/// The split a likelihood is computed on, named in its metric: the test split (`nll_test`, held-out data, what
+/// Texygen reports as NLL-test) or the training split (`nll_gen_train`, RelGAN's NLL-gen). The synthetic benchmark's
+/// training-time `nll_gen_held_out` is on fresh oracle sequences.
+public enum LikelihoodSplit: String, Codable, Sendable, CaseIterable {
+    case test, train
+
+    /// The metric the run store records it as.
+    public var metric: String { self == .test ? "nll_test" : "nll_gen_train" }
+
+    /// The split's encoded sequences in `data` (nil when the corpus has no test split).
+    public func dataset(in data: TrainingData) -> SequenceDataset? { self == .test ? data.test : data.train }
+
+    /// How the score is computed: teacher-forced NLL of every sentence of the split.
+    public func evaluationProtocol(_ data: TrainingData) -> EvaluationProtocol? {
+        guard let dataset = dataset(in: data) else { return nil }
+        return self == .test ? .testNLL(corpus: data.corpus, sentences: dataset.count, tokenizer: data.tokenizerDescription)
+            : EvaluationProtocol(sampleCount: dataset.count, referenceSet: "\(data.corpus):train",
+                                 referenceCount: dataset.count, tokenizer: data.tokenizerDescription)
+    }
+
+    /// The generator's per-token NLL of each split of `splits` that `data` has, by metric name.
+    public static func scores(_ generator: any SequenceGenerator, data: TrainingData, splits: [LikelihoodSplit]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for split in splits { if let dataset = split.dataset(in: data) { out[split.metric] = meanTokenNLL(generator, on: dataset) } }
+        return out
+    }
+}
+
 // MARK: - The suite behind `textgan eval`
 
 /// Everything prepared once per evaluation: the reference index, the training-set index and the token mapping;
@@ -141,9 +169,15 @@ public struct EvaluationSuite {
     public let trainingSet: (name: String, count: Int, index: TrainingSetIndex)
     public let oracle: Oracle?
     public let threads: Int
+    /// Scores the samples with an LM trained on real data (`lm_score`), when set.
+    public var languageModel: ScoringLanguageModel?
+    /// Trains an LM on the samples and scores the real held-out data with it (`reverse_lm_score`), when set.
+    public var reverseLM: ReverseLMSchedule?
+    private let data: TrainingData
 
     public init(data: TrainingData, references: (name: String, tokens: [[String]])?, smoothing: BLEUSmoothing, threads: Int) {
         let tokens = data.scoringTokens
+        self.data = data
         self.tokens = tokens
         tokenizer = data.tokenizerDescription
         self.smoothing = smoothing
@@ -162,7 +196,7 @@ public struct EvaluationSuite {
 
     /// Samples `count` sequences from `seed` and scores them with every metric.
     public func evaluate(_ generator: any SequenceGenerator, options: SamplingOptions, temperature: Double, count: Int,
-                  seed: UInt64) -> TemperatureResult {
+                  seed: UInt64) throws -> TemperatureResult {
         let start = DispatchTime.now().uptimeNanoseconds
         var rng = SeededGenerator(seed: seed)
         let samples = generator.sample(count: count, options: options, batchSize: 500, using: &rng)
@@ -186,6 +220,10 @@ public struct EvaluationSuite {
         metrics["memorisation_rate"] = copies.verbatimRate
         metrics["longest_copied"] = Double(copies.maxLongestCopied)
         metrics["longest_copied_mean"] = copies.meanLongestCopied
+        if let languageModel { metrics["lm_score"] = languageModel.score(samples) }
+        if let reverseLM, let heldOut = data.heldOut {
+            metrics["reverse_lm_score"] = try reverseLM.score(samples: samples, heldOut: heldOut.sequences, data: data)
+        }
         let scored = DispatchTime.now().uptimeNanoseconds
         return TemperatureResult(
             temperature: temperature, sampleCount: count, metrics: metrics, examples: Array(samples.prefix(3)),
@@ -214,6 +252,16 @@ public struct EvaluationSuite {
         groups.append((onSamples(trainingSet.name, trainingSet.count),
                        ["memorisation_rate", "longest_copied", "longest_copied_mean"]))
         if let oracle { groups.append((onSamples("oracle:\(oracle.origin)", nil), ["nll_oracle"])) }
+        if let languageModel, result.metrics["lm_score"] != nil {
+            var lm = onSamples("lm", nil)
+            lm.languageModel = languageModel.name
+            groups.append((lm, ["lm_score"]))
+        }
+        if let reverseLM, let heldOut = data.heldOut, result.metrics["reverse_lm_score"] != nil {
+            var reverse = onSamples(heldOut.name, heldOut.sequences.count)
+            reverse.languageModel = try? reverseLM.description(for: data)
+            groups.append((reverse, ["reverse_lm_score"]))
+        }
         return groups.map { evaluationProtocol, names in
             (evaluationProtocol, Dictionary(uniqueKeysWithValues: names.map { ($0, result.metrics[$0]!) }))
         }
@@ -221,10 +269,10 @@ public struct EvaluationSuite {
 }
 
 extension EvaluationSuite {
-    /// Records every score of `results` (and NLL-test) for a run at `step`, each under its protocol; returns how many
-    /// scores were written.
+    /// Records every score of `results` (and the likelihoods, `LikelihoodSplit.scores`) for a run at `step`, each
+    /// under its protocol; returns how many scores were written.
     /// `protocolName` names the protocol (`eval --protocol`) on every row.
-    public func record(_ results: [TemperatureResult], nllTest: Double?, data: TrainingData, seed: UInt64,
+    public func record(_ results: [TemperatureResult], likelihoods: [String: Double], data: TrainingData, seed: UInt64,
                        topK: Int?, topP: Double?, run: Int64, step: Int, phaseStep: Int?, protocolName: String? = nil,
                        in store: RunDatabase) throws -> Int {
         var count = 0
@@ -239,13 +287,11 @@ extension EvaluationSuite {
                 count += values.count
             }
         }
-        if let nllTest, let test = data.test {
-            var evaluationProtocol = EvaluationProtocol.testNLL(corpus: data.corpus, sentences: test.count,
-                                                                tokenizer: data.tokenizerDescription)
+        for split in LikelihoodSplit.allCases {
+            guard let value = likelihoods[split.metric], var evaluationProtocol = split.evaluationProtocol(data) else { continue }
             evaluationProtocol.name = protocolName
-            try store.recordEvaluation(
-                run: run, step: step, phaseStep: phaseStep, values: ["nll_test": nllTest],
-                protocol: evaluationProtocol, signOfLife: false)
+            try store.recordEvaluation(run: run, step: step, phaseStep: phaseStep, values: [split.metric: value],
+                                       protocol: evaluationProtocol, signOfLife: false)
             count += 1
         }
         return count

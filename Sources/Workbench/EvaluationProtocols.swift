@@ -50,6 +50,9 @@ public struct NamedProtocol: Codable, Sendable, Equatable {
     public var bleuOrders: [Int]
     public var smoothing: BLEUSmoothing
     public var selfBLEU: SelfBLEURule?
+    /// The likelihoods it reports: NLL of the test split (`nll_test`) or, as RelGAN's NLL-gen, of the training
+    /// split (`nll_gen_train`).
+    public var likelihoods: [LikelihoodSplit]
     /// What the protocol leaves to us, or where we depart from the published code, in a sentence.
     public var notes: String
 
@@ -61,6 +64,7 @@ public struct NamedProtocol: Codable, Sendable, Equatable {
         name: "texygen", citation: "Zhu et al. 2018, Texygen: A Benchmarking Platform for Text Generation Models",
         tokenization: .nltkWordLowercase, vocabulary: .trainAndTest, sampleCount: 10_000, temperatures: [1],
         references: "test", bleuOrders: [2, 3, 4, 5], smoothing: .method1, selfBLEU: .otherSamples,
+        likelihoods: [.test],
         notes: "Texygen's fast BLEU (its default) keeps the first 500 references only; this uses the whole test set. "
             + "Its sample count is whatever it generated; 10,000 here.")
 
@@ -69,21 +73,23 @@ public struct NamedProtocol: Codable, Sendable, Equatable {
         name: "relgan", citation: "Nie et al. 2019, RelGAN: Relational Generative Adversarial Networks for Text Generation",
         tokenization: .nltkWordLowercase, vocabulary: .trainAndTest, sampleCount: 10_000, temperatures: [1],
         references: "test", bleuOrders: [2, 3, 4, 5], smoothing: .method1, selfBLEU: .otherSamples,
-        notes: "Texygen's scoring, as RelGAN uses it; RelGAN's NLL-gen is on the training data, not the test split.")
+        likelihoods: [.train],
+        notes: "Texygen's scoring, as RelGAN uses it; RelGAN's NLL-gen is on the training data (nll_gen_train), "
+            + "not the test split.")
 
     /// Language GANs Falling Short (Caccia et al. 2020): BLEU-5 against Self-BLEU-5 of 10,000 samples over a sweep
     /// of the softmax temperature, the curve on which GANs and MLE compare.
     public static let gfs = NamedProtocol(
         name: "gfs", citation: "Caccia et al. 2020, Language GANs Falling Short",
         tokenization: .corpus, vocabulary: .trainingSplit, sampleCount: 10_000, temperatures: [0.5, 0.7, 1.0, 1.2, 1.5],
-        references: "test", bleuOrders: [5], smoothing: .method1, selfBLEU: .otherSamples,
+        references: "test", bleuOrders: [5], smoothing: .method1, selfBLEU: .otherSamples, likelihoods: [.test],
         notes: "The temperatures are ours: the paper sweeps the temperature until the curves cross.")
 
     /// SeqGAN's synthetic benchmark (Yu et al. 2017): NLL-oracle of 10,000 samples, as its code evaluates.
     public static let seqganSynthetic = NamedProtocol(
         name: "seqgan-synthetic", citation: "Yu et al. 2017, SeqGAN: Sequence Generative Adversarial Nets with Policy Gradient",
         tokenization: .ids, vocabulary: .oracle, sampleCount: 10_000, temperatures: [1], references: "oracle",
-        bleuOrders: [], smoothing: .method1, selfBLEU: nil,
+        bleuOrders: [], smoothing: .method1, selfBLEU: nil, likelihoods: [],
         notes: "The reference code scores 10,000 samples; seqgan-synthetic-100k is the paper's 100,000.")
 
     /// The same with the 100,000 samples the SeqGAN paper states for its table.
@@ -152,41 +158,4 @@ public struct NamedProtocol: Codable, Sendable, Equatable {
         }
         return nil
     }
-}
-
-/// Tokens of `text` as nltk's `word_tokenize` splits plain English (its Treebank rules, for the cases text-GAN
-/// corpora have): punctuation , ; : ! ? ( ) [ ] { } " becomes its own token, the clitics 's 'm 'd 're 've 'll and
-/// n't are split off their word ("it's" → it 's, "don't" → do n't), and a final period is split off the last word;
-/// other periods ("mr.", "3.5") stay. (nltk also turns " into `` and ''; these keep ".)
-public func treebankTokenize(_ text: String) -> [String] {
-    var tokens: [String] = []
-    var word = ""
-    func flush() {
-        guard !word.isEmpty else { return }
-        let lower = word.lowercased()
-        if lower.hasSuffix("n't") && word.count > 3 {
-            tokens += [String(word.dropLast(3)), String(word.suffix(3))]
-        } else if let clitic = ["'s", "'m", "'d", "'re", "'ve", "'ll"].first(where: { lower.hasSuffix($0) && word.count > $0.count }) {
-            tokens += [String(word.dropLast(clitic.count)), String(word.suffix(clitic.count))]
-        } else {
-            tokens.append(word)
-        }
-        word = ""
-    }
-    for character in text {
-        if character.isWhitespace {
-            flush()
-        } else if ",;:!?()[]{}\"".contains(character) {
-            flush()
-            tokens.append(String(character))
-        } else {
-            word.append(character)
-        }
-    }
-    flush()
-    if let last = tokens.last, last.count > 1, last.hasSuffix("."), !last.hasSuffix("..") {
-        tokens[tokens.count - 1] = String(last.dropLast())
-        tokens.append(".")
-    }
-    return tokens
 }

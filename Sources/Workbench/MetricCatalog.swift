@@ -62,7 +62,10 @@ public enum MetricCatalog {
         .init("d_reconstruction", "metrics", "adversarial (textgan)", .lower, "TextGAN D's reconstruction loss of the latent code z from generated sentences."),
         // Likelihood
         .init("nll_oracle", both, "training evaluations (oracle)", .lower, "NLL-oracle: the oracle's mean NLL per token of the generator's samples (nats; SeqGAN's synthetic benchmark)."),
-        .init("nll_gen", both, "training evaluations (oracle)", .lower, "NLL-gen: the generator's mean NLL per token of fresh oracle sequences it never trained on."),
+        .init("nll_gen_held_out", both, "training evaluations (oracle)", .lower, "NLL-gen on held-out data: the generator's mean NLL per token of 2,048 fresh oracle sequences it never trained on (`nll_gen` before schema version 10)."),
+        .init("nll_gen_train", "evaluations", "`eval`", .lower, "NLL-gen on the training split (RelGAN's NLL-gen): the generator's mean NLL per token of its training sequences."),
+        .init("lm_score", "evaluations", "`eval --lm RUN`", .lower, "LM score (Language GANs Falling Short): mean NLL per token of the samples under an LM trained on real data (the named run's generator)."),
+        .init("reverse_lm_score", "evaluations", "`eval --reverse-lm`", .lower, "Reverse-LM score: mean NLL per token of the real test split under an LSTM trained by MLE on the samples."),
         .init("nll_test", both, trainEval, .lower, "The generator's mean NLL per token of the test split (nats)."),
         // Quality and diversity of samples
         .init("bleu{n}", both, trainEval, .higher, "BLEU-n of the samples against the references (geometric mean of 1…n-gram precisions, brevity penalty, the protocol's smoothing)."),

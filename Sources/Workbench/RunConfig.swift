@@ -132,7 +132,27 @@ public struct VocabularySettings: Codable, Equatable, Sendable {
     public var file: String? = nil
     /// The SHA-256 of `file` when the run started.
     public var sha256: String? = nil
+    /// The splits a vocabulary built from the corpus is counted over: the training split (ours), or the training and
+    /// test splits (`train-and-test`, Texygen's rule: no test token is out of vocabulary, as its BLEU assumes).
+    public var splits: Splits = .train
     public init() {}
+
+    public enum Splits: String, Codable, Sendable, CaseIterable {
+        case train
+        case trainAndTest = "train-and-test"
+    }
+
+    private enum CodingKeys: String, CodingKey { case minCount, maxSize, file, sha256, splits }
+
+    // Configs recorded before `splits` existed built the vocabulary over the training split.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        minCount = try c.decodeIfPresent(Int.self, forKey: .minCount) ?? 1
+        maxSize = try c.decodeIfPresent(Int.self, forKey: .maxSize)
+        file = try c.decodeIfPresent(String.self, forKey: .file)
+        sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
+        splits = try c.decodeIfPresent(Splits.self, forKey: .splits) ?? .train
+    }
 
     public func validate() throws {
         let check = ConfigCheck("vocabulary")
@@ -142,6 +162,10 @@ public struct VocabularySettings: Codable, Equatable, Sendable {
         if file != nil && (minCount != 1 || maxSize != nil) {
             throw WorkbenchError("vocabulary.minCount and vocabulary.maxSize build a vocabulary from the corpus, but "
                 + "vocabulary.file brings one built already (rebuild it with `textgan vocab build --min-count …`)")
+        }
+        if file != nil && splits != .train {
+            throw WorkbenchError("vocabulary.splits chooses the splits a vocabulary is built over, but vocabulary.file "
+                + "brings one built already")
         }
         if sha256 != nil && file == nil { throw WorkbenchError("vocabulary.sha256 describes vocabulary.file, which is not set") }
     }

@@ -46,12 +46,14 @@ public struct TrainingData {
     /// The vocabulary file the run read (`vocabulary.file`, `train --vocab`), with its SHA-256; nil when the
     /// vocabulary was built from the corpus.
     public let vocabularyFile: (path: String, sha256: String)?
+    /// The splits a vocabulary built from the corpus was counted over (`vocabulary.splits`).
+    public var vocabularySplits: VocabularySettings.Splits = .train
 
     /// How the run store names the vocabulary (the `runs.vocabulary` column, shown by `runs show`).
     public var vocabularyDescription: String {
         guard let vocabulary else { return "oracle ids 0..<\(vocabularySize)" }
         let origin = vocabularyFile.map { "file \($0.path) sha256 \($0.sha256.prefix(16))" }
-            ?? "built from \(corpus):train, min-count \(vocabulary.minCount)" + (vocabulary.maxSize.map { " max-size \($0)" } ?? "")
+            ?? "built from \(corpus):\(vocabularySplits == .trainAndTest ? "train+test" : "train"), min-count \(vocabulary.minCount)" + (vocabulary.maxSize.map { " max-size \($0)" } ?? "")
         return "\(vocabulary.count) tokens, \(vocabulary.config); \(origin)"
     }
 
@@ -171,6 +173,7 @@ public struct TrainingData {
             options: CorpusOptions(tokenizer: config.tokenizer, minExamples: minExamples))
         let tokenizer = try corpus.tokenizer()
         let trainTokens = corpus.train.map { tokenizer.tokenize($0) }
+        let testTokens = corpus.test.map { tokenizer.tokenize($0) }
         let vocabulary: Vocabulary
         var vocabularyFile: (path: String, sha256: String)?
         if let file = config.vocabulary.file {
@@ -179,8 +182,9 @@ public struct TrainingData {
                                                          tokenizer: tokenizer.config, trainTokens: trainTokens)
             vocabularyFile = (file, sha256)
         } else {
+            let counted = config.vocabulary.splits == .trainAndTest ? trainTokens + testTokens : trainTokens
             vocabulary = Vocabulary.build(
-                from: trainTokens, config: tokenizer.config, minCount: config.vocabulary.minCount,
+                from: counted, config: tokenizer.config, minCount: config.vocabulary.minCount,
                 maxSize: config.vocabulary.maxSize)
         }
         let longest = trainTokens.map(\.count).max() ?? 0
@@ -189,14 +193,14 @@ public struct TrainingData {
         func encode(_ lines: [[String]]) -> [[Int32]] {
             lines.map { Array(vocabulary.encode($0).prefix(maxLength - 1)) + [Vocabulary.eos] }
         }
-        let testTokens = corpus.test.map { tokenizer.tokenize($0) }
         let test = testTokens.isEmpty ? nil : SequenceDataset(sequences: encode(testTokens), length: maxLength)
         return TrainingData(
             corpus: corpus.name, sha256: corpus.sha256, description: corpus.manifest.description,
             train: SequenceDataset(sequences: encode(trainTokens), length: maxLength), test: test,
             vocabularySize: vocabulary.count, startToken: Vocabulary.bos, endToken: Vocabulary.eos,
             maxLength: maxLength, oracle: nil, vocabulary: vocabulary, tokenizer: tokenizer,
-            trainTokens: trainTokens, testTokens: testTokens.isEmpty ? nil : testTokens, vocabularyFile: vocabularyFile)
+            trainTokens: trainTokens, testTokens: testTokens.isEmpty ? nil : testTokens, vocabularyFile: vocabularyFile,
+            vocabularySplits: config.vocabulary.splits)
     }
 
     /// The SHA-256 of a vocabulary file, or an error naming it when it cannot be read.
@@ -265,7 +269,7 @@ public struct TrainingData {
             if let oracle {
                 let samples = generator.sample(count: settings.nllOracleSamples, batchSize: 500, using: &rng)
                 metrics["nll_oracle"] = oracle.negativeLogLikelihood(samples)
-                if let heldOut, settings.testNLL { metrics["nll_gen"] = meanTokenNLL(generator, on: heldOut) }
+                if let heldOut, settings.testNLL { metrics["nll_gen_held_out"] = meanTokenNLL(generator, on: heldOut) }
                 for d in distinctN(samples, orders: EvaluationSuite.distinctOrders) { metrics["distinct\(d.order)"] = d.ratio }
             }
             if let test { metrics["nll_test"] = meanTokenNLL(generator, on: test) }

@@ -233,7 +233,7 @@ public final class TrainingSession {
                 tokenizer: "ids", temperature: 1)
             if config.evaluation.testNLL {
                 let held = TrainingData.oracleHeldOutCount
-                out["nll_gen"] = EvaluationProtocol(sampleCount: held, referenceSet: "oracle:\(oracle.origin):held-out",
+                out["nll_gen_held_out"] = EvaluationProtocol(sampleCount: held, referenceSet: "oracle:\(oracle.origin):held-out",
                                                     referenceCount: held, tokenizer: "ids")
             }
         }

@@ -28,6 +28,14 @@ struct EvalCommand: ParsableCommand {
             mean).
             - nll_oracle: the oracle's per-token NLL of the samples (synthetic benchmark).
             - nll_test: the generator's per-token NLL of the test split (independent of sampling).
+            - nll_gen_train: the generator's per-token NLL of the training split (RelGAN's NLL-gen; protocol \
+            relgan reports it instead of nll_test).
+            - with --lm RUN: lm_score, the per-token NLL of the samples under RUN's generator, an LM trained on the \
+            real training data (Language GANs Falling Short's LM score; quality, lower is better).
+            - with --reverse-lm: reverse_lm_score, the per-token NLL of the real test split (the oracle: 2,048 \
+            fresh oracle sequences) under an LSTM trained on the samples by MLE inside the evaluation (SeqGAN's \
+            sizes, 5 epochs, batch 64, Adam 0.01, seeded by --seed; GFS's reverse-LM score: quality and \
+            diversity, lower is better). Each LM is stored with its score (evaluations.language_model).
             - with --privacy: membership_auc (telling --membership-sentences training sentences from as many test \
             sentences by the generator's per-sentence NLL; 0.5 is no leak), membership_auc_reference (by the NLL \
             difference against --reference-run's generator), and for a run trained with --canaries, \
@@ -115,6 +123,13 @@ struct EvalCommand: ParsableCommand {
                                valueName: "run"))
     var referenceRun: String?
 
+    @Option(help: ArgumentHelp("LM score: score the samples with this run's generator, an MLE run on the real "
+                               + "training data with the same vocabulary (lm_score).", valueName: "run"))
+    var lm: String?
+
+    @Flag(name: .customLong("reverse-lm"), help: "Reverse-LM score: train an LSTM on the samples (5 epochs) and score the real test split with it (reverse_lm_score).")
+    var reverseLM = false
+
     @Option(help: "Threads for sampling and scoring (the scores do not depend on it).")
     var threads: Int = 2
 
@@ -186,16 +201,19 @@ struct EvalCommand: ParsableCommand {
         if let named = try namedProtocol, let why = named.unmet(by: data) {
             throw WorkbenchError("\(runID.map { "run \($0)" } ?? loaded.checkpoint.path) does not meet protocol \(named.name): \(why)")
         }
-        let suite = EvaluationSuite(data: data, references: try data.references(references, file: referenceFile()),
+        var suite = EvaluationSuite(data: data, references: try data.references(references, file: referenceFile()),
                                     smoothing: smoothing, threads: threads)
+        suite.languageModel = try lm.map { try scoringLanguageModel($0, for: loaded, subject: runID.map { "run \($0)" } ?? loaded.checkpoint.path) }
+        if reverseLM { suite.reverseLM = ReverseLMSchedule(seed: seed) }
 
         // Score at each temperature, from the same seed.
         var results: [TemperatureResult] = []
         for t in temperatures {
-            results.append(suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
+            results.append(try suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
                                           temperature: t, count: sampleCount, seed: seed))
         }
-        let nllTest = data.test.map { meanTokenNLL(loaded.generator, on: $0) }
+        let likelihoods = LikelihoodSplit.scores(loaded.generator, data: data,
+                                                 splits: try namedProtocol?.likelihoods ?? LikelihoodSplit.allCases)
         let privacyResult = try privacy ? privacyEvaluation(loaded, data: data) : nil
 
         // Record.
@@ -204,7 +222,7 @@ struct EvalCommand: ParsableCommand {
             if noRecord {
                 notes.append("not recorded (--no-record)")
             } else {
-                let count = try suite.record(results, nllTest: nllTest, data: data, seed: seed, topK: sampling.topK,
+                let count = try suite.record(results, likelihoods: likelihoods, data: data, seed: seed, topK: sampling.topK,
                                              topP: sampling.topP, run: runID, step: loaded.step,
                                              phaseStep: loaded.position.phaseStep, protocolName: protocolName, in: store)
                 let privacyCount = try privacyResult?.record(run: runID, step: loaded.step, phaseStep: loaded.position.phaseStep,
@@ -217,7 +235,7 @@ struct EvalCommand: ParsableCommand {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 
         let report = Report(command: self, loaded: loaded, data: data, suite: suite, runID: runID, results: results,
-                            nllTest: nllTest, privacy: privacyResult?.metrics ?? [:], notes: notes, seconds: seconds)
+                            likelihoods: likelihoods, privacy: privacyResult?.metrics ?? [:], notes: notes, seconds: seconds)
         switch output.chosen {
         case .table: print(report.table())
         case .json: print(try report.json())
@@ -236,6 +254,22 @@ struct EvalCommand: ParsableCommand {
         }
         return try PrivacyEvaluation.evaluate(loaded.generator, data: data, config: loaded.config, count: membershipSentences,
                                               candidates: canaryCandidates, seed: seed, reference: reference)
+    }
+
+    /// The --lm run's generator, which must share the evaluated run's vocabulary (its NLLs would score other tokens).
+    private func scoringLanguageModel(_ text: String, for loaded: LoadedRun, subject: String) throws -> ScoringLanguageModel {
+        let other = try database.loadRun(text)
+        guard other.vocabulary == loaded.vocabulary, other.generator.vocabularySize == loaded.generator.vocabularySize else {
+            let sizes = [other, loaded].map { $0.vocabulary.map { "\($0.count) tokens" } ?? "oracle ids" }
+            throw WorkbenchError("--lm \(text) was trained on another vocabulary (\(sizes[0]), \(subject) has \(sizes[1])): "
+                + "its NLL would score other tokens; give an MLE run on the same corpus and vocabulary")
+        }
+        if let context = other.generator.contextLength, context < loaded.generator.maxLength {
+            throw WorkbenchError("--lm \(text) reads at most \(context) tokens, but \(subject) samples up to \(loaded.generator.maxLength)")
+        }
+        let digest = try SHA256.hex(ofFile: other.checkpoint)
+        let run = Int64(text).map { "run \($0), " } ?? ""
+        return ScoringLanguageModel(name: "\(run)\(other.checkpoint.path) sha256:\(digest.prefix(16))", generator: other.generator)
     }
 
     /// The --references file's lines, named with its path and digest; nil for the splits.
@@ -257,7 +291,8 @@ private struct Report {
     let suite: EvaluationSuite
     let runID: Int64?
     let results: [TemperatureResult]
-    let nllTest: Double?
+    /// nll_test and nll_gen_train, when computed.
+    let likelihoods: [String: Double]
     let privacy: [String: Double]
     let notes: [String]
     let seconds: Double
@@ -278,6 +313,8 @@ private struct Report {
         rows.append(("memorisation_rate", "samples copied verbatim from \(suite.trainingSet.name)"))
         rows.append(("longest_copied", "longest copied span, tokens (max)"))
         rows.append(("longest_copied_mean", "longest copied span, tokens (mean)"))
+        if let lm = command.lm { rows.append(("lm_score", "LM score: NLL under run \(lm)'s LM (lower is better)")) }
+        if command.reverseLM { rows.append(("reverse_lm_score", "reverse-LM score: test NLL of an LM on the samples")) }
         return rows
     }
 
@@ -300,8 +337,10 @@ private struct Report {
             lines.append("  references    none: the synthetic benchmark's tokens are ids, so no BLEU or ROUGE-L")
         }
         lines.append("  training set  \(suite.trainingSet.name) (\(suite.trainingSet.count) sentences), for memorisation")
-        if let nllTest, let test = data.test {
-            lines.append("  nll_test      \(String(format: "%.4f", nllTest)) per token on \(data.corpus):test (\(test.count) sentences; independent of sampling)")
+        for split in LikelihoodSplit.allCases {
+            guard let value = likelihoods[split.metric], let dataset = split.dataset(in: data) else { continue }
+            lines.append("  \(pad(split.metric, 12))  \(String(format: "%.4f", value)) per token on \(data.corpus):\(split.rawValue) "
+                + "(\(dataset.count) sentences; independent of sampling)")
         }
         for key in privacy.keys.sorted() {
             lines.append("  \(pad(key, 12))  \(String(format: "%.4f", privacy[key]!))")
@@ -341,7 +380,8 @@ private struct Report {
             "top_p": command.sampling.topP.map { $0 as Any } ?? NSNull(),
             "tokenizer": suite.tokenizer,
             "training_set": ["name": suite.trainingSet.name, "count": suite.trainingSet.count],
-            "nll_test": number(nllTest),
+            "nll_test": number(likelihoods["nll_test"]),
+            "nll_gen_train": number(likelihoods["nll_gen_train"]),
             "privacy": privacy.mapValues { number($0) },
             "notes": notes,
             "seconds": seconds,
@@ -365,13 +405,15 @@ private struct Report {
         return String(decoding: data, as: UTF8.self)
     }
 
-    /// `--format csv`: one score per row, `temperature,metric,value` (nll_test, which samples nothing, has an
-    /// empty temperature).
+    /// `--format csv`: one score per row, `temperature,metric,value` (nll_test and nll_gen_train, which sample
+    /// nothing, have an empty temperature).
     func scores() -> DataTable {
         var rows: [[JSONValue]] = results.flatMap { result in
             self.rows.map { key, _ in [.number(result.temperature), .string(key), JSONValue(result.metrics[key])] }
         }
-        if let nllTest { rows.append([.null, .string("nll_test"), .number(nllTest)]) }
+        for split in LikelihoodSplit.allCases {
+            if let value = likelihoods[split.metric] { rows.append([.null, .string(split.metric), .number(value)]) }
+        }
         return DataTable(columns: ["temperature", "metric", "value"], rows: rows)
     }
 

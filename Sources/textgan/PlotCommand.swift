@@ -15,7 +15,7 @@ struct PlotCommand: ParsableCommand {
 
             Examples:
               textgan plot metric loss 3 --output loss.svg
-              textgan plot metric nll_oracle,nll_gen 3 4 --phase adversarial
+              textgan plot metric nll_oracle,nll_gen_held_out 3 4 --phase adversarial
               textgan plot quality-diversity 3 4 --order 5 --output qd.svg
               textgan plot d-accuracy 3
             """,
@@ -66,7 +66,7 @@ extension PlotCommand {
             abstract: "Any metric over run steps, for one or many runs, with the training phases shaded.",
             discussion: """
                 A key is read from the metrics table (training's losses and scores, by phase: loss, grad_norm, \
-                d_loss, d_accuracy_real, pg_loss, mean_reward, nll_oracle, nll_gen, bleu4, …) and, when a run has \
+                d_loss, d_accuracy_real, pg_loss, mean_reward, nll_oracle, nll_gen_held_out, bleu4, …) and, when a run has \
                 no such row there, from its evaluations (one series per protocol: `textgan eval`'s rouge_l, \
                 distinct2, …). The x axis is the run step, which counts over every phase. With several runs whose \
                 phases lie at different steps, each run's phase changes are marked instead of shaded.

@@ -18,7 +18,7 @@ struct ReportPage {
     /// The curves drawn for each run, each when the run recorded any of its keys in `metrics`.
     static let curves: [(title: String, keys: [String])] = [
         ("Training loss (MLE)", ["loss"]),
-        ("Held-out likelihood", ["nll_oracle", "nll_gen", "nll_test"]),
+        ("Held-out likelihood", ["nll_oracle", "nll_gen_held_out", "nll_test"]),
         ("BLEU against the test split", ["bleu2", "bleu3", "bleu4", "bleu5"]),
         ("Self-BLEU of the samples", ["self_bleu2", "self_bleu3", "self_bleu4", "self_bleu5"]),
         ("Policy gradient: mean rollout reward", ["mean_reward"]),
@@ -28,7 +28,9 @@ struct ReportPage {
     static let qualityDiversityOrder = 5
 
     /// The report of `ids` (in that order), read from `store`; `source` names the store on the page.
-    init(runs ids: [Int64], in store: RunDatabase, source: String, generatedAt: Date = Date()) throws {
+    /// `experiments` are the published experiments whose `reproduce` runs get a table ours beside published.
+    init(runs ids: [Int64], in store: RunDatabase, source: String, generatedAt: Date = Date(),
+         experiments: [PublishedExperiment] = PublishedExperiment.registry) throws {
         runIDs = ids
         var charts = 0
         var body: [String] = []
@@ -53,6 +55,9 @@ struct ReportPage {
         }
 
         body.append(try Self.detectionTransfer(summaries.map(\.run), in: store))
+        // The runs `textgan reproduce` trained, ours beside the published numbers.
+        let reproduced = try Reproduction.recordedTables(runs: summaries.map(\.run), in: store, experiments: experiments)
+        if !reproduced.isEmpty { body.append(Self.reproductions(reproduced)) }
 
         for summary in summaries {
             let (section, count) = try Self.section(summary.run, in: store)
@@ -65,6 +70,31 @@ struct ReportPage {
     }
 
     // MARK: - Sections
+
+    /// One table per reproduced experiment, budget and seed.
+    static func reproductions(_ tables: [(experiment: PublishedExperiment, budget: Budget, seed: UInt64, lines: [Reproduction.Line])]) -> String {
+        func cell(_ value: Double?) -> String { value.map { $0.isNaN ? "undefined" : String(format: "%.3f", $0) } ?? "—" }
+        var out = ["<section class=\"overview\" id=\"reproduced\"><h2>Reproduced experiments</h2>"]
+        for table in tables {
+            let e = table.experiment
+            let sweep = Set(table.lines.map(\.temperature)).count > 1
+            out.append("<h3>\(escapeXML(e.title))</h3>")
+            out.append("<p class=\"meta\">\(escapeXML(e.citation)); \(escapeXML(e.source)). Budget \(table.budget.rawValue), "
+                       + "seed \(table.seed), protocol <code>\(escapeXML(e.protocolName))</code>: <code>textgan reproduce "
+                       + "\(escapeXML(e.name)) --budget \(table.budget.rawValue) --seed \(table.seed)</code>.</p>")
+            out.append("<table class=\"scores\"><thead><tr><th>run</th>" + (sweep ? "<th>T</th>" : "")
+                       + "<th>metric</th><th>ours</th><th>published</th></tr></thead><tbody>")
+            for line in table.lines {
+                out.append("<tr><td><a href=\"#run-\(line.runID)\">\(escapeXML(line.label))</a></td>"
+                           + (sweep ? "<td class=\"num\">\(Format.number(line.temperature))</td>" : "")
+                           + "<td><code>\(escapeXML(line.metric))</code></td><td class=\"num\">\(cell(line.ours))</td>"
+                           + "<td class=\"num\">\(cell(line.published))</td></tr>")
+            }
+            out.append("</tbody></table>")
+        }
+        out.append("</section>")
+        return out.joined(separator: "\n")
+    }
 
     static func runsTable(_ summaries: [RunSummary]) -> String {
         var rows = ["<table class=\"runs\"><thead><tr><th>id</th><th>name</th><th>algorithm</th><th>generator</th>"

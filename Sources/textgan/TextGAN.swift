@@ -13,7 +13,7 @@ struct TextGAN: ParsableCommand {
         version: VersionInfo.release,
         subcommands: [
             TrainCommand.self, SweepCommand.self, SampleCommand.self, EvalCommand.self, ReplCommand.self,
-            RunsCommand.self, CompareCommand.self, SQLCommand.self, PlotCommand.self, ReportCommand.self,
+            RunsCommand.self, CompareCommand.self, SQLCommand.self, PlotCommand.self, ReportCommand.self, ReproduceCommand.self,
             CorpusCommand.self, VocabCommand.self, TokenizeCommand.self,
             DetectCommand.self, AttackCommand.self, Bleu.self, Bench.self,
         ]

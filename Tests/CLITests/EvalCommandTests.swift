@@ -205,12 +205,12 @@ final class EvalEndToEndTests: XCTestCase {
         let (trainCount, testCount) = splits
         for text in ["bleu2", "bleu5", "self_bleu4", "rouge_l", "distinct1", "distinct4", "memorisation_rate",
                      "longest_copied", "nll_test", "T=1", "references    tiny:test (\(testCount) sentences)",
-                     "ms_jaccard4", "recorded 21 scores"] {
+                     "ms_jaccard4", "nll_gen_train", "recorded 22 scores"] {
             XCTAssertTrue(result.stdout.contains(text), "missing \(text) in\n\(result.stdout)")
         }
 
         let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
-        XCTAssertEqual(added.count, 21)  // bleu 4, self-bleu 4, rouge_l, ms-jaccard 4, distinct 4, memorisation 3, nll_test
+        XCTAssertEqual(added.count, 22)  // bleu 4, self-bleu 4, rouge_l, ms-jaccard 4, distinct 4, memorisation 3, nll_test, nll_gen_train
         XCTAssertTrue(added.allSatisfy { $0.step == lastTrainingStep }, "at the latest checkpoint's step")
         try assertEveryRecordedMetricIsCatalogued(database)
         func row(_ metric: String) -> Evaluation { added.first { $0.metric == metric }! }
@@ -233,6 +233,9 @@ final class EvalEndToEndTests: XCTestCase {
             sampleCount: 200, referenceSet: "tiny:train", referenceCount: trainCount, tokenizer: tokenizer, seed: 5, temperature: 1))
         XCTAssertEqual(row("nll_test").evaluationProtocol, EvaluationProtocol(
             sampleCount: testCount, referenceSet: "tiny:test", referenceCount: testCount, tokenizer: tokenizer))
+        XCTAssertEqual(row("nll_gen_train").evaluationProtocol, EvaluationProtocol(
+            sampleCount: trainCount, referenceSet: "tiny:train", referenceCount: trainCount, tokenizer: tokenizer))
+        XCTAssertLessThan(row("nll_gen_train").value, row("nll_test").value + 1, "the training split is no harder")
         // NLL-test does not depend on sampling: eval reproduces what training recorded at the same step.
         let trainingNLL = before.first { $0.metric == "nll_test" && $0.step == lastTrainingStep }!.value
         XCTAssertEqual(row("nll_test").value, trainingNLL, accuracy: 1e-9)
@@ -256,7 +259,7 @@ final class EvalEndToEndTests: XCTestCase {
         let metrics = try XCTUnwrap(temperatures[0]["metrics"] as? [String: Double])
         XCTAssertEqual(metrics["bleu4"]!, row("bleu4").value, accuracy: 1e-12)
         XCTAssertEqual(metrics["memorisation_rate"]!, row("memorisation_rate").value, accuracy: 1e-12)
-        XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 21)
+        XCTAssertEqual(try store.evaluations(run: 1).count, before.count + 22)
     }
 
     func testEvalPrintsCSVWithOneScorePerRow() throws {
@@ -366,7 +369,7 @@ final class EvalEndToEndTests: XCTestCase {
         XCTAssertEqual(filtered.status, 0, filtered.stderr)
         let added = try store.evaluations(run: 1).filter { row in !before.contains { $0.id == row.id } }
         XCTAssertFalse(added.isEmpty, filtered.stdout)
-        for row in added where row.metric != "nll_test" {
+        for row in added where !["nll_test", "nll_gen_train"].contains(row.metric) {
             XCTAssertEqual(row.evaluationProtocol.topK, 3, row.metric)
             XCTAssertEqual(row.evaluationProtocol.topP, 0.9, row.metric)
         }

@@ -68,3 +68,63 @@ final class EvalProtocolTests: XCTestCase {
         XCTAssertNil(try EvalCommand.parse(["\(id)", "--protocol", "gfs"]).samples)
     }
 }
+
+/// `eval --lm RUN` and `--reverse-lm`: Language GANs Falling Short's LM scores, stored with the LM behind them.
+final class LanguageModelScoreCommandTests: XCTestCase {
+    override func setUpWithError() throws {
+        PlottedRuns.prepare()
+        if let failure = PlottedRuns.failure { XCTFail(failure) }
+        try XCTSkipIf(PlottedRuns.failure != nil)
+    }
+
+    func testTheLMScoresAreRecordedWithTheirLanguageModelAndAnLMOfAnotherVocabularyIsRefused() throws {
+        // Given the tiny SeqGAN run 1 and the tiny MLE run 2 (an LM of the same corpus and vocabulary)
+        let before = try RunDatabase(path: PlottedRuns.database, readOnly: true).evaluations(run: 1).compactMap(\.id).max() ?? 0
+
+        // when run 1 is scored with run 2 as its LM and with a reverse LM trained on its samples
+        let scored = try PlottedRuns.textgan(["eval", "1", "--samples", "80", "--lm", "tiny-mle", "--reverse-lm",
+                                              "--root", packageRoot.path])
+
+        // then both scores are printed and stored, each naming its LM, beside the likelihoods of both splits.
+        XCTAssertEqual(scored.status, 0, scored.stderr)
+        XCTAssertTrue(scored.stdout.contains("lm_score"), scored.stdout)
+        XCTAssertTrue(scored.stdout.contains("nll_gen_train"), scored.stdout)
+        let added = try RunDatabase(path: PlottedRuns.database, readOnly: true).evaluations(run: 1).filter { $0.id! > before }
+        let lm = try XCTUnwrap(added.first { $0.metric == "lm_score" })
+        XCTAssertTrue(lm.languageModel?.contains("/2/latest.safetensors sha256:") == true, "\(lm.languageModel ?? "nil")")
+        XCTAssertEqual(lm.sampleCount, 80)
+        let reverse = try XCTUnwrap(added.first { $0.metric == "reverse_lm_score" })
+        XCTAssertTrue(reverse.referenceSet.hasSuffix(":test"), reverse.referenceSet)
+        XCTAssertTrue(reverse.languageModel?.hasPrefix("reverse LM trained on the samples: {") == true)
+        XCTAssertTrue(reverse.languageModel?.contains("\"epochs\":5") == true, reverse.languageModel ?? "nil")
+        XCTAssertTrue(lm.value.isFinite && reverse.value.isFinite)
+        let train = try XCTUnwrap(added.first { $0.metric == "nll_gen_train" })
+        XCTAssertTrue(train.referenceSet.hasSuffix(":train"), train.referenceSet)
+        XCTAssertNil(train.languageModel)
+
+        // Given an MLE run on another corpus (another vocabulary), when it is named as the LM, then one line refuses it.
+        let corpus = PlottedRuns.directory.appendingPathComponent("other-words.txt")
+        try (0..<120).map { ["one two three .", "four five six .", "seven eight ."][$0 % 3] }.joined(separator: "\n")
+            .write(to: corpus, atomically: true, encoding: .utf8)
+        let trained = try PlottedRuns.textgan(["train", corpus.path, "--algo", "mle", "--epochs", "1", "--name", "other-words",
+                                               "--min-examples", "16", "--root", packageRoot.path])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let refused = try PlottedRuns.textgan(["eval", "1", "--samples", "80", "--lm", "other-words", "--no-record",
+                                               "--root", packageRoot.path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.hasPrefix("Error: --lm other-words was trained on another vocabulary ("), refused.stderr)
+        XCTAssertEqual(refused.stderr.split(separator: "\n").count, 1, refused.stderr)
+    }
+
+    func testTheRelGANProtocolReportsNLLGenOnTheTrainingSplit() throws {
+        XCTAssertEqual(NamedProtocol.relgan.likelihoods, [.train])
+        XCTAssertEqual(NamedProtocol.texygen.likelihoods, [.test])
+        XCTAssertEqual(LikelihoodSplit.train.metric, "nll_gen_train")
+        let scored = try PlottedRuns.textgan(["eval", "2", "--protocol", "relgan", "--format", "json", "--no-record",
+                                              "--root", packageRoot.path])
+        XCTAssertEqual(scored.status, 0, scored.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(scored.stdout.utf8)) as? [String: Any])
+        XCTAssertTrue(object["nll_gen_train"] is Double, "\(object["nll_gen_train"] ?? "nil")")
+        XCTAssertTrue(object["nll_test"] is NSNull)
+    }
+}

@@ -69,6 +69,51 @@ final class SchemaTests: XCTestCase {
         }
     }
 
+    func testUpgradesAVersion8StoreNamingItsHeldOutLikelihoodBySplit() throws {
+        // Given a store written by schema version 8, whose oracle run recorded the held-out NLL as `nll_gen`
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v8-evaluation-protocol-name")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'oracle', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
+                    INSERT INTO metrics (run_id, phase, step, phase_step, key, value, kind, time)
+                    VALUES (1, 'mle', 156, 156, 'nll_gen', 7.5, 'finite', '2026-01-01');
+                    INSERT INTO evaluations (run_id, step, metric, value, kind, sample_count, reference_set, tokenizer,
+                                             time)
+                    VALUES (1, 156, 'nll_gen', 7.5, 'finite', 2048, 'oracle:seqgan-original:held-out', 'ids', '2026-01-01');
+                    """)
+            }
+        }
+
+        // when this build opens it,
+        let database = try RunDatabase(path: path)
+
+        // then the score is named by its data, nothing is called nll_gen any more, the new likelihood and LM scores
+        // are lower-is-better, and scores can name their language model.
+        XCTAssertEqual(try database.metricHistory(run: 1, key: "nll_gen_held_out").map(\.value), [7.5])
+        XCTAssertEqual(try database.evaluations(run: 1).map(\.metric), ["nll_gen_held_out"])
+        try database.writer.read { db in
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 10)
+            XCTAssertEqual(try Int.fetchOne(db, sql: """
+                SELECT (SELECT count(*) FROM metrics WHERE key = 'nll_gen')
+                     + (SELECT count(*) FROM evaluations WHERE metric = 'nll_gen')
+                     + (SELECT count(*) FROM metric_directions WHERE metric = 'nll_gen')
+                """), 0)
+            XCTAssertEqual(try Int.fetchAll(db, sql: """
+                SELECT higher_is_better FROM metric_directions
+                WHERE metric IN ('nll_gen_held_out', 'nll_gen_train', 'lm_score', 'reverse_lm_score')
+                """), [0, 0, 0, 0])
+        }
+        var lm = EvaluationProtocol(sampleCount: 100, referenceSet: "lm", tokenizer: "ids", seed: 0, temperature: 1)
+        lm.languageModel = "run 2, runs/2/latest.safetensors"
+        try database.recordEvaluation(run: 1, step: 156, values: ["lm_score": 8.25], protocol: lm, signOfLife: false)
+        XCTAssertEqual(try database.evaluations(run: 1).first { $0.metric == "lm_score" }?.evaluationProtocol.languageModel, "run 2, runs/2/latest.safetensors")
+    }
+
     func testUpgradesAVersion3StoreGivingItsRowsTheirPhaseStep() throws {
         // Given a store written by schema version 3 (one step column, counted per phase), with a SeqGAN run's rows
         let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path

@@ -23,13 +23,13 @@ final class OracleEvaluationTests: XCTestCase {
         // NLL-gen is the mean token NLL of the held-out oracle sequences, which are not training sequences.
         let oracle = try XCTUnwrap(data.oracle)
         let heldOut = oracle.sampleCorpus(count: TrainingData.oracleHeldOutCount, seed: TrainingData.oracleHeldOutSeed)
-        XCTAssertEqual(try XCTUnwrap(metrics["nll_gen"]), meanTokenNLL(generator, on: SequenceDataset(sequences: heldOut)),
+        XCTAssertEqual(try XCTUnwrap(metrics["nll_gen_held_out"]), meanTokenNLL(generator, on: SequenceDataset(sequences: heldOut)),
                        accuracy: 1e-9)
         XCTAssertFalse(Set(heldOut.prefix(50)).isSubset(of: Set(data.train.sequences)))
         // An untrained generator is near uniform over 5000 tokens: ln 5000 ≈ 8.52 nats per token.
-        XCTAssertEqual(metrics["nll_gen"]!, Foundation.log(5000), accuracy: 0.3)
+        XCTAssertEqual(metrics["nll_gen_held_out"]!, Foundation.log(5000), accuracy: 0.3)
         for n in 1...4 { XCTAssertTrue((0...1).contains(try XCTUnwrap(metrics["distinct\(n)"])), "distinct\(n)") }
         settings.testNLL = false
-        XCTAssertNil(data.evaluator(settings)(generator, &stream)["nll_gen"])
+        XCTAssertNil(data.evaluator(settings)(generator, &stream)["nll_gen_held_out"])
     }
 }
