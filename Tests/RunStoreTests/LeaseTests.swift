@@ -74,7 +74,9 @@ final class LeaseTests: XCTestCase {
         Thread.sleep(forTimeInterval: 0.2)
 
         // when it is suspended past its stale window, the run resumed by another process, then the probe continued,
-        kill(child.process.processIdentifier, SIGSTOP)
+        // (Stopped outside a write: a process suspended inside its write transaction would hold the file's lock, and
+        // this test is about the lease, not about that lock.)
+        try suspendOutsideAWrite(child.process.processIdentifier, path: path)
         defer { kill(child.process.processIdentifier, SIGKILL) }
         Thread.sleep(forTimeInterval: 1.0)
         let database = try RunDatabase(path: path)
@@ -100,5 +102,20 @@ final class LeaseTests: XCTestCase {
         let run = try database.run(id)
         XCTAssertNil(run.exitReason)
         XCTAssertEqual(try database.writer.read { try String.fetchOne($0, sql: "SELECT status FROM runs") }, "running")
+    }
+
+    /// SIGSTOP at a moment the process holds no write lock on the store (retried until a write can begin at once).
+    private func suspendOutsideAWrite(_ pid: pid_t, path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(0.05)
+        let queue = try DatabaseQueue(path: path, configuration: configuration)
+        for _ in 0..<100 {
+            kill(pid, SIGSTOP)
+            Thread.sleep(forTimeInterval: 0.01)
+            if (try? queue.inDatabase { db in try db.execute(sql: "BEGIN IMMEDIATE; ROLLBACK") }) != nil { return }
+            kill(pid, SIGCONT)
+            Thread.sleep(forTimeInterval: 0.007)
+        }
+        XCTFail("the probe always held the store's write lock when stopped")
     }
 }
