@@ -164,7 +164,9 @@ public final class RunLifecycle: @unchecked Sendable {
             return
         }
         try? finish(.interrupted, reason: Self.reason(signo))
-        exit(128 + signo)
+        // At once: `_exit`, not `exit`, whose flush of stdio would wait for a thread blocked writing to a full pipe
+        // (holding the stream's lock) and whose atexit handlers may wait on the training threads.
+        _exit(128 + signo)
     }
 
     private func stopWatching() {

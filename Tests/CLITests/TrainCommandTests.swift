@@ -261,6 +261,26 @@ final class TrainEndToEndTests: XCTestCase {
         XCTAssertEqual(state.adversarialStep, steps)
     }
 
+    func testAThirdSignalStopsAtOnceInsideALongStep() throws {
+        // Adversarial steps of 10,000 discriminator rounds of 3 epochs: the next step boundary is minutes away.
+        let tiny = directory.appendingPathComponent("tiny.txt").path
+        let child = try Child(try executable("textgan"), [
+            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--set", "seqgan.discriminatorRounds=10000", "--set", "seqgan.discriminatorEpochs=3",
+            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
+        ])
+        XCTAssertTrue(child.waitForOutput("== adversarial", timeout: 120), child.stdout)
+        Thread.sleep(forTimeInterval: 0.3)
+        let started = Date()
+        for _ in 0..<3 {
+            kill(child.process.processIdentifier, SIGTERM)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let stopped = child.wait()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 15, "the third signal stops at once")
+        XCTAssertEqual(stopped.status, 143, stopped.stderr)
+        XCTAssertEqual(try RunDatabase(path: database).run(1).status, .interrupted)
+    }
+
     func testWhatCannotBeResumedOrLoadedIsSaidAndChangesNothing() throws {
         let tiny = directory.appendingPathComponent("tiny.txt").path
         let trained = try train([tiny, "--config", directory.appendingPathComponent("tiny.json").path])
