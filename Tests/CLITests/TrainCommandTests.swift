@@ -99,6 +99,13 @@ final class TrainEndToEndTests: XCTestCase {
         try TinyRun.seqganConfig.write(to: directory.appendingPathComponent("tiny.json"), atomically: true, encoding: .utf8)
     }
 
+    /// `textgan train` on the tiny corpus and config, as a child process to signal.
+    private func startTinyRun(_ extra: [String]) throws -> Child {
+        try Child(try executable("textgan"), [
+            "train", directory.appendingPathComponent("tiny.txt").path, "--config", directory.appendingPathComponent("tiny.json").path,
+        ] + extra + ["--db", database, "--root", packageRoot.path, "--min-examples", "16"])
+    }
+
     private func train(_ extra: [String]) throws -> Finished {
         try runProcess("textgan", ["train"] + extra + ["--db", database, "--root", packageRoot.path, "--min-examples", "16"])
     }
@@ -159,11 +166,7 @@ final class TrainEndToEndTests: XCTestCase {
     }
 
     func testAnInterruptedRunResumesWhereItStopped() throws {
-        let tiny = directory.appendingPathComponent("tiny.txt").path
-        let child = try Child(try executable("textgan"), [
-            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
-            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
-        ])
+        let child = try startTinyRun(["--adversarial-steps", "400"])
         XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
         // Into a pipe, stdout is line-buffered: what has arrived ends at a line's end, not wherever a 4 KiB block did.
         XCTAssertTrue(child.stdout.hasSuffix("\n"), String(child.stdout.suffix(200)))
@@ -188,11 +191,7 @@ final class TrainEndToEndTests: XCTestCase {
     }
 
     func testFollowingARunPrintsItsRowsUntilItStops() throws {
-        let tiny = directory.appendingPathComponent("tiny.txt").path
-        let trainer = try Child(try executable("textgan"), [
-            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
-            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
-        ])
+        let trainer = try startTinyRun(["--adversarial-steps", "400"])
         XCTAssertTrue(trainer.waitForOutput("== mle", timeout: 60), trainer.stdout)
         let follower = try Child(try executable("textgan"), ["runs", "show", "1", "--follow", "--interval", "0.1", "--db", database])
         XCTAssertTrue(follower.waitForOutput("following run 1", timeout: 30), follower.stdout)
@@ -239,11 +238,7 @@ final class TrainEndToEndTests: XCTestCase {
 
     func testTwoSignalsStillWaitForTheCheckpoint() throws {
         // `timeout` sends SIGTERM twice: the second must not cut the clean stop short.
-        let tiny = directory.appendingPathComponent("tiny.txt").path
-        let child = try Child(try executable("textgan"), [
-            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
-            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
-        ])
+        let child = try startTinyRun(["--adversarial-steps", "400"])
         XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
         kill(child.process.processIdentifier, SIGTERM)
         // Two signals pending at once are one to the kernel: let the first be delivered.
@@ -263,11 +258,7 @@ final class TrainEndToEndTests: XCTestCase {
 
     func testAThirdSignalStopsAtOnceInsideALongStep() throws {
         // Adversarial steps of 10,000 discriminator rounds of 3 epochs: the next step boundary is minutes away.
-        let tiny = directory.appendingPathComponent("tiny.txt").path
-        let child = try Child(try executable("textgan"), [
-            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--set", "seqgan.discriminatorRounds=10000", "--set", "seqgan.discriminatorEpochs=3",
-            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
-        ])
+        let child = try startTinyRun(["--set", "seqgan.discriminatorRounds=10000", "--set", "seqgan.discriminatorEpochs=3"])
         XCTAssertTrue(child.waitForOutput("== adversarial", timeout: 120), child.stdout)
         Thread.sleep(forTimeInterval: 0.3)
         let started = Date()
@@ -423,11 +414,7 @@ final class TrainEndToEndTests: XCTestCase {
 
     func testASuspendedRunIsNotResumedByASecondProcess() throws {
         // Given a training process suspended (SIGSTOP) past its stale window, so its run reads as crashed
-        let tiny = directory.appendingPathComponent("tiny.txt").path
-        let child = try Child(try executable("textgan"), [
-            "train", tiny, "--config", directory.appendingPathComponent("tiny.json").path, "--adversarial-steps", "400",
-            "--db", database, "--root", packageRoot.path, "--min-examples", "16",
-        ])
+        let child = try startTinyRun(["--adversarial-steps", "400"])
         XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
         let pid = child.process.processIdentifier
         kill(pid, SIGSTOP)
