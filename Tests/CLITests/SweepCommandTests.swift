@@ -105,7 +105,12 @@ final class SweepCommandTests: XCTestCase {
         XCTAssertTrue(child.waitForOutput("→ long-s2", timeout: 60), child.stdout)
         let store = try RunDatabase(path: database)
         let deadline = Date().addingTimeInterval(60)
-        while try store.runs().filter({ $0.run.status == .running }).count < 2 || store.metricHistory(run: 2, key: "loss").isEmpty, Date() < deadline {
+        // Both runs past their start (a step recorded, so their signal handlers are in place).
+        func bothTraining() throws -> Bool {
+            let running = try store.runs().filter { $0.run.status == .running }.map { $0.run.id! }
+            return try running.count == 2 && running.allSatisfy { try !store.metricHistory(run: $0, key: "loss").isEmpty }
+        }
+        while try !bothTraining(), Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
         kill(child.process.processIdentifier, SIGINT)
