@@ -32,7 +32,8 @@ public struct AdversarialTrainingConfig: Codable, Sendable, Equatable {
     public var rate: Double = 0
     /// How the examples are made: fgsm (one signed-gradient step of size ε) or pgd (`steps` projected steps).
     public var attack: AdversarialTrainingAttack = .fgsm
-    /// The ball the perturbation of each embedding row stays in: linf (each coordinate within ε) or l2 (the row's norm).
+    /// The ball the perturbation stays in: linf (each coordinate of each embedding row within ε) or l2 (one ball per
+    /// sequence: the norm of the perturbation of all its rows together within ε).
     public var norm: AttackNorm = .linf
     /// The ball's radius in embedding units (0: off). D's embeddings start in (−1, 1); 0.05 already takes a trained
     /// detector from 66% to 9% accuracy (docs/security.md).
@@ -103,7 +104,10 @@ public struct AdversarialExamples: Sendable {
 
     /// The members of a batch of `count` that are attacked: ⌊count·rate⌋, evenly spread.
     public func attackedMembers(count: Int) -> [Int] {
-        (0..<count).filter { (Double($0 + 1) * config.rate).rounded(.down) > (Double($0) * config.rate).rounded(.down) }
+        // A rate written in decimal is not exact in binary (100 · 0.29 = 28.999999999999996): a margin far below one
+        // member keeps ⌊count·rate⌋ what the decimal says.
+        let attacked = { (i: Int) in (Double(i) * config.rate + 1e-9).rounded(.down) }
+        return (0..<count).filter { attacked($0 + 1) > attacked($0) }
     }
 
     /// `input` (tokens or rows over the vocabulary, `labels` one per sequence) with its attacked members replaced

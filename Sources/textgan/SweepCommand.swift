@@ -93,11 +93,21 @@ struct SweepCommand: ParsableCommand {
             } catch {
                 throw WorkbenchError("sweep run \(point.runName)" + (point.assignments.isEmpty ? "" : " (\(point.assignments.map(\.description).joined(separator: ", ")))") + ": \(error)")
             }
-            let match = existing.first { $0.name == point.runName }
+            // The newest run of the point; one stopped before its first checkpoint (signalled while starting) left
+            // nothing to resume, so the point trains anew.
+            var match = existing.filter { $0.name == point.runName }.max { ($0.id ?? 0) < ($1.id ?? 0) }
+            if let run = match, run.status != .finished, !Self.hasCheckpoint(run, runsDirectory: database.runsDirectory) {
+                print("  \(point.runName): run \(run.id ?? 0) (\(run.status.rawValue)) has no checkpoint to resume; training the point anew")
+                match = nil
+            }
             if let match { try Self.checkSameRun(match, planned: config, point: point, sweep: plan.name) }
             return PlannedRun(point: point, arguments: arguments, config: config, existing: match)
         }
         return (plan, runs)
+    }
+
+    static func hasCheckpoint(_ run: Run, runsDirectory: URL) -> Bool {
+        FileManager.default.fileExists(atPath: runsDirectory.appendingPathComponent("\(run.id ?? 0)/latest.safetensors").path)
     }
 
     static func trainCommand(_ arguments: [String]) throws -> TrainCommand {
@@ -216,10 +226,17 @@ final class SweepRunner: @unchecked Sendable {
         var outcome = Outcome()
         var pending = jobs[...]
         while true {
-            while lock.withLock({ running.count < parallel && received == nil }), let job = pending.first {
+            while let job = pending.first {
+                // Checked, started and registered under the lock, so a signal either stops the sweep before the run
+                // starts or is passed on to it.
+                let started = try lock.withLock { () throws -> pid_t? in
+                    guard running.count < parallel && received == nil else { return nil }
+                    let pid = try spawn(job)
+                    running[pid] = job.name
+                    return pid
+                }
+                guard let pid = started else { break }
                 pending = pending.dropFirst()
-                let pid = try spawn(job)
-                lock.withLock { running[pid] = job.name }
                 print("→ \(job.name)" + (logDirectory.map { " (pid \(pid), log \($0.appendingPathComponent(job.name + ".log").path))" } ?? ""))
             }
             if lock.withLock({ running.isEmpty }) { break }
@@ -233,8 +250,8 @@ final class SweepRunner: @unchecked Sendable {
             let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
             if code == 0 {
                 print("✓ \(name)")
-            } else if (129...143).contains(code), lock.withLock({ received != nil }) {
-                print("■ \(name): stopped (exit \(code)); its checkpoint is kept")
+            } else if let signal = lock.withLock({ received }), code == 128 + signal {
+                print("■ \(name): stopped by the signal (exit \(code)); run the sweep again to continue it")
             } else {
                 print("✗ \(name): exit \(code)")
                 outcome.failed.append(name)

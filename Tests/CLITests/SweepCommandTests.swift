@@ -136,5 +136,12 @@ final class SweepCommandTests: XCTestCase {
             XCTAssertNotNil(plan.stdout.range(of: name + #"  \[run [12], interrupted\]"#, options: .regularExpression), plan.stdout)
         }
         XCTAssertTrue(plan.stdout.contains("long-s3  [new]"), plan.stdout)
+
+        // A run stopped before its first checkpoint (signalled while starting) has nothing to resume: trained anew.
+        let s1 = try XCTUnwrap(runs.first { $0.name == "long-s1" })
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("runs/\(s1.id!)/latest.safetensors"))
+        let replanned = try sweep(["--dry-run"] + arguments)
+        XCTAssertTrue(replanned.stdout.contains("run \(s1.id!) (interrupted) has no checkpoint to resume; training the point anew")
+                      && replanned.stdout.contains("long-s1  [new]"), replanned.stdout)
     }
 }

@@ -79,6 +79,11 @@ final class AdversarialTrainingTests: XCTestCase {
         var rng = SeededGenerator(seed: 5)
         let batch: [[Int32]] = (0..<20).map { _ in (0..<5).map { _ in Int32(4 + rng.nextInt(below: 6)) } + [2] }
         let batchLabels = (0..<20).map { Int32($0 % 2) }
+        // Decimal rates whose products are not exact in binary still attack ⌊B·rate⌋ (100 · 0.29 is 28.999…996).
+        for (rate, expected) in [(0.29, 29), (0.57, 57)] {
+            let mixer = try XCTUnwrap(AdversarialExamples(AdversarialTrainingConfig(rate: rate, epsilon: 0.2), fixedTokens: fixed))
+            XCTAssertEqual(mixer.attackedMembers(count: 100).count, expected, "rate \(rate)")
+        }
         for (rate, expected) in [(0.25, 5), (0.3, 6), (0.5, 10), (1.0, 20), (0.04, 0)] {
             for attack in [AdversarialTrainingConfig(rate: rate, epsilon: 0.2),
                            AdversarialTrainingConfig(rate: rate, attack: .pgd, norm: .l2, epsilon: 0.5, steps: 3)] {
