@@ -230,10 +230,10 @@ extension RunDatabase {
             func latestByProtocol() throws -> [(key: String, protocol: String, values: [Double?])] {
                 let rows = try Row.fetchAll(db, sql: """
                     SELECT run_id, metric, value, kind, sample_count, reference_set, reference_count, tokenizer, smoothing,
-                           temperature, top_k, top_p FROM (
+                           temperature, top_k, top_p, language_model FROM (
                         SELECT *, row_number() OVER (
                             PARTITION BY run_id, metric, sample_count, reference_set, reference_count, tokenizer,
-                                         smoothing, temperature, top_k, top_p
+                                         smoothing, temperature, top_k, top_p, language_model
                             ORDER BY step DESC, id DESC) AS recency
                         FROM evaluations WHERE run_id IN (\(marks)))
                     WHERE recency = 1
@@ -246,6 +246,7 @@ extension RunDatabase {
                     if let t = row["temperature"] as Double? { parts.append("T=\(t)") }
                     if let k = row["top_k"] as Int? { parts.append("top-k \(k)") }
                     if let p = row["top_p"] as Double? { parts.append("top-p \(p)") }
+                    if let lm = row["language_model"] as String? { parts.append("LM " + lm) }
                     return parts.joined(separator: ", ")
                 }
                 let labelled = rows.map { (metric: $0["metric"] as String, protocol: label($0), row: $0) }

@@ -511,6 +511,32 @@ extension RunDatabase {
                 """)
         }
 
+        // The LM behind an LM score is part of its protocol: scores under two LMs are not ranked against each other.
+        migrator.registerMigration("v11-language-model-in-the-protocol") { db in
+            try db.execute(sql: """
+                DROP VIEW leaderboard_by_protocol;
+                CREATE VIEW leaderboard_by_protocol AS
+                SELECT r.id AS run_id, r.name, r.algorithm, r.generator, r.corpus, r.status,
+                       e.metric, e.value, e.step, e.higher_is_better, e.evaluations,
+                       e.sample_count, e.reference_set, e.reference_count, e.tokenizer, e.smoothing, e.temperature,
+                       e.top_k, e.top_p, e.language_model
+                FROM (
+                    SELECT *,
+                           count(*) OVER protocol AS evaluations,
+                           row_number() OVER (protocol
+                               ORDER BY CASE WHEN higher_is_better THEN -value ELSE value END, step, id) AS rank
+                    FROM (SELECT ev.*, COALESCE(d.higher_is_better, 1) AS higher_is_better
+                          FROM evaluations ev LEFT JOIN metric_directions d USING (metric))
+                    WHERE kind <> 'nan'
+                    WINDOW protocol AS (PARTITION BY run_id, metric, sample_count, reference_set, reference_count,
+                                        tokenizer, smoothing, temperature, top_k, top_p, language_model)
+                ) AS e
+                JOIN runs_view AS r ON r.id = e.run_id
+                WHERE e.rank = 1;
+                PRAGMA user_version = 11;
+                """)
+        }
+
         return migrator
     }()
 

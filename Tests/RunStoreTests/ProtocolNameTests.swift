@@ -33,3 +33,24 @@ final class ProtocolNameTests: XCTestCase {
         }
     }
 }
+
+/// The LM behind an LM score is part of its protocol (migration v11): two LMs' scores are not ranked together, in
+/// `leaderboard_by_protocol` or in `compare`.
+final class LanguageModelProtocolTests: XCTestCase {
+    func testScoresUnderTwoLanguageModelsStayApart() throws {
+        let store = try RunDatabase.inMemory()
+        let id = try store.startRun(makeRun(name: "gen"))
+        for (lm, value) in [("run 7, a", 3.2), ("run 9, b", 2.5)] {
+            try store.recordEvaluation(run: id, step: 1, values: ["lm_score": value],
+                                       protocol: EvaluationProtocol(sampleCount: 100, referenceSet: "lm", tokenizer: "t", languageModel: lm))
+        }
+        let rows = try store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT language_model, value FROM leaderboard_by_protocol WHERE metric = 'lm_score' ORDER BY value")
+        }
+        XCTAssertEqual(rows.map { $0["language_model"] as String }, ["run 9, b", "run 7, a"], "one best per LM, not the lowest over both")
+        let other = try store.startRun(makeRun(name: "other"))
+        let compared = try store.compare([id, other]).evaluations.filter { $0.key == "lm_score" }
+        XCTAssertEqual(compared.count, 2)
+        XCTAssertTrue(compared.allSatisfy { $0.protocol.contains("LM run ") }, "\(compared.map(\.protocol))")
+    }
+}

@@ -97,7 +97,7 @@ final class SchemaTests: XCTestCase {
         XCTAssertEqual(try database.metricHistory(run: 1, key: "nll_gen_held_out").map(\.value), [7.5])
         XCTAssertEqual(try database.evaluations(run: 1).map(\.metric), ["nll_gen_held_out"])
         try database.writer.read { db in
-            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 10)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 11)
             XCTAssertEqual(try Int.fetchOne(db, sql: """
                 SELECT (SELECT count(*) FROM metrics WHERE key = 'nll_gen')
                      + (SELECT count(*) FROM evaluations WHERE metric = 'nll_gen')
