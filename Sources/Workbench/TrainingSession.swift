@@ -20,9 +20,13 @@ public final class TrainingSession {
     /// trains a run at a time.
     private let owner: String
     private let lock: RunDirectoryLock
+    /// The run's heartbeat and signal handling, from the moment the run is this process's (so a signal that comes
+    /// while the models are built or a checkpoint is read still stops the run cleanly, at its first step).
+    private let lifecycle: RunLifecycle
 
     private init(id: Int64, config: RunConfig, data: TrainingData, runDirectory: URL, resumed: Bool, store: RunDatabase,
-                 owner: String, lock: RunDirectoryLock) {
+                 owner: String, lock: RunDirectoryLock, lifecycle: RunLifecycle) {
+        self.lifecycle = lifecycle
         self.id = id
         self.config = config
         self.data = data
@@ -136,6 +140,7 @@ public final class TrainingSession {
 
     private convenience init(id: Int64, config: RunConfig, data: TrainingData, runsDirectory: URL, resumed: Bool,
                              store: RunDatabase, owner: String, lock: RunDirectoryLock?) throws {
+        let lifecycle = RunLifecycle(database: store, run: id, owner: owner, signals: .stopAtNextStep)
         let directory = runsDirectory.appendingPathComponent("\(id)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let lock = try lock ?? RunDirectoryLock(directory: directory, run: id)
@@ -145,14 +150,14 @@ public final class TrainingSession {
             try vocabulary.fileContents().write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
         }
         self.init(id: id, config: config, data: data, runDirectory: directory, resumed: resumed, store: store,
-                  owner: owner, lock: lock)
+                  owner: owner, lock: lock, lifecycle: lifecycle)
     }
 
     /// Trains until the algorithm finishes or a signal (Ctrl-C, SIGTERM) stops it at the next step; `observe` sees
     /// every event first (the console), then the run store records it. Returns the outcome and, after a signal, the
     /// exit status to end with.
     public func train(observe: @escaping (TrainingEvent) -> Void) throws -> (outcome: TrainingOutcome, interruptionExitCode: Int32?) {
-        let lifecycle = RunLifecycle(database: store, run: id, owner: owner, signals: .stopAtNextStep)
+        let lifecycle = self.lifecycle
         let recorder = RunRecorder(database: store, run: id, render: data.render, protocols: protocols(), owner: owner)
         // A failed recording (a full disk, a lost lease) throws out of the trainer before it writes the step's
         // checkpoint, so the latest checkpoint never holds a step whose rows the store lacks. A process whose run
