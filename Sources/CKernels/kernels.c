@@ -367,6 +367,45 @@ void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *off
     }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// 16 elements per compare; the non-zero lanes are packed by compress stores (values, then their indices).
+__attribute__((target("avx512f"))) static int64_t nonzeros_avx512(const float *x, int64_t n, int64_t scale,
+                                                                  int64_t limit, int64_t *offsets, float *values) {
+    int64_t count = 0, i = 0;
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; i < n; i += 16) {
+        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(valid, x + i);
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        if (!nz) continue;
+        int found = __builtin_popcount(nz);
+        if (count + found > limit) return limit + 1;
+        _mm512_mask_compressstoreu_ps(values + count, nz, v);
+        int32_t index[16];
+        _mm512_mask_compressstoreu_epi32(index, nz, lanes);
+        for (int c = 0; c < found; c++) offsets[count + c] = (i + index[c]) * scale;
+        count += found;
+    }
+    return count;
+}
+#endif
+
+int64_t tg_nonzeros(const float *x, int64_t n, int64_t scale, int64_t limit, int64_t *offsets, float *values) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (tg_sgemm_available()) return nonzeros_avx512(x, n, scale, limit, offsets, values);
+#endif
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (x[i] != 0) {  // NaN != 0 holds
+            if (count == limit) return limit + 1;
+            offsets[count] = i * scale;
+            values[count] = x[i];
+            count++;
+        }
+    }
+    return count;
+}
+
 TG_CLONES int64_t tg_inverse_cdf(const float *w, int64_t n, float target) {
     // Skip whole blocks of 64 by their sums (vectorised), then walk the block that crosses the target.
     float cumulative = 0;

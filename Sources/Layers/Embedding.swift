@@ -47,16 +47,32 @@ public struct Embedding: ParameterContainer {
         }
     }
 
-    /// y = rows · table, for rows over the vocabulary (one-hot or soft).
+    /// y = rows · table, for rows over the vocabulary (one-hot or soft). Rows that are mostly exact zeros (a sharp
+    /// softmax's) are multiplied by their non-zeros only (`SparseRows`).
     public func forward(rows: Tensor) -> Tensor {
         precondition(rows.matrixShape.1 == vocabularySize, "Embedding.forward(rows:): \(rows.shape) for vocabulary \(vocabularySize)")
-        return matmul(rows, table.value)
+        let (N, V, E) = (rows.matrixShape.0, vocabularySize, embeddingSize)
+        var y = Tensor(uninitializedShape: [N, E]) { _ in }
+        let sparse = rows.withUnsafeBufferPointer { pr in
+            table.value.withUnsafeBufferPointer { pt in
+                y.withUnsafeMutableBufferPointer { py in
+                    SparseRows.product(rows: pr.baseAddress!, count: N, columns: V, table: pt.baseAddress!, width: E,
+                                       into: py.baseAddress!, ldc: E)
+                }
+            }
+        }
+        return sparse ? y : matmul(rows, table.value)
     }
 
-    /// table.grad += rowsᵀ·dy (left pending, see `Parameter.accumulateGradient`); returns d/d(rows) = dy·tableᵀ.
+    /// table.grad += rowsᵀ·dy (left pending, see `Parameter.accumulateGradient`, or added from the non-zeros of
+    /// sparse rows); returns d/d(rows) = dy·tableᵀ, every element of it.
     public func backward(_ dy: Tensor, rows: Tensor) -> Tensor {
         precondition(dy.matrixShape == (rows.matrixShape.0, embeddingSize), "Embedding.backward(rows:): \(dy.shape) for \(rows.shape)")
-        table.accumulateGradient(transposing: rows, times: dy)
+        if let sparse = SparseRows(rows) {
+            table.withGradientStorage { sparse.addTransposedProduct(dy, into: $0, overwrite: $1) }
+        } else {
+            table.accumulateGradient(transposing: rows, times: dy)
+        }
         return matmul(dy, table.value, transposeB: true)
     }
 }

@@ -331,8 +331,11 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                             Softmax.forward(row, row, rows: 1, columns: V)
                                                         }
                                                     }
-                                                    // The next input's embedding half: softmax(L·o_t)·E.
-                                                    if t + 1 < T {
+                                                    // The next input's embedding half: softmax(L·o_t)·E, from the rows'
+                                                    // non-zeros when they are few (at L = 1000, a handful per row).
+                                                    if t + 1 < T && !SparseRows.product(
+                                                        rows: p, count: B, columns: V, table: pe.baseAddress!, width: E,
+                                                        into: px.baseAddress! + (t + 1) * B * I, ldc: I) {
                                                         gemm(m: B, n: E, k: V, p, lda: V, pe.baseAddress!, ldb: E, beta: 0,
                                                              px.baseAddress! + (t + 1) * B * I, ldc: I)
                                                     }

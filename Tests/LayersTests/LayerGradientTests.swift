@@ -53,6 +53,28 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertEqual(layer.forward(rows: oneHot).scalars, layer.forward(ids).scalars)
     }
 
+    /// Rows that are mostly exact zeros (a sharp softmax's) take the sparse products (`SparseRows`) forward and for
+    /// the table's gradient; the gradient of the rows stays whole, zeros' entries included.
+    func testEmbeddingOfSparseRows() {
+        let (V, E) = (40, 5)
+        let layer = Embedding("emb", vocabularySize: V, embeddingSize: E, using: &rng)
+        var values = Tensor(zeros: [6, V])
+        for n in 0..<6 { for k in 0..<3 { values[n, (7 * n + 11 * k) % V] = Float(k + 1) / 6 } }
+        XCTAssertNotNil(SparseRows(values), "the rows must take the sparse path for this test to test it")
+        let rows = Parameter("rows", values)
+        let w = random([6, E])
+        layer.zeroGrad()
+        layer.table.grad.add(random([V, E]), scaledBy: 1)  // an earlier gradient: the rows' part is added to it
+        let before = layer.table.grad
+        let dRows = layer.backward(w, rows: rows.value)
+        var tableGradient = layer.table.grad
+        tableGradient.add(before, scaledBy: -1)
+        assertGradientsMatch([(rows, dRows), (layer.table, tableGradient)]) { weightedSum(layer.forward(rows: rows.value), w) }
+        let dense = matmul(rows.value, layer.table.value)
+        let sparse = layer.forward(rows: rows.value)
+        for i in 0..<dense.count { XCTAssertEqual(sparse.scalars[i], dense.scalars[i], accuracy: 1e-6) }
+    }
+
     func testLSTMThroughSeveralSteps() {
         let (T, B, E, H) = (5, 3, 4, 6)
         let lstm = LSTM("lstm", inputSize: E, hiddenSize: H, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5), using: &rng)

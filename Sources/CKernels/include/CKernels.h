@@ -89,6 +89,11 @@ void tg_max_over_time(const float *conv, int64_t P, int64_t F, float *out, int32
 void tg_gather_axpy(float *out, int64_t n, const float *base, const int64_t *offsets, const float *coefficients,
                     int64_t count, int accumulate);
 
+/// The non-zero elements of x [n], in order: offsets[c] = i·scale and values[c] = x[i] for the c-th x[i] ≠ 0 (NaN
+/// counts as non-zero; so does a subnormal unless the thread reads subnormals as zero). Stops once more than `limit`
+/// are found and returns limit + 1; otherwise returns the count. offsets and values need room for min(n, limit + 1).
+int64_t tg_nonzeros(const float *x, int64_t n, int64_t scale, int64_t limit, int64_t *offsets, float *values);
+
 /// This thread's count of enclosing parallel regions (`Parallel.forEachChunk` runs nested regions inline).
 int tg_parallel_depth(void);
 void tg_set_parallel_depth(int depth);
