@@ -361,6 +361,55 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         return SoftArgmaxDecoding(rows: rows, tokens: tokens, batchSize: B, length: T, latents: z, sharpness: L, cache: cache)
     }
 
+    /// The largest fraction of non-zeros per row at which `softArgmaxBackward` takes its sparse path (tests set 0
+    /// to compare the two paths).
+    nonisolated(unsafe) static var sparseBackwardDensity = SparseRows.maximumDensity
+
+    /// Step t of the sparse backward pass: for each sequence b, on the non-zeros v of p = softmax(L·o_t)[b],
+    ///   dp_v = dRows[b, t, v] + dFed_{t+1}[b]·E[v],   do_v = L·p_v·(dp_v − Σ_u dp_u·p_u)   (in Double, as the dense
+    ///   path), stored in dLogitValues at the support's entries;  dOut[b] = Σ_v do_v·W[:, v].
+    private func sparseLogitGradients(
+        step t: Int, support: SparseRows, dRows: UnsafePointer<Float>, fed: UnsafePointer<Float>?,
+        table: UnsafePointer<Float>, outputTransposed: Tensor, dLogitValues: inout [Float], batch B: Int, length T: Int,
+        sharpness L: Float, dOut: UnsafeMutablePointer<Float>
+    ) {
+        let (E, H, V) = (config.embeddingSize, config.hiddenSize, config.vocabularySize)
+        outputTransposed.withUnsafeBufferPointer { pwt in
+            support.values.withUnsafeBufferPointer { pv in
+                dLogitValues.withUnsafeMutableBufferPointer { pl in
+                    let (pwt, pv, pl) = (pwt.baseAddress!, pv.baseAddress!, pl.baseAddress!)
+                    Parallel.forEachChunk(B, grain: 8) { range in
+                        var offsets = [Int64]()
+                        for b in range {
+                            let r = t * B + b, first = support.starts[r], count = support.starts[r + 1] - first
+                            let d = dRows + (b * T + t) * V
+                            var dot: Double = 0
+                            for k in 0..<count {
+                                let v = support.columns[first + k]
+                                var g = d[v]
+                                if let fed {
+                                    var sum: Float = 0
+                                    for j in 0..<E { sum += fed[b * E + j] * table[v * E + j] }
+                                    g += sum
+                                }
+                                pl[first + k] = g
+                                dot += Double(g) * Double(pv[first + k])
+                            }
+                            offsets.removeAll(keepingCapacity: true)
+                            for k in 0..<count {
+                                let p = Double(pv[first + k])
+                                pl[first + k] = Float(Double(L) * p * (Double(pl[first + k]) - dot))
+                                offsets.append(Int64(support.columns[first + k] * H))
+                            }
+                            Vector.gatherAxpy(into: dOut + b * H, count: H, base: pwt, offsets: offsets,
+                                              coefficients: pl + first, rows: count, accumulate: false)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     public func softArgmaxBackward(_ dRows: Tensor, of decoding: SoftArgmaxDecoding) {
         guard let cache = decoding.cache as? SoftArgmaxCache else {
             preconditionFailure("softArgmaxBackward: not a latent LSTM's decoding")
@@ -370,12 +419,19 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         let (I, G) = (E + Z, 4 * H)
         precondition(dRows.shape == [B * T, V], "softArgmaxBackward: \(dRows.shape) for [\(B * T), \(V)]")
         var dGates = Tensor(zeros: [T, B, G])
-        var dLogits = Tensor(uninitializedShape: [T, B, V]) { _ in }  // every row is written below
+        // At a high sharpness the rows softmax(L·o_t) are a few non-zeros each, and so is every gradient that goes
+        // through the softmax: do_t = L·p ⊙ (dp − ⟨dp, p⟩) is zero wherever p is. Then dp is formed on the rows'
+        // non-zeros only, do_t is kept as their values, and each product with it (dOut, the output layer's and the
+        // embedding's weight gradients) runs over them (`SparseRows`): the same sums without the zero terms.
+        let support = SparseRows(cache.probabilities.reshaped([T * B, V]), maximumDensity: Self.sparseBackwardDensity)
+        var dLogitValues = [Float](repeating: 0, count: support?.nonzeroCount ?? 0)
+        let outputTransposed = support == nil ? Tensor(zeros: [0]) : output.weight.value.transposedMatrix()  // [V, H]
+        var dLogits = Tensor(uninitializedShape: support == nil ? [T, B, V] : [0]) { _ in }  // every row is written below
         // d/d(the embedding half of input t) for t = 1 … T−1, [T−1, B, E]: the feedback into step t−1's rows.
         var dFed = Tensor(zeros: [max(T - 1, 1), B, E])
         var dh = Tensor(zeros: [B, H]), dc = Tensor(zeros: [B, H]), dOut = Tensor(zeros: [B, H])
         // d/d(rows) of each step, its own gradient plus the feedback into the next input, [B, V].
-        var dp = Tensor(zeros: [B, V])
+        var dp = Tensor(zeros: support == nil ? [B, V] : [0])
         cache.probabilities.withUnsafeBufferPointer { pp in
             dRows.withUnsafeBufferPointer { pd in
                 dLogits.withUnsafeMutableBufferPointer { pl in
@@ -393,6 +449,14 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                                 lstm.inputWeight.value.withUnsafeBufferPointer { wx in
                                                                     lstm.recurrentWeight.value.withUnsafeBufferPointer { wh in
                                                                         for t in stride(from: T - 1, through: 0, by: -1) {
+                                                                          if let support {
+                                                                            sparseLogitGradients(
+                                                                                step: t, support: support, dRows: pd.baseAddress!,
+                                                                                fed: t + 1 < T ? UnsafePointer(pf.baseAddress! + t * B * E) : nil,
+                                                                                table: pe.baseAddress!, outputTransposed: outputTransposed,
+                                                                                dLogitValues: &dLogitValues, batch: B, length: T, sharpness: L,
+                                                                                dOut: pdo.baseAddress!)
+                                                                          } else {
                                                                             let dlt = pl.baseAddress! + t * B * V, dpt = pdp.baseAddress!
                                                                             if t + 1 < T {
                                                                                 // step t+1 read rows_t·E: dp = dFed_{t+1}·Eᵀ
@@ -420,6 +484,7 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
                                                                             // dh_t from the logits: dOut = do_t·Wᵀ
                                                                             gemm(transposeB: true, m: B, n: H, k: V, dlt, lda: V, pw.baseAddress!,
                                                                                  ldb: V, beta: 0, pdo.baseAddress!, ldc: H)
+                                                                          }
                                                                             let dg = pdg.baseAddress! + t * B * G
                                                                             LSTM.cellBackward(
                                                                                 gates: pg.baseAddress! + t * B * G, cPrev: pc.baseAddress! + t * B * H,
@@ -451,7 +516,19 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         }
         // Weight gradients over all steps at once.
         let hiddenRows = Tensor(shape: [T * B, H], scalars: Array(cache.hiddens.scalars[(B * H)...]))
-        _ = output.backward(dLogits.reshaped([T * B, V]), input: hiddenRows)
+        if let support {
+            // W [H, V]: dWᵀ = doᵀ·hidden [V, H] from the non-zeros, added transposed; db = the column sums of do.
+            let logitGradient = support.replacingValues(dLogitValues)
+            var transposed = Tensor(uninitializedShape: [V, H]) { _ in }
+            transposed.withUnsafeMutableBufferPointer { logitGradient.addTransposedProduct(hiddenRows, into: $0, overwrite: true) }
+            output.weight.grad.add(transposed.transposedMatrix(), scaledBy: 1)
+            if let bias = output.bias {
+                bias.grad.withUnsafeMutableBufferPointer { logitGradient.addColumnSums(into: $0) }
+            }
+        } else {
+            output.weight.accumulateGradient(transposing: hiddenRows, times: dLogits.reshaped([T * B, V]))
+            if let bias = output.bias { addColumnSums(of: dLogits.reshaped([T * B, V]), into: &bias.grad) }
+        }
         matmul(cache.x.reshaped([T * B, I]), dGates.reshaped([T * B, G]), into: &lstm.inputWeight.grad, transposeA: true,
                accumulate: true)
         let previousHiddens = Tensor(shape: [T * B, H], scalars: Array(cache.hiddens.scalars[..<(T * B * H)]))
@@ -469,7 +546,11 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
             }
         }
         embedding.backward(dStart, ids: [Int32](repeating: config.startToken, count: B))
-        if T > 1 {
+        if T > 1, let support {
+            // The rows of steps 0 … T−2 were fed back: table.grad += rowsᵀ·dFed from their non-zeros.
+            let fed = support.prefix(rows: (T - 1) * B)
+            embedding.table.withGradientStorage { fed.addTransposedProduct(dFed.reshaped([(T - 1) * B, E]), into: $0, overwrite: $1) }
+        } else if T > 1 {
             let fedRows = Tensor(shape: [(T - 1) * B, V], scalars: Array(cache.probabilities.scalars[..<((T - 1) * B * V)]))
             embedding.table.accumulateGradient(transposing: fedRows, times: dFed.reshaped([(T - 1) * B, E]))
         }

@@ -14,9 +14,9 @@ public struct SparseRows {
     public let rowCount: Int
     public let columnCount: Int
     /// Row n's non-zeros are entries starts[n] ..< starts[n + 1] of `columns` and `values`.
-    let starts: [Int]
-    let columns: [Int]
-    let values: [Float]
+    public let starts: [Int]
+    public let columns: [Int]
+    public let values: [Float]
 
     /// The fraction of a row's elements above which `init` gives up: the gathered product costs about what the
     /// dense one does once a row is a quarter full (measured at E = 64 on Emerald Rapids), and the scan stops at
@@ -104,6 +104,26 @@ public struct SparseRows {
             }
         }
         return !tooDense.contains(true)
+    }
+
+    /// The same non-zero positions with other values (one per non-zero, in order): a gradient on the support.
+    public func replacingValues(_ values: [Float]) -> SparseRows {
+        precondition(values.count == nonzeroCount, "SparseRows.replacingValues: \(values.count) values for \(nonzeroCount) non-zeros")
+        return SparseRows(rowCount: rowCount, columnCount: columnCount, starts: starts, columns: columns, values: values)
+    }
+
+    /// The first `rows` rows.
+    public func prefix(rows: Int) -> SparseRows {
+        precondition((0...rowCount).contains(rows), "SparseRows.prefix: \(rows) of \(rowCount) rows")
+        let end = starts[rows]
+        return SparseRows(rowCount: rows, columnCount: columnCount, starts: Array(starts[...rows]),
+                          columns: Array(columns[..<end]), values: Array(values[..<end]))
+    }
+
+    /// sums[v] += Σ_n rows[n, v] (a bias gradient), each column summed over n in order.
+    public func addColumnSums(into sums: UnsafeMutableBufferPointer<Float>) {
+        precondition(sums.count == columnCount, "SparseRows.addColumnSums: \(sums.count) sums for \(columnCount) columns")
+        for c in 0..<nonzeroCount { sums[columns[c]] += values[c] }
     }
 
     /// How many elements are non-zero.

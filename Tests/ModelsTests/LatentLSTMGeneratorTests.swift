@@ -58,6 +58,37 @@ final class LatentLSTMGeneratorTests: XCTestCase {
         }
     }
 
+    /// At TextGAN's sharpness the rows are a few exact non-zeros each, and the backward pass runs over them
+    /// (`SparseRows`): every parameter's gradient equals the dense pass's (which the test above checks against
+    /// central differences) up to the order of the sums.
+    func testTheSparseBackwardPassEqualsTheDenseOne() throws {
+        var rng = SeededGenerator(seed: 21)
+        let g = LatentLSTMGenerator(LatentLSTMGeneratorConfig(vocabularySize: 300, embeddingSize: 8, hiddenSize: 6,
+                                                               latentSize: 3, maxLength: 6, startToken: 1, endToken: 2,
+                                                               initStd: 1), using: &rng)
+        let z = g.drawLatents(count: 20, using: &rng)
+        let decoding = g.softArgmaxDecode(latents: z, length: 6, sharpness: 60)
+        let support = try XCTUnwrap(SparseRows(decoding.rows), "the rows must be sparse for the sparse path to run")
+        XCTAssertGreaterThan(support.nonzeroCount, decoding.rows.matrixShape.0, "not one-hot: the softmax's Jacobian matters")
+        let dRows = Tensor(randomNormal: decoding.rows.shape, using: &rng)
+        func gradients() -> [[Float]] {
+            g.zeroGrad()
+            g.softArgmaxBackward(dRows, of: decoding)
+            return g.parameters.map(\.grad.scalars)
+        }
+        let sparse = gradients()
+        LatentLSTMGenerator.sparseBackwardDensity = 0
+        defer { LatentLSTMGenerator.sparseBackwardDensity = SparseRows.maximumDensity }
+        let dense = gradients()
+        for (k, p) in g.parameters.enumerated() {
+            let scale = dense[k].map { abs($0) }.max() ?? 0
+            XCTAssertGreaterThan(scale, 0, "\(p.name) gets a gradient")
+            for i in dense[k].indices {
+                XCTAssertEqual(sparse[k][i], dense[k][i], accuracy: 1e-4 * scale, "\(p.name)[\(i)]")
+            }
+        }
+    }
+
     /// At a sharpness where softmax(L·o) is exactly one-hot, the decoding feeds the arg-max's embedding, so its
     /// tokens are greedy sampling's from the same code.
     func testSharpDecodingEmitsTheGreedySamplesOfItsCode() {
