@@ -24,6 +24,10 @@ struct SelfBLEUTarget: Equatable {
 
     static let defaultOrder = 4
 
+    var metric: String { "self_bleu\(order)" }
+}
+
+extension SelfBLEUTarget {
     /// `RUN`, `RUN:n`, `VALUE` or `VALUE:n`; a number with a decimal point or an exponent is a value, anything else
     /// names a run.
     init(parsing text: String) throws {
@@ -48,8 +52,6 @@ struct SelfBLEUTarget: Equatable {
         }
         self.order = order
     }
-
-    var metric: String { "self_bleu\(order)" }
 }
 
 /// The side being matched: a run scored at T = 1, or a given value.
@@ -133,7 +135,10 @@ extension EvalCommand {
         guard let matchSelfBLEU else {
             let given = [(matchTolerance != nil, "--match-tolerance"), (matchMaxTemperature != nil, "--match-max-temperature"),
                          (matchMaxProbes != nil, "--match-max-probes")].filter(\.0).map(\.1)
-            if !given.isEmpty { throw ValidationError("\(given.joined(separator: ", ")) set the search of --match-self-bleu; add it") }
+            if !given.isEmpty {
+                throw ValidationError("\(given.joined(separator: ", ")) "
+                    + (given.count == 1 ? "needs --match-self-bleu, the search it sets" : "need --match-self-bleu, the search they set"))
+            }
             return
         }
         if sweep != nil { throw ValidationError("give --sweep or --match-self-bleu, not both: the match searches its own temperatures") }
@@ -155,15 +160,20 @@ extension EvalCommand {
             return MatchTarget(name: "the value \(Format.number(value))", value: value, order: target.order, runID: nil, loaded: nil,
                                result: nil, likelihoods: [:], suite: nil, data: nil)
         }
-        let reference = try database.reference(text)
+        let reference: RunReference, other: LoadedRun
         var runID: Int64?, recorded: Run?
-        if case .run(let id) = reference {
-            do { recorded = try database.openExisting().run(id) } catch RunStoreError.noSuchRun {
-                throw WorkbenchError("--match-self-bleu: no run \(id) in the run store \(database.path) (see `textgan runs`)")
+        do {
+            reference = try database.reference(text)
+            if case .run(let id) = reference {
+                do { recorded = try database.openExisting().run(id) } catch RunStoreError.noSuchRun {
+                    throw WorkbenchError("no run \(id) in the run store \(database.path) (see `textgan runs`)")
+                }
+                runID = id
             }
-            runID = id
+            other = try database.loadRun(reference)
+        } catch let error as WorkbenchError {
+            throw WorkbenchError("--match-self-bleu: \(error.description)")
         }
-        let other = try database.loadRun(reference)
         let name = runID.map { "run \($0)" } ?? other.checkpoint.path
         let otherData = try TrainingData.load(for: other, recordedSHA256: recorded?.corpusSHA256, runID: runID, root: root,
                                               sharedData: workspace.sharedDataDirectory(root: root))
