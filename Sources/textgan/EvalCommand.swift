@@ -54,8 +54,9 @@ struct EvalCommand: ParsableCommand {
             Self-BLEU-n is the quality-diversity curve, the fair way to compare a GAN with MLE.
 
             --match-self-bleu RUN[:n] scores the run at the temperature whose Self-BLEU-n (n 2..5, default 4) matches \
-            RUN's (a GAN, say) at T=1, the comparison Language GANs Falling Short asks for: RUN is scored first, with \
-            the same samples, seed, references and filters (and recorded as an evaluation of RUN); then the \
+            RUN's (a GAN, say) at T=1, the comparison Language GANs Falling Short asks for: RUN (its latest checkpoint; \
+            --best picks the evaluated run's) is scored first, with the same samples, seed, references and filters, \
+            and recorded as an evaluation of RUN; then the \
             temperature is searched in [0, --match-max-temperature] from T=1, stepping out in doubling steps until \
             the target is bracketed and narrowing by regula falsi (Illinois), each probe from the same seed, until a \
             probe's Self-BLEU-n is within --match-tolerance of the target or --match-max-probes are spent. A value \

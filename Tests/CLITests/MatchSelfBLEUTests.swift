@@ -114,6 +114,24 @@ final class MatchSelfBLEUTests: XCTestCase {
         let after = try store.evaluations(run: 1).count + store.evaluations(run: 2).count
         XCTAssertEqual(after - before, 20 * probes.count + 2 + 22)
         try assertEveryRecordedMetricIsCatalogued(database)
+
+        // The query of docs/run-store.md (for runs 2 and 1 and this protocol) finds the matched probe first.
+        let doc = try String(contentsOf: packageRoot.appendingPathComponent("docs/run-store.md"), encoding: .utf8)
+        let opening = try XCTUnwrap(doc.range(of: "`textgan eval 5 --match-self-bleu 12` stores"))
+        let block = try XCTUnwrap(doc[opening.upperBound...].range(of: "```sql\n"))
+        let end = try XCTUnwrap(doc[block.upperBound...].range(of: "```"))
+        var query = String(doc[block.upperBound..<end.lowerBound])
+        for (documented, here) in [("run_id = 12", "run_id = 1"), ("run_id = 5", "run_id = 2"),
+                                   ("sample_count = 10000", "sample_count = 200"), ("seed = 0", "seed = 3")] {
+            XCTAssertTrue(query.contains(documented), documented)
+            query = query.replacingOccurrences(of: documented, with: here)
+        }
+        let sql = try runProcess("textgan", ["sql", query, "--db", database, "--format", "json"])
+        XCTAssertEqual(sql.status, 0, sql.stderr)
+        let found = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(sql.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(found.count, probes.count)
+        XCTAssertEqual(found.first?["temperature"] as? Double, closest["temperature"])
+        XCTAssertEqual(found.first?["self_bleu4"] as? Double ?? .nan, closest["value"]!, accuracy: 1e-12)
     }
 
     func testTheTablePutsTheMatchedRowBesideTheTargetsAndCSVNamesEachRowsRole() throws {
