@@ -109,7 +109,7 @@ struct EvalCommand: ParsableCommand {
         valueName: "run[:n]|value[:n]"), transform: { try SelfBLEUTarget(parsing: $0) })
     var matchSelfBLEU: SelfBLEUTarget?
 
-    @Option(help: ArgumentHelp("How close the matched Self-BLEU must come to the target (--match-self-bleu; default 0.002).",
+    @Option(help: ArgumentHelp("How close the matched Self-BLEU must come to the target (--match-self-bleu; default 0.005).",
                                valueName: "δ"))
     var matchTolerance: Double?
 

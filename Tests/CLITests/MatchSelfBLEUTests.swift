@@ -238,7 +238,7 @@ final class MatchSelfBLEUTests: XCTestCase {
         let command = try EvalCommand.parse(["5", "--match-self-bleu", "12:3"])
         XCTAssertEqual(command.matchSelfBLEU, SelfBLEUTarget(subject: .run("12"), order: 3))
         XCTAssertEqual(command.temperatureSearch(target: 0.4),
-                       TemperatureSearch(target: 0.4, tolerance: 0.002, maximumTemperature: 2, maximumProbes: 8))
+                       TemperatureSearch(target: 0.4, tolerance: 0.005, maximumTemperature: 2, maximumProbes: 8))
         XCTAssertThrowsError(try EvalCommand.parse(["5", "--match-self-bleu", "12", "--sweep", "1"]))
     }
 }
