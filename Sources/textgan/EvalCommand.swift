@@ -68,7 +68,7 @@ struct EvalCommand: ParsableCommand {
             Examples:
               textgan eval 3
               textgan eval 3 --best --sweep 0.5,0.7,1.0,1.2,1.5
-              textgan eval 5 --best --match-self-bleu 12         # MLE run 5 at the diversity of GAN run 12
+              textgan eval 5 --best --match-self-bleu 12         # run 5 as diverse as run 12
               textgan eval 5 --best --match-self-bleu 0.42:5     # at Self-BLEU-5 0.42
               textgan eval runs/3/latest.safetensors --samples 2000 --format json
             """
