@@ -53,9 +53,23 @@ struct EvalCommand: ParsableCommand {
             temperatures from the same seed and stores one row per temperature per metric: BLEU-n against \
             Self-BLEU-n is the quality-diversity curve, the fair way to compare a GAN with MLE.
 
+            --match-self-bleu RUN[:n] scores the run at the temperature whose Self-BLEU-n (n 2..5, default 4) matches \
+            RUN's (a GAN, say) at T=1, the comparison Language GANs Falling Short asks for: RUN (its latest checkpoint; \
+            --best picks the evaluated run's) is scored first, with the same samples, seed, references and filters, \
+            and recorded as an evaluation of RUN; then the \
+            temperature is searched in [0, --match-max-temperature] from T=1, stepping out in doubling steps until \
+            the target is bracketed and narrowing by regula falsi (Illinois), each probe from the same seed, until a \
+            probe's Self-BLEU-n is within --match-tolerance of the target or --match-max-probes are spent. A value \
+            in (0, 1) instead of RUN is a target of its own. Every probe is a full evaluation, recorded as a --sweep \
+            point is; the result says whether the target was matched, is out of reach (above greedy's or below the \
+            hottest temperature's Self-BLEU), or lies between two probes, and the matched (or closest) probe is \
+            printed beside the target's row.
+
             Examples:
               textgan eval 3
               textgan eval 3 --best --sweep 0.5,0.7,1.0,1.2,1.5
+              textgan eval 5 --best --match-self-bleu 12         # run 5 as diverse as run 12
+              textgan eval 5 --best --match-self-bleu 0.42:5     # at Self-BLEU-5 0.42
               textgan eval runs/3/latest.safetensors --samples 2000 --format json
             """
     )
@@ -88,6 +102,22 @@ struct EvalCommand: ParsableCommand {
                 }
             })
     var sweep: [Double]?
+
+    @Option(name: .customLong("match-self-bleu"), help: ArgumentHelp(
+        "Score at the temperature whose Self-BLEU-n matches this run's at T=1 (a run id, name or checkpoint file), or "
+            + "this value in (0, 1); n is 2..5, default 4. Records every probed temperature.",
+        valueName: "run[:n]|value[:n]"), transform: { try SelfBLEUTarget(parsing: $0) })
+    var matchSelfBLEU: SelfBLEUTarget?
+
+    @Option(help: ArgumentHelp("How close the matched Self-BLEU must come to the target (--match-self-bleu; default 0.005).",
+                               valueName: "δ"))
+    var matchTolerance: Double?
+
+    @Option(help: ArgumentHelp("The hottest temperature the match searches (default 2).", valueName: "T"))
+    var matchMaxTemperature: Double?
+
+    @Option(help: ArgumentHelp("At most this many probed temperatures, each a full evaluation (default 8).", valueName: "n"))
+    var matchMaxProbes: Int?
 
     @OptionGroup var sampling: SamplingFlags
 
@@ -143,6 +173,7 @@ struct EvalCommand: ParsableCommand {
         if let named = try namedProtocol {
             // A protocol fixes these: a score that departs from it must not carry its name.
             let departures = [(samples != nil, "--samples"), (sweep != nil, "--sweep"), (sampling.temperature != nil, "--temperature"),
+                              (matchSelfBLEU != nil, "--match-self-bleu"),
                               (sampling.topK != nil, "--top-k"), (sampling.topP != nil, "--top-p"),
                               (references != "test", "--references"), (smoothing != named.smoothing, "--smoothing")]
                 .filter(\.0).map(\.1)
@@ -153,6 +184,7 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if sweep != nil && sampling.temperature != nil { throw ValidationError("give --temperature or --sweep, not both") }
+        try validateMatch()
         if let sweep {
             guard !sweep.isEmpty else { throw ValidationError("--sweep needs at least one temperature") }
             guard Set(sweep).count == sweep.count else { throw ValidationError("--sweep lists a temperature twice") }
@@ -206,11 +238,17 @@ struct EvalCommand: ParsableCommand {
         suite.languageModel = try lm.map { try scoringLanguageModel($0, for: loaded, subject: runID.map { "run \($0)" } ?? loaded.checkpoint.path) }
         if reverseLM { suite.reverseLM = ReverseLMSchedule(seed: seed) }
 
-        // Score at each temperature, from the same seed.
+        // Score at each temperature, from the same seed; or search the temperature that matches the target's Self-BLEU.
         var results: [TemperatureResult] = []
-        for t in temperatures {
-            results.append(try suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
-                                          temperature: t, count: sampleCount, seed: seed))
+        var match: TemperatureMatch?
+        if let matchSelfBLEU {
+            let target = try measureTarget(matchSelfBLEU, against: loaded, data: data, root: root)
+            match = try matchTemperature(target, loaded: loaded, suite: suite, results: &results)
+        } else {
+            for t in temperatures {
+                results.append(try suite.evaluate(loaded.generator, options: try sampling.options(temperature: t),
+                                                  temperature: t, count: sampleCount, seed: seed))
+            }
         }
         let likelihoods = LikelihoodSplit.scores(loaded.generator, data: data,
                                                  splits: try namedProtocol?.likelihoods ?? LikelihoodSplit.allCases)
@@ -228,18 +266,30 @@ struct EvalCommand: ParsableCommand {
                 let privacyCount = try privacyResult?.record(run: runID, step: loaded.step, phaseStep: loaded.position.phaseStep,
                                                              in: store) ?? 0
                 notes.append("recorded \(count + privacyCount) scores for run \(runID) at step \(loaded.step) in \(database.path)")
+                if let target = match?.target, let targetRun = target.runID, let result = target.result,
+                   let targetSuite = target.suite, let targetData = target.data, let targetLoaded = target.loaded {
+                    let targetCount = try targetSuite.record(
+                        [result], likelihoods: target.likelihoods, data: targetData, seed: seed, topK: sampling.topK,
+                        topP: sampling.topP, run: targetRun, step: targetLoaded.step,
+                        phaseStep: targetLoaded.position.phaseStep, in: store)
+                    notes.append("recorded \(targetCount) scores for the target run \(targetRun) at step \(targetLoaded.step)")
+                }
             }
         } else {
             notes.append("not recorded: a checkpoint file is scored only (give a run id to record)")
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 
-        let report = Report(command: self, loaded: loaded, data: data, suite: suite, runID: runID, results: results,
-                            likelihoods: likelihoods, privacy: privacyResult?.metrics ?? [:], notes: notes, seconds: seconds)
+        let report = EvalReport(command: self, loaded: loaded, data: data, suite: suite, runID: runID, results: results,
+                            likelihoods: likelihoods, privacy: privacyResult?.metrics ?? [:], match: match, notes: notes,
+                            seconds: seconds)
         switch output.chosen {
         case .table: print(report.table())
         case .json: print(try report.json())
-        case .csv: print(report.scores().csv(), terminator: "")
+        case .csv: print((match.map(report.matchScores) ?? report.scores()).csv(), terminator: "")
+        }
+        if let match, match.result.outcome != .matched, output.chosen != .table {
+            FileHandle.standardError.write(Data("warning: --match-self-bleu \(match.summary)\n".utf8))
         }
     }
 
@@ -257,7 +307,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// The --lm run's generator, which must share the evaluated run's vocabulary (its NLLs would score other tokens).
-    private func scoringLanguageModel(_ text: String, for loaded: LoadedRun, subject: String) throws -> ScoringLanguageModel {
+    func scoringLanguageModel(_ text: String, for loaded: LoadedRun, subject: String) throws -> ScoringLanguageModel {
         let other = try database.loadRun(text)
         guard other.vocabulary == loaded.vocabulary, other.generator.vocabularySize == loaded.generator.vocabularySize else {
             let sizes = [other, loaded].map { $0.vocabulary.map { "\($0.count) tokens" } ?? "oracle ids" }
@@ -273,7 +323,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// The --references file's lines, named with its path and digest; nil for the splits.
-    private func referenceFile() throws -> (name: String, lines: [String])? {
+    func referenceFile() throws -> (name: String, lines: [String])? {
         guard references != "test" && references != "train" else { return nil }
         let lines = try readLines(references, role: "references")
         let path = URL(fileURLWithPath: references).standardizedFileURL.path
@@ -284,7 +334,7 @@ struct EvalCommand: ParsableCommand {
 
 // MARK: - Output
 
-private struct Report {
+struct EvalReport {
     let command: EvalCommand
     let loaded: LoadedRun
     let data: TrainingData
@@ -294,11 +344,16 @@ private struct Report {
     /// nll_test and nll_gen_train, when computed.
     let likelihoods: [String: Double]
     let privacy: [String: Double]
+    /// The --match-self-bleu search, when there was one.
+    let match: TemperatureMatch?
     let notes: [String]
     let seconds: Double
 
+    /// "run 3", or the checkpoint file.
+    var subject: String { runID.map { "run \($0)" } ?? loaded.checkpoint.path }
+
     /// Table rows in reading order: stored name and what it is.
-    private var rows: [(String, String)] {
+    var rows: [(String, String)] {
         var rows: [(String, String)] = []
         if suite.oracle != nil { rows.append(("nll_oracle", "NLL-oracle (lower is better)")) }
         if let bleu = suite.bleu {
@@ -320,7 +375,6 @@ private struct Report {
 
     func table() -> String {
         var lines: [String] = []
-        let subject = runID.map { "run \($0)" } ?? loaded.checkpoint.path
         lines.append("textgan eval — \(subject): \(loaded.config.algorithm) on \(data.corpus), \(loaded.position.description)")
         lines.append("  checkpoint    \(loaded.checkpoint.path)")
         var sampling = "\(command.sampleCount) per temperature, seed \(command.seed)"
@@ -345,16 +399,20 @@ private struct Report {
         for key in privacy.keys.sorted() {
             lines.append("  \(pad(key, 12))  \(String(format: "%.4f", privacy[key]!))")
         }
-        lines.append("")
-        let table = TextTable(
-            headers: ["metric", "what"] + results.map { "T=\(Format.number($0.temperature))" },
-            rows: rows.map { key, what in [key, what] + results.map { Self.cell($0.metrics[key]) } },
-            rightAligned: Set(2..<(2 + results.count)))
-        lines.append(table.render())
-        lines.append("")
-        for result in results {
-            lines.append("samples at T=\(Format.number(result.temperature)):")
-            for s in result.examples { lines.append("  · \(data.render(s))") }
+        if let match {
+            lines += matchTable(match)
+        } else {
+            lines.append("")
+            let table = TextTable(
+                headers: ["metric", "what"] + results.map { "T=\(Format.number($0.temperature))" },
+                rows: rows.map { key, what in [key, what] + results.map { Self.cell($0.metrics[key]) } },
+                rightAligned: Set(2..<(2 + results.count)))
+            lines.append(table.render())
+            lines.append("")
+            for result in results {
+                lines.append("samples at T=\(Format.number(result.temperature)):")
+                for s in result.examples { lines.append("  · \(data.render(s))") }
+            }
         }
         lines += notes.map { "note: \($0)" }
         let samplingSeconds = results.reduce(0) { $0 + $1.samplingSeconds }
@@ -401,6 +459,7 @@ private struct Report {
                 "scoring_seconds": result.scoringSeconds,
             ]
         }
+        if let match { object["match"] = matchJSON(match) }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
@@ -417,7 +476,7 @@ private struct Report {
         return DataTable(columns: ["temperature", "metric", "value"], rows: rows)
     }
 
-    private static func cell(_ value: Double?) -> String {
+    static func cell(_ value: Double?) -> String {
         guard let value else { return "—" }
         if value.isNaN { return "undefined" }
         return value == value.rounded() && abs(value) >= 1 ? String(Int(value)) : String(format: "%.4f", value)
