@@ -90,6 +90,8 @@ public protocol TeacherForcedObjective: AnyObject, ParameterContainer {
     /// Σ w·(−log G(y_t | y_<t)) / normalizer (nil: the number of real tokens), and, when `backward`, its gradient
     /// accumulated into every parameter. Weights = mask gives the MLE loss; weights = rewards, REINFORCE's.
     func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float
+    /// What the last training pass measured beside the loss, recorded with its step (none by default).
+    var stepMetrics: [String: Double] { get }
 }
 
 /// An autoregressive model of token sequences: likelihood with its gradient, sampling, and completing prefixes.
@@ -219,6 +221,8 @@ public protocol PrefixCompletions {
 }
 
 extension TeacherForcedObjective {
+    public var stepMetrics: [String: Double] { [:] }
+
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {
         weightedNLL(batch, normalizer: nil, backward: backward)

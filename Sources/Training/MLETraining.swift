@@ -197,6 +197,7 @@ public struct MLETrainer {
                 clock.add(tokens)
                 if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
                     var metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
+                    metrics.merge(objective.stepMetrics) { _, new in new }
                     if config.schedulesLearningRate { metrics["learning_rate"] = Double(optimizer.config.learningRate) }
                     if try emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
                                    runStep: runStepOffset + state.step)) == .stop {

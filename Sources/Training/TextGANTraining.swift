@@ -47,6 +47,8 @@ public struct TextGANConfig: Codable, Sendable, Equatable {
     public var pretraining: TextGANPretraining = .autoencoder
     /// σ of the Gaussian noise added to the encoder's codes during autoencoder pretraining (the ICML code: none), so that G decodes a neighbourhood of each code.
     public var latentNoise: Float = 0.1
+    /// λ of the MMD² between each batch's codes and as many prior draws in autoencoder pretraining (a WAE's term; the ICML code has none): it keeps the codes where the adversarial phase's prior draws fall.
+    public var latentMatchingWeight: Float = 1
     /// The encoder's token embedding size (autoencoder pretraining).
     public var encoderEmbeddingSize = 32
     /// The encoder's convolution widths and filter counts (each width at most the corpus's maxLength).
@@ -98,6 +100,7 @@ public struct TextGANConfig: Codable, Sendable, Equatable {
         // Runs recorded before autoencoder pretraining existed were pretrained by MLE.
         pretraining = try value(.pretraining, .mle)
         latentNoise = try value(.latentNoise, d.latentNoise)
+        latentMatchingWeight = try value(.latentMatchingWeight, d.latentMatchingWeight)
         encoderEmbeddingSize = try value(.encoderEmbeddingSize, d.encoderEmbeddingSize)
         encoderWidths = try value(.encoderWidths, d.encoderWidths)
         discriminatorPretrainRounds = try value(.discriminatorPretrainRounds, d.discriminatorPretrainRounds)
@@ -327,7 +330,8 @@ public final class TextGANTrainer {
                 vocabularySize: generator.vocabularySize, sequenceLength: generator.maxLength, padToken: padToken,
                 latentSize: generator.latentSize, prior: generator.latentPrior, embeddingSize: config.encoderEmbeddingSize,
                 widths: config.encoderWidths), using: &rng)
-            autoencoder = LatentAutoencoder(encoder: encoder, generator: generator, noise: config.latentNoise)
+            autoencoder = LatentAutoencoder(encoder: encoder, generator: generator, noise: config.latentNoise,
+                                            priorMatchingWeight: config.latentMatchingWeight)
         }
         var mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
                              config: pretrain, objective: autoencoder)

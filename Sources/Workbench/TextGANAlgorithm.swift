@@ -34,6 +34,7 @@ extension TextGANConfig: ConfigSection {
     public func validate() throws {
         let check = ConfigCheck(Self.key)
         try check.number("latentNoise", latentNoise, 0...100)
+        try check.number("latentMatchingWeight", latentMatchingWeight, 0...1e6)
         try check.int("encoderEmbeddingSize", encoderEmbeddingSize, 1...8192)
         try check.require(!encoderWidths.isEmpty, "encoderWidths", "[]", "at least one width, e.g. [{\"width\": 3, \"filters\": 32}]")
         for (i, spec) in encoderWidths.enumerated() {
