@@ -49,6 +49,16 @@ public struct TokenBatch: Sendable, Equatable {
     public var realTokenCount: Int { weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
 }
 
+/// Sequences padded with `padToken` or cut to `length`, batch-major [B·length]: what a model that reads fixed-length
+/// token ids (a CNN) is given.
+public func packTokens(_ sequences: [[Int32]], length T: Int, padToken: Int32) -> [Int32] {
+    var ids = [Int32](repeating: padToken, count: sequences.count * T)
+    for (b, s) in sequences.enumerated() {
+        for (t, token) in s.prefix(T).enumerated() { ids[b * T + t] = token }
+    }
+    return ids
+}
+
 /// What a corpus decides about the sequences a model sees; every model config is fitted to it before a model is
 /// built.
 public struct SequenceShape: Sendable, Equatable {
