@@ -114,12 +114,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
 
     /// Sequences padded with the pad token or cut to the configured length, batch-major [B, T].
     public func pack(_ sequences: [[Int32]]) -> [Int32] {
-        let T = config.sequenceLength
-        var ids = [Int32](repeating: config.padToken, count: sequences.count * T)
-        for (b, s) in sequences.enumerated() {
-            for (t, token) in s.prefix(T).enumerated() { ids[b * T + t] = token }
-        }
-        return ids
+        packTokens(sequences, length: config.sequenceLength, padToken: config.padToken)
     }
 
     // MARK: - Forward and backward

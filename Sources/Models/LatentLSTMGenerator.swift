@@ -117,11 +117,12 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         return h
     }
 
-    /// d/d(C, c) of h_0 = tanh(z·C + c), from d/dh_0.
-    private func initialHiddenBackward(_ dh0: Tensor, h0: Tensor, z: Tensor) {
+    /// d/d(C, c) of h_0 = tanh(z·C + c), from d/dh_0; returns d/dz.
+    @discardableResult
+    private func initialHiddenBackward(_ dh0: Tensor, h0: Tensor, z: Tensor) -> Tensor {
         var dPre = dh0
         for i in 0..<dPre.count { dPre.scalars[i] *= 1 - h0.scalars[i] * h0.scalars[i] }
-        _ = initialState.backward(dPre, input: z)
+        return initialState.backward(dPre, input: z)
     }
 
     /// [e; z] rows [n, E + Z] from embedding rows [n, E] and each row's code (`codeOfRow`).
@@ -149,11 +150,17 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
         let lstm: LSTMCache
     }
 
-    /// The hidden states [T·B, H] (time-major) of a teacher-forced pass, each sequence under its own code.
-    private func teacherForced(_ batch: TokenBatch) -> (hidden: Tensor, cache: TeacherForcedCache) {
-        let (B, T, E, Z) = (batch.batchSize, batch.length, config.embeddingSize, config.latentSize)
+    /// The codes [B, n_z] of a teacher-forced pass without given ones: drawn from the batch's `noiseSeed` (else the
+    /// fixed stream), one per sequence.
+    private func codes(for batch: TokenBatch) -> Tensor {
         var codes = SeededGenerator(seed: batch.noiseSeed ?? Self.fixedLatentSeed)
-        let z = drawLatents(count: B, using: &codes)
+        return drawLatents(count: batch.batchSize, using: &codes)
+    }
+
+    /// The hidden states [T·B, H] (time-major) of a teacher-forced pass, sequence b under code z[b].
+    private func teacherForced(_ batch: TokenBatch, latents z: Tensor) -> (hidden: Tensor, cache: TeacherForcedCache) {
+        let (B, T, E, Z) = (batch.batchSize, batch.length, config.embeddingSize, config.latentSize)
+        precondition(z.shape == [B, Z], "LatentLSTMGenerator: codes \(z.shape) for a batch of \(B) and n_z = \(Z)")
         var ids = [Int32](repeating: config.startToken, count: T * B)
         for t in 1..<max(T, 1) { for b in 0..<B { ids[t * B + b] = batch.tokens[b * T + t - 1] } }
         let x = joined(embedding.forward(ids), z) { $0 % B }.reshaped([T, B, E + Z])
@@ -164,28 +171,39 @@ public final class LatentLSTMGenerator: LatentSequenceGenerator {
 
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
+        weightedNLL(batch, latents: codes(for: batch), normalizer: normalizer, backward: backward).value
+    }
+
+    public func weightedNLL(_ batch: TokenBatch, latents z: Tensor, normalizer: Float?, backward: Bool)
+        -> (value: Float, dLatents: Tensor?) {
         let (B, T, E, Z, H) = (batch.batchSize, batch.length, config.embeddingSize, config.latentSize, config.hiddenSize)
-        let (hidden, cache) = teacherForced(batch)
+        let (hidden, cache) = teacherForced(batch, latents: z)
         let order = (0..<(T * B)).map { ($0 % B) * T + $0 / B }  // time-major row → batch-major index
         let (loss, dHidden) = output.softmaxCrossEntropy(
             hidden, targets: order.map { batch.tokens[$0] }, weights: order.map { batch.weights[$0] },
             normalizer: normalizer ?? Float(batch.realTokenCount), backward: backward)
-        guard let dHidden else { return loss }
+        guard let dHidden else { return (loss, nil) }
         let (dx, dInitial) = lstm.backward(dHidden.reshaped([T, B, H]), cache: cache.lstm)
-        // The embedding half of each input's gradient; z is not a parameter.
+        // Each input's gradient splits into its embedding half and its code half; z is read by every step and by h_0.
+        var dz = initialHiddenBackward(dInitial.h, h0: cache.h0, z: cache.z)
         let dEmbedded = Tensor(uninitializedShape: [T * B, E]) { out in
             dx.withUnsafeBufferPointer { p in
-                for r in 0..<(T * B) { (out.baseAddress! + r * E).update(from: p.baseAddress! + r * (E + Z), count: E) }
+                dz.withUnsafeMutableBufferPointer { pz in
+                    for r in 0..<(T * B) {
+                        (out.baseAddress! + r * E).update(from: p.baseAddress! + r * (E + Z), count: E)
+                        let code = pz.baseAddress! + (r % B) * Z, from = p.baseAddress! + r * (E + Z) + E
+                        for j in 0..<Z { code[j] += from[j] }
+                    }
+                }
             }
         }
         embedding.backward(dEmbedded, ids: cache.ids)
-        initialHiddenBackward(dInitial.h, h0: cache.h0, z: cache.z)
-        return loss
+        return (loss, dz)
     }
 
     public func tokenLogProbabilities(_ batch: TokenBatch) -> [Float] {
         let (B, T, V) = (batch.batchSize, batch.length, config.vocabularySize)
-        let logProbabilities = logSoftmax(output.forward(teacherForced(batch).hidden))
+        let logProbabilities = logSoftmax(output.forward(teacherForced(batch, latents: codes(for: batch)).hidden))
         var out = [Float](repeating: 0, count: B * T)
         for t in 0..<T {
             for b in 0..<B { out[b * T + t] = logProbabilities.scalars[(t * B + b) * V + Int(batch.tokens[b * T + t])] }

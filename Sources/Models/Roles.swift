@@ -49,6 +49,16 @@ public struct TokenBatch: Sendable, Equatable {
     public var realTokenCount: Int { weights.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
 }
 
+/// Sequences padded with `padToken` or cut to `length`, batch-major [B·length]: what a model that reads fixed-length
+/// token ids (a CNN) is given.
+public func packTokens(_ sequences: [[Int32]], length T: Int, padToken: Int32) -> [Int32] {
+    var ids = [Int32](repeating: padToken, count: sequences.count * T)
+    for (b, s) in sequences.enumerated() {
+        for (t, token) in s.prefix(T).enumerated() { ids[b * T + t] = token }
+    }
+    return ids
+}
+
 /// What a corpus decides about the sequences a model sees; every model config is fitted to it before a model is
 /// built.
 public struct SequenceShape: Sendable, Equatable {
@@ -83,8 +93,19 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
 
 // MARK: - The generator role
 
+/// A teacher-forced, token-weighted NLL over some parameters: what an MLE loop minimises. Every generator is one (its
+/// own likelihood); TextGAN's autoencoder pretraining is another (the generator's likelihood under an encoder's codes,
+/// over both models' parameters).
+public protocol TeacherForcedObjective: AnyObject, ParameterContainer {
+    /// Σ w·(−log G(y_t | y_<t)) / normalizer (nil: the number of real tokens), and, when `backward`, its gradient
+    /// accumulated into every parameter. Weights = mask gives the MLE loss; weights = rewards, REINFORCE's.
+    func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float
+    /// What the last training pass measured beside the loss, recorded with its step (none by default).
+    var stepMetrics: [String: Double] { get }
+}
+
 /// An autoregressive model of token sequences: likelihood with its gradient, sampling, and completing prefixes.
-public protocol SequenceGenerator: AnyObject, ParameterContainer {
+public protocol SequenceGenerator: TeacherForcedObjective {
     /// Its kind as configs and the run store name it ("lstm").
     var kind: String { get }
     var vocabularySize: Int { get }
@@ -97,10 +118,6 @@ public protocol SequenceGenerator: AnyObject, ParameterContainer {
     /// The token-embedding tables. A rollout policy copies these from the generator instead of averaging them
     /// (SeqGAN's reference shares its embedding between the two).
     var tokenEmbeddings: [Parameter] { get }
-
-    /// Σ w·(−log G(y_t | y_<t)) / normalizer (nil: the number of real tokens), and, when `backward`, its gradient
-    /// accumulated into every parameter. Weights = mask gives the MLE loss; weights = rewards, REINFORCE's.
-    func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float
 
     /// log G(y_t | y_<t) for every token, batch-major [B, T] (padding positions included; mask them yourself).
     func tokenLogProbabilities(_ batch: TokenBatch) -> [Float]
@@ -156,6 +173,10 @@ public protocol LatentSequenceGenerator: SequenceGenerator {
     /// Accumulates parameter gradients from d(loss)/d(rows) [B·T, V] of a decoding, through the feedback of every
     /// step into the next (backpropagation through time).
     func softArgmaxBackward(_ dRows: Tensor, of decoding: SoftArgmaxDecoding)
+    /// The teacher-forced weighted NLL under given codes z [B, n_z], sequence b under row b (what autoencoder
+    /// pretraining minimises, with z = enc(x)); when `backward`, accumulates every parameter's gradient and returns
+    /// d(loss)/dz [B, n_z] (nil otherwise).
+    func weightedNLL(_ batch: TokenBatch, latents: Tensor, normalizer: Float?, backward: Bool) -> (value: Float, dLatents: Tensor?)
 }
 
 /// The prior of the latent code.
@@ -209,14 +230,18 @@ public protocol PrefixCompletions {
     func complete(rows: [Int], length: Int, times: Int, using rng: inout SeededGenerator) -> [[Int32]]
 }
 
-extension SequenceGenerator {
-    public var contextLength: Int? { nil }
-    public var drawsTrainingNoise: Bool { false }
+extension TeacherForcedObjective {
+    public var stepMetrics: [String: Double] { [:] }
 
     @discardableResult
     public func weightedNLL(_ batch: TokenBatch, backward: Bool) -> Float {
         weightedNLL(batch, normalizer: nil, backward: backward)
     }
+}
+
+extension SequenceGenerator {
+    public var contextLength: Int? { nil }
+    public var drawsTrainingNoise: Bool { false }
 
     public func sample(count: Int, options: SamplingOptions = SamplingOptions(), prefix: [Int32] = [],
                        batchSize: Int = 256, using rng: inout SeededGenerator) -> [[Int32]] {

@@ -117,6 +117,9 @@ public struct MLEState: Codable, Sendable, Equatable {
 
 public struct MLETrainer {
     public let generator: any SequenceGenerator
+    /// What the steps minimise and the optimizer updates: the generator itself (its likelihood) unless another
+    /// objective was given (TextGAN's autoencoder: the generator under an encoder's codes).
+    public let objective: any TeacherForcedObjective
     public let optimizer: Adam
     public let loader: BatchLoader
     public let config: MLEConfig
@@ -135,26 +138,29 @@ public struct MLETrainer {
     public var metadata: [String: String] = [:]
     /// Run steps before this MLE phase (0 when it comes first, as SeqGAN's pretraining does).
     public var runStepOffset = 0
+    /// The phase its events name (`Phase.autoencoder` for TextGAN's autoencoder pretraining).
+    public var phase = Phase.mle
 
-    public init(generator: any SequenceGenerator, loader: BatchLoader, config: MLEConfig) {
+    public init(generator: any SequenceGenerator, loader: BatchLoader, config: MLEConfig,
+                objective: (any TeacherForcedObjective)? = nil) {
         self.generator = generator
+        self.objective = objective ?? generator
         self.loader = loader
         self.config = config
-        optimizer = Adam(generator.parameters, config: Adam.Config(
+        optimizer = Adam(self.objective.parameters, config: Adam.Config(
             learningRate: config.learningRate, weightDecay: config.weightDecay, decoupledWeightDecay: config.weightDecay != 0))
     }
 
     /// Restores parameters, optimizer moments and state from a checkpoint written by `run`.
     public func restore(from url: URL) throws -> MLEState {
         let contents = try Checkpoint.load(from: url)
-        try contents.restore(generator)
+        try contents.restore(objective)
         try contents.restore(optimizer, name: "generator")
         return try contents.state(MLEState.self)
     }
 
     /// Trains until `config.epochs` epochs are complete, early stopping triggers, or `emit` says stop.
     public func run(state: inout MLEState, emit: TrainingEventHandler) throws -> TrainingOutcome {
-        let phase = Phase.mle
         let batches = loader.batchesPerEpoch
         precondition(batches > 0, "MLE: the corpus has fewer sequences than one batch")
         _ = try emit(.phaseStarted(phase: phase, totalSteps: config.epochs * batches))
@@ -175,9 +181,9 @@ public struct MLETrainer {
                     var mix = SeededGenerator(seed: state.epochSeed! ^ (UInt64(state.batchInEpoch) &* 0x9E37_79B9_7F4A_7C15))
                     batch.noiseSeed = mix.next()
                 }
-                generator.zeroGrad()
-                let loss = generator.weightedNLL(batch, backward: true)
-                let norm = clipGradientNorm(generator.parameters, maxNorm: config.gradientClip)
+                objective.zeroGrad()
+                let loss = objective.weightedNLL(batch, backward: true)
+                let norm = clipGradientNorm(objective.parameters, maxNorm: config.gradientClip)
                 try TrainingError.check([("loss", loss), ("gradient norm", norm)], phase: phase, step: state.step + 1)
                 if config.schedulesLearningRate {
                     optimizer.config.learningRate = config.learningRate(step: state.step + 1, of: config.epochs * batches)
@@ -191,6 +197,7 @@ public struct MLETrainer {
                 clock.add(tokens)
                 if state.step % config.logEvery == 0 || state.batchInEpoch == batches {
                     var metrics = ["loss": Double(loss), "grad_norm": Double(norm), "tokens_per_s": clock.rate()]
+                    metrics.merge(objective.stepMetrics) { _, new in new }
                     if config.schedulesLearningRate { metrics["learning_rate"] = Double(optimizer.config.learningRate) }
                     if try emit(.step(phase: phase, step: state.step, epoch: state.epoch, metrics: metrics,
                                    runStep: runStepOffset + state.step)) == .stop {
@@ -251,7 +258,7 @@ public struct MLETrainer {
             written = try writeCheckpoint(state, kind)
         } else if let directory = checkpointDirectory {
             written = directory.appendingPathComponent("\(kind).safetensors")
-            try Checkpoint.save(to: written!, models: [("", generator)], optimizers: ["generator": optimizer],
+            try Checkpoint.save(to: written!, models: [("", objective)], optimizers: ["generator": optimizer],
                                 state: state, metadata: metadata)
         } else {
             written = nil

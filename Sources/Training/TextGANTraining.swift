@@ -12,8 +12,9 @@ import NumericCore
 //   D:  min  BCE(real, fake) − λ_fm·d(f(real), f(fake)) + λ_rec·reconstruction(z | f(fake))     (λ = 0.001 both)
 //
 // One G step then one D step per iteration, on the same real batch and codes (the ICML code's loop; D re-decodes
-// after G's update), Adam G 5e-5, D 1e-4. Before that: MLE pretraining of G (z fed as in decoding, each sequence its
-// own code) and D pretrained on real against MLE samples. Where this departs from the published code:
+// after G's update), Adam G 5e-5, D 1e-4. Before that: G pretrained as the decoder of an autoencoder (the ICML code's
+// pretraining; LatentAutoencoder.swift) or by MLE with a prior code per sentence (`pretraining`), then D pretrained on
+// real sentences against G's samples. Where this departs from the published code:
 // - D's features are the CNN's max-over-time features and its classifier the CNN's own (highway, 2 logits); the ICML
 //   code's tanh convolutions feed a 200-unit sigmoid MLP.
 // - After a decoded sentence's first end token its rows are D's one-hot padding (the ICML code's `strip` option), so
@@ -33,7 +34,25 @@ public enum FeatureMatching: String, Codable, Sendable, Equatable, CaseIterable 
     case moment
 }
 
+/// How the latent generator is pretrained before D pretraining.
+public enum TextGANPretraining: String, Codable, Sendable, Equatable, CaseIterable {
+    /// MLE with a code drawn from the prior for each sentence (G learns to ignore it).
+    case mle
+    /// As the decoder of an autoencoder, −log G(x | z = enc(x)): the ICML code's pretraining.
+    case autoencoder
+}
+
 public struct TextGANConfig: Codable, Sendable, Equatable {
+    /// How the generator is pretrained, for the `mle` section's epochs, batch size and rate: autoencoder (the decoder of a CNN encoder, −log G(x | z = enc(x)), as the ICML code) or mle (a prior code per sentence; configs recorded before this field read mle).
+    public var pretraining: TextGANPretraining = .autoencoder
+    /// σ of the Gaussian noise added to the encoder's codes during autoencoder pretraining (the ICML code: none), so that G decodes a neighbourhood of each code.
+    public var latentNoise: Float = 0.1
+    /// λ of the MMD² between each batch's codes and as many prior draws in autoencoder pretraining (a WAE's term; the ICML code has none): it keeps the codes where the adversarial phase's prior draws fall.
+    public var latentMatchingWeight: Float = 1
+    /// The encoder's token embedding size (autoencoder pretraining).
+    public var encoderEmbeddingSize = 32
+    /// The encoder's convolution widths and filter counts (each width at most the corpus's maxLength).
+    public var encoderWidths: [ConvolutionWidth] = SentenceEncoderConfig.defaultWidths
     /// D pretraining: rounds × epochs over real sequences against as many fresh MLE samples per round.
     public var discriminatorPretrainRounds = 5
     /// Epochs of each pretraining round.
@@ -78,6 +97,12 @@ public struct TextGANConfig: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = TextGANConfig()
         func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? fallback }
+        // Runs recorded before autoencoder pretraining existed were pretrained by MLE.
+        pretraining = try value(.pretraining, .mle)
+        latentNoise = try value(.latentNoise, d.latentNoise)
+        latentMatchingWeight = try value(.latentMatchingWeight, d.latentMatchingWeight)
+        encoderEmbeddingSize = try value(.encoderEmbeddingSize, d.encoderEmbeddingSize)
+        encoderWidths = try value(.encoderWidths, d.encoderWidths)
         discriminatorPretrainRounds = try value(.discriminatorPretrainRounds, d.discriminatorPretrainRounds)
         discriminatorPretrainEpochs = try value(.discriminatorPretrainEpochs, d.discriminatorPretrainEpochs)
         adversarialSteps = try value(.adversarialSteps, d.adversarialSteps)
@@ -230,6 +255,7 @@ public final class ReconstructionHead: ParameterContainer {
 // MARK: - State
 
 public enum TextGANPhase: String, Codable, Sendable {
+    /// `mle`: G's pretraining, by MLE or as an autoencoder's decoder (`TextGANConfig.pretraining`).
     case mle, discriminator, adversarial, done
 
     var order: Int { [.mle, .discriminator, .adversarial, .done].firstIndex(of: self)! }
@@ -265,6 +291,9 @@ public final class TextGANTrainer {
     public var generator: any SequenceGenerator { latentGenerator }
     public let discriminator: any SequenceDiscriminator
     public let reconstruction: ReconstructionHead
+    /// The generator with its encoder, for autoencoder pretraining (nil: MLE pretraining). Stored in every checkpoint.
+    public let autoencoder: LatentAutoencoder?
+    /// The pretraining loop: MLE's, on the generator's likelihood or on the autoencoder's.
     public let mle: MLETrainer
     public let generatorOptimizer: Adam
     /// D's (pretraining and adversarial steps) and its reconstruction head's, which only adversarial steps train:
@@ -275,11 +304,15 @@ public final class TextGANTrainer {
     public var evaluate: GeneratorEvaluator?
     /// Adversarial examples mixed into D's training batches (the `adversarialTraining` section; nil: none).
     public var adversarialExamples: AdversarialExamples?
+    /// Held-out sentences (the test split) whose reconstruction loss each autoencoder pretraining evaluation records.
+    public var heldOut: SequenceDataset?
     public var checkpointDirectory: URL?
     public var metadata: [String: String] = [:]
 
+    /// `padToken` pads the encoder's sentences (autoencoder pretraining).
     public init(generator: any LatentSequenceGenerator, discriminator: any SequenceDiscriminator,
-                positives: SequenceDataset, pretrain: MLEConfig, config: TextGANConfig, using rng: inout SeededGenerator) {
+                positives: SequenceDataset, pretrain: MLEConfig, config: TextGANConfig, padToken: Int32 = 0,
+                using rng: inout SeededGenerator) {
         self.config = config
         latentGenerator = generator
         self.discriminator = discriminator
@@ -290,15 +323,35 @@ public final class TextGANTrainer {
         reconstruction = ReconstructionHead(
             features: features.matrixShape.1, hiddenSize: config.reconstructionHidden, latentSize: generator.latentSize,
             prior: generator.latentPrior, using: &rng)
-        mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
-                         config: pretrain)
+        switch config.pretraining {
+        case .mle: autoencoder = nil
+        case .autoencoder:
+            let encoder = SentenceEncoder(SentenceEncoderConfig(
+                vocabularySize: generator.vocabularySize, sequenceLength: generator.maxLength, padToken: padToken,
+                latentSize: generator.latentSize, prior: generator.latentPrior, embeddingSize: config.encoderEmbeddingSize,
+                widths: config.encoderWidths), using: &rng)
+            autoencoder = LatentAutoencoder(encoder: encoder, generator: generator, noise: config.latentNoise,
+                                            priorMatchingWeight: config.latentMatchingWeight)
+        }
+        var mle = MLETrainer(generator: generator, loader: BatchLoader(dataset: positives, batchSize: pretrain.batchSize),
+                             config: pretrain, objective: autoencoder)
+        if autoencoder != nil { mle.phase = Phase.autoencoder }
+        self.mle = mle
         generatorOptimizer = Adam(generator.parameters, config: .init(learningRate: config.generatorLearningRate))
         discriminatorOptimizer = Adam(discriminator.parameters, config: .init(learningRate: config.discriminatorLearningRate))
         reconstructionOptimizer = Adam(reconstruction.parameters, config: .init(learningRate: config.discriminatorLearningRate))
     }
 
     public func run(state: inout TextGANState, emit: TrainingEventHandler) throws -> TrainingOutcome {
-        let mle = pretrainer(from: state)
+        var mle = pretrainer(from: state)
+        if let autoencoder, let heldOut {
+            let evaluate = mle.evaluate
+            mle.evaluate = { generator, rng in
+                var metrics = evaluate?(generator, &rng) ?? [:]
+                metrics["reconstruction_nll_test"] = autoencoder.reconstructionNLL(of: heldOut)
+                return metrics
+            }
+        }
 
         if state.phase == .mle {
             switch try mle.run(state: &state.mle, emit: emit) {
@@ -479,7 +532,7 @@ extension TextGANTrainer: AdversarialTrainer {
     static var evaluationSeed: UInt64 { 0x7E47_0000 }
     var samplesPerEvaluation: Int { config.samplesPerEvaluation }
     var checkpointModels: [(prefix: String, model: any ParameterContainer)] {
-        [("", generator), ("", discriminator), ("", reconstruction)]
+        [("", generator), ("", discriminator), ("", reconstruction)] + (autoencoder.map { [("", $0.encoder)] } ?? [])
     }
     var checkpointOptimizers: [String: any Optimizer] {
         ["generator_mle": mle.optimizer, "generator_adversarial": generatorOptimizer, "discriminator": discriminatorOptimizer,

@@ -42,6 +42,9 @@ public typealias GeneratorEvaluator = (any SequenceGenerator, inout SeededGenera
 public enum Phase {
     /// Maximum-likelihood training of the generator (for SeqGAN: its pretraining).
     public static let mle = "mle"
+    /// TextGAN's autoencoder pretraining of its latent generator (`textgan.pretraining` autoencoder): MLE's loop on
+    /// −log G(x | z = enc(x)), over the generator and its encoder.
+    public static let autoencoder = "autoencoder"
     /// Discriminator pretraining on fresh generated sequences, round by round.
     public static let discriminator = "discriminator"
     /// Adversarial training: generator and discriminator steps alternate.

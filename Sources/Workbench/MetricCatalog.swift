@@ -39,11 +39,13 @@ public enum MetricCatalog {
 
     public static let entries: [MetricDescription] = [
         // Optimisation
-        .init("loss", "metrics", "mle", .lower, "Mean cross-entropy per token of the MLE batch (nats)."),
-        .init("grad_norm", "metrics", "mle", nil, "The generator's gradient norm before clipping."),
-        .init("learning_rate", "metrics", "mle", nil, "The scheduled learning rate of the step (recorded only with a warm-up or cosine schedule)."),
-        .init("tokens_per_s", "metrics", "mle", .higher, "Training throughput of the step, evaluation time excluded."),
-        .init("train_nll", "metrics", "mle", .lower, "Mean NLL per token over the epoch's training batches (nats)."),
+        .init("loss", "metrics", "mle, autoencoder", .lower, "Mean cross-entropy per token of the MLE batch (nats); in TextGAN's autoencoder phase −log G(x | z = enc(x) + noise)."),
+        .init("grad_norm", "metrics", "mle, autoencoder", nil, "The generator's gradient norm before clipping (the autoencoder phase: the generator's and the encoder's together)."),
+        .init("learning_rate", "metrics", "mle, autoencoder", nil, "The scheduled learning rate of the step (recorded only with a warm-up or cosine schedule)."),
+        .init("tokens_per_s", "metrics", "mle, autoencoder", .higher, "Training throughput of the step, evaluation time excluded."),
+        .init("train_nll", "metrics", "mle, autoencoder", .lower, "Mean NLL per token over the epoch's training batches (nats); in the autoencoder phase under the encoder's noisy codes."),
+        .init("latent_mmd", "metrics", "autoencoder (textgan)", .lower, "TextGAN's autoencoder pretraining: the unbiased MMD² between the batch's codes enc(x) and as many draws from the prior, whose textgan.latentMatchingWeight-weighted gradient the step adds."),
+        .init("reconstruction_nll_test", "metrics", "autoencoder (textgan)", .lower, "TextGAN's autoencoder pretraining: the mean per-token −log G(x | z = enc(x)) of the test split, each sentence decoded from its own code without noise (nats)."),
         .init("adversarial_step", "metrics", "adversarial (gumbel, textgan)", nil, "The adversarial step the row belongs to (its phase step)."),
         .init("pg_loss", "metrics", "adversarial (seqgan)", nil, "SeqGAN's policy-gradient loss: −Σ log G(token) · reward over the batch."),
         .init("mean_reward", "metrics", "adversarial (seqgan)", .higher, "Mean Monte Carlo rollout reward (D's P(real)) of the generator's tokens."),

@@ -144,8 +144,8 @@ public struct PublishedExperiment: Codable, Sendable, Equatable {
             Run(label: "TextGAN", algorithm: "textgan",
                 published: ["bleu2": 0.593, "bleu3": 0.463, "bleu4": 0.277, "bleu5": 0.207,
                             "self_bleu2": 0.942, "self_bleu3": 0.931, "self_bleu4": 0.804, "self_bleu5": 0.746],
-                full: #"{"# + texygenVocabulary + #", "mle": {"epochs": 80, "evaluateEvery": 10}}"#,
-                short: #"{"# + texygenVocabulary + #", "mle": {"epochs": 5, "evaluateEvery": 5, "samplesPerEpoch": 0}, "textgan": {"adversarialSteps": 50, "evaluateEvery": 50}, "evaluation": {"bleuSamples": 500}}"#),
+                full: #"{"# + texygenVocabulary + #", "mle": {"epochs": 80, "evaluateEvery": 10}, "textgan": {"pretraining": "mle"}}"#,
+                short: #"{"# + texygenVocabulary + #", "mle": {"epochs": 5, "evaluateEvery": 5, "samplesPerEpoch": 0}, "textgan": {"pretraining": "mle", "adversarialSteps": 50, "evaluateEvery": 50}, "evaluation": {"bleuSamples": 500}}"#),
         ],
         notes: "Texygen pretrains 80 epochs and trains 100 adversarial epochs; its TextGAN is its own (see "
             + "docs/textgan.md for what it gets wrong). Texygen scores whatever number of samples it generated; 10,000 here.")

@@ -4,7 +4,8 @@ import NumericCore
 import Training
 
 // TextGAN (`textgan train --algo textgan`), on `TextGANTrainer`: a latent-code generator (`latent-lstm`, the default
-// for this algorithm) pretrained by the run's `mle` section, D pretrained on real against its samples, then G matches
+// for this algorithm) pretrained for the run's `mle` section's epochs, as an autoencoder's decoder or by MLE
+// (`textgan.pretraining`), D pretrained on real against its samples, then G matches
 // D's features of real sentences through its soft-argmax decoding while D classifies, exposes the discrepancy and
 // reconstructs the code.
 
@@ -32,6 +33,14 @@ extension TextGANConfig: ConfigSection {
 
     public func validate() throws {
         let check = ConfigCheck(Self.key)
+        try check.number("latentNoise", latentNoise, 0...100)
+        try check.number("latentMatchingWeight", latentMatchingWeight, 0...1e6)
+        try check.int("encoderEmbeddingSize", encoderEmbeddingSize, 1...8192)
+        try check.require(!encoderWidths.isEmpty, "encoderWidths", "[]", "at least one width, e.g. [{\"width\": 3, \"filters\": 32}]")
+        for (i, spec) in encoderWidths.enumerated() {
+            try check.int("encoderWidths.\(i).width", spec.width, 1...100_000)
+            try check.int("encoderWidths.\(i).filters", spec.filters, 1...65_536)
+        }
         try check.int("discriminatorPretrainRounds", discriminatorPretrainRounds, 0...100_000)
         try check.int("discriminatorPretrainEpochs", discriminatorPretrainEpochs, 1...10_000)
         try check.int("adversarialSteps", adversarialSteps, 0...1_000_000)
@@ -51,6 +60,14 @@ extension TextGANConfig: ConfigSection {
         try check.int("evaluateEvery", evaluateEvery, 1...100_000)
         try check.int("samplesPerEvaluation", samplesPerEvaluation, 0...10_000)
     }
+
+    /// The encoder's windows must fit in the corpus's sentences.
+    public func fit(to data: TrainingData) throws {
+        guard pretraining == .autoencoder else { return }
+        for (i, spec) in encoderWidths.enumerated() {
+            try ConfigCheck(Self.key).int("encoderWidths.\(i).width", spec.width, 1...data.maxLength)
+        }
+    }
 }
 
 public enum TextGANAlgorithm: TrainingAlgorithm {
@@ -68,8 +85,9 @@ public enum TextGANAlgorithm: TrainingAlgorithm {
         let trainer = TextGANTrainer(
             generator: generator, discriminator: setup.requireDiscriminator(name), positives: setup.data.train,
             pretrain: setup.config[section: MLEConfig.self], config: setup.config[section: TextGANConfig.self],
-            using: &headRNG)
+            padToken: setup.data.shape.padToken, using: &headRNG)
         trainer.evaluate = setup.evaluate
+        trainer.heldOut = setup.data.test
         trainer.adversarialExamples = setup.adversarialExamples
         trainer.checkpointDirectory = setup.checkpointDirectory
         trainer.metadata = setup.metadata
@@ -84,7 +102,7 @@ public enum TextGANAlgorithm: TrainingAlgorithm {
         case .mle, .discriminator:
             let phaseStep = state.phase == .mle ? state.mle.step : state.discriminatorRound
             return TrainingPosition(runStep: state.runStep, phaseStep: phaseStep,
-                                    description: "TextGAN \(state.phase.rawValue), MLE step \(state.mle.step)")
+                                    description: "TextGAN \(state.phase.rawValue), pretraining step \(state.mle.step)")
         case .adversarial, .done:
             return TrainingPosition(runStep: state.runStep, phaseStep: state.adversarialStep,
                                     description: "TextGAN adversarial step \(state.adversarialStep)")

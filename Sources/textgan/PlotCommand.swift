@@ -153,5 +153,5 @@ extension PlotCommand {
         }
     }
 
-    static let phases = [Phase.mle, Phase.discriminator, Phase.adversarial]
+    static let phases = [Phase.mle, Phase.autoencoder, Phase.discriminator, Phase.adversarial]
 }

@@ -112,6 +112,37 @@ final class BadFlagTests: XCTestCase {
     }
 }
 
+/// TextGAN's pretraining settings, bad in each way a user can get them wrong: one error line naming the key, a
+/// non-zero exit, no run. An encoder width longer than the corpus's sentences is only known once the corpus is read.
+final class TextGANPretrainingSettingsTests: XCTestCase {
+    func testBadPretrainingSettingsAreOneLineErrorsNamingTheKey() throws {
+        let directory = try temporaryDirectory(self)
+        let corpus = directory.appendingPathComponent("tiny.txt")
+        try TinyRun.writeCorpus(to: corpus)
+        let database = directory.appendingPathComponent("runs/textgan.sqlite").path
+        let bad: [(String, String)] = [
+            ("textgan.pretraining=vae", "textgan.pretraining"), ("textgan.pretraining=3", "textgan.pretraining"),
+            ("textgan.latentNoise=-0.5", "textgan.latentNoise"), ("textgan.latentMatchingWeight=-1", "textgan.latentMatchingWeight"),
+            ("textgan.encoderEmbeddingSize=0", "textgan.encoderEmbeddingSize"), ("textgan.encoderWidths=[]", "textgan.encoderWidths"),
+            (#"textgan.encoderWidths=[{"width": 0, "filters": 4}]"#, "textgan.encoderWidths.0.width"),
+            (#"textgan.encoderWidths=[{"width": 2, "filters": 0}]"#, "textgan.encoderWidths.0.filters"),
+            (#"textgan.encoderWidths=[{"width": 40, "filters": 4}]"#, "textgan.encoderWidths.0.width"),
+        ]
+        for (setting, key) in bad {
+            let result = try runProcess("textgan", ["train", corpus.path, "--algo", "textgan", "--set", setting, "--db", database,
+                                                    "--root", packageRoot.path, "--min-examples", "16"])
+            XCTAssertNotEqual(result.status, 0, "\(setting) was accepted")
+            let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: true)
+            XCTAssertEqual(lines.count, 1, "\(setting): \(result.stderr)")
+            XCTAssertTrue(lines.first?.hasPrefix("Error: ") == true && lines.first!.contains(key), "\(setting): \(result.stderr)")
+            XCTAssertFalse(result.stdout.contains("textgan train — run"), "\(setting) started a run")
+        }
+        if FileManager.default.fileExists(atPath: database) {
+            XCTAssertEqual(try RunDatabase(path: database).runs().count, 0)
+        }
+    }
+}
+
 extension Child {
     /// `wait()`, but SIGKILLs the child first if it is still running after `timeout` (a value that made it hang).
     func wait(timeout: TimeInterval) -> Finished {

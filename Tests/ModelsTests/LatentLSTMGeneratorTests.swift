@@ -28,6 +28,21 @@ final class LatentLSTMGeneratorTests: XCTestCase {
         assertGradientsMatch(g.parameters.map { ($0, $0.grad) }) { Double(g.weightedNLL(batch, backward: false)) }
     }
 
+    /// Under given codes, the NLL's gradient reaches every parameter and the codes themselves (through h_0 and every
+    /// step's input), and the seeded pass is the pass under the codes it draws.
+    func testTheNLLUnderGivenCodesIsDifferentiableInTheCodes() {
+        let g = tiny(seed: 7)
+        var rng = SeededGenerator(seed: 99)  // the batch's noiseSeed: the codes the seeded pass draws
+        let z = Parameter("z", g.drawLatents(count: 3, using: &rng))
+        XCTAssertEqual(g.weightedNLL(batch, latents: z.value, normalizer: nil, backward: false).value,
+                       g.weightedNLL(batch, backward: false))
+        g.zeroGrad()
+        let dz = g.weightedNLL(batch, latents: z.value, normalizer: nil, backward: true).dLatents!
+        assertGradientsMatch(g.parameters.map { ($0, $0.grad) } + [(z, dz)]) {
+            Double(g.weightedNLL(batch, latents: z.value, normalizer: nil, backward: false).value)
+        }
+    }
+
     /// The codes come from the batch's seed: another seed gives another loss, the same seed the same bits.
     func testTheNoiseSeedChoosesTheCodes() {
         let g = tiny()
