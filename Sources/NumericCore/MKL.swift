@@ -35,8 +35,9 @@ public enum MKL {
 
     /// The routing rule: MKL computes C = op(A)·B when B is not transposed, the inner dimension is short (k ≤ 64) and
     /// C has at least 65,536 elements — the output layer's logits and its weight gradient, the LSTM's input gates for
-    /// all steps, the Transformer's projections, the highway's weight gradients. Everything else (transposed B, long
-    /// sums, small products) stays on textgan's kernel, which was as fast or faster there
+    /// all steps, the Transformer's projections (the highway's weight gradients would qualify, but Adam computes them
+    /// 16 rows at a time, below the size). Everything else (transposed B, long sums, small products) stays on
+    /// textgan's kernel, which was as fast or faster there
     /// (scripts/gemm-vs-mkl/run.sh; docs/performance.md, "MKL against the own kernel"). Without AVX-512, MKL takes
     /// every product. The rule depends on the product's shape alone, never on the thread count.
     public static func wins(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) -> Bool {

@@ -80,7 +80,9 @@ struct Bench: ParsableCommand {
             print("CPU: \(CPUFeatures.brand ?? "unknown") — \(CPUFeatures.current)")
             print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm "
                   + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
-            print("MKL: \(MKL.version ?? "not loaded (TEXTGAN_MKL, ~/venvs/mkl/lib)")")
+            // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
+            print("MKL: " + (GEMMBackend.detected == .mkl ? MKL.version ?? "?"
+                             : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         }
