@@ -3,8 +3,10 @@ import Foundation
 import CKernels
 
 // Matrix products. Every product goes through textgan's own AVX-512 sgemm (CKernels/gemm.c) when the CPU has
-// AVX-512, else through OpenBLAS's sgemm (`GEMMBackend` chooses; TEXTGAN_GEMM=openblas forces OpenBLAS); `naiveGemm` is the
-// straightforward triple loop kept beside it as the reference the tests compare against.
+// AVX-512, else through OpenBLAS's sgemm; when MKL can be loaded (`MKL`), the shapes where MKL's sgemm is faster go
+// to MKL instead (`GEMMBackend` chooses; TEXTGAN_GEMM=openblas forces OpenBLAS, TEXTGAN_GEMM=own the own kernel
+// without MKL); `naiveGemm` is the straightforward triple loop kept beside it as the reference the tests compare
+// against.
 //
 // Conventions: row-major storage, C[m,n] = alpha · op(A)[m,k] · op(B)[k,n] + beta · C, where op(X) is X or Xᵀ.
 // Leading dimensions (`lda`, `ldb`, `ldc`) are the row strides of the matrices as stored, so a matrix can be a
@@ -18,7 +20,7 @@ public func gemm(
     _ b: UnsafePointer<Float>, ldb: Int, _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil
 ) {
     guard m > 0, n > 0 else { return }
-    if k > 0, GEMMBackend.current == .avx512,
+    if k > 0, GEMMBackend.current != .openblas,
        tg_sgemm_rows(transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), rows, b, Int64(ldb), c, Int64(ldc), bias) != 0 {
         return
     }
@@ -33,8 +35,9 @@ public func gemm(
 /// The kernel runs single-threaded (see `BLAS.setThreads`); a product big enough to be worth it is split into
 /// `Parallel.threads` blocks of rows of C (or of columns, when C has few rows), one sgemm call per block. A fixed
 /// thread count gives the same bits run after run. With the AVX-512 kernel another thread count gives the same bits
-/// too (each element's sum runs in one order whatever the blocks); OpenBLAS can change the last bits (it picks
-/// other kernel paths for other block shapes), which the tests bound.
+/// too (each element's sum runs in one order whatever the blocks). So it does with MKL, which gets the products
+/// `MKL.wins` picks in blocks of a fixed size (`MKL.blockSize`), split even on one thread. OpenBLAS can change
+/// the last bits (it picks other kernel paths for other block shapes), which the tests bound.
 public func gemm(
     transposeA: Bool = false, transposeB: Bool = false,
     m: Int, n: Int, k: Int,
@@ -54,29 +57,41 @@ public func gemm(
         return
     }
     let backend = GEMMBackend.current
+    let viaMKL = backend == .mkl && MKL.wins(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k)
     func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
               _ bias: UnsafePointer<Float>?) {
-        if backend == .avx512,
+        if !viaMKL, backend != .openblas,
            tg_sgemm_bias(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
                          b, Int64(ldb), beta, c, Int64(ldc), bias) != 0 {
             return
         }
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        if !viaMKL || tg_mkl_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k), alpha, a,
+                                   Int64(lda), b, Int64(ldb), beta, c, Int64(ldc)) == 0 {
+            cblas_sgemm(
+                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        }
         if let bias {
             for i in 0..<m { Vector.axpy(1, bias, c + i * ldc, count: n) }
         }
     }
     let work = m * n * k
-    guard Parallel.threads > 1, work >= parallelGemmThreshold else { return call(m, n, a, b, c, bias) }
-    // Block boundaries fall on multiples of 64 for OpenBLAS, where its kernels tile anyway; the AVX-512 kernel's
-    // results do not depend on the split, so its blocks are as even as its row panels (8) or column vectors (16) allow.
     let split = m >= n ? m : n
-    let blocks = Parallel.threads
-    let granule = backend == .avx512 ? (m >= n ? 8 : 16) : 64
-    let bounds = (0...blocks).map { min(split, ($0 * split / blocks + granule - 1) / granule * granule) }
-    Parallel.forEachChunk(blocks) { chunk in
+    let bounds: [Int]
+    if viaMKL {
+        // MKL's bits depend on the shapes it is given: blocks of a size fixed by the product, whatever the threads.
+        guard work >= parallelGemmThreshold else { return call(m, n, a, b, c, bias) }
+        bounds = Array(stride(from: 0, to: split, by: MKL.blockSize(split))) + [split]
+    } else {
+        guard Parallel.threads > 1, work >= parallelGemmThreshold else { return call(m, n, a, b, c, bias) }
+        // Block boundaries fall on multiples of 64 for OpenBLAS, where its kernels tile anyway; the AVX-512 kernel's
+        // results do not depend on the split, so its blocks are as even as its row panels (8) or column vectors (16)
+        // allow.
+        let blocks = Parallel.threads
+        let granule = backend == .avx512 ? (m >= n ? 8 : 16) : 64
+        bounds = (0...blocks).map { min(split, ($0 * split / blocks + granule - 1) / granule * granule) }
+    }
+    Parallel.forEachChunk(bounds.count - 1) { chunk in
         for block in chunk {
             let (lo, hi) = (bounds[block], bounds[block + 1])
             guard hi > lo else { continue }
@@ -97,14 +112,28 @@ public enum GEMMBackend: String, Sendable {
     case avx512
     /// OpenBLAS's cblas_sgemm, with the kernel OpenBLAS chose for this CPU (or OPENBLAS_CORETYPE).
     case openblas
+    /// MKL's cblas_sgemm (loaded at run time, see `MKL`) for the products `MKL.wins` picks, the AVX-512 kernel for
+    /// the others.
+    case mkl
 
-    /// The default: avx512 where the CPU has it, unless the environment sets TEXTGAN_GEMM=openblas.
+    /// The default: mkl when MKL loads, else avx512 where the CPU has it, else openblas. The environment may set
+    /// TEXTGAN_GEMM=own (or avx512: the own kernel, MKL not even loaded), openblas, or mkl (the default's choice).
     public static let detected: GEMMBackend = {
-        if let forced = ProcessInfo.processInfo.environment["TEXTGAN_GEMM"], let backend = GEMMBackend(rawValue: forced) {
-            return backend == .avx512 && tg_sgemm_available() == 0 ? .openblas : backend
+        switch ProcessInfo.processInfo.environment["TEXTGAN_GEMM"].flatMap({ GEMMBackend(rawValue: $0 == "own" ? "avx512" : $0) }) {
+        case .avx512?: return own
+        case .openblas?: return .openblas
+        case .mkl?, nil: return MKL.isLoaded ? .mkl : own
         }
-        return tg_sgemm_available() != 0 ? .avx512 : .openblas
     }()
+
+    /// Without MKL: avx512 where the CPU has it, else openblas.
+    public static let own: GEMMBackend = tg_sgemm_available() != 0 ? .avx512 : .openblas
+
+    /// How the products are routed, for benchmarks' headers.
+    public var summary: String {
+        self == .mkl && Self.own == .avx512
+            ? "mkl where it wins (op(B) not transposed, k ≤ 64, m·n ≥ 65536), avx512 elsewhere" : rawValue
+    }
 
     /// The backend in use; tests and benchmarks may switch it.
     nonisolated(unsafe) public static var current: GEMMBackend = detected

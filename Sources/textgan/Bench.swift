@@ -33,7 +33,8 @@ struct Bench: ParsableCommand {
             Self-BLEU-2..5 of the 10,000 (nltk method1, the text-GAN convention), read from --data.
 
             OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the \
-            results.
+            results. MKL, when it loads (TEXTGAN_MKL, else ~/venvs/mkl/lib; TEXTGAN_GEMM=own keeps it out), takes \
+            the products where it is faster; core then also measures its GEMMs on the own kernel.
             """
     )
 
@@ -77,8 +78,11 @@ struct Bench: ParsableCommand {
         if !quiet {
             print("textgan bench — \(threads) thread(s), \(warmup) warm-up + \(repeats) timed repetitions")
             print("CPU: \(CPUFeatures.brand ?? "unknown") — \(CPUFeatures.current)")
-            print("kernels: fp32 gemm \(GEMMBackend.current.rawValue); bf16 gemm "
+            print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm "
                   + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
+            // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
+            print("MKL: " + (GEMMBackend.detected == .mkl ? MKL.version ?? "?"
+                             : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
         }

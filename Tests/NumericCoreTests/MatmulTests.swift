@@ -9,6 +9,7 @@ final class MatmulTests: XCTestCase {
         defer { GEMMBackend.current = saved }
         var backends: [GEMMBackend] = [.openblas]
         if GEMMBackend.detected == .avx512 || tg_sgemm_available() != 0 { backends.append(.avx512) }
+        if MKL.isLoaded { backends.append(.mkl) }
         for backend in backends {
             GEMMBackend.current = backend
             try body(backend)

@@ -154,7 +154,7 @@ final class OptimizerTests: XCTestCase {
     /// without another term already in the gradient, with coupled L2, on one and two threads; and `grad` still reads
     /// the product after the update.
     func testFusedAdamFromAPendingProductEqualsTheUnfusedUpdate() throws {
-        try XCTSkipUnless(GEMMBackend.current == .avx512, "rows of a product are bit-independent with the AVX-512 kernel")
+        try XCTSkipUnless(GEMMBackend.current != .openblas, "rows of a product are bit-independent with the AVX-512 kernel")
         let saved = Parallel.threads
         defer { BLAS.setThreads(saved) }
         for threads in [1, 2] {

@@ -185,7 +185,7 @@ final class SeqGANTests: XCTestCase {
     /// discriminator training, rollouts, the policy gradient — ends with the same bits on one thread and on two. The
     /// sizes are large enough that products, softmax rows, convolution filters and sampled rows are all split.
     func testASeqGANRunIsBitIdenticalOnOneAndTwoThreads() throws {
-        guard GEMMBackend.current == .avx512 else {
+        guard GEMMBackend.current != .openblas else {
             throw XCTSkip("products go through OpenBLAS here (no AVX-512 or TEXTGAN_GEMM=openblas), whose splits round differently")
         }
         func run(threads: Int) throws -> (SeqGANState, [String: Tensor], [String: Tensor]) {

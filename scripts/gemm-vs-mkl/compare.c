@@ -32,6 +32,18 @@ int main(){
   compare("highway forward (x·Wᵀ)",0,1,64,1720,1720,0);
   compare("highway dW (dYᵀ·x)",1,0,1720,1720,64,1);
   compare("highway dX (dY·W)",0,0,64,1720,1720,0);
+  compare("LSTM step gates (h·Wh)",0,0,64,128,32,1);
+  compare("LSTM input gates (all steps)",0,0,1280,128,32,0);
+  compare("LSTM gates dW (xᵀ·dG)",1,0,32,128,1280,1);
+  compare("LSTM step dh (dG·Whᵀ)",0,1,64,32,128,0);
+  compare("Transformer qkv (x·W)",0,0,1280,192,64,0);
+  compare("Transformer MLP up",0,0,1280,256,64,0);
+  compare("Transformer MLP down",0,0,1280,64,256,0);
+  compare("Transformer MLP dW",1,0,64,256,1280,1);
+  compare("attention scores (Q·Kᵀ)",0,1,20,20,16,0);
+  compare("logits, a batch (1280 rows)",0,0,1280,5000,32,0);
+  compare("logits dW, a batch",1,0,32,5000,1280,1);
+  compare("logits dx, a batch",0,1,1280,32,5000,0);
   compare("square 1024",0,0,1024,1024,1024,0);
   compare("square 2048",0,0,2048,2048,2048,0);
 }

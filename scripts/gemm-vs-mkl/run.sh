@@ -21,5 +21,7 @@ cc=${CC:-clang}
 "$cc" -O3 -fno-math-errno -I"$root/Sources/CKernels/include" -c "$root/Sources/CKernels/gemm.c" -o "$work/gemm.o"
 "$cc" -O2 "$here/compare.c" "$work/gemm.o" -o "$work/compare" "$lib/libmkl_intel_lp64.so.3" \
     "$lib/libmkl_sequential.so.3" "$lib/libmkl_core.so.3" -lpthread -lm -ldl -Wl,-rpath,"$lib"
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), MKL $(basename "$(ls "$venv"/lib/python3*/site-packages/mkl-*.dist-info -d 2>/dev/null | head -1)" .dist-info)"
-"$work/compare"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), MKL_CBWR=${MKL_CBWR-AVX512,STRICT}, MKL $(basename "$(ls "$venv"/lib/python3*/site-packages/mkl-*.dist-info -d 2>/dev/null | head -1)" .dist-info)"
+# As textgan sets MKL up (Sources/CKernels/mkl.c): strict conditional numerical reproducibility on the AVX-512
+# branch, which costs MKL speed on some shapes; an empty MKL_CBWR= measures MKL's default (not reproducible) paths.
+MKL_CBWR=${MKL_CBWR-AVX512,STRICT} "$work/compare"

@@ -61,6 +61,20 @@ void tg_transpose(const float *src, int64_t rows, int64_t cols, int64_t lds, flo
 /// 1 when tg_sgemm runs on this CPU.
 int tg_sgemm_available(void);
 
+/// Loads Intel MKL from `path` (a libmkl_rt.so) with dlopen and sets it up for every later call: the sequential
+/// threading layer (one thread; textgan splits products itself) and strict conditional numerical reproducibility on
+/// the AVX-512 branch (AVX2, or the compatible one, on CPUs without it), so equal calls give equal bits. 1 when MKL
+/// is ready (also when it already was), 0 when the library or one of its functions is missing or refuses a setting.
+int tg_mkl_load(const char *path);
+/// 1 once tg_mkl_load has succeeded.
+int tg_mkl_loaded(void);
+/// MKL's version string and the settings tg_mkl_load chose ("" before it).
+const char *tg_mkl_description(void);
+/// tg_sgemm through MKL's cblas_sgemm (row-major). Returns 0, having done nothing, when MKL is not loaded, a
+/// dimension is zero or a size exceeds MKL's 32-bit integers.
+int tg_mkl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
 /// Max-over-time of one convolution width computed from per-token tables: for p in first ..< T−w+1,
 /// acc = bias + Σ_{k<w} table[(k·V + ids[p+k])·F ..< +F], and out[f] = max(init[f], max_p acc[f]) (no ReLU; without
 /// `init`, NULL, the max over the windows alone). `table` holds w blocks of [V, F]: block k is the embedding matrix

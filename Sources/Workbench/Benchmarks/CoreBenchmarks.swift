@@ -40,17 +40,24 @@ public enum CoreBenchmarks {
         let projection = Tensor(randomNormal: [H, V], std: 0.1, using: &rng)
         var logits = Tensor(zeros: [N, V])
         let projectionFlops = 2.0 * Double(N * H * V)
-        results.append(runner.measure(phase: "core", name: "logits fwd [1280,32]·[32,5000]", flops: projectionFlops) {
-            matmul(hidden, projection, into: &logits)
-        })
         var dW = Tensor(zeros: [H, V])
-        results.append(runner.measure(phase: "core", name: "logits dW [32,1280]·[1280,5000]", flops: projectionFlops) {
-            matmul(hidden, logits, into: &dW, transposeA: true)
-        })
         var dH = Tensor(zeros: [N, H])
-        results.append(runner.measure(phase: "core", name: "logits dX [1280,5000]·[5000,32]", flops: projectionFlops) {
-            matmul(logits, projection, into: &dH, transposeB: true)
-        })
+        // With MKL loaded, the products once more on the own kernel alone, for comparison.
+        let chosen = GEMMBackend.current
+        for backend in chosen == .mkl && GEMMBackend.own == .avx512 ? [chosen, .avx512] : [chosen] {
+            GEMMBackend.current = backend
+            defer { GEMMBackend.current = chosen }
+            let tag = chosen == .mkl ? (backend == .mkl ? " (mkl routing)" : " (own kernel)") : ""
+            results.append(runner.measure(phase: "core", name: "logits fwd [1280,32]·[32,5000]" + tag, flops: projectionFlops) {
+                matmul(hidden, projection, into: &logits)
+            })
+            results.append(runner.measure(phase: "core", name: "logits dW [32,1280]·[1280,5000]" + tag, flops: projectionFlops) {
+                matmul(hidden, logits, into: &dW, transposeA: true)
+            })
+            results.append(runner.measure(phase: "core", name: "logits dX [1280,5000]·[5000,32]" + tag, flops: projectionFlops) {
+                matmul(logits, projection, into: &dH, transposeB: true)
+            })
+        }
 
         // MARK: Fused softmax–cross-entropy with its gradient, over one batch of logits.
         let targets = (0..<N).map { _ in Int32(rng.nextInt(below: V)) }
