@@ -129,6 +129,9 @@ public struct Run: Codable, Sendable, Equatable, FetchableRecord, MutablePersist
     public var codeDirty: Bool?
     public var host: String?
     public var toolchain: String?
+    /// The CPU and the matrix kernels the run started with (nil for runs recorded before schema v12).
+    public var cpu: String?
+    public var kernels: String?
     /// The user's note (`textgan runs note`); nil for none.
     public var note: String?
 
@@ -137,7 +140,7 @@ public struct Run: Codable, Sendable, Equatable, FetchableRecord, MutablePersist
         case corpusSHA256 = "corpus_sha256", vocabulary, seed, status
         case startedAt = "started_at", endedAt = "ended_at", heartbeatAt = "heartbeat_at"
         case staleAfter = "stale_after", exitReason = "exit_reason", configJSON = "config_json"
-        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain, note
+        case codeCommit = "code_commit", codeDirty = "code_dirty", host, toolchain, cpu, kernels, note
     }
 
     public var seedValue: UInt64 { UInt64(bitPattern: seed) }

@@ -21,7 +21,8 @@ extension RunDatabase {
                 endedAt: nil, heartbeatAt: time, staleAfter: new.staleAfter, exitReason: nil,
                 configJSON: new.configJSON, codeCommit: new.environment.codeCommit,
                 codeDirty: new.environment.codeDirty, host: new.environment.host,
-                toolchain: new.environment.toolchain, note: nil)
+                toolchain: new.environment.toolchain, cpu: new.environment.cpu,
+                kernels: new.environment.kernels, note: nil)
             try run.insert(db)
             let id = run.id!
             try db.execute(sql: "UPDATE runs SET owner = ? WHERE id = ?", arguments: [owner, id])

@@ -537,19 +537,44 @@ extension RunDatabase {
                 """)
         }
 
+        // The CPU and the matrix kernels a run started with: with MKL present a run's last bits differ from a run on
+        // the own kernel, and speeds differ by CPU, so both are part of what a run was.
+        migrator.registerMigration("v12-run-cpu-and-kernels") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN cpu TEXT;
+                ALTER TABLE runs ADD COLUMN kernels TEXT;
+                DROP VIEW runs_view;
+                CREATE VIEW runs_view AS
+                SELECT id, name, algorithm, generator, discriminator, corpus, corpus_sha256, vocabulary, seed,
+                       CASE WHEN status = 'running'
+                                 AND (julianday('now') - julianday(heartbeat_at)) * 86400.0 > stale_after
+                            THEN 'crashed' ELSE status END AS status,
+                       status AS stored_status,
+                       started_at, ended_at, heartbeat_at, stale_after,
+                       (julianday(COALESCE(ended_at, heartbeat_at)) - julianday(started_at)) * 86400.0
+                           AS duration_seconds,
+                       exit_reason, config_json, code_commit, code_dirty, host, toolchain, note, cpu, kernels
+                FROM runs;
+                PRAGMA user_version = 12;
+                """)
+        }
+
         return migrator
     }()
 
     /// Applies missing migrations, refusing files written by a newer schema.
     static func migrate(_ writer: DatabaseQueue) throws {
         try refuseNewerSchema(writer)
-        // Two processes opening a fresh file at once may both try the first migration; the loser's transaction
-        // rolls back ("table already exists") and the retry finds the schema in place.
-        for attempt in 1...3 {
+        // Two processes opening a fresh file at once may both try a migration; the loser's transaction rolls back
+        // ("table already exists", "duplicate column name") and its retry goes on from what the winner applied.
+        // Every collision means the other process applied that migration, so one more attempt than there are
+        // migrations always suffices.
+        let attempts = migrator.migrations.count + 1
+        for attempt in 1...attempts {
             do {
                 try migrator.migrate(writer)
                 return
-            } catch is DatabaseError where attempt < 3 {
+            } catch is DatabaseError where attempt < attempts {
                 if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
             }
         }

@@ -8,12 +8,21 @@ public struct RunEnvironment: Sendable, Equatable {
     public var host: String?
     /// The Swift compiler this binary was built with (from `#if compiler`) and the OS it runs on.
     public var toolchain: String?
+    /// The CPU the run started on (brand string and the features the kernels use), filled in by the caller that
+    /// knows them (the run store does not look at the CPU).
+    public var cpu: String?
+    /// The matrix kernels the run started with (own AVX-512 kernel, MKL where it wins, OpenBLAS): runs with
+    /// different kernels differ in their last bits.
+    public var kernels: String?
 
-    public init(codeCommit: String? = nil, codeDirty: Bool? = nil, host: String? = nil, toolchain: String? = nil) {
+    public init(codeCommit: String? = nil, codeDirty: Bool? = nil, host: String? = nil, toolchain: String? = nil,
+                cpu: String? = nil, kernels: String? = nil) {
         self.codeCommit = codeCommit
         self.codeDirty = codeDirty
         self.host = host
         self.toolchain = toolchain
+        self.cpu = cpu
+        self.kernels = kernels
     }
 
     /// The environment of this process; `directory` is where to ask git (the package root), default the

@@ -64,7 +64,8 @@ public final class TrainingSession {
         let id = try store.startRun(NewRun(
             name: name ?? config.defaultRunName, algorithm: config.algorithm,
             generator: config.generator.kind, discriminator: config.discriminator?.kind, corpus: data.corpus,
-            corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json),
+            corpusSHA256: data.sha256, vocabulary: data.vocabularyDescription, seed: config.seed, configJSON: config.json,
+            environment: Self.environment()),
             owner: owner)
         do {
             return try TrainingSession(id: id, config: config, data: data, runsDirectory: runsDirectory, resumed: false,
@@ -74,6 +75,14 @@ public final class TrainingSession {
             try? store.finish(run: id, status: .failed, reason: reason)
             throw WorkbenchError(reason)
         }
+    }
+
+    /// This process's environment with the CPU and the matrix kernels it computes with.
+    static func environment() -> RunEnvironment {
+        var environment = RunEnvironment.current()
+        environment.cpu = "\(CPUFeatures.brand ?? "unknown CPU") (\(CPUFeatures.current))"
+        environment.kernels = "fp32 gemm \(GEMMBackend.current.summary)" + (MKL.version.map { "; MKL: \($0)" } ?? "")
+        return environment
     }
 
     /// Reopens recorded run `id` with its recorded config, refusing if its corpus has changed.

@@ -173,6 +173,8 @@ extension RunsCommand {
                 ("code", run.codeCommit.map { $0 + dirty } ?? "— (not a git checkout)"),
                 ("host", run.host ?? "—"),
                 ("toolchain", run.toolchain ?? "—"),
+                ("cpu", run.cpu ?? "—"),
+                ("kernels", run.kernels ?? "—"),
             ]
             let width = facts.map { displayWidth($0.0) }.max() ?? 0
             for (name, value) in facts { print("  " + pad(name, width) + "  " + value) }
@@ -322,7 +324,8 @@ extension RunsCommand {
             ("ended_at", JSONValue(run.endedAt.map(Format.isoDate))), ("duration_s", .number(run.duration)),
             ("exit_reason", JSONValue(run.exitReason)), ("code_commit", JSONValue(run.codeCommit)),
             ("code_dirty", run.codeDirty.map { .bool($0) } ?? .null), ("host", JSONValue(run.host)),
-            ("toolchain", JSONValue(run.toolchain)), ("note", JSONValue(run.note)),
+            ("toolchain", JSONValue(run.toolchain)),
+            ("cpu", JSONValue(run.cpu)), ("kernels", JSONValue(run.kernels)), ("note", JSONValue(run.note)),
         ])
     }
 

@@ -78,6 +78,11 @@ final class MessagesTests: XCTestCase {
 
         let show = try textgan(["runs", "show", "tiny-mle"])
         XCTAssertTrue(show.stdout.hasPrefix("run 1: tiny-mle"), show.stdout + show.stderr)
+        // The run records the CPU and the matrix kernels it started with (schema v12).
+        let environment = show.stdout.split(separator: "\n").filter { $0.contains("cpu") || $0.contains("kernels") }
+        XCTAssertEqual(environment.count, 2, show.stdout)
+        XCTAssertTrue(environment.allSatisfy { !$0.contains("—") }, show.stdout)
+        XCTAssertTrue(show.stdout.contains("fp32 gemm"), show.stdout)
         let repl = try runProcess("textgan", ["repl", "tiny-mle", "--db", Self.store!.get()], input: Data("/quit\n".utf8))
         XCTAssertEqual(repl.status, 0, repl.stderr)
 

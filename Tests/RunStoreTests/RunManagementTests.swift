@@ -98,7 +98,7 @@ final class RunManagementStoreTests: XCTestCase {
             XCTAssertEqual(try String.fetchOne(db, sql: "SELECT note FROM runs_view"), "from before")
         }
         XCTAssertEqual(try RunDatabase(path: path, readOnly: true).run(1).note, "from before")
-        XCTAssertEqual(RunDatabase.schemaVersion, 11)
+        XCTAssertEqual(RunDatabase.schemaVersion, 12)
     }
 }
 

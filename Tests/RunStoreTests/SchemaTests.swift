@@ -22,7 +22,7 @@ final class SchemaTests: XCTestCase {
             XCTAssertTrue(runColumns.isSuperset(of: [
                 "id", "name", "algorithm", "generator", "discriminator", "corpus", "corpus_sha256", "vocabulary",
                 "seed", "status", "started_at", "ended_at", "heartbeat_at", "exit_reason", "config_json",
-                "code_commit", "code_dirty", "host", "toolchain",
+                "code_commit", "code_dirty", "host", "toolchain", "cpu", "kernels",
             ]))
             let indexes = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index'")
             XCTAssertTrue(indexes.contains("metrics_by_run_key_step"))
@@ -97,7 +97,7 @@ final class SchemaTests: XCTestCase {
         XCTAssertEqual(try database.metricHistory(run: 1, key: "nll_gen_held_out").map(\.value), [7.5])
         XCTAssertEqual(try database.evaluations(run: 1).map(\.metric), ["nll_gen_held_out"])
         try database.writer.read { db in
-            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 11)
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), RunDatabase.schemaVersion)
             XCTAssertEqual(try Int.fetchOne(db, sql: """
                 SELECT (SELECT count(*) FROM metrics WHERE key = 'nll_gen')
                      + (SELECT count(*) FROM evaluations WHERE metric = 'nll_gen')
@@ -112,6 +112,40 @@ final class SchemaTests: XCTestCase {
         lm.languageModel = "run 2, runs/2/latest.safetensors"
         try database.recordEvaluation(run: 1, step: 156, values: ["lm_score": 8.25], protocol: lm, signOfLife: false)
         XCTAssertEqual(try database.evaluations(run: 1).first { $0.metric == "lm_score" }?.evaluationProtocol.languageModel, "run 2, runs/2/latest.safetensors")
+    }
+
+    func testUpgradesAVersion11StoreAndRecordsEachNewRunsCPUAndKernels() throws {
+        // Given a store written by schema version 11 with one finished run,
+        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try RunDatabase.migrator.migrate(queue, upTo: "v11-language-model-in-the-protocol")
+            try queue.write { db in
+                try db.execute(sql: """
+                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
+                                      config_json, status)
+                    VALUES ('old', 'mle', 'lstm', 'oracle', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
+                    """)
+            }
+        }
+
+        // when this build opens it and starts a run,
+        let database = try RunDatabase(path: path)
+        var run = makeRun()
+        run.environment.cpu = "Test CPU (avx512f)"
+        run.environment.kernels = "fp32 gemm avx512"
+        let id = try database.startRun(run)
+
+        // then the old run knows neither, and the new one reads back both, from the table and from runs_view.
+        XCTAssertNil(try database.run(1).cpu)
+        XCTAssertNil(try database.run(1).kernels)
+        XCTAssertEqual(try database.run(id).cpu, "Test CPU (avx512f)")
+        XCTAssertEqual(try database.run(id).kernels, "fp32 gemm avx512")
+        try database.writer.read { db in
+            XCTAssertEqual(try String.fetchAll(db, sql: "SELECT kernels FROM runs_view WHERE id = ?", arguments: [id]),
+                           ["fp32 gemm avx512"])
+            XCTAssertEqual(try Int.fetchOne(db, sql: "PRAGMA user_version"), 12)
+        }
     }
 
     func testUpgradesAVersion3StoreGivingItsRowsTheirPhaseStep() throws {
