@@ -116,18 +116,7 @@ final class SchemaTests: XCTestCase {
 
     func testUpgradesAVersion11StoreAndRecordsEachNewRunsCPUAndKernels() throws {
         // Given a store written by schema version 11 with one finished run,
-        let path = try temporaryDirectory(self).appendingPathComponent("textgan.sqlite").path
-        do {
-            let queue = try DatabaseQueue(path: path)
-            try RunDatabase.migrator.migrate(queue, upTo: "v11-language-model-in-the-protocol")
-            try queue.write { db in
-                try db.execute(sql: """
-                    INSERT INTO runs (name, algorithm, generator, corpus, seed, started_at, heartbeat_at, stale_after,
-                                      config_json, status)
-                    VALUES ('old', 'mle', 'lstm', 'oracle', 1, '2026-01-01', '2026-01-01', 60, '{}', 'finished');
-                    """)
-            }
-        }
+        let path = try legacyStore(self, file: "textgan.sqlite", upTo: "v11-language-model-in-the-protocol", "")
 
         // when this build opens it and starts a run,
         let database = try RunDatabase(path: path)
