@@ -148,6 +148,9 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
 /// not read). NV = 3 for whole panels; the last panel of a block uses as few vectors as cover its columns, so narrow
 /// products (32 columns, 100 filters) waste little. A's element (r, p) is A_ELEMENT(r, p): a[r·rs + p·ps] for
 /// micro_kernel (A in place or packed), rows[r][p] for rows_kernel (A's rows anywhere: a convolution's windows).
+/// The tile's lines of C are prefetched for writing before the k loop, and the rows are written by a loop of constant
+/// bound so the accumulators stay in registers (with a loop bound of `rows`, clang kept them on the stack); on the
+/// Emerald Rapids Xeon the two together made short-k products (k = 32–64) 1.2–1.9× faster.
 #define MICRO_KERNEL(NAME, NV, A_ELEMENT, ...)                                                                      \
     AVX512 NOINLINE static void NAME##_##NV(int64_t kc, __VA_ARGS__, const float *b, int64_t bs, float *c,          \
                                             int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta,       \
@@ -155,6 +158,8 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
         __m512 acc[MR][NV];                                                                                         \
         for (int r = 0; r < MR; r++)                                                                                \
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();                                          \
+        for (int r = 0; r < MR; r++)                                                                                \
+            if (r < rows) for (int v = 0; v < NV; v++) __builtin_prefetch(c + r * ldc + 16 * v, 1, 3);           \
         for (int64_t p = 0; p < kc; p++) {                                                                          \
             __m512 bv[NV];                                                                                          \
             for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                      \
@@ -165,7 +170,8 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
             b += bs;                                                                                                \
         }                                                                                                           \
         __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                               \
-        for (int64_t r = 0; r < rows; r++) {                                                                        \
+        for (int r = 0; r < MR; r++) {                                                                              \
+            if (r >= rows) break;                                                                                   \
             float *row = c + r * ldc;                                                                               \
             for (int v = 0; v < NV; v++) {                                                                          \
                 int64_t left = cols - v * 16;                                                                       \
@@ -189,6 +195,29 @@ MICRO_KERNEL(rows_kernel, 3, LISTED, const float *const *a)
 #undef STRIDED
 #undef LISTED
 #undef MICRO_KERNEL
+
+/// One MR×cols tile of C from an A panel (rows at a + r·rs + p·ps) and a B panel (rows bs apart), by the narrowest
+/// kernel that covers its columns.
+AVX512 static inline void tile(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *b, int64_t bs, float *c,
+                               int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta, const float *bias) {
+    if (cols > 32) micro_kernel_3(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
+    else if (cols > 16) micro_kernel_2(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
+    else micro_kernel_1(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
+}
+
+/// Where the A panel of rows [i, i + MR) starts and its strides: op(A) in place for whole panels (ir < whole),
+/// else the packed last panel.
+static inline const float *a_panel(const float *a, int64_t lda, int trans_a, int64_t i, int64_t pc, int in_place,
+                                   const float *packed, int64_t *rs, int64_t *ps) {
+    if (!in_place) {
+        *rs = 1;
+        *ps = MR;
+        return packed;
+    }
+    *rs = trans_a ? 1 : lda;
+    *ps = trans_a ? lda : 1;
+    return trans_a ? a + pc * lda + i : a + i * lda + pc;
+}
 
 /// Per-thread packing buffers, grown on demand and kept for the thread's life.
 static _Thread_local float *packed_a = NULL, *packed_b = NULL;
@@ -219,6 +248,21 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                 // is narrow); a last, partial panel is packed with zero rows so the kernel can read all MR.
                 int64_t whole = a_rows ? mc : mc / MR * MR;
                 if (whole < mc) pack_a(a, lda, trans_a, ic + whole, mc - whole, pc, kc, packed_a);
+                if (!direct_b && !a_rows && kc <= 64) {
+                    // Short K: each tile is little work, so C is written row block by row block (its rows in
+                    // order, as memory holds them) and the packed B block, small at this depth, is read from cache.
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t rows = mc - ir < MR ? mc - ir : MR, i = ic + ir, rs, ps;
+                        const float *ap = a_panel(a, lda, trans_a, i, pc, ir < whole, packed_a, &rs, &ps);
+                        const float *bp = packed_b;
+                        for (int64_t jr = 0, cols; jr < nc; jr += cols, bp += kc * NR) {
+                            cols = panel_width(nc, jr);
+                            tile(kc, ap, rs, ps, bp, NR, c + i * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta,
+                                 slice_bias ? slice_bias + jr : NULL);
+                        }
+                    }
+                    continue;
+                }
                 const float *next_panel = packed_b;
                 for (int64_t jr = 0, cols; jr < nc; jr += cols, next_panel += kc * NR) {
                     cols = panel_width(nc, jr);
@@ -246,20 +290,9 @@ AVX512 static int sgemm_avx512(int trans_a, int trans_b, int64_t m, int64_t n, i
                             else rows_kernel_1(kc, ap, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
                             continue;
                         }
-                        const float *ap;
                         int64_t rs, ps;
-                        if (ir < whole) {
-                            ap = trans_a ? a + pc * lda + i : a + i * lda + pc;
-                            rs = trans_a ? 1 : lda;
-                            ps = trans_a ? lda : 1;
-                        } else {
-                            ap = packed_a;
-                            rs = 1;
-                            ps = MR;
-                        }
-                        if (cols > 32) micro_kernel_3(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
-                        else if (cols > 16) micro_kernel_2(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
-                        else micro_kernel_1(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
+                        const float *ap = a_panel(a, lda, trans_a, i, pc, ir < whole, packed_a, &rs, &ps);
+                        tile(kc, ap, rs, ps, bp, bs, cp, ldc, rows, cols, alpha, slice_beta, tile_bias);
                     }
                 }
             }
