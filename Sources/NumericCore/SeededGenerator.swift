@@ -1,3 +1,4 @@
+import CKernels
 import Digest
 import Foundation
 
@@ -76,4 +77,29 @@ public struct SeededGenerator: RandomNumberGenerator, Codable, Sendable, Equatab
     }
 
     @inlinable func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+}
+
+extension SeededGenerator {
+    /// A uniform strictly inside (0, 1) from 64 random bits: (2k + 1)/2²⁴ with k the top 23 bits, exact in Float, so
+    /// every logarithm of it is finite ((k + ½)/2²⁴ would round to 1 at the top).
+    @inlinable public static func openUniform(_ bits: UInt64) -> Float { Float(2 * (bits >> 41) + 1) * 0x1p-24 }
+
+    /// For each seed, the first `count` values of `SeededGenerator(seed:)` as `openUniform`s, into `rows[i]`: the
+    /// streams run side by side, eight at a time (`tg_open_uniforms`), with the values of running them one by one.
+    public static func openUniforms(seeds: ArraySlice<UInt64>, count: Int, into rows: [UnsafeMutablePointer<Float>]) {
+        precondition(rows.count == seeds.count, "openUniforms: \(rows.count) rows for \(seeds.count) seeds")
+        var start = 0
+        while start < rows.count {
+            let lanes = min(8, rows.count - start)
+            var state = [UInt64]()
+            state.reserveCapacity(4 * lanes)
+            for seed in seeds.dropFirst(start).prefix(lanes) {
+                let g = SeededGenerator(seed: seed)
+                state += [g.s0, g.s1, g.s2, g.s3]
+            }
+            let out: [UnsafeMutablePointer<Float>?] = Array(rows[start..<(start + lanes)])
+            tg_open_uniforms(&state, Int64(lanes), Int64(count), out)
+            start += lanes
+        }
+    }
 }

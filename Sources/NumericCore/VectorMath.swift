@@ -115,9 +115,10 @@ public enum Vector {
     /// Gumbel noise g [count] for one row of logits: with `token` ≥ 0 drawn given argmax(logits + g) = token
     /// (top-down Gumbel; `logSumExp` is logsumexp(logits)), with `token` < 0 free standard Gumbels. `uniforms`:
     /// count + 1 values strictly inside (0, 1). Vectorised logarithms, accurate to ~1e-6: ample for noise.
-    @inlinable
+    /// Returns the largest logits[i] + g[i] over i ≠ token (−∞ for token < 0).
+    @inlinable @discardableResult
     public static func gumbelNoise(logits: UnsafePointer<Float>, count: Int, token: Int, logSumExp: Float,
-                                   uniforms: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) {
+                                   uniforms: UnsafePointer<Float>, into g: UnsafeMutablePointer<Float>) -> Float {
         tg_gumbel_noise(logits, Int64(count), Int64(token), logSumExp, uniforms, g)
     }
 }

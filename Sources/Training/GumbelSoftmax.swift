@@ -121,31 +121,34 @@ public enum GumbelSoftmax {
         precondition(tokens.count == N, "posteriorNoise: \(tokens.count) tokens for \(N) rows of logits")
         let seeds = (0..<N).map { _ in rng.next() }
         var noise = Tensor(zeros: [N, V])
+        // Rows are handled eight at a time, their uniform streams drawn side by side.
+        let group = 8
         logits.withUnsafeBufferPointer { po in
             noise.withUnsafeMutableBufferPointer { pg in
-                Parallel.forEachChunk(N, grain: 4) { range in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: V + 1) { uniforms in
-                        let u = uniforms.baseAddress!
-                        for n in range {
-                            let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
-                            var stream = SeededGenerator(seed: seeds[n])
-                            for v in 0...V { u[v] = openUniform(stream.next()) }
-                            let y = weights[n] > 0 ? Int(tokens[n]) : -1
-                            var lse: Float = 0
-                            if y >= 0 {
-                                let top = Vector.maximum(o, count: V)
-                                lse = top + Foundation.log(Self.expSum(o, count: V, shift: top, scratch: g))
-                            }
-                            Vector.gumbelNoise(logits: o, count: V, token: y, logSumExp: lse, uniforms: u, into: g)
-                            guard y >= 0 else { continue }
-                            // Rounding must not let another entry tie or pass the emitted token's.
-                            var best = -Float.infinity
-                            for v in 0..<V where v != y { best = max(best, o[v] + g[v]) }
-                            // (ulps of g are not ulps of the sum when |o| ≫ |g|: step until the sum passes)
-                            var target = best.nextUp
-                            while o[y] + g[y] <= best {
-                                g[y] = target - o[y]
-                                target = target.nextUp
+                Parallel.forEachChunk((N + group - 1) / group, grain: 1) { groups in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: group * (V + 1)) { uniforms in
+                        for first in groups.lowerBound * group..<min(groups.upperBound * group, N) where first % group == 0 {
+                            let rows = first..<min(first + group, N)
+                            let u = rows.map { uniforms.baseAddress! + ($0 - first) * (V + 1) }
+                            SeededGenerator.openUniforms(seeds: seeds[rows], count: V + 1, into: u)
+                            for n in rows {
+                                let (o, g) = (po.baseAddress! + n * V, pg.baseAddress! + n * V)
+                                let y = weights[n] > 0 ? Int(tokens[n]) : -1
+                                var lse: Float = 0
+                                if y >= 0 {
+                                    let top = Vector.maximum(o, count: V)
+                                    lse = top + Foundation.log(Self.expSum(o, count: V, shift: top, scratch: g))
+                                }
+                                let best = Vector.gumbelNoise(logits: o, count: V, token: y, logSumExp: lse,
+                                                              uniforms: u[n - first], into: g)
+                                guard y >= 0 else { continue }
+                                // Rounding must not let another entry tie or pass the emitted token's.
+                                // (ulps of g are not ulps of the sum when |o| ≫ |g|: step until the sum passes)
+                                var target = best.nextUp
+                                while o[y] + g[y] <= best {
+                                    g[y] = target - o[y]
+                                    target = target.nextUp
+                                }
                             }
                         }
                     }
@@ -155,9 +158,6 @@ public enum GumbelSoftmax {
         return noise
     }
 
-    /// A uniform strictly inside (0, 1) from 64 random bits: (2k + 1)/2²⁴ for k < 2²³, exact in Float, so every
-    /// logarithm of the noise is finite ((k + ½)/2²⁴ would round to 1 at the top, giving an exponential of 0).
-    static func openUniform(_ bits: UInt64) -> Float { Float(2 * (bits >> 41) + 1) * 0x1p-24 }
 
     /// Σ exp(x − shift), using `scratch` [count] (overwritten) for the exponentials.
     private static func expSum(_ x: UnsafePointer<Float>, count: Int, shift: Float, scratch: UnsafeMutablePointer<Float>) -> Float {

@@ -149,7 +149,7 @@ final class MKLLookupTests: XCTestCase {
         let directory = try temporaryDirectory(self).path
         XCTAssertEqual(MKL.candidates(["TEXTGAN_MKL": directory]).first, directory + "/libmkl_rt.so.3")
         let file = directory + "/libmkl_rt.so.3"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
         XCTAssertEqual(MKL.candidates(["TEXTGAN_MKL": file]), [file])
     }
 }

@@ -64,4 +64,23 @@ final class SeededGeneratorTests: XCTestCase {
         XCTAssertEqual(p.sorted(), Array(0..<50))
         XCTAssertNotEqual(p, Array(0..<50))
     }
+
+    /// The side-by-side streams (eight 64-bit lanes) give each seed's values exactly as its own generator does, for
+    /// group sizes below, at and above eight.
+    func testOpenUniformsSideBySideEqualTheStreamsOneByOne() {
+        for streams in [1, 3, 8, 9, 17] {
+            let seeds = (0..<streams).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 &+ 12345 }
+            let count = 37
+            let buffers = (0..<streams).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: count) }
+            defer { buffers.forEach { $0.deallocate() } }
+            SeededGenerator.openUniforms(seeds: seeds[...], count: count, into: buffers)
+            for (s, seed) in seeds.enumerated() {
+                var g = SeededGenerator(seed: seed)
+                for i in 0..<count {
+                    XCTAssertEqual(buffers[s][i].bitPattern, SeededGenerator.openUniform(g.next()).bitPattern,
+                                   "stream \(s) of \(streams), value \(i)")
+                }
+            }
+        }
+    }
 }

@@ -56,10 +56,54 @@ final class GumbelTests: XCTestCase {
         -Foundation.log(-Foundation.log(max(rng.nextDouble(), Double.leastNormalMagnitude)))
     }
 
+    /// The noise kernel against the same construction in Double, on the same uniforms: rows of 1,000 logits spread
+    /// over ±60 (uniforms at both extremes included), and 2,000 rows of 20 logits within ±3, where the maximum M often
+    /// falls below some logits (the kernel's second branch). Every g within 1e-5·max(1, |g|) of the reference, the
+    /// emitted token's z at M, and the returned runner-up the largest of the others.
+    func testNoiseKernelMatchesTheConstructionInDouble() {
+        var rng = SeededGenerator(seed: 31)
+        var belowLogits = 0
+        func check(_ o: [Float], _ u: [Float], token y: Int) {
+            let V = o.count
+            let top = o.max()!
+            let lse = Double(top) + Foundation.log(o.reduce(0.0) { $0 + Foundation.exp(Double($1 - top)) })
+            var g = [Float](repeating: 0, count: V)
+            let best = Vector.gumbelNoise(logits: o, count: V, token: y, logSumExp: Float(lse), uniforms: u, into: &g)
+            let M = Double(Float(lse) - Float(Foundation.log(-Foundation.log(Double(u[V])))))
+            var runnerUp = -Float.infinity
+            for i in 0..<V {
+                let E = -Foundation.log(Double(u[i]))
+                let reference: Double
+                if y < 0 {
+                    reference = -Foundation.log(E)
+                } else if i == y {
+                    reference = M - Double(o[i])
+                } else {
+                    // z = −ln(e^{−M} + e^{−o_i}·E) = M − ln(1 + e^{M − o_i}·E)
+                    reference = M - Foundation.log(1 + Foundation.exp(M - Double(o[i])) * E) - Double(o[i])
+                    if Double(o[i]) > M { belowLogits += 1 }
+                }
+                XCTAssertEqual(Double(g[i]), reference, accuracy: 1e-5 * max(1, abs(reference)), "y \(y), entry \(i) of \(V)")
+                if i != y { runnerUp = max(runnerUp, o[i] + g[i]) }
+            }
+            if y >= 0 { XCTAssertEqual(best, runnerUp, "y \(y): the largest perturbed logit but the token's") }
+        }
+        let wide = (0..<1000).map { _ in Float(rng.nextDouble() * 120 - 60) }
+        var u = (0...1000).map { _ in SeededGenerator.openUniform(rng.next()) }
+        (u[0], u[1]) = (SeededGenerator.openUniform(0), SeededGenerator.openUniform(.max))
+        for y in [-1, 0, 7, 999] { check(wide, u, token: y) }
+        for _ in 0..<2000 {
+            let o = (0..<20).map { _ in Float(rng.nextDouble() * 6 - 3) }
+            let u = (0...20).map { _ in SeededGenerator.openUniform(rng.next()) }
+            check(o, u, token: rng.nextInt(below: 20))
+        }
+        XCTAssertGreaterThan(belowLogits, 25, "rows where M falls below a logit were exercised")
+    }
+
     /// The noise's uniforms stay strictly inside (0, 1) at both ends of the random bits, and the noise is finite.
     func testUniformsAreStrictlyInsideTheUnitInterval() {
         for bits in [UInt64.max, UInt64.max - 1, 0, 1, 1 << 63] {
-            let u = GumbelSoftmax.openUniform(bits)
+            let u = SeededGenerator.openUniform(bits)
             XCTAssertGreaterThan(u, 0)
             XCTAssertLessThan(u, 1, "bits \(bits)")
             XCTAssertTrue((-Foundation.log(-Foundation.log(u))).isFinite)

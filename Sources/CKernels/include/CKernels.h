@@ -114,8 +114,14 @@ void tg_set_parallel_depth(int depth);
 
 /// Gumbel noise g [V] for one row of logits o: with y ≥ 0, drawn given argmax(o + g) = y (top-down: the maximum is
 /// lse + Gumbel, lse = logsumexp(o), the others Gumbels truncated below it); with y < 0, free standard Gumbels.
-/// u: V + 1 uniforms in (0, 1) (the last one for the maximum). Accuracy ~1e-6 relative, ample for noise.
-void tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse, const float *u, float *g);
+/// u: V + 1 uniforms in (0, 1) (the last one for the maximum). Accuracy ~1e-6 relative, ample for noise. Returns
+/// max over i ≠ y of o_i + g_i (−∞ when y < 0), for the caller's check that the emitted token stays the maximum.
+float tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse, const float *u, float *g);
+
+/// `count` open uniforms per stream from `lanes` ≤ 8 xoshiro256** streams (state: 4 words per stream, s0…s3 as
+/// SeededGenerator holds them; advanced in place) into out[l][0 ..< count]: the values SeededGenerator.next() gives,
+/// each as (2k + 1)·2⁻²⁴ with k its top 23 bits, computed for the streams side by side.
+void tg_open_uniforms(uint64_t *state, int64_t lanes, int64_t count, float *const *out);
 
 /// This thread's floating-point control word (x86: MXCSR), to copy into worker threads; 0 elsewhere.
 unsigned tg_fp_control(void);
