@@ -90,14 +90,14 @@ public enum GumbelSoftmax {
         let length = B > 0 ? packed.count / B : 0
         var softRows = [Int?](repeating: nil, count: B * length)
         for b in 0..<B { for t in 0..<min(length, sequences[b].count, T) { softRows[b * length + t] = b * T + t } }
-        var rows = Tensor(zeros: [B * length, V])
-        logits.withUnsafeBufferPointer { po in
+        let rows = logits.withUnsafeBufferPointer { po in
             noise.withUnsafeBufferPointer { pg in
-                rows.withUnsafeMutableBufferPointer { pr in
+                Tensor(uninitializedShape: [B * length, V]) { pr in
                     Parallel.forEachChunk(B * length, grain: 8) { range in
                         for r in range {
                             let out = pr.baseAddress! + r * V
                             guard let position = softRows[r] else {
+                                out.update(repeating: 0, count: V)
                                 out[Int(packed[r])] = 1
                                 continue
                             }
@@ -120,11 +120,10 @@ public enum GumbelSoftmax {
         let (N, V) = logits.matrixShape
         precondition(tokens.count == N, "posteriorNoise: \(tokens.count) tokens for \(N) rows of logits")
         let seeds = (0..<N).map { _ in rng.next() }
-        var noise = Tensor(zeros: [N, V])
-        // Rows are handled eight at a time, their uniform streams drawn side by side.
+        // Rows are handled eight at a time, their uniform streams drawn side by side. Every entry is written.
         let group = 8
-        logits.withUnsafeBufferPointer { po in
-            noise.withUnsafeMutableBufferPointer { pg in
+        return logits.withUnsafeBufferPointer { po in
+            Tensor(uninitializedShape: [N, V]) { pg in
                 Parallel.forEachChunk((N + group - 1) / group, grain: 1) { groups in
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: group * (V + 1)) { uniforms in
                         for first in groups.lowerBound * group..<min(groups.upperBound * group, N) where first % group == 0 {
@@ -155,7 +154,6 @@ public enum GumbelSoftmax {
                 }
             }
         }
-        return noise
     }
 
 
