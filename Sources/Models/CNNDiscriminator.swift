@@ -52,7 +52,7 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
 
     public init(vocabularySize: Int, sequenceLength: Int, embeddingSize: Int = 64,
                 widths: [ConvolutionWidth] = CNNDiscriminatorConfig.paperWidths, keepProbability: Float = 0.75,
-                l2: Float = 0.2, padToken: Int32 = 0, initStd: Float = 0.1) {
+                l2: Float = 0.2, padToken: Int32 = 0, initStd: Float = 0.1, precision: Precision = .fp32) {
         self.vocabularySize = vocabularySize
         self.sequenceLength = sequenceLength
         self.embeddingSize = embeddingSize
@@ -61,6 +61,7 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
         self.l2 = l2
         self.padToken = padToken
         self.initStd = initStd
+        self.precision = precision
     }
 
     public init(from decoder: any Decoder) throws {

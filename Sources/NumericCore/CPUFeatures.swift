@@ -75,6 +75,11 @@ public enum BF16Matmul {
             (self.k, self.n, self.values) = (k, n, values)
         }
 
+        /// Whether two packings share one buffer (the tests' check that a cached packing is reused).
+        func isSameStorage(as other: PackedB) -> Bool {
+            values.withUnsafeBufferPointer { a in other.values.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }
+        }
+
         private init(k: Int, n: Int, _ scalars: [Float], transposed: Bool) {
             let ld = transposed ? k : n
             self = scalars.withUnsafeBufferPointer { PackedB(k: k, n: n, $0.baseAddress!, ld: ld, transposed: transposed) }
