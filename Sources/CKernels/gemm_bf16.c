@@ -7,8 +7,9 @@
 // flushed to zero. tg_sgemm_bf16_reference does exactly that in the same order, so the two agree to the bit.
 //
 // Operands are rounded to bf16 (nearest, ties to even) while packing, by the same scalar function in both: B once
-// into 32-column panels of k-pairs, A per 12-row block into pairs. Each C element is one chain over k in order, so a
-// caller may split C's rows over threads without changing a bit.
+// into 32-column panels of k-pairs (from B or from the transpose of a matrix stored [n, k]), A per 12-row block into
+// pairs (from A, from Aᵀ as stored, or from row pointers). Each C element is one chain over k in order (continued
+// from C's value when accumulating), so a caller may split C's rows over threads without changing a bit.
 #include "CKernels.h"
 
 #include <math.h>
@@ -91,22 +92,31 @@ static inline float ftz(float x) {
     return x;
 }
 
-void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
-                             int64_t ldb, float *c, int64_t ldc) {
+void tg_sgemm_bf16_reference_ex(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                                int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate) {
+    // Element (i, p) of op(A) and (p, j) of op(B), as stored.
+    int64_t ai = trans_a ? 1 : lda, ap = trans_a ? lda : 1, bp = trans_b ? 1 : ldb, bj = trans_b ? ldb : 1;
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
-            float acc = 0;
+            // With `accumulate` the chain goes on from C's value, as the kernel's does.
+            float acc = accumulate ? c[i * ldc + j] : 0;
             for (int64_t p = 0; p < k; p += 2) {
                 // The odd element of the pair first (zero past the end), then the even one.
-                float a1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(a[i * lda + p + 1])) : 0;
-                float b1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(b[(p + 1) * ldb + j])) : 0;
+                float a1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(a[i * ai + (p + 1) * ap])) : 0;
+                float b1 = p + 1 < k ? bf16_daz(tg_bf16_from_float(b[(p + 1) * bp + j * bj])) : 0;
                 acc = ftz(fmaf(a1, b1, acc));
-                float a0 = bf16_daz(tg_bf16_from_float(a[i * lda + p])), b0 = bf16_daz(tg_bf16_from_float(b[p * ldb + j]));
+                float a0 = bf16_daz(tg_bf16_from_float(a[i * ai + p * ap]));
+                float b0 = bf16_daz(tg_bf16_from_float(b[p * bp + j * bj]));
                 acc = ftz(fmaf(a0, b0, acc));
             }
             c[i * ldc + j] = acc;
         }
     }
+}
+
+void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
+                             int64_t ldb, float *c, int64_t ldc) {
+    tg_sgemm_bf16_reference_ex(0, 0, m, n, k, a, lda, b, ldb, c, ldc, 0);
 }
 
 // MARK: - Packing
@@ -117,7 +127,8 @@ int64_t tg_bf16_packed_b_count(int64_t k, int64_t n) {
     return ((k + 1) / 2) * ((n + BF_NR - 1) / BF_NR) * BF_NR * 2;
 }
 
-void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out) {
+/// B's element (p, j) is b[p·row + j·column]: B itself, or the transpose of a matrix stored [n, k].
+static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
     int64_t pairs = (k + 1) / 2;
     for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
         for (int64_t q = 0; q < pairs; q++) {
@@ -125,12 +136,30 @@ void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t 
                 int64_t col = j0 + j;
                 for (int64_t h = 0; h < 2; h++) {
                     int64_t p = 2 * q + h;
-                    out[(q * BF_NR + j) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * ldb + col]) : 0;
+                    out[(q * BF_NR + j) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * row + col * column]) : 0;
                 }
             }
         }
         out += pairs * BF_NR * 2;
     }
+}
+
+void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out) { pack_b(k, n, b, ldb, 1, out); }
+
+void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ldbt, uint16_t *out) {
+    pack_b(k, n, bt, 1, ldbt, out);
+}
+
+/// Where A's rows are: element (i, p) is a[i·row + p·column], or rows[i][p] when `rows` is given (a
+/// convolution's overlapping windows, read where they lie).
+typedef struct {
+    const float *a;
+    int64_t row, column;
+    const float *const *rows;
+} a_layout;
+
+static inline float a_at(const a_layout *l, int64_t i, int64_t p) {
+    return l->rows ? l->rows[i][p] : l->a[i * l->row + p * l->column];
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -172,8 +201,9 @@ BF16 __attribute__((noinline)) static void bf16_kernel(int64_t pairs, const uint
 /// (BF_KC × 32 pairs, 32 KB) stays in cache while every row block of A passes over it.
 enum { BF_KC = 256 };
 
-int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
-                         float *c, int64_t ldc) {
+/// C = op(A) · B (+ C's values when `accumulate`: each element's chain goes on from them).
+static int bf16_gemm(int64_t m, int64_t n, int64_t k, const a_layout *layout, const uint16_t *packed_b, float *c,
+                     int64_t ldc, int accumulate) {
     if (!(tg_cpu_features() & TG_CPU_AVX512_BF16) || m <= 0 || n <= 0 || k <= 0) return 0;
     int64_t pairs = (k + 1) / 2, blocks = (m + BF_MR - 1) / BF_MR;
     uint32_t *ap = aligned_alloc(64, (size_t)((blocks * BF_KC * BF_MR * 4 + 63) / 64 * 64));
@@ -188,9 +218,8 @@ int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_
                 for (int64_t r = 0; r < BF_MR; r++) {
                     uint32_t lo = 0, hi = 0;
                     if (r < rows) {
-                        const float *row = a + (i0 + r) * lda;
-                        lo = tg_bf16_from_float(row[p]);
-                        hi = p + 1 < k ? tg_bf16_from_float(row[p + 1]) : 0;
+                        lo = tg_bf16_from_float(a_at(layout, i0 + r, p));
+                        hi = p + 1 < k ? tg_bf16_from_float(a_at(layout, i0 + r, p + 1)) : 0;
                     }
                     out[q * BF_MR + r] = lo | (hi << 16);
                 }
@@ -201,7 +230,7 @@ int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_
             const uint16_t *bp = packed_b + ((j0 / BF_NR) * pairs + q0) * BF_NR * 2;
             for (int64_t blk = 0; blk < blocks; blk++) {
                 int64_t i0 = blk * BF_MR, rows = m - i0 < BF_MR ? m - i0 : BF_MR;
-                bf16_kernel(kq, ap + blk * BF_KC * BF_MR, bp, c + i0 * ldc + j0, ldc, rows, cols, q0 > 0);
+                bf16_kernel(kq, ap + blk * BF_KC * BF_MR, bp, c + i0 * ldc + j0, ldc, rows, cols, q0 > 0 || accumulate);
             }
         }
     }
@@ -209,11 +238,41 @@ int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_
     return 1;
 }
 
+int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
+                         float *c, int64_t ldc) {
+    a_layout layout = {a, lda, 1, NULL};
+    return bf16_gemm(m, n, k, &layout, packed_b, c, ldc, 0);
+}
+
+int tg_sgemm_bf16_ex(int trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const uint16_t *packed_b, float *c, int64_t ldc, int accumulate) {
+    a_layout layout = {a, trans_a ? 1 : lda, trans_a ? lda : 1, NULL};
+    return bf16_gemm(m, n, k, &layout, packed_b, c, ldc, accumulate);
+}
+
+int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows, const uint16_t *packed_b, float *c,
+                       int64_t ldc) {
+    a_layout layout = {NULL, 0, 0, rows};
+    return bf16_gemm(m, n, k, &layout, packed_b, c, ldc, 0);
+}
+
 #else
 
 int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
                          float *c, int64_t ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed_b; (void)c; (void)ldc;
+    return 0;
+}
+
+int tg_sgemm_bf16_ex(int trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const uint16_t *packed_b, float *c, int64_t ldc, int accumulate) {
+    (void)trans_a; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed_b; (void)c; (void)ldc; (void)accumulate;
+    return 0;
+}
+
+int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows, const uint16_t *packed_b, float *c,
+                       int64_t ldc) {
+    (void)m; (void)n; (void)k; (void)rows; (void)packed_b; (void)c; (void)ldc;
     return 0;
 }
 

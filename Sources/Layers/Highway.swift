@@ -25,9 +25,10 @@ public struct Highway: ParameterContainer {
     /// Elements per thread below which the element-wise passes stay on one thread.
     private let elementGrain = 1 << 14
 
-    public func forward(_ x: Tensor) -> (y: Tensor, cache: Cache) {
-        var h = transform.forward(x)
-        var t = gate.forward(x)
+    /// With `precision` bf16 the two products take bf16 operands and fp32 sums (`Linear.forward`); the rest is fp32.
+    public func forward(_ x: Tensor, precision: Precision = .fp32) -> (y: Tensor, cache: Cache) {
+        var h = transform.forward(x, precision: precision)
+        var t = gate.forward(x, precision: precision)
         let y = x.withUnsafeBufferPointer { px in
             h.withUnsafeMutableBufferPointer { ph in
                 t.withUnsafeMutableBufferPointer { pt in
@@ -48,7 +49,8 @@ public struct Highway: ParameterContainer {
         return (y, Cache(x: x, h: h, t: t))
     }
 
-    public func backward(_ dy: Tensor, cache: Cache) -> Tensor {
+    /// With `precision` bf16 the four products (two weight gradients, two input gradients) take bf16 operands.
+    public func backward(_ dy: Tensor, cache: Cache, precision: Precision = .fp32) -> Tensor {
         // Every element of the three is written by the pass below: no zero fill.
         var dhPre = Tensor(uninitializedShape: dy.shape) { _ in }
         var dtPre = Tensor(uninitializedShape: dy.shape) { _ in }
@@ -75,7 +77,8 @@ public struct Highway: ParameterContainer {
                 }
             }
         }
-        let fromTransform = transform.backward(dhPre, input: cache.x), fromGate = gate.backward(dtPre, input: cache.x)
+        let fromTransform = transform.backward(dhPre, input: cache.x, precision: precision)
+        let fromGate = gate.backward(dtPre, input: cache.x, precision: precision)
         // dx + the two paths through the products, added in that order, split over threads.
         fromTransform.withUnsafeBufferPointer { pa in
             fromGate.withUnsafeBufferPointer { pb in

@@ -26,10 +26,24 @@ public struct Linear: ParameterContainer {
 
     // MARK: - Forward
 
-    public func forward(_ x: Tensor) -> Tensor {
+    /// With `precision` bf16, x and W are rounded to bf16 and the products summed in fp32 (W packed once per
+    /// change of its value, `Parameter.bf16Packed`); the bias is then added in fp32.
+    public func forward(_ x: Tensor, precision: Precision = .fp32) -> Tensor {
         let (n, i) = x.matrixShape
         precondition(i == inputSize, "Linear(\(weight.name)): input has \(i) features, expected \(inputSize)")
         let shape = Array(x.shape.dropLast()) + [outputSize]
+        if precision == .bf16 {
+            let packed = weight.bf16Packed(transposed: false)
+            return Tensor(uninitializedShape: shape) { py in
+                x.withUnsafeBufferPointer { px in
+                    func product(_ pb: UnsafePointer<Float>?) {
+                        BF16Matmul.gemm(m: n, px.baseAddress!, lda: inputSize, packed, py.baseAddress!, ldc: outputSize, bias: pb)
+                    }
+                    guard let bias else { return product(nil) }
+                    bias.value.withUnsafeBufferPointer { product($0.baseAddress!) }
+                }
+            }
+        }
         guard let bias else { return matmul(x, weight.value).reshaped(shape) }
         guard n > 0 else { return Tensor(zeros: shape) }
         // y = x·W with the bias added to every row as the product is written (one pass over y).
@@ -63,11 +77,17 @@ public struct Linear: ParameterContainer {
     // MARK: - Backward
 
     /// Accumulates dW += xᵀ·dy (left pending, see `Parameter.accumulateGradient`) and db += Σ_rows dy; returns
-    /// dx = dy·Wᵀ.
-    public func backward(_ dy: Tensor, input x: Tensor) -> Tensor {
-        weight.accumulateGradient(transposing: x, times: dy)
+    /// dx = dy·Wᵀ. With `precision` bf16 both products take bf16 operands and fp32 sums; db stays an fp32 sum.
+    public func backward(_ dy: Tensor, input x: Tensor, precision: Precision = .fp32) -> Tensor {
+        weight.accumulateGradient(transposing: x, times: dy, precision: precision)
         if let bias { addColumnSums(of: dy, into: &bias.grad) }
-        return matmul(dy, weight.value, transposeB: true).reshaped(x.shape)
+        guard precision == .bf16 else { return matmul(dy, weight.value, transposeB: true).reshaped(x.shape) }
+        let packed = weight.bf16Packed(transposed: true)
+        return Tensor(uninitializedShape: x.shape) { px in
+            dy.withUnsafeBufferPointer {
+                BF16Matmul.gemm(m: dy.matrixShape.rows, $0.baseAddress!, lda: outputSize, packed, px.baseAddress!, ldc: inputSize)
+            }
+        }
     }
 }
 

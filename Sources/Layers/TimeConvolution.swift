@@ -72,7 +72,10 @@ public struct TimeConvolution: ParameterContainer {
 
     /// Sequences are split over threads, and each thread runs every width on its sequences with its own scratch:
     /// one parallel region per call. Rows of a product do not depend on the others, so the split changes no bit.
-    public func forward(_ x: Tensor) -> (features: Tensor, cache: TimeConvolutionCache) {
+    /// With `precision` bf16 the windows and filters are rounded to bf16 and the products summed in fp32 (the
+    /// filters packed once per change of their values), the bias added after in fp32. The backward pass is sparse
+    /// (gathered rows, not a dense product) and stays fp32.
+    public func forward(_ x: Tensor, precision: Precision = .fp32) -> (features: Tensor, cache: TimeConvolutionCache) {
         precondition(x.rank == 3 && x.shape[2] == inputSize, "TimeConvolution: input \(x.shape) is not [B, T, \(inputSize)]")
         let (B, T, E) = (x.shape[0], x.shape[1], inputSize)
         precondition(widths.allSatisfy { $0.width <= T }, "TimeConvolution: a width exceeds the sequence length \(T)")
@@ -83,6 +86,8 @@ public struct TimeConvolution: ParameterContainer {
         let convFloats = widths.map { (T - $0.width + 1) * $0.filters }.max() ?? 0
         var features = Tensor(uninitializedShape: [B, total]) { _ in }  // every feature is written below
         var argmax = [Int32](repeating: 0, count: B * total)
+        // bf16: each width's Wᵀ [w·E, F], packed before the threads start.
+        let packed = precision == .bf16 ? filters.map { $0.weight.bf16Packed(transposed: true) } : nil
         x.withUnsafeBufferPointer { px in
             features.withUnsafeMutableBufferPointer { pf in
                 argmax.withUnsafeMutableBufferPointer { pa in
@@ -100,8 +105,12 @@ public struct TimeConvolution: ParameterContainer {
                                             for p in 0..<P { windows[i * P + p] = UnsafePointer(px + (b * T + p) * E) }
                                         }
                                         // conv [nb·P, F] = windows · Wᵀ + bias on every row
-                                        gemm(rows: windows, m: nb * P, n: F, k: w * E, transposeB: true, weights[k],
-                                             ldb: w * E, conv, ldc: F, bias: biases[k])
+                                        if let packed {
+                                            BF16Matmul.gemm(rows: windows, m: nb * P, packed[k], conv, ldc: F, bias: biases[k])
+                                        } else {
+                                            gemm(rows: windows, m: nb * P, n: F, k: w * E, transposeB: true, weights[k],
+                                                 ldb: w * E, conv, ldc: F, bias: biases[k])
+                                        }
                                         // Max over time (the first position attaining it), then ReLU on the maxima.
                                         for (i, b) in sequences.enumerated() {
                                             let out = pf + b * total + featureOffsets[k]

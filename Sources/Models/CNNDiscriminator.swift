@@ -37,6 +37,13 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
     /// all R views' logits (`DiscriminatorPass.viewLogits`), as RelGAN's do; probabilities and features are their
     /// means. 1: SeqGAN's discriminator. Costs R times the convolutions.
     public var representations = 1
+    /// The arithmetic of D's matrix products: fp32, or bf16 operands with fp32 sums (AVX512_BF16) for the
+    /// convolutions' forward products, the highway's products (forward, input and weight gradients) and the frozen
+    /// rollout scorer's tables and highway. Weights, gradients and Adam's moments stay fp32; the embedding, the
+    /// output layer, the convolutions' sparse backward and WGAN-GP's double backward stay fp32. bf16 on a CPU
+    /// without AVX512_BF16 is a config error. fp32 by default: on Emerald Rapids VDPBF16PS runs slower than the
+    /// fp32 kernel (docs/performance.md).
+    public var precision: Precision = .fp32
 
     public static let paperWidths: [ConvolutionWidth] = [
         (1, 100), (2, 200), (3, 200), (4, 200), (5, 200), (6, 100), (7, 100), (8, 100), (9, 100), (10, 100),
@@ -45,7 +52,7 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
 
     public init(vocabularySize: Int, sequenceLength: Int, embeddingSize: Int = 64,
                 widths: [ConvolutionWidth] = CNNDiscriminatorConfig.paperWidths, keepProbability: Float = 0.75,
-                l2: Float = 0.2, padToken: Int32 = 0, initStd: Float = 0.1) {
+                l2: Float = 0.2, padToken: Int32 = 0, initStd: Float = 0.1, precision: Precision = .fp32) {
         self.vocabularySize = vocabularySize
         self.sequenceLength = sequenceLength
         self.embeddingSize = embeddingSize
@@ -54,6 +61,7 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
         self.l2 = l2
         self.padToken = padToken
         self.initStd = initStd
+        self.precision = precision
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,6 +77,8 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
         initStd = try c.decodeIfPresent(Float.self, forKey: .initStd) ?? d.initStd
         // Configs stored before RelGAN's option existed have one representation.
         representations = try c.decodeIfPresent(Int.self, forKey: .representations) ?? d.representations
+        // Configs stored before the option existed ran in fp32.
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
     }
 
     /// The widths that fit the sequence length: a width w > T has no window at all and is dropped, with its
@@ -134,8 +144,8 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         let B = embedded.count / (T * E * R)
         // R representations: [B, T, R·E] → [B·R, T, E], each slice a sequence of its own.
         if R > 1 { embedded = Self.splitRepresentations(embedded, batch: B, length: T, size: E, count: R) }
-        let (features, convCache) = convolution.forward(embedded.reshaped([B * R, T, E]))
-        let (h, highwayCache) = highway.forward(features)
+        let (features, convCache) = convolution.forward(embedded.reshaped([B * R, T, E]), precision: config.precision)
+        let (h, highwayCache) = highway.forward(features, precision: config.precision)
         let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
         let cache = Cache(convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped)
         let logits = output.forward(dropped)
@@ -209,7 +219,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
             ? logitGradient : Self.spreadOverRepresentations(logitGradient, count: R)
         let dDropped = output.backward(dViews, input: cache.dropped)
         let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
-        var dFeatures = highway.backward(dH, cache: cache.highway)
+        var dFeatures = highway.backward(dH, cache: cache.highway, precision: config.precision)
         if let featureGradient { dFeatures.add(Self.spreadOverRepresentations(featureGradient, count: R), scaledBy: 1) }
         var dx = convolution.backward(dFeatures, cache: cache.convolution)
         if R > 1 {
@@ -298,9 +308,11 @@ public struct FrozenScorer {
     /// Per width: w blocks of [V, F], block k = embeddings · (filters' step k)ᵀ.
     private let tables: [Tensor]
 
+    /// In D's precision: with bf16 the tables' products and the highway's take bf16 operands and fp32 sums.
     init(_ discriminator: CNNDiscriminator) {
         self.discriminator = discriminator
         let (V, E) = (discriminator.config.vocabularySize, discriminator.config.embeddingSize)
+        let bf16 = discriminator.config.precision == .bf16
         let embeddings = discriminator.embedding.table.value
         tables = zip(discriminator.convolution.widths, discriminator.convolution.filters).map { spec, filters in
             let (w, F) = (spec.width, spec.filters)
@@ -309,8 +321,14 @@ public struct FrozenScorer {
                     filters.weight.value.withUnsafeBufferPointer { pw in
                         for k in 0..<w {
                             // [V, E] · ([F, w·E] restricted to columns kE ..< (k+1)E)ᵀ
-                            gemm(transposeB: true, m: V, n: F, k: E, pe.baseAddress!, lda: E,
-                                 pw.baseAddress! + k * E, ldb: w * E, beta: 0, out.baseAddress! + k * V * F, ldc: F)
+                            let (step, table) = (pw.baseAddress! + k * E, out.baseAddress! + k * V * F)
+                            if bf16 {
+                                let packed = BF16Matmul.PackedB(k: E, n: F, step, ld: w * E, transposed: true)
+                                BF16Matmul.gemm(m: V, pe.baseAddress!, lda: E, packed, table, ldc: F)
+                            } else {
+                                gemm(transposeB: true, m: V, n: F, k: E, pe.baseAddress!, lda: E, step, ldb: w * E,
+                                     beta: 0, table, ldc: F)
+                            }
                         }
                     }
                 }
@@ -408,7 +426,7 @@ public struct FrozenScorer {
                 }
             }
             var unused = SeededGenerator(seed: 0)  // dropout is off, so no randomness is drawn
-            let (h, _) = d.highway.forward(features)
+            let (h, _) = d.highway.forward(features, precision: d.config.precision)
             let (dropped, _) = d.dropout.forward(h, training: false, using: &unused)
             return softmax(d.output.forward(dropped))
         }
@@ -438,6 +456,7 @@ extension CNNDiscriminatorConfig: SequenceDiscriminatorConfig {
         try check.number("l2", l2, 0...1000)
         try check.number("initStd", initStd, 0...10)
         try check.int("representations", representations, 1...1024)
+        try check.supported("precision", precision)
         try check.int("sequenceLength", sequenceLength, 1...100_000)
         let longest = widths.map(\.width).min() ?? 0
         try check.require(vocabularySize == 0 || !effectiveWidths.isEmpty, "widths", "shortest width \(longest)",

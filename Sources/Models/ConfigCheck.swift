@@ -1,4 +1,5 @@
 import Foundation
+import NumericCore
 
 // Range checks for config fields: every field of every config has a range, checked before a run is recorded, and
 // a value outside it is one line naming the key, the value and the range. Configs call these from `validate()`.
@@ -9,6 +10,12 @@ public struct ConfigRangeError: Error, CustomStringConvertible, Equatable {
     public let allowed: String
 
     public var description: String { "config: \(key) = \(value) is out of range (allowed: \(allowed))" }
+}
+
+/// A valid value this machine cannot run.
+public struct ConfigUnsupportedError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public var description: String { message }
 }
 
 /// Checks the fields of one config section, naming them under `section` ("mle" → "mle.batchSize").
@@ -35,6 +42,13 @@ public struct ConfigCheck {
         guard value.isFinite, range.contains(value), !(open && value == range.lowerBound) else {
             let lower = open ? "above \(range.lowerBound)" : "from \(range.lowerBound)"
             throw ConfigRangeError(key: key(field), value: "\(value)", allowed: "\(lower) to \(range.upperBound)")
+        }
+    }
+
+    /// A precision this CPU can run (bf16 needs AVX512_BF16): otherwise one line naming the key and why.
+    public func supported(_ field: String, _ precision: Precision, on features: CPUFeatures = .current) throws {
+        if let reason = precision.unsupportedReason(on: features) {
+            throw ConfigUnsupportedError(message: "config: \(key(field)) = \(precision.rawValue): \(reason)")
         }
     }
 

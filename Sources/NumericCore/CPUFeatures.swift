@@ -49,55 +49,111 @@ public enum BF16Matmul {
         public let k: Int, n: Int
         let values: [UInt16]
 
+        /// B [k, n] (leading dimensions fold into k).
         public init(_ b: Tensor) {
-            precondition(b.shape.count == 2)
-            let (k, n) = (b.shape[0], b.shape[1])
+            let (k, n) = b.matrixShape
+            self.init(k: k, n: n, b.scalars, transposed: false)
+        }
+
+        /// B = wᵀ for w [n, k] (leading dimensions fold into n): a weight stored [out, in] used as x·wᵀ.
+        public init(transposing w: Tensor) {
+            let (n, k) = w.matrixShape
+            self.init(k: k, n: n, w.scalars, transposed: true)
+        }
+
+        /// B [k, n] from `source` as stored: B itself ([k, n], rows of `ld` floats), or with `transposed` the
+        /// matrix Bᵀ ([n, k], rows of `ld` floats).
+        public init(k: Int, n: Int, _ source: UnsafePointer<Float>, ld: Int, transposed: Bool) {
             var values = [UInt16](repeating: 0, count: Int(tg_bf16_packed_b_count(Int64(k), Int64(n))))
-            b.scalars.withUnsafeBufferPointer { src in
-                values.withUnsafeMutableBufferPointer { tg_bf16_pack_b(Int64(k), Int64(n), src.baseAddress, Int64(n), $0.baseAddress) }
+            values.withUnsafeMutableBufferPointer {
+                if transposed {
+                    tg_bf16_pack_b_transposed(Int64(k), Int64(n), source, Int64(ld), $0.baseAddress)
+                } else {
+                    tg_bf16_pack_b(Int64(k), Int64(n), source, Int64(ld), $0.baseAddress)
+                }
             }
             (self.k, self.n, self.values) = (k, n, values)
         }
+
+        /// Whether two packings share one buffer (the tests' check that a cached packing is reused).
+        func isSameStorage(as other: PackedB) -> Bool {
+            values.withUnsafeBufferPointer { a in other.values.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }
+        }
+
+        private init(k: Int, n: Int, _ scalars: [Float], transposed: Bool) {
+            let ld = transposed ? k : n
+            self = scalars.withUnsafeBufferPointer { PackedB(k: k, n: n, $0.baseAddress!, ld: ld, transposed: transposed) }
+        }
+    }
+
+    /// C [m, n] = op(A) · B, + C's values when `accumulate` (each element's chain goes on from its value), then +
+    /// `bias` on every row (one fp32 add). A is [m, k] (row stride `lda`) or, with `transposeA`, stored [k, m].
+    /// C's rows are split over threads in whole 12-row blocks when the product is large enough; each element is
+    /// one chain over k, so the split changes no bit. The caller has checked `Precision.bf16` is supported
+    /// (`Precision.unsupportedReason`); without AVX512_BF16 this stops the program.
+    public static func gemm(transposeA: Bool = false, m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: PackedB,
+                            _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
+                            bias: UnsafePointer<Float>? = nil) {
+        guard m > 0, b.n > 0 else { return }
+        let (n, k) = (b.n, b.k)
+        let rowsPerChunk = m * n * k >= parallelGemmThreshold ? max(12, (m + 2 * 12 - 1) / (2 * 12) * 12) : m
+        let chunks = (m + rowsPerChunk - 1) / rowsPerChunk
+        b.values.withUnsafeBufferPointer { bp in
+            let bBase = bp.baseAddress!
+            Parallel.forEachChunk(chunks) { range in
+                for chunk in range {
+                    let row = chunk * rowsPerChunk, rows = min(rowsPerChunk, m - row)
+                    let done = tg_sgemm_bf16_ex(transposeA ? 1 : 0, Int64(rows), Int64(n), Int64(k),
+                                                transposeA ? a + row : a + row * lda, Int64(lda), bBase,
+                                                c + row * ldc, Int64(ldc), accumulate ? 1 : 0)
+                    precondition(done != 0, Precision.bf16.unsupportedReason() ?? "bf16 product failed")
+                    if let bias { for i in row..<(row + rows) { Vector.axpy(1, bias, c + i * ldc, count: n) } }
+                }
+            }
+        }
+    }
+
+    /// C [m, n] = A · B + `bias` on every row, A's row i being the k floats at rows[i] (overlapping windows, read
+    /// where they lie). On one thread: callers split their own work.
+    public static func gemm(rows: UnsafePointer<UnsafePointer<Float>?>, m: Int, _ b: PackedB,
+                            _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
+        guard m > 0, b.n > 0 else { return }
+        b.values.withUnsafeBufferPointer { bp in
+            let done = tg_sgemm_bf16_rows(Int64(m), Int64(b.n), Int64(b.k), rows, bp.baseAddress!, c, Int64(ldc))
+            precondition(done != 0, Precision.bf16.unsupportedReason() ?? "bf16 product failed")
+        }
+        if let bias { for i in 0..<m { Vector.axpy(1, bias, c + i * ldc, count: b.n) } }
     }
 
     /// A [m, k] · B → [m, n], or nil without AVX512_BF16.
     public static func multiply(_ a: Tensor, _ b: PackedB) -> Tensor? {
         precondition(a.shape.count == 2 && a.shape[1] == b.k, "A is [m, \(b.k)]")
         guard isAvailable else { return nil }
-        let (m, n, k) = (a.shape[0], b.n, b.k)
-        var c = Tensor(zeros: [m, n])
-        // Few large row ranges (one per thread, in whole 12-row blocks): each call streams B once per K slice.
-        let rowsPerChunk = max(12, (m + 2 * 12 - 1) / (2 * 12) * 12)
-        let chunks = (m + rowsPerChunk - 1) / rowsPerChunk
-        a.scalars.withUnsafeBufferPointer { ap in
-            b.values.withUnsafeBufferPointer { bp in
-                c.scalars.withUnsafeMutableBufferPointer { cp in
-                    let (aBase, bBase, cBase) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
-                    Parallel.forEachChunk(chunks) { range in
-                        for chunk in range {
-                            let row = chunk * rowsPerChunk, rows = min(rowsPerChunk, m - row)
-                            _ = tg_sgemm_bf16_packed(Int64(rows), Int64(n), Int64(k), aBase + row * k, Int64(k), bBase,
-                                                     cBase + row * n, Int64(n))
-                        }
-                    }
-                }
-            }
+        let m = a.shape[0]
+        return Tensor(uninitializedShape: [m, b.n]) { c in
+            a.withUnsafeBufferPointer { gemm(m: m, $0.baseAddress!, lda: b.k, b, c.baseAddress!, ldc: b.n) }
         }
-        return c
     }
 
-    /// The scalar twin (`tg_sgemm_bf16_reference`): the same bits on any CPU.
-    public static func reference(_ a: Tensor, _ b: Tensor) -> Tensor {
-        let (m, k, n) = (a.shape[0], a.shape[1], b.shape[1])
-        var c = Tensor(zeros: [m, n])
+    /// The scalar twin (`tg_sgemm_bf16_reference_ex`) of op(A) · op(B), + `c`'s values when given (the chains go on
+    /// from them): the same bits as the kernel on any CPU.
+    public static func reference(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false,
+                                 accumulatingOnto c0: Tensor? = nil) -> Tensor {
+        let (ar, ac) = a.matrixShape, (br, bc) = b.matrixShape
+        let (m, k) = transposeA ? (ac, ar) : (ar, ac)
+        let n = transposeB ? br : bc
+        precondition((transposeB ? bc : br) == k, "BF16Matmul.reference: \(a.shape) × \(b.shape)")
+        var c = c0 ?? Tensor(zeros: [m, n])
+        precondition(c.count == m * n, "BF16Matmul.reference: C \(c.shape) is not \(m)×\(n)")
         a.scalars.withUnsafeBufferPointer { ap in
             b.scalars.withUnsafeBufferPointer { bp in
                 c.scalars.withUnsafeMutableBufferPointer {
-                    tg_sgemm_bf16_reference(Int64(m), Int64(n), Int64(k), ap.baseAddress, Int64(k), bp.baseAddress, Int64(n),
-                                            $0.baseAddress, Int64(n))
+                    tg_sgemm_bf16_reference_ex(transposeA ? 1 : 0, transposeB ? 1 : 0, Int64(m), Int64(n), Int64(k),
+                                               ap.baseAddress, Int64(ac), bp.baseAddress, Int64(bc), $0.baseAddress,
+                                               Int64(n), c0 == nil ? 0 : 1)
                 }
             }
         }
-        return c
+        return c.reshaped([m, n])
     }
 }

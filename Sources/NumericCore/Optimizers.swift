@@ -141,25 +141,20 @@ public final class Adam: Optimizer {
         product: PendingGradientProduct, rest: UnsafePointer<Float>?,
         update: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
-        let (N, R) = product.a.matrixShape
+        let R = product.a.matrixShape.columns
         let C = product.b.matrixShape.columns
         let blocks = (R + fusedRows - 1) / fusedRows
-        product.a.withUnsafeBufferPointer { pa in
-            product.b.withUnsafeBufferPointer { pb in
-                let (pa, pb) = (pa.baseAddress!, pb.baseAddress!)
-                Parallel.forEachChunk(blocks, grain: 4) { range in
-                    var gradient = [Float](repeating: 0, count: fusedRows * C)
-                    gradient.withUnsafeMutableBufferPointer { g in
-                        let g = g.baseAddress!
-                        for block in range {
-                            let r0 = block * fusedRows, rows = min(fusedRows, R - r0)
-                            // g = (aᵀ·b)[r0 ..< r0 + rows] (+ rest's rows), as the whole product would write them
-                            if let rest { g.update(from: rest + r0 * C, count: rows * C) }
-                            gemm(transposeA: true, m: rows, n: C, k: N, pa + r0, lda: R, pb, ldb: C,
-                                 beta: rest == nil ? 0 : 1, g, ldc: C)
-                            update(w + r0 * C, g, m + r0 * C, v + r0 * C, rows * C)
-                        }
-                    }
+        let packedB = product.packedB  // bf16: b packed once for all the blocks
+        Parallel.forEachChunk(blocks, grain: 4) { range in
+            var gradient = [Float](repeating: 0, count: fusedRows * C)
+            gradient.withUnsafeMutableBufferPointer { g in
+                let g = g.baseAddress!
+                for block in range {
+                    let r0 = block * fusedRows, rows = min(fusedRows, R - r0)
+                    // g = (aᵀ·b)[r0 ..< r0 + rows] (+ rest's rows), as the whole product would write them
+                    if let rest { g.update(from: rest + r0 * C, count: rows * C) }
+                    product.writeRows(r0, rows, packedB: packedB, into: g, accumulate: rest != nil)
+                    update(w + r0 * C, g, m + r0 * C, v + r0 * C, rows * C)
                 }
             }
         }

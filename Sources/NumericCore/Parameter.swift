@@ -9,7 +9,13 @@
 
 public final class Parameter {
     public let name: String
-    public var value: Tensor
+    /// Any change (assigned, or written in place) invalidates the bf16 packings of `bf16Packed`.
+    public var value: Tensor {
+        didSet { valueVersion &+= 1 }
+    }
+    private var valueVersion: UInt64 = 0
+    /// The bf16 packings of the value (key: transposed), with the version they were packed from.
+    private var bf16Packings: [Bool: (version: UInt64, packed: BF16Matmul.PackedB)] = [:]
 
     private var storage: Tensor
     private var storageIsZero = false
@@ -40,6 +46,16 @@ public final class Parameter {
 
     public var shape: [Int] { value.shape }
 
+    /// The value as the bf16 right operand of a product (`BF16Matmul`): x·W for a value W [k, n], or with
+    /// `transposed` x·Wᵀ for a value W [n, k] (leading dimensions fold). Packed once per change of the value — once
+    /// per optimizer step in training, once for all of a frozen scorer's calls — not once per product.
+    public func bf16Packed(transposed: Bool) -> BF16Matmul.PackedB {
+        if let cached = bf16Packings[transposed], cached.version == valueVersion { return cached.packed }
+        let packed = transposed ? BF16Matmul.PackedB(transposing: value) : BF16Matmul.PackedB(value)
+        bf16Packings[transposed] = (valueVersion, packed)
+        return packed
+    }
+
     public func zeroGrad() {
         storageIsZero = true
         pending = nil
@@ -47,11 +63,12 @@ public final class Parameter {
 
     /// grad += aᵀ·b for a [N, R] and b [N, C] with R·C = the gradient's size (leading dimensions fold into N): the
     /// weight gradient of a linear map. The product stays pending until the gradient is read or updated from.
-    public func accumulateGradient(transposing a: Tensor, times b: Tensor) {
+    /// With `precision` bf16 the product's operands are rounded to bf16 and summed in fp32 (`BF16Matmul`).
+    public func accumulateGradient(transposing a: Tensor, times b: Tensor, precision: Precision = .fp32) {
         precondition(a.matrixShape.rows == b.matrixShape.rows && a.matrixShape.columns * b.matrixShape.columns == value.count,
                      "accumulateGradient: \(a.shape)ᵀ · \(b.shape) is not the shape of \(name) \(value.shape)")
         if pending != nil { materializeGradient() }
-        pending = PendingGradientProduct(a: a, b: b)
+        pending = PendingGradientProduct(a: a, b: b, precision: precision)
     }
 
     /// `body` with the gradient's storage and whether it holds only noted zeros, for a pass that writes every element
@@ -77,7 +94,7 @@ public final class Parameter {
         if let product = pending {
             pending = nil
             // Onto noted zeros the product simply overwrites (beta 0): no zero fill, no read.
-            matmul(product.a, product.b, into: &storage, transposeA: true, accumulate: !storageIsZero)
+            product.write(into: &storage, accumulate: !storageIsZero)
             storageIsZero = false
         } else if storageIsZero {
             storage.fill(0)
@@ -86,10 +103,41 @@ public final class Parameter {
     }
 }
 
-/// A gradient term aᵀ·b not yet computed: a [N, R], b [N, C], giving [R, C].
+/// A gradient term aᵀ·b not yet computed: a [N, R], b [N, C], giving [R, C], in fp32 or with bf16 operands.
 public struct PendingGradientProduct {
     public let a: Tensor
     public let b: Tensor
+    public var precision: Precision = .fp32
+
+    /// Rows r0 ..< r0 + rows of aᵀ·b into `out` (rows of C floats), written or (`accumulate`) added. In bf16, `b` is
+    /// packed by the caller once for all its blocks (`packedB`). A block's rows are the bits the whole product gives.
+    public func writeRows(_ r0: Int, _ rows: Int, packedB: BF16Matmul.PackedB?, into out: UnsafeMutablePointer<Float>,
+                          accumulate: Bool) {
+        let (N, R) = a.matrixShape, C = b.matrixShape.columns
+        a.withUnsafeBufferPointer { pa in
+            if let packedB {
+                BF16Matmul.gemm(transposeA: true, m: rows, pa.baseAddress! + r0, lda: R, packedB, out, ldc: C,
+                                accumulate: accumulate)
+            } else {
+                b.withUnsafeBufferPointer { pb in
+                    gemm(transposeA: true, m: rows, n: C, k: N, pa.baseAddress! + r0, lda: R, pb.baseAddress!, ldb: C,
+                         beta: accumulate ? 1 : 0, out, ldc: C)
+                }
+            }
+        }
+    }
+
+    /// b packed for a bf16 product, nil in fp32.
+    public var packedB: BF16Matmul.PackedB? { precision == .bf16 ? BF16Matmul.PackedB(b) : nil }
+
+    /// The whole product into `c` [R, C], written or (`accumulate`) added.
+    func write(into c: inout Tensor, accumulate: Bool) {
+        guard precision == .bf16 else {
+            return matmul(a, b, into: &c, transposeA: true, accumulate: accumulate)
+        }
+        let packed = packedB
+        c.withUnsafeMutableBufferPointer { writeRows(0, a.matrixShape.columns, packedB: packed, into: $0.baseAddress!, accumulate: accumulate) }
+    }
 }
 
 /// Anything made of parameters (a layer or a model). Names are dotted paths, unique within the container,

@@ -62,12 +62,17 @@ struct Bench: ParsableCommand {
     @Option(help: "The benchmark data folder (holding coco/), for the bleu phase.")
     var data: String = "../shared/data"
 
+    @Option(help: ArgumentHelp("The discriminator's precision in the synthetic phases (dis, rollout, adv, gumbel, …): fp32, or bf16 operands with fp32 sums (needs AVX512_BF16).",
+                               valueName: "fp32|bf16"))
+    var precision: Precision = .fp32
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard (1...1024).contains(threads) else { throw ValidationError("--threads must be from 1 to 1024, not \(threads)") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        if let reason = precision.unsupportedReason() { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
     }
 
     func run() throws {
@@ -81,6 +86,8 @@ struct Bench: ParsableCommand {
             print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm "
                   + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
             // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
+            print("precision: discriminator products \(precision.rawValue)"
+                  + (precision == .bf16 ? " (bf16 operands, fp32 sums)" : ""))
             print("MKL: " + (GEMMBackend.detected == .mkl ? MKL.version ?? "?"
                              : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
             print("OpenBLAS: \(BLAS.configuration)")
@@ -91,7 +98,7 @@ struct Bench: ParsableCommand {
         if phases.contains(.bleu) { results += MetricsBenchmarks.run(runner, dataDirectory: data, quiet: quiet) }
         // The synthetic-setup phases share one oracle, its data and the models.
         let synthetic = phases.compactMap { PhaseBenchmarks.Phase(rawValue: $0.rawValue) }
-        if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner) }
+        if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner, precision: precision) }
         switch format {
         case .table: print(BenchmarkResult.table(results))
         case .json: for r in results { print(r.jsonLine) }
@@ -99,10 +106,10 @@ struct Bench: ParsableCommand {
             let rows = results.map { r -> [JSONValue] in
                 [.string(r.phase), .string(r.name), JSONValue(r.threads), JSONValue(r.times.count), .number(r.median),
                  .number(r.times.min()!), .number(r.times.max()!), JSONValue(r.flops), JSONValue(r.gflops),
-                 JSONValue(r.throughput), JSONValue(r.work?.unit), JSONValue(r.peakMemoryMiB)]
+                 JSONValue(r.throughput), JSONValue(r.work?.unit), JSONValue(r.peakMemoryMiB), JSONValue(r.precision)]
             }
             print(DataTable(columns: ["phase", "name", "threads", "repeats", "median_s", "min_s", "max_s", "flops",
-                                      "gflops", "throughput_per_s", "unit", "peak_rss_mib"], rows: rows).csv(),
+                                      "gflops", "throughput_per_s", "unit", "peak_rss_mib", "precision"], rows: rows).csv(),
                   terminator: "")
         }
     }

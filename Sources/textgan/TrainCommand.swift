@@ -7,6 +7,7 @@ import Training
 import Workbench
 
 extension Preset: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,6 +72,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The GAN loss of D (gan.loss; SeqGAN takes any but wgan and wgan-gp, its rewards staying D's P(real)): \(GANObjective.allCases.map(\.rawValue).joined(separator: ", ")).",
                                valueName: "loss"))
     var loss: GANObjective?
+
+    @Option(help: ArgumentHelp("The arithmetic of the discriminator's products (discriminator.precision): fp32, or bf16 operands with fp32 sums (needs AVX512_BF16; slower than fp32 on Emerald Rapids).",
+                               valueName: "fp32|bf16"))
+    var precision: Precision?
 
     @Option(name: .customLong("beta-max"), help: "The largest Gumbel-softmax inverse temperature of --algo gumbel (gumbel.maximumInverseTemperature).")
     var betaMax: Double?
@@ -149,7 +154,7 @@ struct TrainCommand: ParsableCommand {
         if let name { try RunLabel.checkName(name, flag: "--name") }
         for tag in tags { try RunLabel.checkTag(tag) }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, betaMax,
+            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, precision, betaMax,
                                      rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats,
                                      vocab, minCount]
             if overrides.contains(where: { $0 != nil }) || !assignments.isEmpty {
@@ -197,6 +202,12 @@ struct TrainCommand: ParsableCommand {
         }
         var config = try RunConfig.layered(corpus: corpus, algorithm: algo, generator: generator, preset: preset, file: file)
         try applyFlags(to: &config)
+        if let precision {
+            // As `--set discriminator.precision=…`, so an algorithm without a discriminator refuses it the same way.
+            let overlay = try ConfigAssignment.overlay([ConfigAssignment(path: "discriminator.precision", value: precision.rawValue,
+                                                                         flag: "--precision")])
+            config = try config.merging(overlay, source: "--precision")
+        }
         let assigned = try assignments.map { try ConfigAssignment(parsing: $0) }
         if !assigned.isEmpty { config = try config.merging(ConfigAssignment.overlay(assigned), source: "--set") }
         return config

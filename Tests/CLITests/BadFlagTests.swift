@@ -39,6 +39,7 @@ final class BadFlagTests: XCTestCase {
         "generator": Expectation(bad: ["gru", ""], names: ["--generator"]),
         "preset": Expectation(bad: ["fast", ""], names: ["--preset", "preset"]),
         "loss": Expectation(bad: ["wgan_gp", ""], names: ["--loss", "loss"], extra: ["--algo", "gumbel"]),
+        "precision": Expectation(bad: ["fp16", "BF16", ""], names: ["--precision"]),
         "config": Expectation(bad: ["/nonexistent/c.json", "/"], names: ["config file", "c.json", "/"]),
         "init-from": Expectation(bad: ["/nonexistent/x.safetensors", "99"], names: ["--init-from"]),
         "root": Expectation(bad: ["/nonexistent/root"], names: ["/nonexistent/root"]),

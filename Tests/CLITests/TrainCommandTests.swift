@@ -77,6 +77,18 @@ final class TrainCommandParsingTests: XCTestCase {
         }
     }
 
+    /// `--precision` sets the discriminator's precision (fp32 by default); an algorithm without a discriminator
+    /// refuses it, naming the key.
+    func testPrecisionSetsTheDiscriminatorsProducts() throws {
+        XCTAssertEqual(try TrainCommand.parse(["oracle"]).effectiveConfig(corpus: "oracle").cnn.precision, .fp32)
+        let bf16 = try TrainCommand.parse(["oracle", "--precision", "bf16"]).effectiveConfig(corpus: "oracle")
+        XCTAssertEqual(bf16.cnn.precision, .bf16)
+        XCTAssertThrowsError(try TrainCommand.parse(["tang", "--algo", "mle", "--precision", "bf16"]).effectiveConfig(corpus: "tang")) {
+            XCTAssertTrue("\($0)".contains("discriminator"), "\($0)")
+        }
+        XCTAssertThrowsError(try TrainCommand.parse(["--resume", "3", "--precision", "bf16"]))
+    }
+
     /// `--algo textgan` gets TextGAN's latent generator unless one is named, and the flags of its adversarial phase.
     func testTextGANGetsItsGeneratorAndItsFlags() throws {
         let config = try TrainCommand.parse(["tang", "--algo", "textgan", "--adversarial-steps", "7"]).effectiveConfig(corpus: "tang")

@@ -1,5 +1,5 @@
 import CKernels
-import NumericCore
+@testable import NumericCore
 import XCTest
 
 /// The bf16 product (bf16 operands, fp32 accumulation) against its scalar twin, bit for bit, and against fp32.
@@ -66,5 +66,147 @@ final class BF16MatmulTests: XCTestCase {
         if features.contains(.avx512bf16) { XCTAssertTrue(features.contains(.avx512f)) }
         if features.contains(.amxBF16) { XCTAssertTrue(features.contains(.amxTile)) }
         XCTAssertFalse(features.description.isEmpty)
+    }
+}
+
+/// The shapes training uses (#20): B packed from a transposed weight, Aᵀ as stored, accumulation onto C, rows read
+/// through pointers, a bias — each against the scalar twin bit for bit, on one thread and on two; and the
+/// parameter's packing cache.
+final class BF16TrainingShapesTests: XCTestCase {
+    private func bits(_ t: Tensor) -> [UInt32] { t.scalars.map(\.bitPattern) }
+
+    private func transposed(_ x: Tensor) -> Tensor {
+        let (r, c) = x.matrixShape
+        var out = Tensor(zeros: [c, r])
+        for i in 0..<r { for j in 0..<c { out[j, i] = x[i, j] } }
+        return out
+    }
+
+    /// The twin's transposed modes are its plain mode on the transposed matrices (and accumulating is a chain
+    /// continued from C): checked on any CPU.
+    func testTheTwinsTransposedModesAreThePlainTwinOfTheTransposes() {
+        var rng = SeededGenerator(seed: 21)
+        let (m, n, k) = (9, 14, 37)
+        let a = Tensor(randomNormal: [m, k], using: &rng), b = Tensor(randomNormal: [k, n], using: &rng)
+        let plain = BF16Matmul.reference(a, b)
+        XCTAssertEqual(bits(BF16Matmul.reference(transposed(a), b, transposeA: true)), bits(plain))
+        XCTAssertEqual(bits(BF16Matmul.reference(a, transposed(b), transposeB: true)), bits(plain))
+        // Onto zeros, accumulating is the plain product; onto C it adds C (to the rounding of one chain).
+        XCTAssertEqual(bits(BF16Matmul.reference(a, b, accumulatingOnto: Tensor(zeros: [m, n]))), bits(plain))
+        let c = Tensor(randomNormal: [m, n], using: &rng)
+        let onto = BF16Matmul.reference(a, b, accumulatingOnto: c)
+        for i in 0..<(m * n) { XCTAssertEqual(onto.scalars[i], plain.scalars[i] + c.scalars[i], accuracy: 1e-4) }
+    }
+
+    func testTheTrainingShapesEqualTheTwinOnOneAndTwoThreads() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 22)
+        // Tile edges, K slices (k > 512), and one product big enough to be split over threads.
+        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (16, 70, 64), (49, 17, 129), (30, 40, 1101), (64, 300, 300)] {
+            let a = Tensor(randomNormal: [m, k], using: &rng), w = Tensor(randomNormal: [n, k], using: &rng)
+            let at = transposed(a)
+            let c0 = Tensor(randomNormal: [m, n], using: &rng)
+            let bias = Tensor(randomNormal: [n], using: &rng)
+            var results: [[[UInt32]]] = []
+            for threads in [1, 2] {
+                Parallel.threads = threads
+                let packed = BF16Matmul.PackedB(transposing: w)  // B = wᵀ
+                var plain = Tensor(zeros: [m, n]), fromAT = c0, withBias = Tensor(zeros: [m, n])
+                a.withUnsafeBufferPointer { pa in
+                    plain.withUnsafeMutableBufferPointer {
+                        BF16Matmul.gemm(m: m, pa.baseAddress!, lda: k, packed, $0.baseAddress!, ldc: n)
+                    }
+                    bias.withUnsafeBufferPointer { pb in
+                        withBias.withUnsafeMutableBufferPointer {
+                            BF16Matmul.gemm(m: m, pa.baseAddress!, lda: k, packed, $0.baseAddress!, ldc: n, bias: pb.baseAddress!)
+                        }
+                    }
+                }
+                at.withUnsafeBufferPointer { pa in
+                    fromAT.withUnsafeMutableBufferPointer {
+                        BF16Matmul.gemm(transposeA: true, m: m, pa.baseAddress!, lda: m, packed, $0.baseAddress!, ldc: n,
+                                        accumulate: true)
+                    }
+                }
+                let twin = BF16Matmul.reference(a, w, transposeB: true)
+                XCTAssertEqual(bits(plain), bits(twin), "\(m)×\(n)×\(k), B = wᵀ")
+                XCTAssertEqual(bits(fromAT), bits(BF16Matmul.reference(at, w, transposeA: true, transposeB: true, accumulatingOnto: c0)),
+                               "\(m)×\(n)×\(k), Aᵀ onto C")
+                var twinBias = twin
+                for i in 0..<m { for j in 0..<n { twinBias[i, j] += bias[j] } }
+                XCTAssertEqual(bits(withBias), bits(twinBias), "\(m)×\(n)×\(k), + bias")
+                results.append([bits(plain), bits(fromAT), bits(withBias)])
+            }
+            XCTAssertEqual(results[0], results[1], "\(m)×\(n)×\(k): two threads give other bits")
+        }
+    }
+
+    /// A convolution's windows: rows that overlap in one buffer, read through pointers.
+    func testRowPointersEqualTheTwinOfTheUnfoldedWindows() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        var rng = SeededGenerator(seed: 23)
+        let (T, E, w, F) = (20, 16, 5, 37)
+        let x = Tensor(randomNormal: [T, E], using: &rng), filters = Tensor(randomNormal: [F, w * E], using: &rng)
+        let P = T - w + 1
+        var windows = Tensor(zeros: [P, w * E])
+        for p in 0..<P { for j in 0..<(w * E) { windows[p, j] = x.scalars[p * E + j] } }
+        var c = Tensor(zeros: [P, F])
+        x.withUnsafeBufferPointer { px in
+            let rows: [UnsafePointer<Float>?] = (0..<P).map { UnsafePointer(px.baseAddress! + $0 * E) }
+            rows.withUnsafeBufferPointer { r in
+                c.withUnsafeMutableBufferPointer {
+                    BF16Matmul.gemm(rows: r.baseAddress!, m: P, BF16Matmul.PackedB(transposing: filters), $0.baseAddress!, ldc: F)
+                }
+            }
+        }
+        XCTAssertEqual(bits(c), bits(BF16Matmul.reference(windows, filters, transposeB: true)))
+    }
+
+    /// The packing is kept while the value is unchanged and redone after any change (assigned or written in place).
+    func testAParametersPackingFollowsItsValue() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        var rng = SeededGenerator(seed: 24)
+        let p = Parameter("w", Tensor(randomNormal: [24, 40], using: &rng))
+        let x = Tensor(randomNormal: [5, 24], using: &rng)
+        func product(_ packed: BF16Matmul.PackedB) -> [UInt32] { bits(BF16Matmul.multiply(x, packed)!) }
+        let first = p.bf16Packed(transposed: false)
+        XCTAssertTrue(first.isSameStorage(as: p.bf16Packed(transposed: false)), "packed again without a change")
+        XCTAssertEqual(product(first), bits(BF16Matmul.reference(x, p.value)))
+        p.value.withUnsafeMutableBufferPointer { $0[3] += 1 }  // as Adam writes
+        let second = p.bf16Packed(transposed: false)
+        XCTAssertFalse(second.isSameStorage(as: first))
+        XCTAssertEqual(product(second), bits(BF16Matmul.reference(x, p.value)))
+        p.value = Tensor(randomNormal: [24, 40], using: &rng)  // as a checkpoint load or copyValues writes
+        XCTAssertEqual(product(p.bf16Packed(transposed: false)), bits(BF16Matmul.reference(x, p.value)))
+        // The transposed packing is cached on its own.
+        let y = Tensor(randomNormal: [5, 40], using: &rng)
+        XCTAssertEqual(bits(BF16Matmul.multiply(y, p.bf16Packed(transposed: true))!),
+                       bits(BF16Matmul.reference(y, p.value, transposeB: true)))
+    }
+
+    /// A bf16 weight gradient left pending: read whole, and fused into Adam's update block by block, it is the twin's
+    /// product, and the fused update is the unfused one bit for bit.
+    func testAPendingBF16GradientIsTheTwinsProductFusedOrNot() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        var rng = SeededGenerator(seed: 25)
+        let (N, R, C) = (64, 70, 90)  // R past several of Adam's 16-row blocks, with a partial one
+        let a = Tensor(randomNormal: [N, R], using: &rng), b = Tensor(randomNormal: [N, C], using: &rng)
+        let start = Tensor(randomNormal: [R, C], using: &rng), rest = Tensor(randomNormal: [R, C], using: &rng)
+        let read = Parameter("w", start)
+        read.grad = rest
+        read.accumulateGradient(transposing: a, times: b, precision: .bf16)
+        XCTAssertEqual(bits(read.grad), bits(BF16Matmul.reference(a, b, transposeA: true, accumulatingOnto: rest)))
+        var fp32 = rest
+        matmul(a, b, into: &fp32, transposeA: true, accumulate: true)
+        XCTAssertNotEqual(bits(read.grad), bits(fp32), "bf16 is not fp32")
+        let fused = Parameter("w", start), unfused = Parameter("w", start)
+        fused.grad = rest
+        fused.accumulateGradient(transposing: a, times: b, precision: .bf16)
+        unfused.grad = read.grad
+        Adam([fused]).update()
+        Adam([unfused]).update()
+        XCTAssertEqual(bits(fused.value), bits(unfused.value))
     }
 }

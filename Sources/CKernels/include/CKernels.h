@@ -153,6 +153,17 @@ int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_
 /// element of each k pair, then the even one; bf16 denormals read as zero, denormal sums flushed), so the same bits.
 void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b,
                              int64_t ldb, float *c, int64_t ldc);
+/// The shapes training needs. B packed from the transpose of bt [n × k] (a weight used as Wᵀ);
+/// C = op(A)·B with A or Aᵀ as stored (+ C's values when `accumulate`, each chain going on from them); C = A·B
+/// with A's row i at rows[i] (overlapping windows). Each returns 0, having done nothing, without AVX512_BF16.
+void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ldbt, uint16_t *out);
+int tg_sgemm_bf16_ex(int trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                     const uint16_t *packed_b, float *c, int64_t ldc, int accumulate);
+int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows, const uint16_t *packed_b, float *c,
+                       int64_t ldc);
+/// The scalar twin of all three: op(A)·op(B) (+ C when `accumulate`), the same bits.
+void tg_sgemm_bf16_reference_ex(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
+                                int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
 
 /// Makes C's stdout line-buffered (it is block-buffered into pipes and files).
 void tg_line_buffer_stdout(void);

@@ -40,6 +40,8 @@ public struct BenchmarkResult {
     /// Items processed per repetition, for a throughput figure (e.g. tokens).
     public let work: (count: Double, unit: String)?
     public let peakMemoryMiB: Double?
+    /// The discriminator's precision ("fp32", "bf16") in the phases that run one; nil elsewhere.
+    public var precision: String?
 
     public var median: Double {
         let s = times.sorted()
@@ -62,6 +64,7 @@ public struct BenchmarkResult {
             fields.append("\"\(work.unit)_per_s\": \(fmt(throughput))")
         }
         if let peakMemoryMiB { fields.append("\"peak_rss_mib\": \(fmt(peakMemoryMiB))") }
+        if let precision { fields.append("\"precision\": \"\(precision)\"") }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 

@@ -97,13 +97,16 @@ public enum PhaseBenchmarks {
         case textgan
     }
 
-    public static func run(_ phases: [Phase], _ runner: BenchmarkRunner) -> [BenchmarkResult] {
+    /// `precision`: the discriminator's (`CNNDiscriminatorConfig.precision`), in every phase that runs it.
+    public static func run(_ phases: [Phase], _ runner: BenchmarkRunner, precision: Precision = .fp32) -> [BenchmarkResult] {
         let oracle = Oracle.random(seed: 2017)
         let data = SequenceDataset(sequences: oracle.sampleCorpus(count: sequences, seed: 88), length: T)
         var rng = SeededGenerator(seed: 1)
         let config = LSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, maxLength: T)
         let generator = LSTMGenerator(config, using: &rng)
-        let discriminator = CNNDiscriminator(CNNDiscriminatorConfig(vocabularySize: V, sequenceLength: T), using: &rng)
+        var discriminatorConfig = CNNDiscriminatorConfig(vocabularySize: V, sequenceLength: T)
+        discriminatorConfig.precision = precision
+        let discriminator = CNNDiscriminator(discriminatorConfig, using: &rng)
         var transformerRNG = SeededGenerator(seed: 3)
         let transformer = TransformerGenerator(
             TransformerGeneratorConfig(vocabularySize: V, maxLength: T, layers: transformerLayers, heads: 4,
@@ -213,6 +216,8 @@ public enum PhaseBenchmarks {
                     _ = try? trainer.run(state: &state) { _ in .proceed }
                 })
             }
+            // The phases that run the discriminator say in which precision.
+            if ![.mle, .gen, .nll, .tmle, .tgen].contains(phase) { results[results.count - 1].precision = precision.rawValue }
         }
         return results
     }
