@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -57,10 +58,73 @@ int tg_cpu_brand(char *out, int64_t capacity) {
     return 1;
 }
 
+static double tg_monotonic_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/// Where the probes' sums go, so no loop is optimised away.
+static volatile float probe_sink;
+
+/// Seconds for `iterations` rounds of 12 independent chains: long enough chains that latency never limits, and the
+/// operands hidden from the optimiser so every instruction runs.
+__attribute__((target("avx512f"))) static double fma_seconds(int64_t iterations, float *sink) {
+    __m512 acc[12], x = _mm512_set1_ps(1e-3f), y = _mm512_set1_ps(1e-3f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_setzero_ps();
+    double start = tg_monotonic_seconds();
+    for (int64_t n = 0; n < iterations; n++) {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(x, y, acc[i]);
+    }
+    double seconds = tg_monotonic_seconds() - start;
+    for (int i = 1; i < 12; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    *sink += _mm512_reduce_add_ps(acc[0]);
+    return seconds;
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static double dpbf16_seconds(int64_t iterations, float *sink) {
+    __m512 acc[12];
+    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80), y = (__m512bh)_mm512_set1_epi32(0x3C003C00);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_setzero_ps();
+    double start = tg_monotonic_seconds();
+    for (int64_t n = 0; n < iterations; n++) {
+        __asm__ volatile("" : "+v"(x), "+v"(y));
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    }
+    double seconds = tg_monotonic_seconds() - start;
+    for (int i = 1; i < 12; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+    *sink += _mm512_reduce_add_ps(acc[0]);
+    return seconds;
+}
+
+int tg_multiply_add_rates(double *fp32, double *bf16) {
+    uint32_t features = tg_cpu_features();
+    *fp32 = *bf16 = 0;
+    if (!(features & TG_CPU_AVX512F)) return 0;
+    // The best of five short rounds: a round the scheduler interrupts reads slow, never fast.
+    enum { ROUNDS = 5, ITERATIONS = 20000 };
+    float sink = 0;
+    double best_fma = 1e30, best_bf16 = 1e30;
+    for (int r = 0; r < ROUNDS; r++) {
+        double t = fma_seconds(ITERATIONS, &sink);
+        if (t < best_fma) best_fma = t;
+        if (features & TG_CPU_AVX512_BF16) {
+            t = dpbf16_seconds(ITERATIONS, &sink);
+            if (t < best_bf16) best_bf16 = t;
+        }
+    }
+    probe_sink = sink;
+    if (best_fma > 0) *fp32 = 12.0 * 16 * ITERATIONS / best_fma;
+    if ((features & TG_CPU_AVX512_BF16) && best_bf16 > 0) *bf16 = 12.0 * 32 * ITERATIONS / best_bf16;
+    return 1;
+}
+
 #else
 
 uint32_t tg_cpu_features(void) { return 0; }
 int tg_cpu_brand(char *out, int64_t capacity) { (void)out; (void)capacity; return 0; }
+int tg_multiply_add_rates(double *fp32, double *bf16) { *fp32 = *bf16 = 0; return 0; }
 
 #endif
 

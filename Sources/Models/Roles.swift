@@ -136,6 +136,13 @@ public protocol SequenceGenerator: TeacherForcedObjective {
     /// every prefix shares once, here.
     func prefixCompletions(of sequences: [[Int32]]) -> any PrefixCompletions
 
+    /// `count` sequences sampled by the Gumbel-max trick (RelGAN's generator: at each position, fresh standard
+    /// Gumbels g, the token argmax(o + g)), with the perturbed logits z = o + g of every position: rows b·T + t of
+    /// [count·T, V], T the generator's length, rows past a sequence's end zero. Nil when the generator has no such
+    /// sampler (the default); sampling first and drawing the noise given the tokens has the same law
+    /// (`GumbelSoftmax.generate`).
+    func sampleGumbelMax(count: Int, using rng: inout SeededGenerator) -> (sequences: [[Int32]], perturbed: Tensor)?
+
     /// A new model of the same config holding the same values (a rollout policy starts as one).
     func copy() -> Self
 
@@ -242,6 +249,9 @@ extension TeacherForcedObjective {
 extension SequenceGenerator {
     public var contextLength: Int? { nil }
     public var drawsTrainingNoise: Bool { false }
+    public func sampleGumbelMax(count: Int, using rng: inout SeededGenerator) -> (sequences: [[Int32]], perturbed: Tensor)? {
+        nil
+    }
 
     public func sample(count: Int, options: SamplingOptions = SamplingOptions(), prefix: [Int32] = [],
                        batchSize: Int = 256, using rng: inout SeededGenerator) -> [[Int32]] {
@@ -430,4 +440,10 @@ public protocol SequenceDiscriminatorConfig: Codable, Sendable, Equatable {
     mutating func fit(to shape: SequenceShape)
     func validate(section: String) throws
     func makeDiscriminator(using rng: inout SeededGenerator) -> any SequenceDiscriminator
+    /// The arithmetic of its matrix products (fp32 unless the discriminator offers bf16).
+    var precision: Precision { get }
+}
+
+extension SequenceDiscriminatorConfig {
+    public var precision: Precision { .fp32 }
 }

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// What the CPU can do, as far as the kernels care, read once at run time (`tg_cpu_features`: cpuid, with the OS's
 /// register-state check), and its brand string: `textgan bench` prints both beside what it chose.
@@ -36,6 +37,35 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
         let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return text.trimmingCharacters(in: .whitespaces)
     }()
+}
+
+/// Multiply-adds per second on one core, fp32 (AVX-512 FMA) and bf16 (AVX512_BF16's VDPBF16PS), measured by
+/// `tg_multiply_add_rates` the first time they are asked for (about 2 ms). The instruction set says whether bf16
+/// products exist; this says whether they pay: VDPBF16PS does twice an FMA's multiply-adds, but on the Emerald Rapids
+/// Xeon these sessions run on it issues at under a quarter of the FMA's rate, so bf16 products there are slower.
+public struct MultiplyAddRates: Sendable, Equatable {
+    public let fp32: Double
+    /// Nil without AVX512_BF16.
+    public let bf16: Double?
+
+    public init(fp32: Double, bf16: Double?) { (self.fp32, self.bf16) = (fp32, bf16) }
+
+    /// bf16's rate over fp32's: above 1, bf16 products can beat fp32 ones; nil without AVX512_BF16.
+    public var bf16Speedup: Double? { bf16.map { $0 / fp32 } }
+
+    /// This machine's, or nil without AVX-512.
+    public static let measured: MultiplyAddRates? = {
+        var fp32 = 0.0, bf16 = 0.0
+        guard tg_multiply_add_rates(&fp32, &bf16) == 1, fp32 > 0 else { return nil }
+        return MultiplyAddRates(fp32: fp32, bf16: bf16 > 0 ? bf16 : nil)
+    }()
+
+    /// "fp32 FMA 84.1 G/s, bf16 VDPBF16PS 38.6 G/s (0.46× fp32)" (multiply-adds per second per core).
+    public var description: String {
+        let fp32Text = String(format: "fp32 FMA %.1f G/s", fp32 / 1e9)
+        guard let bf16, let speedup = bf16Speedup else { return fp32Text + ", bf16 none (no AVX512_BF16)" }
+        return fp32Text + String(format: ", bf16 VDPBF16PS %.1f G/s (%.2f× fp32)", bf16 / 1e9, speedup)
+    }
 }
 
 /// The mixed-precision product C = A·B with bf16 operands and fp32 accumulation (`tg_sgemm_bf16_packed`): B is

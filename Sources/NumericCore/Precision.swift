@@ -9,4 +9,12 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
         guard self == .bf16, !features.contains(.avx512bf16) else { return nil }
         return "bf16 needs AVX512_BF16, which this CPU lacks (\(features)); use fp32"
     }
+
+    /// A warning when this precision is slower than fp32 by the CPU's measured multiply-add rates (bf16 below fp32's
+    /// rate), or nil. The run still does what was asked: a user may want bf16's numerics on purpose.
+    public func slowdownWarning(rates: MultiplyAddRates? = .measured) -> String? {
+        guard self == .bf16, let rates, let speedup = rates.bf16Speedup, speedup < 1 else { return nil }
+        return "warning: bf16 products are slower than fp32 on this CPU (multiply-adds per core: \(rates.description), "
+            + "measured at start); fp32 is the faster choice here"
+    }
 }

@@ -85,6 +85,7 @@ struct Bench: ParsableCommand {
             print("CPU: \(CPUFeatures.brand ?? "unknown") — \(CPUFeatures.current)")
             print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm "
                   + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
+            print("multiply-adds per core: " + (MultiplyAddRates.measured?.description ?? "not measured (no AVX-512)"))
             // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
             print("precision: discriminator products \(precision.rawValue)"
                   + (precision == .bf16 ? " (bf16 operands, fp32 sums)" : ""))
@@ -92,6 +93,7 @@ struct Bench: ParsableCommand {
                              : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+            if let warning = precision.slowdownWarning() { print(warning) }
         }
         var results: [BenchmarkResult] = []
         if phases.contains(.core) { results += CoreBenchmarks.run(runner) }

@@ -73,7 +73,7 @@ struct TrainCommand: ParsableCommand {
                                valueName: "loss"))
     var loss: GANObjective?
 
-    @Option(help: ArgumentHelp("The arithmetic of the discriminator's products (discriminator.precision): fp32, or bf16 operands with fp32 sums (needs AVX512_BF16; slower than fp32 on Emerald Rapids).",
+    @Option(help: ArgumentHelp("The arithmetic of the discriminator's products (discriminator.precision): fp32, or bf16 operands with fp32 sums (needs AVX512_BF16; train warns when this CPU runs bf16 multiply-adds slower than fp32, as Emerald Rapids does).",
                                valueName: "fp32|bf16"))
     var precision: Precision?
 
@@ -315,6 +315,9 @@ struct TrainCommand: ParsableCommand {
             print("  the whole config: `textgan runs show \(id) --config`, or --print-config")
         }
 
+        if let warning = config.discriminator?.config.precision.slowdownWarning() {
+            FileHandle.standardError.write(Data((warning + "\n").utf8))
+        }
         let reporter = ConsoleReporter(render: data.render, selfBLEUAlarm: config.evaluation.selfBLEUAlarm)
         let started = Date()
         let (outcome, interruption): (TrainingOutcome, Int32?)

@@ -67,6 +67,36 @@ final class BF16MatmulTests: XCTestCase {
         if features.contains(.amxBF16) { XCTAssertTrue(features.contains(.amxTile)) }
         XCTAssertFalse(features.description.isEmpty)
     }
+
+    /// The measured rates exist exactly where the instructions do, and are in the range any core reaches: more
+    /// than 10⁹ and less than 10¹² multiply-adds per second (these machines: about 8·10¹⁰ fp32).
+    func testTheMeasuredRatesFollowTheFeatures() throws {
+        let features = CPUFeatures.current
+        guard features.contains(.avx512f) else {
+            XCTAssertNil(MultiplyAddRates.measured)
+            throw XCTSkip("no AVX-512: nothing to measure")
+        }
+        let rates = try XCTUnwrap(MultiplyAddRates.measured)
+        XCTAssertGreaterThan(rates.fp32, 1e9)
+        XCTAssertLessThan(rates.fp32, 1e12)
+        XCTAssertEqual(rates.bf16 != nil, features.contains(.avx512bf16))
+        if let bf16 = rates.bf16 {
+            XCTAssertGreaterThan(bf16, 1e9)
+            XCTAssertLessThan(bf16, 1e12)
+        }
+    }
+
+    /// bf16 is flagged exactly when its measured rate is below fp32's, and fp32 never is.
+    func testTheSlowdownWarningFollowsTheRates() throws {
+        let slow = MultiplyAddRates(fp32: 80e9, bf16: 36.8e9), fast = MultiplyAddRates(fp32: 80e9, bf16: 160e9)
+        let warning = try XCTUnwrap(Precision.bf16.slowdownWarning(rates: slow))
+        XCTAssertTrue(warning.contains("0.46× fp32"), warning)
+        XCTAssertTrue(warning.hasPrefix("warning: "))
+        XCTAssertNil(Precision.bf16.slowdownWarning(rates: fast))
+        XCTAssertNil(Precision.fp32.slowdownWarning(rates: slow))
+        XCTAssertNil(Precision.bf16.slowdownWarning(rates: MultiplyAddRates(fp32: 80e9, bf16: nil)))
+        XCTAssertNil(Precision.bf16.slowdownWarning(rates: nil))
+    }
 }
 
 /// The shapes training uses (#20): B packed from a transposed weight, Aᵀ as stored, accumulation onto C, rows read

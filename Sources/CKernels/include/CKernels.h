@@ -23,6 +23,9 @@ void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *ta
 double tg_sum_squares(const float *x, int64_t n);
 /// Σ (x_i − y_i)², each term and the sum in double (8 partial sums, then the tail): the same bits on any thread.
 double tg_squared_distance(const float *x, const float *y, int64_t n);
+/// The gradient of a softmax's input, scaled: out = scale·p ⊙ (d − ⟨d, p⟩) for p = softmax(scale·x) [n] and
+/// d = ∂L/∂p; ⟨d, p⟩ summed in double (eight running sums, then the tail, then the eight in order).
+void tg_softmax_input_gradient(const float *p, const float *d, int64_t n, float scale, float *out);
 /// y[i] *= a.
 void tg_scale(float *y, float a, int64_t n);
 /// One row of a softmax cross-entropy gradient, in place, added to a column sum: y[i] = a·y[i] (minus c where
@@ -118,6 +121,11 @@ void tg_set_parallel_depth(int depth);
 /// max over i ≠ y of o_i + g_i (−∞ when y < 0), for the caller's check that the emitted token stays the maximum.
 float tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse, const float *u, float *g);
 
+/// The Gumbel-max trick on one row of logits o [V]: z = o + g with g_i = −ln(−ln u_i) (the free noise of
+/// tg_gumbel_noise) written to z, and the index of z's first maximum returned (0 when every z_i is NaN): an exact
+/// sample of softmax(o). u: V uniforms in (0, 1).
+int64_t tg_gumbel_max(const float *o, int64_t V, const float *u, float *z);
+
 /// `count` open uniforms per stream from `lanes` ≤ 8 xoshiro256** streams (state: 4 words per stream, s0…s3 as
 /// SeededGenerator holds them; advanced in place) into out[l][0 ..< count]: the values SeededGenerator.next() gives,
 /// each as (2k + 1)·2⁻²⁴ with k its top 23 bits, computed for the streams side by side.
@@ -138,6 +146,11 @@ enum {
 uint32_t tg_cpu_features(void);
 /// The CPU's brand string (cpuid 0x80000002–4) into out (capacity ≥ 49); 0 when the CPU gives none.
 int tg_cpu_brand(char *out, int64_t capacity);
+/// Multiply-adds per second on the calling thread's core, measured by a short loop (about 2 ms) of independent
+/// 512-bit chains: fp32 FMA (16 per VFMADD231PS) into *fp32, and VDPBF16PS (32 per instruction) into *bf16 (0 without
+/// AVX512_BF16). Returns 0, having measured nothing, without AVX-512. Not every CPU that has VDPBF16PS runs it at
+/// twice the FMA's rate (Emerald Rapids under KVM: under half), so the bf16 kernels' worth is measured, not assumed.
+int tg_multiply_add_rates(double *fp32, double *bf16);
 
 /// bf16 by rounding to nearest, ties to even (NaN stays a quiet NaN), and back (exact).
 uint16_t tg_bf16_from_float(float x);
