@@ -214,6 +214,19 @@ TG_CLONES double tg_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
+TG_CLONES void tg_softmax_input_gradient(const float *p, const float *d, int64_t n, float scale, float *out) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        for (int l = 0; l < 8; l++) acc[l] += (double)d[i + l] * (double)p[i + l];
+    }
+    double dot = 0;
+    for (; i < n; i++) dot += (double)d[i] * (double)p[i];
+    for (int l = 0; l < 8; l++) dot += acc[l];
+    float inner = (float)dot;
+    for (i = 0; i < n; i++) out[i] = scale * p[i] * (d[i] - inner);
+}
+
 TG_CLONES void tg_scale(float *y, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
 }
@@ -500,6 +513,43 @@ TG_CLONES float tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse,
     for (int l = 0; l < 16; l++) best = acc[l] > best ? acc[l] : best;
     g[y] = M - o[y];
     return best;
+}
+
+TG_CLONES int64_t tg_gumbel_max(const float *o, int64_t V, const float *u, float *z) {
+    // 16 running maxima (lane l sees i ≡ l mod 16) with the first index attaining each; then the smallest index
+    // among the lanes' equal maxima, so the result is the first maximum of the row whatever the vector width.
+    float best[16];
+    int64_t at[16];
+    for (int l = 0; l < 16; l++) {
+        best[l] = -INFINITY;
+        at[l] = -1;
+    }
+    int64_t i = 0;
+    for (; i + 16 <= V; i += 16) {
+        for (int l = 0; l < 16; l++) {
+            int64_t j = i + l;
+            z[j] = o[j] - log_core(-log_core(u[j]));
+            int better = z[j] > best[l];
+            best[l] = better ? z[j] : best[l];
+            at[l] = better ? j : at[l];
+        }
+    }
+    float top = -INFINITY;
+    int64_t argmax = -1;
+    for (; i < V; i++) {
+        z[i] = o[i] - log_core(-log_core(u[i]));
+        if (z[i] > top) {
+            top = z[i];
+            argmax = i;
+        }
+    }
+    for (int l = 0; l < 16; l++) {
+        if (at[l] >= 0 && (best[l] > top || (best[l] == top && at[l] < argmax))) {
+            top = best[l];
+            argmax = at[l];
+        }
+    }
+    return argmax < 0 ? 0 : argmax;
 }
 
 // xoshiro256** (Blackman & Vigna) as SeededGenerator.next() computes it, on `lanes` ≤ 8 independent streams at once

@@ -179,6 +179,17 @@ public final class LSTMGenerator: SequenceGenerator {
         }
     }
 
+    /// RelGAN's sampling (`SequenceGenerator.sampleGumbelMax`): one batch of `count`, its stream forked from `rng`.
+    public func sampleGumbelMax(count: Int, using rng: inout SeededGenerator) -> (sequences: [[Int32]], perturbed: Tensor)? {
+        gumbelMaxBatch(count: count, length: config.maxLength, vocabularySize: config.vocabularySize, using: &rng) { perturbed, stream in
+            continueSampling(from: LSTMState.zeros(batch: count, hidden: config.hiddenSize),
+                             next: [Int32](repeating: config.startToken, count: count),
+                             sequences: [[Int32]](repeating: [], count: count),
+                             draw: .gumbelMax(perturbed: perturbed, length: config.maxLength), using: &stream,
+                             shouldStop: { false })
+        }
+    }
+
     private func sampleBatch(
         _ n: Int, options: SamplingOptions, prefix: [Int32], using rng: inout SeededGenerator, shouldStop: () -> Bool
     ) -> [[Int32]] {
@@ -202,21 +213,28 @@ public final class LSTMGenerator: SequenceGenerator {
         from state: LSTMState, next: [Int32], sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
         using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }
     ) -> [[Int32]] {
-        let n = sequences.count, V = config.vocabularySize
-        let maxLength = min(options.maxLength ?? config.maxLength, config.maxLength)
+        continueSampling(from: state, next: next, sequences: sequences, draw: .sampler(options), using: &rng,
+                         shouldStop: shouldStop)
+    }
+
+    /// `continueSampling` with each step's tokens drawn as `draw` says.
+    func continueSampling(
+        from state: LSTMState, next: [Int32], sequences: [[Int32]], draw: TokenDraw, using rng: inout SeededGenerator,
+        shouldStop: () -> Bool
+    ) -> [[Int32]] {
+        let n = sequences.count
+        let maxLength = min(draw.options.maxLength ?? config.maxLength, config.maxLength)
         precondition(next.count == n && state.h.shape == [n, config.hiddenSize], "continueSampling: sizes disagree")
         precondition(maxLength >= 1, "continueSampling: maxLength must be at least 1")
         var state = state, current = next, sequences = sequences
         var finished = sequences.map { $0.count >= maxLength || ($0.last != nil && $0.last == config.endToken) }
-        let randomized = TokenSampler(options: options, vocabularySize: V).usesRandomness
         while !finished.allSatisfy({ $0 }) && !shouldStop() {
             state = lstm.step(embedding.forward(current), state)
-            // The unfinished rows' uniforms come from `rng` in row order, as one sequential pass would draw them;
+            // The unfinished rows' randomness comes from `rng` in row order, as one sequential pass would draw it;
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
-            let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            let drawn = output.drawTokens(after: state.h, rows: rows, uniforms: uniforms, options: options,
-                                          sequences: sequences, endToken: config.endToken)
+            let drawn = output.draw(draw, after: state.h, rows: rows, sequences: sequences, endToken: config.endToken,
+                                    using: &rng)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)

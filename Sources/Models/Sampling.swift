@@ -224,6 +224,107 @@ extension Linear {
     }
 }
 
+/// How a sampling loop turns each step's hidden rows into tokens. Both generators' loops take one, so ordinary
+/// sampling and RelGAN's Gumbel-max step share the loop.
+enum TokenDraw {
+    /// The sampler of these options (`Linear.drawTokens`): one uniform per unfinished row and step when it is random.
+    case sampler(SamplingOptions)
+    /// RelGAN's generator step (`Linear.drawGumbelMax`): per unfinished row and step one seed, for V fresh standard
+    /// Gumbels g; the token is argmax(o + g), and z = o + g is written to row b·length + t of `perturbed` (V floats
+    /// per row), t being the position the token takes in sequence b.
+    case gumbelMax(perturbed: UnsafeMutablePointer<Float>, length: Int)
+
+    /// The sampler's options (the default ones for Gumbel-max, which has no temperature or filter).
+    var options: SamplingOptions {
+        if case .sampler(let options) = self { return options }
+        return SamplingOptions()
+    }
+}
+
+extension Linear {
+    /// One token for each of `rows` of `hidden`, drawn as `how` says, their randomness taken from `rng` in row order
+    /// (so the tokens do not depend on the thread count). `sequences` are the tokens so far: the history a
+    /// constrained sampler checks, and where a Gumbel-max row goes.
+    func draw(_ how: TokenDraw, after hidden: Tensor, rows: [Int], sequences: [[Int32]], endToken: Int32?,
+              using rng: inout SeededGenerator) -> [Int32] {
+        switch how {
+        case .sampler(let options):
+            let randomized = TokenSampler(options: options, vocabularySize: outputSize).usesRandomness
+            let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
+            return drawTokens(after: hidden, rows: rows, uniforms: uniforms, options: options, sequences: sequences,
+                              endToken: endToken)
+        case .gumbelMax(let perturbed, let length):
+            let seeds = rows.map { _ in rng.next() }
+            let destinations = rows.map { b in
+                precondition(sequences[b].count < length, "draw: position \(sequences[b].count) is past \(length)")
+                return perturbed + (b * length + sequences[b].count) * outputSize
+            }
+            return drawGumbelMax(after: hidden, rows: rows, seeds: seeds, into: destinations)
+        }
+    }
+
+    /// The Gumbel-max trick on this projection's logits: for each of `rows`, o = its logits, g = V standard Gumbels
+    /// −ln(−ln u) from the uniforms of `SeededGenerator(seed: seeds[i])`, z = o + g written to `destinations[i]`,
+    /// and the token argmax z (the first of equal maxima), an exact sample of softmax(o). Blocks of rows run on
+    /// several threads, each row from its own stream, so the thread count changes no bit.
+    func drawGumbelMax(after hidden: Tensor, rows: [Int], seeds: [UInt64],
+                       into destinations: [UnsafeMutablePointer<Float>]) -> [Int32] {
+        precondition(seeds.count == rows.count && destinations.count == rows.count, "drawGumbelMax: one seed and row each")
+        let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        let group = 8  // rows whose uniform streams run side by side (`SeededGenerator.openUniforms`)
+        var drawn = [Int32](repeating: 0, count: rows.count)
+        hidden.withUnsafeBufferPointer { ph in
+            drawn.withUnsafeMutableBufferPointer { pd in
+                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
+                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
+                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
+                    let uniforms = UnsafeMutablePointer<Float>.allocate(capacity: group * V)
+                    defer {
+                        x.deallocate()
+                        logits.deallocate()
+                        uniforms.deallocate()
+                    }
+                    for block in blocks {
+                        let range = (block * B)..<min(rows.count, (block + 1) * B)
+                        for (r, i) in range.enumerated() {
+                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
+                        }
+                        forward(rows: range.count, x, into: logits)
+                        for first in stride(from: range.lowerBound, to: range.upperBound, by: group) {
+                            let members = first..<min(first + group, range.upperBound)
+                            SeededGenerator.openUniforms(seeds: seeds[members], count: V,
+                                                         into: members.map { uniforms + ($0 - first) * V })
+                            for i in members {
+                                let (o, z) = (logits + (i - range.lowerBound) * V, destinations[i])
+                                pd[i] = Int32(Vector.gumbelMax(logits: o, count: V, uniforms: uniforms + (i - first) * V,
+                                                               into: z))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return drawn
+    }
+}
+
+/// The frame of a generator's `sampleGumbelMax`: `sample` fills z rows [count·length, V] (row b·length + t:
+/// sequence b's position t) from a stream forked from `rng`, and returns the sequences; the rows past each
+/// sequence's end are then zeroed, so every element is defined.
+func gumbelMaxBatch(count: Int, length: Int, vocabularySize V: Int, using rng: inout SeededGenerator,
+                    _ sample: (UnsafeMutablePointer<Float>, inout SeededGenerator) -> [[Int32]])
+    -> (sequences: [[Int32]], perturbed: Tensor) {
+    var stream = rng.fork()
+    var sequences: [[Int32]] = []
+    let perturbed = Tensor(uninitializedShape: [count * length, V]) { z in
+        sequences = sample(z.baseAddress!, &stream)
+        for (b, s) in sequences.enumerated() where s.count < length {
+            (z.baseAddress! + (b * length + s.count) * V).update(repeating: 0, count: (length - s.count) * V)
+        }
+    }
+    return (sequences, perturbed)
+}
+
 /// `count` sequences in batches of `batchSize`: every batch draws from its own stream forked from `rng` in batch
 /// order, and independent batches run side by side, one per thread (a lone batch spreads its own steps over the
 /// threads), so the tokens do not depend on the thread count. `shouldStop` is asked before every round of batches;

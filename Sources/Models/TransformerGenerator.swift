@@ -321,6 +321,18 @@ public final class TransformerGenerator: SequenceGenerator {
         }
     }
 
+    /// RelGAN's sampling (`SequenceGenerator.sampleGumbelMax`) with the key/value cache: one batch of `count`, its
+    /// stream forked from `rng`.
+    public func sampleGumbelMax(count: Int, using rng: inout SeededGenerator) -> (sequences: [[Int32]], perturbed: Tensor)? {
+        tieOutput()
+        return gumbelMaxBatch(count: count, length: config.maxLength, vocabularySize: config.vocabularySize,
+                              using: &rng) { perturbed, stream in
+            continueSequencesCached([[Int32]](repeating: [], count: count),
+                                    draw: .gumbelMax(perturbed: perturbed, length: config.maxLength), using: &stream,
+                                    shouldStop: { false })
+        }
+    }
+
     /// Extends every sequence until its end token or `maxLength` tokens (`options.maxLength` when smaller),
     /// re-running every unfinished sequence's whole prefix at each step: the straightforward twin of the cached path
     /// (`continueSequencesCached`), drawing the same uniforms in the same order.
@@ -445,6 +457,12 @@ public final class TransformerGenerator: SequenceGenerator {
     /// tokens of the unfinished rows (finished rows are fed their last token and ignored).
     func continueSequencesCached(_ sequences: [[Int32]], options: SamplingOptions = SamplingOptions(),
                                  using rng: inout SeededGenerator, shouldStop: () -> Bool = { false }) -> [[Int32]] {
+        continueSequencesCached(sequences, draw: .sampler(options), using: &rng, shouldStop: shouldStop)
+    }
+
+    /// `continueSequencesCached` with each step's tokens drawn as `draw` says.
+    func continueSequencesCached(_ sequences: [[Int32]], draw: TokenDraw, using rng: inout SeededGenerator,
+                                 shouldStop: () -> Bool) -> [[Int32]] {
         let n = sequences.count
         guard n > 0 else { return [] }
         var cache = KeyValueCache(layers: config.layers, rows: n, maxLength: config.maxLength, width: config.width)
@@ -454,24 +472,27 @@ public final class TransformerGenerator: SequenceGenerator {
             _ = stepHidden(inputs, cache: &cache)
             inputs = sequences.map { $0[t] }
         }
-        return decode(sequences, cache: &cache, inputs: inputs, options: options, using: &rng, shouldStop: shouldStop)
+        return decode(sequences, cache: &cache, inputs: inputs, draw: draw, using: &rng, shouldStop: shouldStop)
     }
 
     /// The decoding loop over a filled cache: feeds `inputs` (each row's last token) and draws, until every row has
     /// its end token or the length limit. The rows' uniforms are drawn in row order, one per unfinished row and step.
     func decode(_ sequences: [[Int32]], cache: inout KeyValueCache, inputs: [Int32], options: SamplingOptions,
                 using rng: inout SeededGenerator, shouldStop: () -> Bool) -> [[Int32]] {
-        let V = config.vocabularySize
-        let limit = min(options.maxLength ?? config.maxLength, config.maxLength)
+        decode(sequences, cache: &cache, inputs: inputs, draw: .sampler(options), using: &rng, shouldStop: shouldStop)
+    }
+
+    /// `decode` with each step's tokens drawn as `draw` says.
+    func decode(_ sequences: [[Int32]], cache: inout KeyValueCache, inputs: [Int32], draw: TokenDraw,
+                using rng: inout SeededGenerator, shouldStop: () -> Bool) -> [[Int32]] {
+        let limit = min(draw.options.maxLength ?? config.maxLength, config.maxLength)
         var (sequences, inputs) = (sequences, inputs)
         func finished(_ s: [Int32]) -> Bool { s.count >= limit || (s.last != nil && s.last == config.endToken) }
-        let randomized = TokenSampler(options: options, vocabularySize: V).usesRandomness
         while !shouldStop() {
             let rows = sequences.indices.filter { !finished(sequences[$0]) }
             guard !rows.isEmpty else { break }
-            let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
-            let drawn = output.drawTokens(after: stepHidden(inputs, cache: &cache), rows: rows, uniforms: uniforms,
-                                          options: options, sequences: sequences, endToken: config.endToken)
+            let drawn = output.draw(draw, after: stepHidden(inputs, cache: &cache), rows: rows, sequences: sequences,
+                                    endToken: config.endToken, using: &rng)
             for (i, b) in rows.enumerated() {
                 sequences[b].append(drawn[i])
                 inputs[b] = drawn[i]

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Row-wise softmax, log-softmax and the fused softmax–cross-entropy, all numerically stable
@@ -25,6 +26,13 @@ public enum Softmax {
             for j in 0..<columns { dot += dyr[j] * yr[j] }
             for j in 0..<columns { dxr[j] = yr[j] * (dyr[j] - dot) }
         }
+    }
+
+    /// One row's dx = s·y ⊙ (dy − ⟨dy, y⟩) for y = softmax(s·x) [columns] (`tg_softmax_input_gradient`: the inner
+    /// product summed in double, for rows of thousands of columns whose terms cancel).
+    public static func scaledBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, scale: Float,
+                                      into dx: UnsafeMutablePointer<Float>, columns: Int) {
+        tg_softmax_input_gradient(y, dy, Int64(columns), scale, dx)
     }
 
     /// log softmax of each row: x − max − log Σ exp(x − max). y must not alias x.

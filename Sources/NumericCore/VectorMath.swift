@@ -112,6 +112,14 @@ public enum Vector {
         tg_axpy(a, x, y, Int64(count))
     }
 
+    /// The Gumbel-max trick on one row of logits (`tg_gumbel_max`): z = logits + g, g_i = −ln(−ln u_i) from
+    /// `uniforms` [count] in (0, 1), written to `z`; returns the index of z's first maximum, an exact sample of
+    /// softmax(logits).
+    public static func gumbelMax(logits: UnsafePointer<Float>, count: Int, uniforms: UnsafePointer<Float>,
+                                 into z: UnsafeMutablePointer<Float>) -> Int {
+        Int(tg_gumbel_max(logits, Int64(count), uniforms, z))
+    }
+
     /// Gumbel noise g [count] for one row of logits: with `token` ≥ 0 drawn given argmax(logits + g) = token
     /// (top-down Gumbel; `logSumExp` is logsumexp(logits)), with `token` < 0 free standard Gumbels. `uniforms`:
     /// count + 1 values strictly inside (0, 1). Vectorised logarithms, accurate to ~1e-6: ample for noise.

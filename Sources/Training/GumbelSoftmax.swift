@@ -16,6 +16,9 @@ import NumericCore
 // With g held fixed, the rows r_t = softmax(β·(o_t + g_t)) are a differentiable function of o_t, and so of the
 // generator's parameters: d/do_t = β·softmax'(r_t), back through the teacher-forced pass (BPTT for the LSTM, the
 // causal pass for the Transformer) by `logitsBackward`.
+// D's steps need no gradient into the generator, only rows: there the generators sample RelGAN's way directly
+// (`sampleGumbelMax`: free noise at each step, the argmax emitted, z = o + g kept), which saves the teacher-forced pass,
+// the sampler's and the posterior's exponentials (`discriminatorRows`).
 
 /// A batch of generated sequences, relaxed: the emitted tokens, their noise, and the rows D reads.
 public struct GumbelSoftmaxBatch {
@@ -66,11 +69,8 @@ public enum GumbelSoftmax {
                     Parallel.forEachChunk(rows.count, grain: 8) { range in
                         for (r, position) in rows[range] {
                             // r = softmax(βz): dz = β·r ⊙ (dr − ⟨dr, r⟩); ∂z/∂o = 1 with g fixed.
-                            let (p, d, out) = (pr.baseAddress! + r * V, pd.baseAddress! + r * V, pl.baseAddress! + position * V)
-                            var dot: Double = 0
-                            for v in 0..<V { dot += Double(d[v]) * Double(p[v]) }
-                            let inner = Float(dot)
-                            for v in 0..<V { out[v] = beta * p[v] * (d[v] - inner) }
+                            Softmax.scaledBackward(pr.baseAddress! + r * V, pd.baseAddress! + r * V, scale: beta,
+                                                   into: pl.baseAddress! + position * V, columns: V)
                         }
                     }
                 }
@@ -84,32 +84,69 @@ public enum GumbelSoftmax {
         logits: Tensor, noise: Tensor, inverseTemperature beta: Float, batch: TokenBatch, sequences: [[Int32]],
         discriminator: any SequenceDiscriminator
     ) -> (rows: Tensor, softRows: [Int?]) {
-        let V = logits.matrixShape.1
+        logits.withUnsafeBufferPointer { po in
+            noise.withUnsafeBufferPointer { pg in
+                relax(positions: batch.length, vocabularySize: logits.matrixShape.1, inverseTemperature: beta,
+                      sequences: sequences, discriminator: discriminator) { position, out, V in
+                    let (o, g) = (po.baseAddress! + position * V, pg.baseAddress! + position * V)
+                    for v in 0..<V { out[v] = o[v] + g[v] }
+                }
+            }
+        }
+    }
+
+    /// D's rows softmax(β·z), z the perturbed logits of each position (`perturbed`: position b·T + t, T =
+    /// `positions` per sequence, writes z [V] into its buffer), laid out as D packs `sequences`: soft within each
+    /// sequence (up to D's length), the one-hot row of D's pad token after it.
+    static func relax(
+        positions T: Int, vocabularySize V: Int, inverseTemperature beta: Float, sequences: [[Int32]],
+        discriminator: any SequenceDiscriminator,
+        perturbed: (_ position: Int, _ into: UnsafeMutablePointer<Float>, _ V: Int) -> Void
+    ) -> (rows: Tensor, softRows: [Int?]) {
         let packed = discriminator.pack(sequences)
-        let (B, T) = (batch.batchSize, batch.length)
+        let B = sequences.count
         let length = B > 0 ? packed.count / B : 0
         var softRows = [Int?](repeating: nil, count: B * length)
         for b in 0..<B { for t in 0..<min(length, sequences[b].count, T) { softRows[b * length + t] = b * T + t } }
-        let rows = logits.withUnsafeBufferPointer { po in
-            noise.withUnsafeBufferPointer { pg in
-                Tensor(uninitializedShape: [B * length, V]) { pr in
-                    Parallel.forEachChunk(B * length, grain: 8) { range in
-                        for r in range {
-                            let out = pr.baseAddress! + r * V
-                            guard let position = softRows[r] else {
-                                out.update(repeating: 0, count: V)
-                                out[Int(packed[r])] = 1
-                                continue
-                            }
-                            let (o, g) = (po.baseAddress! + position * V, pg.baseAddress! + position * V)
-                            for v in 0..<V { out[v] = beta * (o[v] + g[v]) }
-                            Softmax.forward(out, out, rows: 1, columns: V)
-                        }
+        let rows = Tensor(uninitializedShape: [B * length, V]) { pr in
+            Parallel.forEachChunk(B * length, grain: 8) { range in
+                for r in range {
+                    let out = pr.baseAddress! + r * V
+                    guard let position = softRows[r] else {
+                        out.update(repeating: 0, count: V)
+                        out[Int(packed[r])] = 1
+                        continue
                     }
+                    perturbed(position, out, V)
+                    for v in 0..<V { out[v] = beta * out[v] }
+                    Softmax.forward(out, out, rows: 1, columns: V)
                 }
             }
         }
         return (rows, softRows)
+    }
+
+    /// D's rows of `count` fresh generated sequences for a discriminator step, where nothing flows back into the
+    /// generator: RelGAN's Gumbel-max sampling straight from the generator (`sampleGumbelMax`: one pass, no
+    /// teacher-forced logits, no posterior noise) when it has it, else `generate`'s sample-then-noise, which has
+    /// the same law.
+    public static func discriminatorRows(
+        _ generator: any SequenceGenerator, count: Int, inverseTemperature beta: Float,
+        discriminator: any SequenceDiscriminator, using rng: inout SeededGenerator
+    ) throws -> (sequences: [[Int32]], rows: Tensor) {
+        guard let (sequences, perturbed) = generator.sampleGumbelMax(count: count, using: &rng) else {
+            let relaxed = try generate(generator, count: count, inverseTemperature: beta, discriminator: discriminator,
+                                       using: &rng)
+            return (relaxed.sequences, relaxed.rows)
+        }
+        let (N, V) = perturbed.matrixShape
+        let rows = perturbed.withUnsafeBufferPointer { pz in
+            relax(positions: count > 0 ? N / count : 0, vocabularySize: V, inverseTemperature: beta,
+                  sequences: sequences, discriminator: discriminator) { position, out, V in
+                out.update(from: pz.baseAddress! + position * V, count: V)
+            }.rows
+        }
+        return (sequences, rows)
     }
 
     /// Gumbel noise g [N, V] for logits [N, V] conditioned on argmax(o + g) = each position's token (positions of

@@ -236,8 +236,8 @@ public final class GumbelTrainer {
     private func discriminatorStep(beta: Float, step: Int, robustness: inout RobustnessTally, rng: inout SeededGenerator) throws
         -> (loss: Double, penalty: GradientPenalty?) {
         discriminator.zeroGrad()
-        let relaxed = try GumbelSoftmax.generate(generator, count: config.batchSize, inverseTemperature: beta,
-                                                 discriminator: discriminator, using: &rng)
+        let relaxed = try GumbelSoftmax.discriminatorRows(generator, count: config.batchSize, inverseTemperature: beta,
+                                                          discriminator: discriminator, using: &rng)
         let real = realBatch(&rng)
         var realInput = DiscriminatorInput.tokens(discriminator.pack(real)), fakeInput = DiscriminatorInput.rows(relaxed.rows)
         if let adversarialExamples {

@@ -1,3 +1,4 @@
+import Foundation
 import NumericCore
 import TestSupport
 import XCTest
@@ -14,6 +15,40 @@ final class SoftmaxTests: XCTestCase {
         let ly = logSoftmax(x)
         XCTAssertEqual(ly[0, 0], -2.40760596, accuracy: 1e-4)  // Float spacing at 1000 is 6e-5
         XCTAssertEqual(ly[1, 1], 0, accuracy: 1e-7)
+    }
+
+    /// The scaled row gradient (the Gumbel-softmax relaxation's backward) against the same formula in Double on rows
+    /// of 5,003 columns (a tail past the eight lanes) at s = 10, and against central differences of ⟨d, softmax(s·x)⟩
+    /// on a short row. A wrong scale or a missing ⟨d, y⟩ term fails both.
+    func testTheScaledSoftmaxGradientMatchesDoubleAndCentralDifferences() {
+        let V = 5003, s: Float = 10
+        let x = Tensor(randomNormal: [V], std: 0.5, using: &rng), d = Tensor(randomNormal: [V], using: &rng)
+        var y = [Float](repeating: 0, count: V), dx = y
+        let scaled = x.scalars.map { s * $0 }
+        Softmax.forward(scaled, &y, rows: 1, columns: V)
+        Softmax.scaledBackward(y, d.scalars, scale: s, into: &dx, columns: V)
+        let inner = (0..<V).reduce(0.0) { $0 + Double(d.scalars[$1]) * Double(y[$1]) }
+        for v in 0..<V {
+            let expected = Double(s) * Double(y[v]) * (Double(d.scalars[v]) - inner)
+            XCTAssertEqual(Double(dx[v]), expected, accuracy: 1e-6 * max(1, abs(expected)))
+        }
+        // Central differences in Double of L(x) = Σ d_v · softmax(s·x)_v.
+        let n = 6
+        let xs = (0..<n).map { Double(x.scalars[$0]) }, ds = (0..<n).map { Double(d.scalars[$0]) }
+        func loss(_ x: [Double]) -> Double {
+            let z = x.map { Double(s) * $0 }, top = z.max()!
+            let e = z.map { Foundation.exp($0 - top) }, sum = e.reduce(0, +)
+            return (0..<n).reduce(0) { $0 + ds[$1] * e[$1] / sum }
+        }
+        var short = [Float](repeating: 0, count: n), shortGradient = short
+        Softmax.forward(xs.map { Float(s) * Float($0) }, &short, rows: 1, columns: n)
+        Softmax.scaledBackward(short, ds.map(Float.init), scale: s, into: &shortGradient, columns: n)
+        for i in 0..<n {
+            var up = xs, down = xs
+            up[i] += 1e-5
+            down[i] -= 1e-5
+            XCTAssertEqual(Double(shortGradient[i]), (loss(up) - loss(down)) / 2e-5, accuracy: 1e-4)
+        }
     }
 
     func testLogSoftmaxEqualsLogOfSoftmax() {

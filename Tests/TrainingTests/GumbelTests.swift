@@ -359,3 +359,104 @@ final class GumbelTests: XCTestCase {
         func frozenScorer() -> SequenceScorer { cnn.frozenScorer() }
     }
 }
+
+/// RelGAN's generator step as the generators sample it for D's steps (`sampleGumbelMax`): the tokens are the argmax
+/// of the perturbed logits, the perturbation is free standard Gumbel noise on the teacher-forced logits, the tokens
+/// have the generator's law, the thread count changes no bit, and D's rows are their relaxation.
+final class GumbelMaxSamplingTests: XCTestCase {
+    private func tinyGenerators(_ rng: inout SeededGenerator) -> [any SequenceGenerator] {
+        [
+            LSTMGenerator(LSTMGeneratorConfig(vocabularySize: 7, embeddingSize: 3, hiddenSize: 4, maxLength: 5,
+                                              startToken: 1, endToken: 2, initStd: 0.5), using: &rng),
+            TransformerGenerator(TransformerGeneratorConfig(vocabularySize: 7, maxLength: 5, startToken: 1, endToken: 2,
+                                                            layers: 1, heads: 2, width: 4, mlpExpansion: 2, initStd: 0.4),
+                                 using: &rng),
+        ]
+    }
+
+    func testTheSamplesAreTheArgmaxOfFreeGumbelNoiseOnTheTeacherForcedLogits() throws {
+        var rng = SeededGenerator(seed: 31)
+        for generator in tinyGenerators(&rng) {
+            let count = 3000, T = 5, V = 7
+            let (sequences, perturbed) = try XCTUnwrap(generator.sampleGumbelMax(count: count, using: &rng))
+            XCTAssertEqual(sequences.count, count)
+            XCTAssertEqual(perturbed.shape, [count * T, V])
+            let batch = TokenBatch(sequences: sequences, length: sequences.map(\.count).max()!)
+            let (logits, _) = try generator.logits(batch)
+            var noise: [Double] = []
+            var firstTokens = [Double](repeating: 0, count: V)
+            for (b, s) in sequences.enumerated() {
+                XCTAssertTrue((1...T).contains(s.count))
+                XCTAssertTrue(s.count == T || s.last == 2, "a sequence ends at the end token or the length")
+                firstTokens[Int(s[0])] += 1
+                for t in 0..<T {
+                    let z = (0..<V).map { perturbed[b * T + t, $0] }
+                    guard t < s.count else {
+                        XCTAssertEqual(z, [Float](repeating: 0, count: V), "rows past the end are zero")
+                        continue
+                    }
+                    XCTAssertEqual(z.indices.max { z[$0] < z[$1] }, Int(s[t]), "the token is the argmax of z")
+                    for v in 0..<V { noise.append(Double(z[v]) - Double(logits[b * batch.length + t, v])) }
+                }
+            }
+            // Standard Gumbel: mean Euler's γ, variance π²/6 (the tolerances are about 4 standard errors).
+            let mean = noise.reduce(0, +) / Double(noise.count)
+            let variance = noise.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(noise.count - 1)
+            XCTAssertEqual(mean, 0.5772, accuracy: 0.02, "\(generator.kind)")
+            XCTAssertEqual(variance, Double.pi * Double.pi / 6, accuracy: 0.08, "\(generator.kind)")
+            // The first token's law is softmax of the first position's logits (the same for every sequence).
+            let o = (0..<V).map { Double(logits[0, $0]) }
+            let lse = Foundation.log(o.reduce(0) { $0 + Foundation.exp($1) })
+            for v in 0..<V {
+                XCTAssertEqual(firstTokens[v] / Double(count), Foundation.exp(o[v] - lse), accuracy: 0.03,
+                               "\(generator.kind): P(first token = \(v))")
+            }
+        }
+    }
+
+    func testTheThreadCountChangesNoBit() throws {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 32)
+        for generator in tinyGenerators(&rng) {
+            var results: [([[Int32]], [UInt32])] = []
+            for threads in [1, 2] {
+                Parallel.threads = threads
+                var stream = SeededGenerator(seed: 9)
+                let (sequences, perturbed) = try XCTUnwrap(generator.sampleGumbelMax(count: 70, using: &stream))
+                results.append((sequences, perturbed.scalars.map(\.bitPattern)))
+            }
+            XCTAssertEqual(results[0].0, results[1].0)
+            XCTAssertEqual(results[0].1, results[1].1)
+        }
+    }
+
+    /// D's rows for a D step: softmax(β·z) at each emitted position up to D's length, one-hot pad rows after.
+    func testTheDiscriminatorsRowsAreTheRelaxationOfTheSample() throws {
+        var rng = SeededGenerator(seed: 33)
+        let d = CNNDiscriminator(CNNDiscriminatorConfig(vocabularySize: 7, sequenceLength: 6, embeddingSize: 4,
+                                                        widths: [ConvolutionWidth(width: 2, filters: 3)],
+                                                        keepProbability: 1, padToken: 0), using: &rng)
+        let beta: Float = 3
+        for generator in tinyGenerators(&rng) {
+            var a = SeededGenerator(seed: 4), b = SeededGenerator(seed: 4)
+            let (sequences, perturbed) = try XCTUnwrap(generator.sampleGumbelMax(count: 16, using: &a))
+            let (same, rows) = try GumbelSoftmax.discriminatorRows(generator, count: 16, inverseTemperature: beta,
+                                                                   discriminator: d, using: &b)
+            XCTAssertEqual(same, sequences)
+            XCTAssertEqual(rows.shape, [16 * 6, 7])
+            for (n, s) in sequences.enumerated() {
+                for t in 0..<6 {
+                    let row = (0..<7).map { Double(rows[n * 6 + t, $0]) }
+                    if t < s.count {
+                        let z = (0..<7).map { Double(beta) * Double(perturbed[n * 5 + t, $0]) }
+                        let top = z.max()!, sum = z.reduce(0) { $0 + Foundation.exp($1 - top) }
+                        for v in 0..<7 { XCTAssertEqual(row[v], Foundation.exp(z[v] - top) / sum, accuracy: 1e-6) }
+                    } else {
+                        XCTAssertEqual(row, (0..<7).map { $0 == 0 ? 1 : 0 }, "pad rows are D's pad token, one-hot")
+                    }
+                }
+            }
+        }
+    }
+}
