@@ -65,14 +65,15 @@ public struct Embedding: ParameterContainer {
     }
 
     /// table.grad += rowsᵀ·dy (left pending, see `Parameter.accumulateGradient`, or added from the non-zeros of
-    /// sparse rows); returns d/d(rows) = dy·tableᵀ, every element of it.
-    public func backward(_ dy: Tensor, rows: Tensor) -> Tensor {
+    /// sparse rows); returns d/d(rows) = dy·tableᵀ, every element of it, or nil without `inputGradient`.
+    @discardableResult
+    public func backward(_ dy: Tensor, rows: Tensor, inputGradient: Bool) -> Tensor? {
         precondition(dy.matrixShape == (rows.matrixShape.0, embeddingSize), "Embedding.backward(rows:): \(dy.shape) for \(rows.shape)")
         if let sparse = SparseRows(rows) {
             table.withGradientStorage { sparse.addTransposedProduct(dy, into: $0, overwrite: $1) }
         } else {
             table.accumulateGradient(transposing: rows, times: dy)
         }
-        return matmul(dy, table.value, transposeB: true)
+        return inputGradient ? matmul(dy, table.value, transposeB: true) : nil
     }
 }

@@ -209,9 +209,10 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     }
 
     /// The forward pass read in reverse: output layer, dropout, highway (plus `featureGradient`), convolutions,
-    /// embedding. Returns d/d(rows) for rows input.
+    /// embedding. Returns d/d(rows) for rows input when `inputGradient`.
     @discardableResult
-    public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
+    public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?,
+                         inputGradient: Bool) -> Tensor? {
         let cache = pass.cache as! Cache
         let (T, E, R) = (config.sequenceLength, config.embeddingSize, config.representations)
         // A gradient of the view logits [B·R, 2] goes in as it is; one of their mean [B, 2] is spread over the views.
@@ -225,24 +226,24 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         if R > 1 {
             dx = Self.splitRepresentations(dx, batch: dx.count / (T * E * R), length: T, size: E, count: R, reverse: true)
         }
-        return embeddingBackward(dx, input: pass.input)
+        return embeddingBackward(dx, input: pass.input, inputGradient: inputGradient)
     }
 
     /// The embedding's part of the backward pass: d/d(rows) of the input rows [B·T, R·E] reaches the table (and is
-    /// returned) as `input` was embedded.
-    func embeddingBackward(_ dx: Tensor, input: DiscriminatorInput) -> Tensor? {
+    /// returned when `inputGradient`) as `input` was embedded.
+    func embeddingBackward(_ dx: Tensor, input: DiscriminatorInput, inputGradient: Bool = true) -> Tensor? {
         let width = config.embeddingSize * config.representations
         switch input {
         case .tokens(let ids):
             embedding.backward(dx, ids: ids)
             return nil
         case .rows(let rows):
-            return embedding.backward(dx.reshaped([rows.matrixShape.0, width]), rows: rows)
+            return embedding.backward(dx.reshaped([rows.matrixShape.0, width]), rows: rows, inputGradient: inputGradient)
         case .embedded(let rows):
             return dx.reshaped(rows.shape)
         case .perturbed(let base, let delta):
             // rows = embed(base) + δ: the same gradient reaches the base's embedding and δ.
-            _ = embeddingBackward(dx, input: base)
+            _ = embeddingBackward(dx, input: base, inputGradient: false)
             return dx.reshaped(delta.shape)
         }
     }

@@ -381,9 +381,11 @@ public protocol SequenceDiscriminator: AnyObject, ParameterContainer {
     func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass
 
     /// Accumulates parameter gradients from d(loss)/d(logits) and, when given, d(loss)/d(features); returns
-    /// d(loss)/d(rows) [B·T, V] for `.rows` input, nil for token ids.
+    /// d(loss)/d(rows) [B·T, V] for `.rows` input when `inputGradient` (a generator step needs it; a discriminator
+    /// step does not, and for rows over a vocabulary it is a product as large as the embedding's), nil otherwise
+    /// and for token ids.
     @discardableResult
-    func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor?
+    func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?, inputGradient: Bool) -> Tensor?
 
     /// The discriminator's own penalty added to its loss (the CNN: L2 on its output layer), accumulating its
     /// gradient when `backward`. Call it before `backward`, as training does.
@@ -424,6 +426,12 @@ public struct GradientPenalty: Sendable, Equatable {
 
 extension SequenceDiscriminator {
     public var inputEmbedding: Tensor? { nil }
+
+    /// `backward` with the input's gradient.
+    @discardableResult
+    public func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
+        backward(pass, logitGradient: logitGradient, featureGradient: featureGradient, inputGradient: true)
+    }
     public func probabilityReal(_ sequences: [[Int32]]) -> [Float] { probabilityReal(sequences, batchSize: 256) }
 
     public func gradientPenalty(_ rows: Tensor, weight: Float, training: Bool, backward: Bool,

@@ -46,7 +46,7 @@ public func trainDiscriminator(
         let (value, gradient) = loss.discriminatorLoss(logits: pass.viewLogits, labels: pass.viewLabels(labels))
         try TrainingError.check([("discriminator loss", value)], phase: phase, step: step)
         let penalty = discriminator.regularization(backward: true)
-        discriminator.backward(pass, logitGradient: gradient, featureGradient: nil)
+        discriminator.backward(pass, logitGradient: gradient, featureGradient: nil, inputGradient: false)
         optimizer.update()
         lossSum += Double(value + penalty)
         batches += 1

@@ -266,8 +266,8 @@ public final class GumbelTrainer {
             }
         }
         let penalty = discriminator.regularization(backward: true)
-        _ = discriminator.backward(passes.real, logitGradient: dReal, featureGradient: nil)
-        _ = discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil)
+        discriminator.backward(passes.real, logitGradient: dReal, featureGradient: nil, inputGradient: false)
+        discriminator.backward(passes.fake, logitGradient: dFake, featureGradient: nil, inputGradient: false)
         var gradientPenalty: GradientPenalty?
         if objective.penalizesGradient {
             let interpolates = WassersteinPenalty.interpolates(

@@ -501,8 +501,9 @@ public final class TextGANTrainer {
         try TrainingError.check([("discriminator loss", Float(value))], phase: Phase.adversarial, step: step)
         var dFakeFeatures = scaled(dFakeDistance, -lfm)
         dFakeFeatures.add(dFakeRecon!, scaledBy: lrec)
-        discriminator.backward(realPass, logitGradient: dRealLogits, featureGradient: scaled(dRealDistance, -lfm))
-        discriminator.backward(fakePass, logitGradient: dFakeLogits, featureGradient: dFakeFeatures)
+        discriminator.backward(realPass, logitGradient: dRealLogits, featureGradient: scaled(dRealDistance, -lfm),
+                               inputGradient: false)
+        discriminator.backward(fakePass, logitGradient: dFakeLogits, featureGradient: dFakeFeatures, inputGradient: false)
         let norm = clipGradientNorm(discriminator.parameters + reconstruction.parameters, maxNorm: config.gradientClip)
         try TrainingError.check([("discriminator gradient norm", norm)], phase: Phase.adversarial, step: step)
         discriminatorOptimizer.update()

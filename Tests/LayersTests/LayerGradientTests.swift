@@ -43,7 +43,11 @@ final class LayerGradientTests: XCTestCase {
         let rows = Parameter("rows", softmax(random([5, 7], std: 2)))
         let w = random([5, 3])
         layer.zeroGrad()
-        let dRows = layer.backward(w, rows: rows.value)
+        XCTAssertNil(layer.backward(w, rows: rows.value, inputGradient: false), "a D step asks for no input gradient")
+        let tableOnly = layer.table.grad.scalars
+        layer.zeroGrad()
+        let dRows = layer.backward(w, rows: rows.value, inputGradient: true)!
+        XCTAssertEqual(layer.table.grad.scalars, tableOnly, "the table's gradient does not depend on the input's")
         XCTAssertEqual(dRows.shape, [5, 7])
         assertGradientsMatch([(rows, dRows), (layer.table, layer.table.grad)]) { weightedSum(layer.forward(rows: rows.value), w) }
         // One-hot rows give the lookup itself.
@@ -66,7 +70,7 @@ final class LayerGradientTests: XCTestCase {
         layer.zeroGrad()
         layer.table.grad.add(random([V, E]), scaledBy: 1)  // an earlier gradient: the rows' part is added to it
         let before = layer.table.grad
-        let dRows = layer.backward(w, rows: rows.value)
+        let dRows = layer.backward(w, rows: rows.value, inputGradient: true)!
         var tableGradient = layer.table.grad
         tableGradient.add(before, scaledBy: -1)
         assertGradientsMatch([(rows, dRows), (layer.table, tableGradient)]) { weightedSum(layer.forward(rows: rows.value), w) }

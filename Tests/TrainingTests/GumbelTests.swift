@@ -351,8 +351,8 @@ final class GumbelTests: XCTestCase {
         func forward(_ input: DiscriminatorInput, training: Bool, using rng: inout SeededGenerator) -> DiscriminatorPass {
             cnn.forward(input, training: training, using: &rng)
         }
-        func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?) -> Tensor? {
-            cnn.backward(pass, logitGradient: logitGradient, featureGradient: featureGradient)
+        func backward(_ pass: DiscriminatorPass, logitGradient: Tensor, featureGradient: Tensor?, inputGradient: Bool) -> Tensor? {
+            cnn.backward(pass, logitGradient: logitGradient, featureGradient: featureGradient, inputGradient: inputGradient)
         }
         func regularization(backward: Bool) -> Float { cnn.regularization(backward: backward) }
         func probabilityReal(_ sequences: [[Int32]], batchSize: Int) -> [Float] { cnn.probabilityReal(sequences, batchSize: batchSize) }
