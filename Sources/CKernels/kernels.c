@@ -231,6 +231,36 @@ TG_CLONES void tg_scale(float *y, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= a;
 }
 
+TG_CLONES void tg_attend_cached(const float *q, const float *k, const float *v, int64_t positions, int64_t heads,
+                                int64_t width, float *scores, float *out) {
+    int64_t D = width / heads;
+    float scale = 1.0f / sqrtf((float)D);
+    for (int64_t h = 0; h < heads; h++) {
+        const float *qh = q + h * D;
+        float top = -INFINITY;
+        for (int64_t j = 0; j < positions; j++) {
+            const float *kh = k + j * width + h * D;
+            float dot = 0;
+            for (int64_t d = 0; d < D; d++) dot += qh[d] * kh[d];
+            scores[j] = dot * scale;
+            top = scores[j] > top ? scores[j] : top;
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < positions; j++) {
+            scores[j] = expf(scores[j] - top);
+            sum += scores[j];
+        }
+        float inverse = 1.0f / sum;
+        float *oh = out + h * D;
+        for (int64_t d = 0; d < D; d++) oh[d] = 0;
+        for (int64_t j = 0; j < positions; j++) {
+            float p = scores[j] * inverse;
+            const float *vh = v + j * width + h * D;
+            for (int64_t d = 0; d < D; d++) oh[d] += p * vh[d];
+        }
+    }
+}
+
 TG_CLONES void tg_axpy(float a, const float *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }

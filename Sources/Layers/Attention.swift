@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import NumericCore
 
 // Causal multi-head self-attention, for the Transformer generator.
@@ -148,4 +149,15 @@ public struct CausalSelfAttention: ParameterContainer {
 func withOptionalBuffer<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
     guard let tensor else { return body(nil) }
     return tensor.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
+
+extension CausalSelfAttention {
+    /// One query row [width] attending, head by head, to `positions` cached key and value rows [positions, width]:
+    /// out[head] = softmax(q·Kᵀ/√D)·V (`tg_attend_cached`), the step of decoding with a key/value cache.
+    public static func attendCached(query: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                    positions: Int, heads: Int, width: Int, into out: UnsafeMutablePointer<Float>) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: max(positions, 1)) { scores in
+            tg_attend_cached(query, keys, values, Int64(positions), Int64(heads), Int64(width), scores.baseAddress!, out)
+        }
+    }
 }

@@ -434,23 +434,10 @@ public final class TransformerGenerator: SequenceGenerator {
     /// out[head] = softmax(q·Kᵀ/√D)·V. The flat fast path of the step; `continueSequencesByRerunning` is its twin.
     static func attendToCache(query q: UnsafePointer<Float>, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>,
                               positions: Int, heads: Int, width C: Int, into out: UnsafeMutablePointer<Float>) {
-        let D = C / heads
-        let scale = 1 / Float(D).squareRoot()
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: positions) { buffer in
-            let scores = buffer.baseAddress!
-            for head in 0..<heads {
-                let o = head * D
-                for j in 0..<positions {
-                    let key = k + j * C + o
-                    var dot: Float = 0
-                    for d in 0..<D { dot += q[o + d] * key[d] }
-                    scores[j] = dot * scale
-                }
-                Softmax.forward(scores, scores, rows: 1, columns: positions)
-                out.advanced(by: o).update(repeating: 0, count: D)
-                for j in 0..<positions { Vector.axpy(scores[j], v + j * C + o, out + o, count: D) }
-            }
-        }
+        // One C call per row (`CausalSelfAttention.attendCached`): per head and position a call to the vector kernels (a 16-wide
+        // dot, a softmax of ≤ 20 scores, a 16-wide axpy) cost more in calls than in arithmetic.
+        CausalSelfAttention.attendCached(query: q, keys: k, values: v, positions: positions, heads: heads, width: C,
+                                         into: out)
     }
 
     /// Extends sequences of one length with the key/value cache: the prefix is fed once, then each step feeds only the new

@@ -23,6 +23,11 @@ void tg_lstm_cell_forward(float *gates, const float *c_prev, float *c, float *ta
 double tg_sum_squares(const float *x, int64_t n);
 /// Σ (x_i − y_i)², each term and the sum in double (8 partial sums, then the tail): the same bits on any thread.
 double tg_squared_distance(const float *x, const float *y, int64_t n);
+/// One query row q [width] attending, head by head (heads of width/heads), to `positions` cached key and value rows
+/// k, v [positions, width]: out[head] = softmax(q_h·K_hᵀ/√D)·V_h, scores [positions] as scratch. The decoding
+/// step of the Transformer's key/value cache in one call (its twin re-runs the whole prefix).
+void tg_attend_cached(const float *q, const float *k, const float *v, int64_t positions, int64_t heads, int64_t width,
+                      float *scores, float *out);
 /// The gradient of a softmax's input, scaled: out = scale·p ⊙ (d − ⟨d, p⟩) for p = softmax(scale·x) [n] and
 /// d = ∂L/∂p; ⟨d, p⟩ summed in double (eight running sums, then the tail, then the eight in order).
 void tg_softmax_input_gradient(const float *p, const float *d, int64_t n, float scale, float *out);
