@@ -48,18 +48,33 @@ public enum Activation {
 
     @usableFromInline static let geluScale = Float((2 / Double.pi).squareRoot())
 
+    /// Elements per thread worth splitting for (each element is on its own, so a split changes no bit).
+    static let elementwiseGrain = 16_384
+
     public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-        // u = √(2/π)(x + 0.044715x³) into y, tanh in place (the vector kernel), then y = ½x(1 + tanh u).
-        for i in 0..<count {
-            let v = x[i]
-            y[i] = geluScale * (v + 0.044715 * v * v * v)
+        Parallel.forEachChunk(count, grain: elementwiseGrain) { range in
+            let (x, y, count) = (x + range.lowerBound, y + range.lowerBound, range.count)
+            // u = √(2/π)(x + 0.044715x³) into y, tanh in place (the vector kernel), then y = ½x(1 + tanh u).
+            for i in 0..<count {
+                let v = x[i]
+                y[i] = geluScale * (v + 0.044715 * v * v * v)
+            }
+            Vector.tanh(y, y, count: count)
+            for i in 0..<count { y[i] = 0.5 * x[i] * (1 + y[i]) }
         }
-        Vector.tanh(y, y, count: count)
-        for i in 0..<count { y[i] = 0.5 * x[i] * (1 + y[i]) }
     }
 
     /// GELU's derivative depends on x, so the backward takes the forward's input.
     public static func geluBackward(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        Parallel.forEachChunk(count, grain: elementwiseGrain) { range in
+            let r = range.lowerBound
+            geluBackwardChunk(x: x + r, dy: dy + r, dx: dx + r, count: range.count)
+        }
+    }
+
+    private static func geluBackwardChunk(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
     ) {
         // dx may alias dy: tanh u goes through a chunk-sized buffer.

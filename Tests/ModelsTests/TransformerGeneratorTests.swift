@@ -38,6 +38,28 @@ final class TransformerGeneratorTests: XCTestCase {
         }
     }
 
+    /// A batch large enough that the layer norms' rows and the GELU's elements are split over threads: the loss and
+    /// every gradient have the same bits on one, two and three threads.
+    func testTheTrainingPassHasTheSameBitsOnAnyThreadCount() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 23)
+        let config = TransformerGeneratorConfig(vocabularySize: 11, maxLength: 20, startToken: 1, endToken: 2, layers: 1,
+                                                heads: 2, width: 16, mlpExpansion: 4, initStd: 0.3)
+        let g = TransformerGenerator(config, using: &rng)
+        let sequences = (0..<40).map { _ in (0..<19).map { _ in Int32(3 + rng.nextInt(below: 8)) } }
+        let batch = TokenBatch(sequences: sequences, length: 20)
+        var results: [[UInt32]] = []
+        for threads in [1, 2, 3] {
+            Parallel.threads = threads
+            g.zeroGrad()
+            let loss = g.weightedNLL(batch, normalizer: nil, backward: true)
+            results.append([loss.bitPattern] + g.parameters.flatMap { $0.grad.scalars.map(\.bitPattern) })
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(results[0], results[2])
+    }
+
     /// With dropout on (embeddings, attention probabilities, both residual branches), a training pass's masks come
     /// from the batch's seed: the teacher-forced logits' gradient matches central differences under the same masks,
     /// the masks change the logits, and a pass without a seed (evaluation) drops nothing.
