@@ -10,6 +10,8 @@ public enum Parallel {
     /// Calls `body` on consecutive chunks covering 0..<count, concurrently when there are several threads and the
     /// work is large enough (`grain`: the fewest items worth a thread). Inside a chunk, further calls run inline on
     /// that chunk's thread, so work that is already split (e.g. independent sampling batches) is not split again.
+    /// The chunks run on the C pool's workers (`tg_pool_run`), or on libdispatch's while another thread's region
+    /// holds the pool; the chunks are the same either way.
     public static func forEachChunk(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         let chunks = tg_parallel_depth() > 0 ? 1 : min(threads, max(1, count / max(grain, 1)))
         if chunks <= 1 {
@@ -21,6 +23,16 @@ public enum Parallel {
         // so the thread count changes no bit there either.
         let control = tg_fp_control()
         withoutActuallyEscaping(body) { body in
+            // The pool's workers first (they wait for the next region by spinning briefly, not in the kernel);
+            // libdispatch when the pool is busy with another thread's region.
+            var region = Region(body: body, count: count, chunks: chunks)
+            let ran = withUnsafeMutablePointer(to: &region) { pointer in
+                tg_pool_run(Int64(chunks), { context, k in
+                    let region = context!.assumingMemoryBound(to: Region.self).pointee
+                    region.body((Int(k) * region.count / region.chunks)..<((Int(k) + 1) * region.count / region.chunks))
+                }, pointer, control)
+            }
+            if ran != 0 { return }
             let work = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
                 let (depth, previous) = (tg_parallel_depth(), tg_fp_control())
@@ -66,6 +78,13 @@ public enum Parallel {
 
     /// True inside a chunk of `forEachChunk` running on several threads.
     public static var isInsideParallelRegion: Bool { tg_parallel_depth() > 0 }
+}
+
+/// One region for the pool's C workers: the body and how its items split into chunks.
+private struct Region {
+    let body: (Range<Int>) -> Void
+    let count: Int
+    let chunks: Int
 }
 
 private struct UncheckedSendable<Value>: @unchecked Sendable {

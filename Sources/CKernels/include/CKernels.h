@@ -120,6 +120,15 @@ int64_t tg_nonzeros(const float *x, int64_t n, int64_t scale, int64_t limit, int
 int tg_parallel_depth(void);
 void tg_set_parallel_depth(int depth);
 
+/// A chunk of a parallel region: chunk k of the work `context` describes.
+typedef void (*tg_chunk_function)(void *context, int64_t chunk);
+/// Runs function(context, k) for k = 0 … chunks − 1: chunk 0 on the calling thread, the others on the pool's
+/// workers (pool.c; started on first use, one per chunk, kept for the process's life), each computing in the
+/// floating-point control word `control` (the caller's, so flush-to-zero carries over) and at parallel depth 1.
+/// Returns when every chunk has finished. Returns 0, having run nothing, when another thread's region is running
+/// or the workers cannot be started: the caller runs the region another way.
+int tg_pool_run(int64_t chunks, tg_chunk_function function, void *context, unsigned control);
+
 /// Gumbel noise g [V] for one row of logits o: with y ≥ 0, drawn given argmax(o + g) = y (top-down: the maximum is
 /// lse + Gumbel, lse = logsumexp(o), the others Gumbels truncated below it); with y < 0, free standard Gumbels.
 /// u: V + 1 uniforms in (0, 1) (the last one for the maximum). Accuracy ~1e-6 relative, ample for noise. Returns
