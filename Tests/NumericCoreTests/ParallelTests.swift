@@ -74,4 +74,38 @@ final class ParallelTests: XCTestCase {
             for k in 0..<8 { XCTAssertEqual(Array(products[(2 * k)...(2 * k + 1)]), expected, "chunk \(k), flushing \(flushing)") }
         }
     }
+
+    /// Regions asked for from several threads at once: one holds the pool, the others run on libdispatch, and every
+    /// item of every region is visited exactly once, on as many chunks as asked, with nested regions inline.
+    func testRegionsFromSeveralThreadsAtOnceEachCoverTheirItemsOnce() {
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        Parallel.threads = 3
+        let callers = 4, regions = 300, count = 97
+        let visits = UnsafeMutablePointer<Int32>.allocate(capacity: callers * regions * count)
+        visits.initialize(repeating: 0, count: callers * regions * count)
+        defer { visits.deallocate() }
+        let base = UncheckedPointer(visits)
+        DispatchQueue.concurrentPerform(iterations: callers) { caller in
+            for region in 0..<regions {
+                let row = base.pointer + (caller * regions + region) * count
+                Parallel.forEachChunk(count) { range in
+                    XCTAssertTrue(Parallel.isInsideParallelRegion || range.count == count)
+                    // A nested region runs inline, on this chunk's thread.
+                    Parallel.forEachChunk(range.count) { inner in
+                        for i in inner { row[range.lowerBound + i] += 1 }
+                    }
+                }
+            }
+        }
+        for i in 0..<(callers * regions * count) where visits[i] != 1 {
+            XCTFail("item \(i % count) of region \(i / count) visited \(visits[i]) times")
+            break
+        }
+    }
+}
+
+private struct UncheckedPointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Int32>
+    init(_ pointer: UnsafeMutablePointer<Int32>) { self.pointer = pointer }
 }
