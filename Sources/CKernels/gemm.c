@@ -17,7 +17,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-enum { MR = 8, NR = 48, KC = 192, MC = 144, NC = 4080, DIRECT_B_ROWS = 256, DIRECT_PREFETCH_ROWS = 16 };
+enum { MR = 8, NR = 48, KC = 192, MC = 144, NC = 4080, DIRECT_B_ROWS = 256 };
 
 #define AVX512 __attribute__((target("avx512f")))
 // The micro-kernels stay out of line: inlined into the panel loop, they made the whole product a few percent slower.
@@ -151,7 +151,7 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
 /// The tile's lines of C are prefetched for writing before the k loop, and the rows are written by a loop of constant
 /// bound so the accumulators stay in registers (with a loop bound of `rows`, clang kept them on the stack); on the
 /// Emerald Rapids Xeon the two together made short-k products (k = 32–64) 1.2–1.9× faster.
-#define MICRO_KERNEL(NAME, NV, PREFETCH_B, A_ELEMENT, ...)                                                          \
+#define MICRO_KERNEL(NAME, NV, A_ELEMENT, ...)                                                                      \
     AVX512 NOINLINE static void NAME##_##NV(int64_t kc, __VA_ARGS__, const float *b, int64_t bs, float *c,          \
                                             int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta,       \
                                             const float *bias) {                                                    \
@@ -163,8 +163,6 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
         for (int64_t p = 0; p < kc; p++) {                                                                          \
             __m512 bv[NV];                                                                                          \
             for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);                                      \
-            if (PREFETCH_B)                                                                                         \
-                for (int v = 0; v < NV; v++) __builtin_prefetch(b + DIRECT_PREFETCH_ROWS * bs + 16 * v, 0, 3);     \
             for (int r = 0; r < MR; r++) {                                                                          \
                 __m512 x = _mm512_set1_ps(A_ELEMENT(r, p));                                                         \
                 for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);                    \
@@ -188,31 +186,20 @@ AVX512 static void pack_b(const float *b, int64_t ldb, int trans, int64_t p0, in
     }
 #define STRIDED(r, p) a[(r) * rs + (p) * ps]
 #define LISTED(r, p) a[r][p]
-MICRO_KERNEL(micro_kernel, 1, 0, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(micro_kernel, 2, 0, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(micro_kernel, 3, 0, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(direct_kernel, 1, 1, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(direct_kernel, 2, 1, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(direct_kernel, 3, 1, STRIDED, const float *a, int64_t rs, int64_t ps)
-MICRO_KERNEL(rows_kernel, 1, 0, LISTED, const float *const *a)
-MICRO_KERNEL(rows_kernel, 2, 0, LISTED, const float *const *a)
-MICRO_KERNEL(rows_kernel, 3, 0, LISTED, const float *const *a)
+MICRO_KERNEL(micro_kernel, 1, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(micro_kernel, 2, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(micro_kernel, 3, STRIDED, const float *a, int64_t rs, int64_t ps)
+MICRO_KERNEL(rows_kernel, 1, LISTED, const float *const *a)
+MICRO_KERNEL(rows_kernel, 2, LISTED, const float *const *a)
+MICRO_KERNEL(rows_kernel, 3, LISTED, const float *const *a)
 #undef STRIDED
 #undef LISTED
 #undef MICRO_KERNEL
 
 /// One MR×cols tile of C from an A panel (rows at a + r·rs + p·ps) and a B panel (rows bs apart), by the narrowest
-/// kernel that covers its columns. A B read where it lies (bs ≠ NR) has its rows a row of the matrix apart, often a
-/// page or more, where the hardware prefetchers do not follow: its kernels ask for the row DIRECT_PREFETCH_ROWS ahead
-/// at every step (prefetches only: the sums are the same).
+/// kernel that covers its columns.
 AVX512 static inline void tile(int64_t kc, const float *a, int64_t rs, int64_t ps, const float *b, int64_t bs, float *c,
                                int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta, const float *bias) {
-    if (bs != NR) {
-        if (cols > 32) direct_kernel_3(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
-        else if (cols > 16) direct_kernel_2(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
-        else direct_kernel_1(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
-        return;
-    }
     if (cols > 32) micro_kernel_3(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
     else if (cols > 16) micro_kernel_2(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
     else micro_kernel_1(kc, a, rs, ps, b, bs, c, ldc, rows, cols, alpha, beta, bias);
