@@ -193,34 +193,45 @@ extension Linear {
     func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions,
                     sequences: [[Int32]] = [], endToken: Int32? = nil) -> [Int32] {
         precondition(!options.constrainsHistory || sequences.count > (rows.max() ?? -1), "drawTokens: constraints need the sequences")
-        let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        let V = outputSize
         var drawn = [Int32](repeating: 0, count: rows.count)
-        hidden.withUnsafeBufferPointer { ph in
-            drawn.withUnsafeMutableBufferPointer { pd in
-                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
-                    var sampler = TokenSampler(options: options, vocabularySize: V)
-                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
-                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
-                    defer {
-                        x.deallocate()
-                        logits.deallocate()
-                    }
-                    for block in blocks {
-                        let range = (block * B)..<min(rows.count, (block + 1) * B)
-                        for (r, i) in range.enumerated() {
-                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
-                        }
-                        forward(rows: range.count, x, into: logits)
-                        for (r, i) in range.enumerated() {
-                            pd[i] = options.constrainsHistory
-                                ? sampler.draw(logits + r * V, uniform: uniforms[i], history: sequences[rows[i]], endToken: endToken)
-                                : sampler.draw(logits + r * V, uniform: uniforms[i])
-                        }
-                    }
+        drawn.withUnsafeMutableBufferPointer { pd in
+            forEachLogitBlock(after: hidden, rows: rows) { range, logits in
+                var sampler = TokenSampler(options: options, vocabularySize: V)
+                for (r, i) in range.enumerated() {
+                    pd[i] = options.constrainsHistory
+                        ? sampler.draw(logits + r * V, uniform: uniforms[i], history: sequences[rows[i]], endToken: endToken)
+                        : sampler.draw(logits + r * V, uniform: uniforms[i])
                 }
             }
         }
         return drawn
+    }
+
+    /// The logits of `rows` (indices into the rows of `hidden` [n, inputSize]), a block of `TokenSampler.blockRows`
+    /// rows at a time, blocks spread over threads: `body` gets the block's indices into `rows` and its logits
+    /// [count, outputSize] while they are in cache. Rows not listed cost nothing.
+    private func forEachLogitBlock(after hidden: Tensor, rows: [Int],
+                                   _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        hidden.withUnsafeBufferPointer { ph in
+            Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
+                let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
+                let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
+                defer {
+                    x.deallocate()
+                    logits.deallocate()
+                }
+                for block in blocks {
+                    let range = (block * B)..<min(rows.count, (block + 1) * B)
+                    for (r, i) in range.enumerated() {
+                        (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
+                    }
+                    forward(rows: range.count, x, into: logits)
+                    body(range, logits)
+                }
+            }
+        }
     }
 }
 
@@ -270,35 +281,19 @@ extension Linear {
     func drawGumbelMax(after hidden: Tensor, rows: [Int], seeds: [UInt64],
                        into destinations: [UnsafeMutablePointer<Float>]) -> [Int32] {
         precondition(seeds.count == rows.count && destinations.count == rows.count, "drawGumbelMax: one seed and row each")
-        let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        let V = outputSize
         let group = 8  // rows whose uniform streams run side by side (`SeededGenerator.openUniforms`)
         var drawn = [Int32](repeating: 0, count: rows.count)
-        hidden.withUnsafeBufferPointer { ph in
-            drawn.withUnsafeMutableBufferPointer { pd in
-                Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
-                    let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
-                    let logits = UnsafeMutablePointer<Float>.allocate(capacity: B * V)
-                    let uniforms = UnsafeMutablePointer<Float>.allocate(capacity: group * V)
-                    defer {
-                        x.deallocate()
-                        logits.deallocate()
-                        uniforms.deallocate()
-                    }
-                    for block in blocks {
-                        let range = (block * B)..<min(rows.count, (block + 1) * B)
-                        for (r, i) in range.enumerated() {
-                            (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
-                        }
-                        forward(rows: range.count, x, into: logits)
-                        for first in stride(from: range.lowerBound, to: range.upperBound, by: group) {
-                            let members = first..<min(first + group, range.upperBound)
-                            SeededGenerator.openUniforms(seeds: seeds[members], count: V,
-                                                         into: members.map { uniforms + ($0 - first) * V })
-                            for i in members {
-                                let (o, z) = (logits + (i - range.lowerBound) * V, destinations[i])
-                                pd[i] = Int32(Vector.gumbelMax(logits: o, count: V, uniforms: uniforms + (i - first) * V,
-                                                               into: z))
-                            }
+        drawn.withUnsafeMutableBufferPointer { pd in
+            forEachLogitBlock(after: hidden, rows: rows) { range, logits in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: group * V) { uniforms in
+                    let u = uniforms.baseAddress!
+                    for first in stride(from: range.lowerBound, to: range.upperBound, by: group) {
+                        let members = first..<min(first + group, range.upperBound)
+                        SeededGenerator.openUniforms(seeds: seeds[members], count: V, into: members.map { u + ($0 - first) * V })
+                        for i in members {
+                            pd[i] = Int32(Vector.gumbelMax(logits: logits + (i - range.lowerBound) * V, count: V,
+                                                           uniforms: u + (i - first) * V, into: destinations[i]))
                         }
                     }
                 }
