@@ -202,29 +202,24 @@ TG_CLONES void tg_lstm_cell_forward(float *restrict gates, const float *restrict
     }
 }
 
-TG_CLONES double tg_sum_squares(const float *x, int64_t n) {
+/// Σ x_i·y_i in double: eight running sums, then the tail, then the eight in order.
+static inline double dot_in_double(const float *x, const float *y, int64_t n) {
     double acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)x[i + l];
+        for (int l = 0; l < 8; l++) acc[l] += (double)x[i + l] * (double)y[i + l];
     }
     double s = 0;
-    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    for (; i < n; i++) s += (double)x[i] * (double)y[i];
     for (int l = 0; l < 8; l++) s += acc[l];
     return s;
 }
 
+TG_CLONES double tg_sum_squares(const float *x, int64_t n) { return dot_in_double(x, x, n); }
+
 TG_CLONES void tg_softmax_input_gradient(const float *p, const float *d, int64_t n, float scale, float *out) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        for (int l = 0; l < 8; l++) acc[l] += (double)d[i + l] * (double)p[i + l];
-    }
-    double dot = 0;
-    for (; i < n; i++) dot += (double)d[i] * (double)p[i];
-    for (int l = 0; l < 8; l++) dot += acc[l];
-    float inner = (float)dot;
-    for (i = 0; i < n; i++) out[i] = scale * p[i] * (d[i] - inner);
+    float inner = (float)dot_in_double(d, p, n);
+    for (int64_t i = 0; i < n; i++) out[i] = scale * p[i] * (d[i] - inner);
 }
 
 TG_CLONES void tg_scale(float *y, float a, int64_t n) {
