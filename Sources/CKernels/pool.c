@@ -28,15 +28,19 @@ static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
 static int workers = 0;                    // started so far (only the region's owner starts more)
-static _Atomic uint64_t generation = 0;    // bumped once per region; a worker runs each generation once
+static uint64_t regions = 0;               // regions run so far (written by the owner only)
 static _Atomic int64_t pending = 0;        // chunks of the current region not finished yet
 static _Atomic int sleepers = 0;           // workers waiting on `wake`
 
-// The current region, written by its owner before `generation` is bumped (release) and read by the workers after
-// they see the bump (acquire).
+// Worker i's assignment: the number of the last region that gave it a chunk. Only the workers a region assigns read
+// its job, and the owner does not write the next job before they have all finished this one, so no worker ever
+// reads a job while it is being written (a worker left out of a region does not even look).
+static struct { _Alignas(64) _Atomic uint64_t region; } assigned[MAX_WORKERS];
+
+// The current region, written by its owner before the assignments (release) and read by the assigned workers after
+// they see theirs (acquire).
 static tg_chunk_function job_function;
 static void *job_context;
-static int64_t job_chunks;
 static unsigned job_control;
 
 static void *worker_main(void *argument) {
@@ -45,29 +49,29 @@ static void *worker_main(void *argument) {
     tg_set_parallel_depth(1);  // regions inside a chunk run inline
     unsigned control = tg_fp_control();
     for (;;) {
-        uint64_t now = atomic_load_explicit(&generation, memory_order_acquire);
+        uint64_t now = atomic_load_explicit(&assigned[index].region, memory_order_acquire);
         for (int spin = 0; now == seen && spin < SPIN_ROUNDS; spin++) {
             relax_cpu();
-            now = atomic_load_explicit(&generation, memory_order_acquire);
+            now = atomic_load_explicit(&assigned[index].region, memory_order_acquire);
         }
         if (now == seen) {
             pthread_mutex_lock(&sleep_lock);
             atomic_fetch_add(&sleepers, 1);
-            while ((now = atomic_load_explicit(&generation, memory_order_acquire)) == seen) {
+            // Sequentially consistent, with the owner's store and its load of `sleepers`: either it sees this
+            // sleeper and wakes it, or this load sees its assignment (a release/acquire pair allows neither).
+            while ((now = atomic_load(&assigned[index].region)) == seen) {
                 pthread_cond_wait(&wake, &sleep_lock);
             }
             atomic_fetch_sub(&sleepers, 1);
             pthread_mutex_unlock(&sleep_lock);
         }
         seen = now;
-        if (index + 1 < job_chunks) {
-            if ((control & ~0x3Fu) != (job_control & ~0x3Fu)) {
-                control = job_control;
-                tg_set_fp_control(control);
-            }
-            job_function(job_context, index + 1);
-            atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
+        if ((control & ~0x3Fu) != (job_control & ~0x3Fu)) {
+            control = job_control;
+            tg_set_fp_control(control);
         }
+        job_function(job_context, index + 1);
+        atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
     }
     return NULL;
 }
@@ -92,10 +96,10 @@ int tg_pool_run(int64_t chunks, tg_chunk_function function, void *context, unsig
     }
     job_function = function;
     job_context = context;
-    job_chunks = chunks;
     job_control = control;
     atomic_store_explicit(&pending, chunks - 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&generation, 1, memory_order_release);
+    regions++;
+    for (int64_t i = 0; i < chunks - 1; i++) atomic_store(&assigned[i].region, regions);
     if (atomic_load(&sleepers) > 0) {
         pthread_mutex_lock(&sleep_lock);
         pthread_cond_broadcast(&wake);
