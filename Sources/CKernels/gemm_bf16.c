@@ -8,7 +8,8 @@
 //
 // Operands are rounded to bf16 (nearest, ties to even) while packing, by the same scalar function in both: B once
 // into 32-column panels of k-pairs (from B or from the transpose of a matrix stored [n, k]), A per 12-row block into
-// pairs (from A, from Aᵀ as stored, or from row pointers). Each C element is one chain over k in order (continued
+// pairs (from A, from Aᵀ as stored, or from row pointers). With tg_bf16_set_kernel(TG_BF16_AMX) the same packed B
+// goes to gemm_amx.c's tile kernel instead. Each C element is one chain over k in order (continued
 // from C's value when accumulating), so a caller may split C's rows over threads without changing a bit.
 #include "CKernels.h"
 
@@ -187,13 +188,79 @@ void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, in
 
 enum { BF_MR = 12, BF_NR = 32 };
 
+int64_t tg_bf16_padded_pairs(int64_t k) { return ((k + 1) / 2 + 15) / 16 * 16; }
+
 int64_t tg_bf16_packed_b_count(int64_t k, int64_t n) {
-    return ((k + 1) / 2) * ((n + BF_NR - 1) / BF_NR) * BF_NR * 2;
+    return tg_bf16_padded_pairs(k) * ((n + BF_NR - 1) / BF_NR) * BF_NR * 2;
 }
 
-/// B's element (p, j) is b[p·row + j·column]: B itself, or the transpose of a matrix stored [n, k].
-static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
-    int64_t pairs = (k + 1) / 2;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define BW __attribute__((target("avx512f,avx512bw")))
+
+/// tg_bf16_from_float on 16 lanes, in the same integer steps (so the same bits, NaNs included), each bf16 in the low
+/// half of its 32-bit lane.
+BW static inline __m512i bf16_round16_wide(__m512 x) {
+    __m512i bits = _mm512_castps_si512(x);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
+    return _mm512_mask_mov_epi32(rounded, nan, quiet);
+}
+
+BW static inline __m256i bf16_round16(__m512 x) { return _mm512_cvtepi32_epi16(bf16_round16_wide(x)); }
+
+static inline __mmask16 first_lanes(int64_t count) {
+    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
+}
+
+/// pack_b with AVX-512: the panels zeroed, then each real pair written as 32-bit words (even k in the low half).
+BW static void pack_b_avx512(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k), pairs = (k + 1) / 2, panels = (n + BF_NR - 1) / BF_NR;
+    memset(out, 0, (size_t)(stride * panels * BF_NR * 2) * 2);
+    uint32_t *words = (uint32_t *)out;
+    if (column == 1) {
+        // Rows of B: 16 columns of rows p and p + 1 at a time, interleaved into pairs.
+        for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
+            uint32_t *panel = words + (j0 / BF_NR) * stride * BF_NR;
+            for (int64_t q = 0; q < pairs; q++) {
+                int64_t p = 2 * q;
+                for (int64_t half = 0; half < 2; half++) {
+                    int64_t j = j0 + 16 * half;
+                    __mmask16 mask = first_lanes(n - j);
+                    if (!mask) break;
+                    __m512i lo = _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + p * row + j)));
+                    __m512i hi = p + 1 < k ? _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + (p + 1) * row + j)))
+                                           : _mm512_setzero_si512();
+                    _mm512_storeu_si512(panel + q * BF_NR + 16 * half, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+                }
+            }
+        }
+    } else {
+        // Rows of Bᵀ: 32 consecutive k of one column are 16 pairs already, scattered one panel row apart.
+        __m512i rows16 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(BF_NR));
+        for (int64_t col = 0; col < n; col++) {
+            uint32_t *panel = words + (col / BF_NR) * stride * BF_NR + col % BF_NR;
+            const float *source = b + col * column;
+            for (int64_t q = 0; q < pairs; q += 16) {
+                int64_t p = 2 * q;
+                __m256i r0 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p), source + p));
+                __m256i r1 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p - 16), source + p + 16));
+                __m512i pairs16 = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
+                __mmask16 valid = first_lanes(pairs - q);
+                _mm512_mask_i32scatter_epi32(panel + q * BF_NR, valid, rows16, pairs16, 4);
+            }
+        }
+    }
+}
+#endif
+
+/// B's element (p, j) is b[p·row + j·column]: B itself, or the transpose of a matrix stored [n, k]. Each panel's
+/// pairs are padded with zeros to a multiple of 16 (whole AMX tiles; the VDPBF16PS kernel stops at k). With
+/// AVX-512BW the vector packer writes the same bits (tested against this loop).
+static void pack_b_scalar(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+    int64_t pairs = tg_bf16_padded_pairs(k);
     for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
         for (int64_t q = 0; q < pairs; q++) {
             for (int64_t j = 0; j < BF_NR; j++) {
@@ -206,6 +273,39 @@ static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t co
         }
         out += pairs * BF_NR * 2;
     }
+}
+
+static int scalar_packing = 0;
+
+void tg_bf16_set_scalar_packing(int on) { scalar_packing = on != 0; }
+
+static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW)) {
+        pack_b_avx512(k, n, b, row, column, out);
+        return;
+    }
+#endif
+    pack_b_scalar(k, n, b, row, column, out);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+BW static void round_row_avx512(const float *x, int64_t count, uint16_t *out) {
+    for (int64_t i = 0; i < count; i += 16) {
+        __mmask16 mask = first_lanes(count - i);
+        _mm512_mask_cvtepi32_storeu_epi16(out + i, mask, bf16_round16_wide(_mm512_maskz_loadu_ps(mask, x + i)));
+    }
+}
+#endif
+
+void tg_bf16_round_row(const float *x, int64_t count, uint16_t *out) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (!scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW)) {
+        round_row_avx512(x, count, out);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < count; i++) out[i] = tg_bf16_from_float(x[i]);
 }
 
 void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out) { pack_b(k, n, b, ldb, 1, out); }
@@ -224,6 +324,14 @@ typedef struct {
 
 static inline float a_at(const a_layout *l, int64_t i, int64_t p) {
     return l->rows ? l->rows[i][p] : l->a[i * l->row + p * l->column];
+}
+
+static float a_at_opaque(const void *l, int64_t i, int64_t p) { return a_at((const a_layout *)l, i, p); }
+
+/// Row i of A when its elements are consecutive (A as stored, or a row pointer), else NULL.
+static const float *a_row_opaque(const void *opaque, int64_t i) {
+    const a_layout *l = opaque;
+    return l->rows ? l->rows[i] : l->column == 1 ? l->a + i * l->row : NULL;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -268,8 +376,10 @@ enum { BF_KC = 256 };
 /// C = op(A) · B (+ C's values when `accumulate`: each element's chain goes on from them).
 static int bf16_gemm(int64_t m, int64_t n, int64_t k, const a_layout *layout, const uint16_t *packed_b, float *c,
                      int64_t ldc, int accumulate) {
+    if (tg_bf16_kernel() == TG_BF16_AMX)
+        return tg_bf16_amx_gemm(m, n, k, a_at_opaque, a_row_opaque, layout, packed_b, c, ldc, accumulate);
     if (!(tg_cpu_features() & TG_CPU_AVX512_BF16) || m <= 0 || n <= 0 || k <= 0) return 0;
-    int64_t pairs = (k + 1) / 2, blocks = (m + BF_MR - 1) / BF_MR;
+    int64_t pairs = (k + 1) / 2, stride = tg_bf16_padded_pairs(k), blocks = (m + BF_MR - 1) / BF_MR;
     uint32_t *ap = aligned_alloc(64, (size_t)((blocks * BF_KC * BF_MR * 4 + 63) / 64 * 64));
     if (!ap) return 0;
     for (int64_t q0 = 0; q0 < pairs; q0 += BF_KC) {
@@ -291,7 +401,7 @@ static int bf16_gemm(int64_t m, int64_t n, int64_t k, const a_layout *layout, co
         }
         for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
             int64_t cols = n - j0 < BF_NR ? n - j0 : BF_NR;
-            const uint16_t *bp = packed_b + ((j0 / BF_NR) * pairs + q0) * BF_NR * 2;
+            const uint16_t *bp = packed_b + ((j0 / BF_NR) * stride + q0) * BF_NR * 2;
             for (int64_t blk = 0; blk < blocks; blk++) {
                 int64_t i0 = blk * BF_MR, rows = m - i0 < BF_MR ? m - i0 : BF_MR;
                 bf16_kernel(kq, ap + blk * BF_KC * BF_MR, bp, c + i0 * ldc + j0, ldc, rows, cols, q0 > 0 || accumulate);

@@ -74,6 +74,46 @@ public struct MultiplyAddRates: Sendable, Equatable {
 public enum BF16Matmul {
     public static var isAvailable: Bool { CPUFeatures.current.contains(.avx512bf16) }
 
+    /// The instruction the bf16 products run on. Each is deterministic and splits over threads without changing a
+    /// bit, but the two round a k pair's sum in different orders, so they agree only to about fp32's precision.
+    public enum Kernel: String, Sendable, CaseIterable {
+        /// AVX512_BF16's VDPBF16PS: bit-identical to the scalar twin (`reference`) on every CPU that has it.
+        case vdpbf16ps
+        /// AMX-BF16's TDPBF16PS on 16×16 tiles (Sapphire Rapids and later, when Linux grants the tile state).
+        case amx
+    }
+
+    /// Whether the CPU has AMX-BF16 and the kernel granted this process the tile state.
+    public static var amxAvailable: Bool { tg_bf16_amx_available() != 0 }
+
+    /// The kernel in use: VDPBF16PS unless TEXTGAN_BF16_KERNEL=amx asks for AMX (and the CPU grants it); tests and
+    /// benchmarks may switch it. Recorded with every run (`kernels`).
+    public static var kernel: Kernel {
+        get { tg_bf16_kernel() == Int32(TG_BF16_AMX) ? .amx : .vdpbf16ps }
+        set { precondition(select(newValue), "the \(newValue.rawValue) bf16 kernel is not available on this CPU") }
+    }
+
+    /// Switches to `kernel` if this CPU can run it; returns whether it did.
+    @discardableResult public static func select(_ kernel: Kernel) -> Bool {
+        tg_bf16_set_kernel(Int32(kernel == .amx ? TG_BF16_AMX : TG_BF16_VDPBF16PS)) != 0
+    }
+
+    /// Reads TEXTGAN_BF16_KERNEL once (amx or vdpbf16ps); nil when it is unset, else why it cannot be honoured.
+    public static let environmentChoice: String? = {
+        guard let value = ProcessInfo.processInfo.environment["TEXTGAN_BF16_KERNEL"], !value.isEmpty else { return nil }
+        guard let wanted = Kernel(rawValue: value.lowercased()) else {
+            return "TEXTGAN_BF16_KERNEL=\(value) is not a bf16 kernel (amx or vdpbf16ps)"
+        }
+        return select(wanted) ? nil : "TEXTGAN_BF16_KERNEL=\(value): this CPU (or the kernel) does not grant AMX tiles"
+    }()
+
+    /// "vdpbf16ps" or "amx (tdpbf16ps)", or "unavailable" without AVX512_BF16: for run records and benchmark headers.
+    public static var summary: String {
+        guard isAvailable else { return "unavailable (no AVX512_BF16)" }
+        _ = environmentChoice
+        return kernel == .amx ? "amx (tdpbf16ps)" : "avx512_bf16 (vdpbf16ps)" + (amxAvailable ? "; amx available" : "")
+    }
+
     /// B [k, n] packed for `multiply`.
     public struct PackedB: Sendable {
         public let k: Int, n: Int

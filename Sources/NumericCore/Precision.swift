@@ -5,9 +5,11 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
     case fp32, bf16
 
     /// Why this precision cannot run on a CPU with `features`, or nil when it can.
+    /// For bf16 on this CPU it also applies TEXTGAN_BF16_KERNEL, and names a value it cannot honour.
     public func unsupportedReason(on features: CPUFeatures = .current) -> String? {
-        guard self == .bf16, !features.contains(.avx512bf16) else { return nil }
-        return "bf16 needs AVX512_BF16, which this CPU lacks (\(features)); use fp32"
+        guard self == .bf16 else { return nil }
+        guard features.contains(.avx512bf16) else { return "bf16 needs AVX512_BF16, which this CPU lacks (\(features)); use fp32" }
+        return features == .current ? BF16Matmul.environmentChoice : nil
     }
 
     /// A warning when this precision is slower than fp32 by the CPU's measured multiply-add rates (bf16 below fp32's

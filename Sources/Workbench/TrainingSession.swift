@@ -82,6 +82,7 @@ public final class TrainingSession {
         var environment = RunEnvironment.current()
         environment.cpu = "\(CPUFeatures.brand ?? "unknown CPU") (\(CPUFeatures.current))"
         environment.kernels = "fp32 gemm \(GEMMBackend.current.summary)" + (MKL.version.map { "; MKL: \($0)" } ?? "")
+            + "; bf16 gemm \(BF16Matmul.summary)"
         return environment
     }
 

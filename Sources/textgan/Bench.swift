@@ -34,7 +34,9 @@ struct Bench: ParsableCommand {
 
             OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the \
             results. MKL, when it loads (TEXTGAN_MKL, else ~/venvs/mkl/lib; TEXTGAN_GEMM=own keeps it out), takes \
-            the products where it is faster; core then also measures its GEMMs on the own kernel.
+            the products where it is faster; core then also measures its GEMMs on the own kernel. The bf16 products \
+            run on VDPBF16PS unless TEXTGAN_BF16_KERNEL=amx puts them on AMX tiles (where the CPU grants them); \
+            core measures the bf16 GEMM on both.
             """
     )
 
@@ -83,8 +85,7 @@ struct Bench: ParsableCommand {
         if !quiet {
             print("textgan bench — \(threads) thread(s), \(warmup) warm-up + \(repeats) timed repetitions")
             print("CPU: \(CPUFeatures.brand ?? "unknown") — \(CPUFeatures.current)")
-            print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm "
-                  + (BF16Matmul.isAvailable ? "avx512_bf16 (vdpbf16ps)" : "unavailable (no AVX512_BF16)"))
+            print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm \(BF16Matmul.summary)")
             print("multiply-adds per core: " + (MultiplyAddRates.measured?.description ?? "not measured (no AVX-512)"))
             // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
             print("precision: discriminator products \(precision.rawValue)"

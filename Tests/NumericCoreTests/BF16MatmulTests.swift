@@ -239,4 +239,36 @@ final class BF16TrainingShapesTests: XCTestCase {
         Adam([unfused]).update()
         XCTAssertEqual(bits(fused.value), bits(unfused.value))
     }
+
+    /// The AVX-512 packers (B's panels from B and from Bᵀ, and A's rows) write the scalar loop's bits: ties, NaNs of
+    /// both signs, infinities, values past the largest bf16, at every panel, pair and lane edge.
+    func testTheVectorPackersWriteTheScalarBits() throws {
+        guard CPUFeatures.current.contains(.avx512bw) else { throw XCTSkip("no AVX-512BW: only the scalar packer runs") }
+        defer { tg_bf16_set_scalar_packing(0) }
+        var rng = SeededGenerator(seed: 21)
+        let specials: [Float] = [1 + 1.0 / 256, -(1 + 3.0 / 256), .nan, -.nan, Float(bitPattern: 0xFFC0_0001), .infinity,
+                                 -.infinity, .greatestFiniteMagnitude, Float.leastNormalMagnitude / 4, 0, -0.0]
+        for (k, n) in [(1, 1), (2, 32), (3, 33), (31, 17), (32, 64), (33, 70), (257, 100), (1000, 45), (64, 1)] {
+            var b = Tensor(randomNormal: [k, n], std: 100, using: &rng)
+            for i in stride(from: 0, to: b.count, by: 5) { b.scalars[i] = specials[(i / 5) % specials.count] }
+            for transposed in [false, true] {
+                var packings: [[UInt16]] = []
+                for scalar in [1, 0] {
+                    tg_bf16_set_scalar_packing(Int32(scalar))
+                    let packed = transposed ? BF16Matmul.PackedB(transposing: b.reshaped([n, k])) : BF16Matmul.PackedB(b)
+                    packings.append(packed.values)
+                }
+                XCTAssertEqual(packings[0], packings[1], "k \(k), n \(n), transposed \(transposed)")
+            }
+            var rows: [[UInt16]] = []
+            for scalar in [1, 0] {
+                tg_bf16_set_scalar_packing(Int32(scalar))
+                var out = [UInt16](repeating: 0xABCD, count: b.count + 3)
+                b.withUnsafeBufferPointer { tg_bf16_round_row($0.baseAddress, Int64(b.count), &out) }
+                rows.append(out)
+            }
+            XCTAssertEqual(rows[0], rows[1], "rows of \(b.count)")
+            XCTAssertEqual(rows[1].suffix(3), [0xABCD, 0xABCD, 0xABCD], "nothing written past the row")
+        }
+    }
 }

@@ -173,6 +173,10 @@ float tg_float_from_bf16(uint16_t h);
 /// to bf16, products accumulated in fp32 by AVX512_BF16's VDPBF16PS (gemm_bf16.c). B is packed once
 /// (tg_bf16_pack_b into tg_bf16_packed_b_count(k, n) values); returns 0, having done nothing, without AVX512_BF16.
 int64_t tg_bf16_packed_b_count(int64_t k, int64_t n);
+/// k's pairs rounded up to a multiple of 16: the rows of each packed 32-column panel (the rest zeros).
+int64_t tg_bf16_padded_pairs(int64_t k);
+/// Nonzero: B is packed by the scalar loop even where the AVX-512 packer runs (the tests' comparison of the two).
+void tg_bf16_set_scalar_packing(int on);
 void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out);
 int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
                          float *c, int64_t ldc);
@@ -191,6 +195,21 @@ int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows
 /// The scalar twin of all three: op(A)·op(B) (+ C when `accumulate`), the same bits.
 void tg_sgemm_bf16_reference_ex(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, const float *a,
                                 int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, int accumulate);
+
+/// Which kernel the bf16 products run on (gemm_amx.c): VDPBF16PS (the default; bit-identical to the scalar twin) or
+/// AMX tiles (TDPBF16PS; its own rounding order, so not bit-identical). tg_bf16_set_kernel returns 0, changing
+/// nothing, when the kernel is unknown or (AMX) the CPU or the kernel refuses the tiles; the choice is per process.
+enum { TG_BF16_VDPBF16PS = 0, TG_BF16_AMX = 1 };
+int tg_bf16_amx_available(void);
+int tg_bf16_set_kernel(int kernel);
+int tg_bf16_kernel(void);
+/// C [m, n] (+)= A · packed B on AMX tiles, A's element (i, p) being a_at(layout, i, p), or row i being at
+/// a_row(layout, i) when that is not NULL; 0 without AMX.
+int tg_bf16_amx_gemm(int64_t m, int64_t n, int64_t k, float (*a_at)(const void *, int64_t, int64_t),
+                     const float *(*a_row)(const void *, int64_t), const void *layout, const uint16_t *packed_b,
+                     float *c, int64_t ldc, int accumulate);
+/// count floats rounded to bf16 as tg_bf16_from_float does (AVX-512 where the CPU has it: the same bits).
+void tg_bf16_round_row(const float *x, int64_t count, uint16_t *out);
 
 /// Makes C's stdout line-buffered (it is block-buffered into pipes and files).
 void tg_line_buffer_stdout(void);

@@ -34,6 +34,16 @@ public enum CoreBenchmarks {
                 results.append(runner.measure(phase: "core", name: "gemm bf16 \(size)² (packing B too)", flops: 2 * pow3(size)) {
                     _ = BF16Matmul.multiply(a, BF16Matmul.PackedB(b))
                 })
+                // The other kernel on the same packed B: AMX tiles where the CPU grants them (or VDPBF16PS when
+                // AMX is the one in use).
+                let chosen = BF16Matmul.kernel
+                if let other = BF16Matmul.Kernel.allCases.first(where: { $0 != chosen }), BF16Matmul.select(other) {
+                    results.append(runner.measure(phase: "core", name: "gemm bf16 \(size)² (B packed, \(other.rawValue))",
+                                                  flops: 2 * pow3(size)) {
+                        _ = BF16Matmul.multiply(a, packed)
+                    })
+                    BF16Matmul.kernel = chosen
+                }
             }
         }
         let hidden = Tensor(randomNormal: [N, H], using: &rng)

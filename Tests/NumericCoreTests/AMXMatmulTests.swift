@@ -1,0 +1,89 @@
+import CKernels
+@testable import NumericCore
+import XCTest
+
+/// The AMX tile kernel (TDPBF16PS) on the packed B the VDPBF16PS kernel uses: it sums each element's bf16 products in
+/// fp32 in its own order, so it is checked against the products of the rounded operands in double, within fp32's
+/// accumulation bound, and for determinism and thread-split invariance, not against the twin's bits.
+final class AMXMatmulTests: XCTestCase {
+    override func tearDown() {
+        BF16Matmul.select(.vdpbf16ps)
+    }
+
+    private func requireAMX() throws {
+        guard BF16Matmul.amxAvailable else {
+            throw XCTSkip("this CPU has no AMX-BF16, or the kernel does not grant the tile state (\(CPUFeatures.current))")
+        }
+    }
+
+    func testTheChoiceFollowsTheCPU() {
+        XCTAssertTrue(BF16Matmul.select(.vdpbf16ps))
+        XCTAssertEqual(BF16Matmul.kernel, .vdpbf16ps)
+        let features = CPUFeatures.current
+        XCTAssertEqual(BF16Matmul.select(.amx), features.contains(.amxBF16) && features.contains(.amxTile) && BF16Matmul.amxAvailable)
+        XCTAssertEqual(BF16Matmul.kernel == .amx, BF16Matmul.amxAvailable)
+        XCTAssertEqual(tg_bf16_set_kernel(7), 0, "an unknown kernel is refused")
+        XCTAssertEqual(BF16Matmul.kernel == .amx, BF16Matmul.amxAvailable, "and changes nothing")
+    }
+
+    /// |c − Σ round(a)·round(b)| ≤ k·2⁻²³·Σ|round(a)·round(b)| for every element, at every tile edge (16-row,
+    /// 16-column and 16-pair tiles, 32×32 blocks, 64-row passes), with and without accumulating onto C.
+    func testProductsAreTheRoundedOperandsSummedInFP32() throws {
+        try requireAMX()
+        var rng = SeededGenerator(seed: 5)
+        let round = { (x: Float) in Double(tg_float_from_bf16(tg_bf16_from_float(x))) }
+        for (m, n, k) in [(1, 1, 1), (16, 16, 32), (17, 33, 31), (32, 32, 33), (65, 70, 257), (130, 45, 1000), (3, 100, 2)] {
+            let a = Tensor(randomNormal: [m, k], using: &rng), b = Tensor(randomNormal: [k, n], using: &rng)
+            let c0 = Tensor(randomNormal: [m, n], using: &rng)
+            let packed = BF16Matmul.PackedB(b)
+            XCTAssertTrue(BF16Matmul.select(.amx))
+            for accumulate in [false, true] {
+                var c = accumulate ? c0 : Tensor(zeros: [m, n])
+                a.withUnsafeBufferPointer { ap in
+                    c.scalars.withUnsafeMutableBufferPointer {
+                        BF16Matmul.gemm(m: m, ap.baseAddress!, lda: k, packed, $0.baseAddress!, ldc: n, accumulate: accumulate)
+                    }
+                }
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var exact = accumulate ? Double(c0.scalars[i * n + j]) : 0, magnitude = abs(exact)
+                        for p in 0..<k {
+                            let product = round(a.scalars[i * k + p]) * round(b.scalars[p * n + j])
+                            exact += product
+                            magnitude += abs(product)
+                        }
+                        let got = Double(c.scalars[i * n + j])
+                        XCTAssertEqual(got, exact, accuracy: magnitude * Double(k + 1) * 0x1p-23,
+                                       "\(m)×\(n)×\(k) accumulate \(accumulate) at (\(i), \(j))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The same bits on one and two threads and from one call to the next; and a product VDPBF16PS rounds differently
+    /// is still close to it (the two kernels are different chains, not different answers).
+    func testDeterministicOnOneAndTwoThreads() throws {
+        try requireAMX()
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var rng = SeededGenerator(seed: 9)
+        let (m, n, k) = (300, 200, 600)  // past parallelGemmThreshold: split over threads
+        let a = Tensor(randomNormal: [m, k], using: &rng), b = Tensor(randomNormal: [k, n], using: &rng)
+        let packed = BF16Matmul.PackedB(b)
+        XCTAssertTrue(BF16Matmul.select(.amx))
+        var results: [[UInt32]] = []
+        for threads in [1, 2, 2] {
+            Parallel.threads = threads
+            results.append(try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars.map(\.bitPattern))
+        }
+        XCTAssertEqual(results[0], results[1], "two threads give other bits")
+        XCTAssertEqual(results[1], results[2], "a second call gives other bits")
+        XCTAssertTrue(BF16Matmul.select(.vdpbf16ps))
+        let other = try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars
+        let amx = results[0].map(Float.init(bitPattern:))
+        let worst = zip(amx, other).map { abs($0 - $1) }.max()!
+        XCTAssertLessThan(worst, 1e-3, "AMX and VDPBF16PS differ by \(worst)")
+        XCTAssertNotEqual(results[0], other.map(\.bitPattern), "the kernels' orders differ, so some bits should too")
+    }
+}
