@@ -12,6 +12,7 @@
 // goes to gemm_amx.c's tile kernel instead. Each C element is one chain over k in order (continued
 // from C's value when accumulating), so a caller may split C's rows over threads without changing a bit.
 #include "CKernels.h"
+#include "bf16_round.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -194,84 +195,24 @@ int64_t tg_bf16_packed_b_count(int64_t k, int64_t n) {
     return tg_bf16_padded_pairs(k) * ((n + BF_NR - 1) / BF_NR) * BF_NR * 2;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define BW __attribute__((target("avx512f,avx512bw")))
+// A packing is written whole by pack_b (pads included, so its buffer need not be zeroed first), or rewritten in part
+// after B changed: the pairs of some of B's rows (tg_bf16_pack_b_rows) or some of its columns
+// (tg_bf16_pack_b_transposed_columns), which leaves the pads as they were. An optimizer that updates a weight a block
+// of rows at a time repacks each block while it is in cache.
 
-/// tg_bf16_from_float on 16 lanes, in the same integer steps (so the same bits, NaNs included), each bf16 in the low
-/// half of its 32-bit lane.
-BW static inline __m512i bf16_round16_wide(__m512 x) {
-    __m512i bits = _mm512_castps_si512(x);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
-    __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40));
-    return _mm512_mask_mov_epi32(rounded, nan, quiet);
-}
-
-BW static inline __m256i bf16_round16(__m512 x) { return _mm512_cvtepi32_epi16(bf16_round16_wide(x)); }
-
-static inline __mmask16 first_lanes(int64_t count) {
-    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? 0 : (__mmask16)((1u << count) - 1);
-}
-
-/// pack_b with AVX-512: the panels zeroed, then each real pair written as 32-bit words (even k in the low half).
-BW static void pack_b_avx512(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
-    int64_t stride = tg_bf16_padded_pairs(k), pairs = (k + 1) / 2, panels = (n + BF_NR - 1) / BF_NR;
-    memset(out, 0, (size_t)(stride * panels * BF_NR * 2) * 2);
-    uint32_t *words = (uint32_t *)out;
-    if (column == 1) {
-        // Rows of B: 16 columns of rows p and p + 1 at a time, interleaved into pairs.
-        for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
-            uint32_t *panel = words + (j0 / BF_NR) * stride * BF_NR;
-            for (int64_t q = 0; q < pairs; q++) {
-                int64_t p = 2 * q;
-                for (int64_t half = 0; half < 2; half++) {
-                    int64_t j = j0 + 16 * half;
-                    __mmask16 mask = first_lanes(n - j);
-                    if (!mask) break;
-                    __m512i lo = _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + p * row + j)));
-                    __m512i hi = p + 1 < k ? _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + (p + 1) * row + j)))
-                                           : _mm512_setzero_si512();
-                    _mm512_storeu_si512(panel + q * BF_NR + 16 * half, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-                }
+/// Pairs q0 ..< q1 of columns j0 ..< j1 (whole panels' worth, up to the padded width) from B's element (p, j) at
+/// b[p·row + j·column], zeros past k and n: the scalar packer, twin of the vector ones.
+static void pack_b_scalar(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, int64_t q0, int64_t q1,
+                          int64_t j0, int64_t j1, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k);
+    for (int64_t col = j0; col < j1; col++) {
+        uint16_t *panel = out + (col / BF_NR) * stride * BF_NR * 2;
+        for (int64_t q = q0; q < q1; q++) {
+            for (int64_t h = 0; h < 2; h++) {
+                int64_t p = 2 * q + h;
+                panel[(q * BF_NR + col % BF_NR) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * row + col * column]) : 0;
             }
         }
-    } else {
-        // Rows of Bᵀ: 32 consecutive k of one column are 16 pairs already, scattered one panel row apart.
-        __m512i rows16 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                            _mm512_set1_epi32(BF_NR));
-        for (int64_t col = 0; col < n; col++) {
-            uint32_t *panel = words + (col / BF_NR) * stride * BF_NR + col % BF_NR;
-            const float *source = b + col * column;
-            for (int64_t q = 0; q < pairs; q += 16) {
-                int64_t p = 2 * q;
-                __m256i r0 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p), source + p));
-                __m256i r1 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p - 16), source + p + 16));
-                __m512i pairs16 = _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
-                __mmask16 valid = first_lanes(pairs - q);
-                _mm512_mask_i32scatter_epi32(panel + q * BF_NR, valid, rows16, pairs16, 4);
-            }
-        }
-    }
-}
-#endif
-
-/// B's element (p, j) is b[p·row + j·column]: B itself, or the transpose of a matrix stored [n, k]. Each panel's
-/// pairs are padded with zeros to a multiple of 16 (whole AMX tiles; the VDPBF16PS kernel stops at k). With
-/// AVX-512BW the vector packer writes the same bits (tested against this loop).
-static void pack_b_scalar(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
-    int64_t pairs = tg_bf16_padded_pairs(k);
-    for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
-        for (int64_t q = 0; q < pairs; q++) {
-            for (int64_t j = 0; j < BF_NR; j++) {
-                int64_t col = j0 + j;
-                for (int64_t h = 0; h < 2; h++) {
-                    int64_t p = 2 * q + h;
-                    out[(q * BF_NR + j) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * row + col * column]) : 0;
-                }
-            }
-        }
-        out += pairs * BF_NR * 2;
     }
 }
 
@@ -279,14 +220,112 @@ static int scalar_packing = 0;
 
 void tg_bf16_set_scalar_packing(int on) { scalar_packing = on != 0; }
 
-static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+int tg_bf16_scalar_packing(void) { return scalar_packing; }
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW)) {
-        pack_b_avx512(k, n, b, row, column, out);
+static int vector_packing(void) { return !scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW); }
+
+/// Pairs q0 ..< q1 of every panel from rows of B (b, rows `ld` floats apart): 16 columns of rows p and p + 1 at a time,
+/// interleaved into 32-bit words (even k in the low half). Columns past n in a panel's second half are not written.
+BW static void pack_rows_avx512(int64_t k, int64_t n, const float *b, int64_t ld, int64_t q0, int64_t q1, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k);
+    uint32_t *words = (uint32_t *)out;
+    for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
+        uint32_t *panel = words + (j0 / BF_NR) * stride * BF_NR;
+        for (int64_t q = q0; q < q1; q++) {
+            int64_t p = 2 * q;
+            for (int64_t half = 0; half < 2; half++) {
+                int64_t j = j0 + 16 * half;
+                __mmask16 mask = first_lanes(n - j);
+                if (!mask) break;
+                __m512i lo = _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + p * ld + j)));
+                __m512i hi = p + 1 < k ? _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + (p + 1) * ld + j)))
+                                       : _mm512_setzero_si512();
+                _mm512_storeu_si512(panel + q * BF_NR + 16 * half, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+            }
+        }
+    }
+}
+
+/// 16 vectors of 16 words transposed: r[i] lane j becomes r[j] lane i.
+BW static inline void transpose16x16(__m512i r[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4g + j], 128-bit lane L: rows 4g ..< 4g + 4 of column 4L + j.
+    for (int g = 0; g < 16; g += 4) {
+        u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512i x0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), x1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        __m512i y0 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), y1 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(x0, y0, 0xDD);
+        r[8 + j] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(x1, y1, 0xDD);
+    }
+}
+
+/// 16 pairs q ..< q + 16 of one column (a row of bt) as 16 words: 32 consecutive k, zeros past k.
+BW static inline __m512i column_pairs16(const float *source, int64_t k, int64_t q) {
+    int64_t p = 2 * q;
+    __m256i r0 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p), source + p));
+    __m256i r1 = bf16_round16(_mm512_maskz_loadu_ps(first_lanes(k - p - 16), source + p + 16));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(r0), r1, 1);
+}
+
+/// Columns j0 ..< j1 of B = btᵀ, every real pair. Sixteen columns that fill half a panel go 16 pairs at a time through
+/// a register transpose into 16 whole panel rows (pairs past k's, in the pad, written as the zeros they are); any other
+/// column's 16 pairs are scattered one panel row apart.
+BW static void pack_columns_avx512(int64_t k, const float *bt, int64_t ld, int64_t j0, int64_t j1, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k), pairs = (k + 1) / 2;
+    uint32_t *words = (uint32_t *)out;
+    __m512i rows16 = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                        _mm512_set1_epi32(BF_NR));
+    for (int64_t col = j0; col < j1;) {
+        uint32_t *panel = words + (col / BF_NR) * stride * BF_NR + col % BF_NR;
+        if (col % 16 == 0 && col + 16 <= j1) {
+            for (int64_t q = 0; q < pairs; q += 16) {
+                __m512i r[16];
+                for (int c = 0; c < 16; c++) r[c] = column_pairs16(bt + (col + c) * ld, k, q);
+                transpose16x16(r);
+                for (int i = 0; i < 16; i++) _mm512_storeu_si512(panel + (q + i) * BF_NR, r[i]);
+            }
+            col += 16;
+        } else {
+            for (int64_t q = 0; q < pairs; q += 16)
+                _mm512_mask_i32scatter_epi32(panel + q * BF_NR, first_lanes(pairs - q), rows16,
+                                             column_pairs16(bt + col * ld, k, q), 4);
+            col += 1;
+        }
+    }
+}
+#else
+static int vector_packing(void) { return 0; }
+#endif
+
+/// The whole packing: with the vector packers, the pads (every pair past k's, and all of a last, partial panel)
+/// zeroed first and the real pairs written over them; the scalar packer writes every value itself.
+static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k), pairs = (k + 1) / 2, panels = (n + BF_NR - 1) / BF_NR;
+    if (!vector_packing()) {
+        pack_b_scalar(k, n, b, row, column, 0, stride, 0, panels * BF_NR, out);
         return;
     }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    for (int64_t panel = 0; panel < panels; panel++) {
+        uint16_t *base = out + panel * stride * BF_NR * 2;
+        if (n % BF_NR && panel == panels - 1) memset(base, 0, (size_t)(stride * BF_NR * 2) * 2);
+        else memset(base + pairs * BF_NR * 2, 0, (size_t)((stride - pairs) * BF_NR * 2) * 2);
+    }
+    if (column == 1) pack_rows_avx512(k, n, b, row, 0, pairs, out);
+    else pack_columns_avx512(k, b, column, 0, n, out);
 #endif
-    pack_b_scalar(k, n, b, row, column, out);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -300,7 +339,7 @@ BW static void round_row_avx512(const float *x, int64_t count, uint16_t *out) {
 
 void tg_bf16_round_row(const float *x, int64_t count, uint16_t *out) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW)) {
+    if (vector_packing()) {
         round_row_avx512(x, count, out);
         return;
     }
@@ -314,6 +353,28 @@ void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ld
     pack_b(k, n, bt, 1, ldbt, out);
 }
 
+void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int64_t p0, int64_t p1, uint16_t *out) {
+    int64_t q0 = p0 / 2, q1 = (p1 + 1) / 2;
+    if (!vector_packing()) {
+        pack_b_scalar(k, n, b, ldb, 1, q0, q1, 0, n, out);
+        return;
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    pack_rows_avx512(k, n, b, ldb, q0, q1, out);
+#endif
+}
+
+void tg_bf16_pack_b_transposed_columns(int64_t k, int64_t n, const float *bt, int64_t ldbt, int64_t j0, int64_t j1,
+                                       uint16_t *out) {
+    if (!vector_packing()) {
+        pack_b_scalar(k, n, bt, 1, ldbt, 0, (k + 1) / 2, j0, j1, out);
+        return;
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    pack_columns_avx512(k, bt, ldbt, j0, j1, out);
+#endif
+}
+
 /// Where A's rows are: element (i, p) is a[i·row + p·column], or rows[i][p] when `rows` is given (a
 /// convolution's overlapping windows, read where they lie).
 typedef struct {
@@ -324,14 +385,6 @@ typedef struct {
 
 static inline float a_at(const a_layout *l, int64_t i, int64_t p) {
     return l->rows ? l->rows[i][p] : l->a[i * l->row + p * l->column];
-}
-
-static float a_at_opaque(const void *l, int64_t i, int64_t p) { return a_at((const a_layout *)l, i, p); }
-
-/// Row i of A when its elements are consecutive (A as stored, or a row pointer), else NULL.
-static const float *a_row_opaque(const void *opaque, int64_t i) {
-    const a_layout *l = opaque;
-    return l->rows ? l->rows[i] : l->column == 1 ? l->a + i * l->row : NULL;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -377,7 +430,8 @@ enum { BF_KC = 256 };
 static int bf16_gemm(int64_t m, int64_t n, int64_t k, const a_layout *layout, const uint16_t *packed_b, float *c,
                      int64_t ldc, int accumulate) {
     if (tg_bf16_kernel() == TG_BF16_AMX)
-        return tg_bf16_amx_gemm(m, n, k, a_at_opaque, a_row_opaque, layout, packed_b, c, ldc, accumulate);
+        return tg_bf16_amx_gemm(m, n, k, layout->a, layout->row, layout->column, layout->rows, packed_b, c, ldc,
+                                accumulate);
     if (!(tg_cpu_features() & TG_CPU_AVX512_BF16) || m <= 0 || n <= 0 || k <= 0) return 0;
     int64_t pairs = (k + 1) / 2, stride = tg_bf16_padded_pairs(k), blocks = (m + BF_MR - 1) / BF_MR;
     uint32_t *ap = aligned_alloc(64, (size_t)((blocks * BF_KC * BF_MR * 4 + 63) / 64 * 64));

@@ -114,10 +114,24 @@ public enum BF16Matmul {
         return kernel == .amx ? "amx (tdpbf16ps)" : "avx512_bf16 (vdpbf16ps)" + (amxAvailable ? "; amx available" : "")
     }
 
-    /// B [k, n] packed for `multiply`.
+    /// B [k, n] packed for `multiply`: 32-column panels of k pairs (`tg_bf16_pack_b`), in a 64-byte-aligned buffer.
     public struct PackedB: Sendable {
         public let k: Int, n: Int
-        let values: [UInt16]
+        fileprivate var storage: Storage
+
+        fileprivate final class Storage: @unchecked Sendable {
+            let pointer: UnsafeMutablePointer<UInt16>
+            let count: Int
+
+            /// Uninitialized: the packers write every value, pads included.
+            init(count: Int) {
+                self.count = count
+                pointer = UnsafeMutableRawPointer(aligned_alloc(64, (max(count, 1) * 2 + 63) / 64 * 64)!)
+                    .bindMemory(to: UInt16.self, capacity: max(count, 1))
+            }
+
+            deinit { free(pointer) }
+        }
 
         /// B [k, n] (leading dimensions fold into k).
         public init(_ b: Tensor) {
@@ -134,31 +148,79 @@ public enum BF16Matmul {
         /// B [k, n] from `source` as stored: B itself ([k, n], rows of `ld` floats), or with `transposed` the
         /// matrix Bᵀ ([n, k], rows of `ld` floats).
         public init(k: Int, n: Int, _ source: UnsafePointer<Float>, ld: Int, transposed: Bool) {
-            var values = [UInt16](repeating: 0, count: Int(tg_bf16_packed_b_count(Int64(k), Int64(n))))
-            values.withUnsafeMutableBufferPointer {
-                if transposed {
-                    tg_bf16_pack_b_transposed(Int64(k), Int64(n), source, Int64(ld), $0.baseAddress)
-                } else {
-                    tg_bf16_pack_b(Int64(k), Int64(n), source, Int64(ld), $0.baseAddress)
-                }
+            let storage = Storage(count: Int(tg_bf16_packed_b_count(Int64(k), Int64(n))))
+            if transposed {
+                tg_bf16_pack_b_transposed(Int64(k), Int64(n), source, Int64(ld), storage.pointer)
+            } else {
+                tg_bf16_pack_b(Int64(k), Int64(n), source, Int64(ld), storage.pointer)
             }
-            (self.k, self.n, self.values) = (k, n, values)
-        }
-
-        /// Whether two packings share one buffer (the tests' check that a cached packing is reused).
-        func isSameStorage(as other: PackedB) -> Bool {
-            values.withUnsafeBufferPointer { a in other.values.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress } }
+            (self.k, self.n, self.storage) = (k, n, storage)
         }
 
         private init(k: Int, n: Int, _ scalars: [Float], transposed: Bool) {
             let ld = transposed ? k : n
             self = scalars.withUnsafeBufferPointer { PackedB(k: k, n: n, $0.baseAddress!, ld: ld, transposed: transposed) }
         }
+
+        /// The packed values (for tests).
+        var values: [UInt16] { Array(UnsafeBufferPointer(start: storage.pointer, count: storage.count)) }
+
+        /// Where the buffer is (the tests' check that a packing is rewritten in place).
+        var bufferAddress: UnsafeRawPointer { UnsafeRawPointer(storage.pointer) }
+
+        /// Whether two packings share one buffer (the tests' check that a cached packing is reused).
+        func isSameStorage(as other: PackedB) -> Bool { storage === other.storage }
+
+        /// The buffer, for rewriting in place: a copy of it first when another packing shares it.
+        fileprivate mutating func uniqueBuffer() -> UnsafeMutablePointer<UInt16> {
+            if !isKnownUniquelyReferenced(&storage) {
+                let copy = Storage(count: storage.count)
+                copy.pointer.update(from: storage.pointer, count: storage.count)
+                storage = copy
+            }
+            return storage.pointer
+        }
+    }
+
+    /// Rewrites a weight's bf16 packings a block of rows at a time, as an optimizer updates the weight in place
+    /// (`Parameter.withBF16Repacking`): the weight W [R, C] is B itself (x·W: its rows are B's k rows) or Bᵀ (x·Wᵀ:
+    /// its rows are B's columns). Blocks on other threads must not overlap and must start at even rows.
+    public struct RowRepacker: @unchecked Sendable {
+        fileprivate let targets: [(transposed: Bool, buffer: UnsafeMutablePointer<UInt16>)]
+        fileprivate let rows: Int, columns: Int
+
+        /// Whether it rewrites the packing of that orientation (not when its shape is not the weight's).
+        func rewrites(transposed: Bool) -> Bool { targets.contains { $0.transposed == transposed } }
+
+        /// Repacks rows r0 ..< r0 + count of the weight, read from `weight` (all of it, rows of `columns` floats).
+        public func repack(rows r0: Int, count: Int, of weight: UnsafePointer<Float>) {
+            precondition(r0 % 2 == 0 || count == 0, "a repacked block starts at an even row")
+            let (R, C) = (Int64(rows), Int64(columns))
+            for (transposed, buffer) in targets {
+                if transposed {
+                    tg_bf16_pack_b_transposed_columns(C, R, weight, C, Int64(r0), Int64(r0 + count), buffer)
+                } else {
+                    tg_bf16_pack_b_rows(R, C, weight, C, Int64(r0), Int64(r0 + count), buffer)
+                }
+            }
+        }
+    }
+
+    /// A repacker for `packings` of a weight [rows, columns] (each B = W or Wᵀ), rewriting their buffers (made
+    /// unique first); the packings of other shapes are left out.
+    static func repacker(for packings: inout [(transposed: Bool, packed: PackedB)], rows: Int, columns: Int) -> RowRepacker {
+        var targets: [(Bool, UnsafeMutablePointer<UInt16>)] = []
+        for i in packings.indices {
+            let (k, n) = packings[i].transposed ? (columns, rows) : (rows, columns)
+            guard packings[i].packed.k == k, packings[i].packed.n == n else { continue }
+            targets.append((packings[i].transposed, packings[i].packed.uniqueBuffer()))
+        }
+        return RowRepacker(targets: targets, rows: rows, columns: columns)
     }
 
     /// C [m, n] = op(A) · B, + C's values when `accumulate` (each element's chain goes on from its value), then +
     /// `bias` on every row (one fp32 add). A is [m, k] (row stride `lda`) or, with `transposeA`, stored [k, m].
-    /// C's rows are split over threads in whole 12-row blocks when the product is large enough; each element is
+    /// C's rows are split over threads in whole row blocks when the product is large enough; each element is
     /// one chain over k, so the split changes no bit. The caller has checked `Precision.bf16` is supported
     /// (`Precision.unsupportedReason`); without AVX512_BF16 this stops the program.
     public static func gemm(transposeA: Bool = false, m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: PackedB,
@@ -166,10 +228,12 @@ public enum BF16Matmul {
                             bias: UnsafePointer<Float>? = nil) {
         guard m > 0, b.n > 0 else { return }
         let (n, k) = (b.n, b.k)
-        let rowsPerChunk = m * n * k >= parallelGemmThreshold ? max(12, (m + 2 * 12 - 1) / (2 * 12) * 12) : m
+        // Whole row blocks of the kernel: 12 rows for VDPBF16PS, 16 (a tile) for AMX.
+        let block = kernel == .amx ? 16 : 12
+        let rowsPerChunk = m * n * k >= parallelGemmThreshold ? max(block, (m + 2 * block - 1) / (2 * block) * block) : m
         let chunks = (m + rowsPerChunk - 1) / rowsPerChunk
-        b.values.withUnsafeBufferPointer { bp in
-            let bBase = bp.baseAddress!
+        withExtendedLifetime(b.storage) {
+            let bBase = UnsafePointer(b.storage.pointer)
             Parallel.forEachChunk(chunks) { range in
                 for chunk in range {
                     let row = chunk * rowsPerChunk, rows = min(rowsPerChunk, m - row)
@@ -188,10 +252,10 @@ public enum BF16Matmul {
     public static func gemm(rows: UnsafePointer<UnsafePointer<Float>?>, m: Int, _ b: PackedB,
                             _ c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
         guard m > 0, b.n > 0 else { return }
-        b.values.withUnsafeBufferPointer { bp in
-            let done = tg_sgemm_bf16_rows(Int64(m), Int64(b.n), Int64(b.k), rows, bp.baseAddress!, c, Int64(ldc))
-            precondition(done != 0, Precision.bf16.unsupportedReason() ?? "bf16 product failed")
+        let done = withExtendedLifetime(b.storage) {
+            tg_sgemm_bf16_rows(Int64(m), Int64(b.n), Int64(b.k), rows, b.storage.pointer, c, Int64(ldc))
         }
+        precondition(done != 0, Precision.bf16.unsupportedReason() ?? "bf16 product failed")
         if let bias { for i in 0..<m { Vector.axpy(1, bias, c + i * ldc, count: b.n) } }
     }
 

@@ -68,14 +68,17 @@ public final class Adam: Optimizer {
                     for i in 0..<w.count { w[i] -= c.learningRate * c.weightDecay * w[i] }
                 }
             }
+            // The weight's bf16 packings (if any) are rewritten block by block as its rows are updated.
             let fused: Void? = p.withPendingGradient { product, rest in
-                m[k].withUnsafeMutableBufferPointer { m in
-                    v[k].withUnsafeMutableBufferPointer { v in
-                        p.value.withUnsafeMutableBufferPointer { w in
-                            Adam.updateRowBlocks(w: w.baseAddress!, m: m.baseAddress!, v: v.baseAddress!, product: product,
-                                                 rest: rest) { w, g, m, v, count in
-                                tg_adam(w, g, m, v, Int64(count), c.beta1, c.beta2, stepSize, correction2, c.epsilon,
-                                        coupledDecay)
+                p.withBF16Repacking { repacker in
+                    m[k].withUnsafeMutableBufferPointer { m in
+                        v[k].withUnsafeMutableBufferPointer { v in
+                            p.value.withUnsafeMutableBufferPointer { w in
+                                Adam.updateRowBlocks(w: w.baseAddress!, m: m.baseAddress!, v: v.baseAddress!,
+                                                     product: product, rest: rest, repacker: repacker) { w, g, m, v, count in
+                                    tg_adam(w, g, m, v, Int64(count), c.beta1, c.beta2, stepSize, correction2, c.epsilon,
+                                            coupledDecay)
+                                }
                             }
                         }
                     }
@@ -135,10 +138,11 @@ public final class Adam: Optimizer {
     /// The update from a pending gradient aᵀ·b (+ `rest`), block by block: each block of rows of the gradient is
     /// computed into a small buffer and `update` applies the rule to those rows at once, so the gradient never goes
     /// through memory. A block's rows of the product are the bits the whole product gives them (the AVX-512 kernel's
-    /// rows do not depend on each other), so the result is the unfused update's, bit for bit.
+    /// rows do not depend on each other), so the result is the unfused update's, bit for bit. A `repacker` rewrites
+    /// the weight's bf16 packings from each block's new rows.
     static func updateRowBlocks(
         w: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-        product: PendingGradientProduct, rest: UnsafePointer<Float>?,
+        product: PendingGradientProduct, rest: UnsafePointer<Float>?, repacker: BF16Matmul.RowRepacker? = nil,
         update: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         let R = product.a.matrixShape.columns
@@ -155,6 +159,7 @@ public final class Adam: Optimizer {
                     if let rest { g.update(from: rest + r0 * C, count: rows * C) }
                     product.writeRows(r0, rows, packedB: packedB, into: g, accumulate: rest != nil)
                     update(w + r0 * C, g, m + r0 * C, v + r0 * C, rows * C)
+                    repacker?.repack(rows: r0, count: rows, of: w)
                 }
             }
         }

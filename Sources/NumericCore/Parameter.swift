@@ -56,6 +56,28 @@ public final class Parameter {
         return packed
     }
 
+    /// For an optimizer that rewrites the value in place a block of rows at a time (the value as a matrix [R, C]):
+    /// `body` gets a repacker for the bf16 packings in use (nil when there are none), to call on every block it
+    /// writes, so each packing is rewritten where it lies while the block is in cache instead of being packed anew
+    /// at its next use. `body` must write the whole value through `value` and repack every row of it; the packings
+    /// are then current with the value it leaves, the same bits as packing it anew.
+    public func withBF16Repacking<R>(_ body: (BF16Matmul.RowRepacker?) -> R) -> R {
+        guard !bf16Packings.isEmpty else { return body(nil) }
+        // Taken out of the cache, so their buffers are not shared with it while they are rewritten.
+        var taken = bf16Packings.map { (transposed: $0.key, packed: $0.value.packed) }
+        bf16Packings = [:]
+        let (rows, columns) = value.matrixShape
+        let repacker = BF16Matmul.repacker(for: &taken, rows: rows, columns: columns)
+        let result = body(repacker)
+        for packing in taken where repacker.rewrites(transposed: packing.transposed) {
+            bf16Packings[packing.transposed] = (valueVersion, packing.packed)
+        }
+        return result
+    }
+
+    /// Whether the cache holds a packing current with the value (for tests).
+    func hasCurrentBF16Packing(transposed: Bool) -> Bool { bf16Packings[transposed]?.version == valueVersion }
+
     public func zeroGrad() {
         storageIsZero = true
         pending = nil

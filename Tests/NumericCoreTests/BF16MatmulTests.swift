@@ -240,6 +240,78 @@ final class BF16TrainingShapesTests: XCTestCase {
         XCTAssertEqual(bits(fused.value), bits(unfused.value))
     }
 
+    /// Rewriting a packing's rows (B = W) or columns (B = Wᵀ) block by block after W changed gives the bits of
+    /// packing the new W whole, with the scalar and the vector packers, for odd sizes and partial panels.
+    func testRepackingByRowBlocksGivesTheWholePackingsBits() throws {
+        var rng = SeededGenerator(seed: 26)
+        defer { tg_bf16_set_scalar_packing(0) }
+        for scalar in [1, 0] {
+            tg_bf16_set_scalar_packing(Int32(scalar))
+            // Blocks of 2 and 6 rows, and Adam's 16-row blocks (16 columns of a panel at once for Wᵀ).
+            for (R, C, sizes) in [(1, 1, [2, 6]), (2, 32, [2, 6]), (3, 33, [2, 6]), (17, 5, [2, 6]), (33, 70, [2, 6]),
+                                  (64, 1, [2, 6]), (101, 45, [2, 6]), (70, 90, [16]), (48, 33, [16]), (40, 100, [16, 2])] {
+                let old = Tensor(randomNormal: [R, C], using: &rng), new = Tensor(randomNormal: [R, C], using: &rng)
+                var packings = [(transposed: false, packed: BF16Matmul.PackedB(old)),
+                                (transposed: true, packed: BF16Matmul.PackedB(transposing: old))]
+                let repacker = BF16Matmul.repacker(for: &packings, rows: R, columns: C)
+                XCTAssertTrue(repacker.rewrites(transposed: false) && repacker.rewrites(transposed: true))
+                new.withUnsafeBufferPointer { w in
+                    var r0 = 0, turn = 0
+                    while r0 < R {
+                        let count = min(sizes[turn % sizes.count], R - r0)
+                        repacker.repack(rows: r0, count: count, of: w.baseAddress!)
+                        r0 += count
+                        turn += 1
+                    }
+                }
+                XCTAssertEqual(packings[0].packed.values, BF16Matmul.PackedB(new).values, "W \(R)×\(C), scalar \(scalar)")
+                XCTAssertEqual(packings[1].packed.values, BF16Matmul.PackedB(transposing: new).values,
+                               "Wᵀ \(R)×\(C), scalar \(scalar)")
+            }
+        }
+        // A packing shared with another holder is copied before it is rewritten; the holder's stays as it was.
+        let w = Tensor(randomNormal: [8, 40], using: &rng)
+        let held = BF16Matmul.PackedB(w), before = held.values
+        var packings = [(transposed: false, packed: held)]
+        let repacker = BF16Matmul.repacker(for: &packings, rows: 8, columns: 40)
+        Tensor(zeros: [8, 40]).withUnsafeBufferPointer { repacker.repack(rows: 0, count: 8, of: $0.baseAddress!) }
+        XCTAssertFalse(packings[0].packed.isSameStorage(as: held))
+        XCTAssertEqual(held.values, before)
+        XCTAssertEqual(packings[0].packed.values, BF16Matmul.PackedB(Tensor(zeros: [8, 40])).values)
+    }
+
+    /// Adam, fusing a bf16 linear layer's pending weight gradient into its update, rewrites the weight's packings
+    /// in place: they stay in the cache (same buffers), hold the bits of packing the new weight, and the next
+    /// products use them.
+    func testAdamRewritesTheWeightsPackingsInPlace() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        var rng = SeededGenerator(seed: 27)
+        let p = Parameter("w", Tensor(randomNormal: [70, 45], using: &rng))
+        let x = Tensor(randomNormal: [64, 70], using: &rng), dy = Tensor(randomNormal: [64, 45], using: &rng)
+        // The buffers' addresses, no reference kept (a held packing would be copied, not rewritten).
+        let addresses = [false, true].map { p.bf16Packed(transposed: $0).bufferAddress }
+        let adam = Adam([p])
+        for step in 1...2 {
+            p.zeroGrad()
+            p.accumulateGradient(transposing: x, times: dy, precision: .bf16)
+            let before = p.value
+            adam.update()
+            XCTAssertNotEqual(bits(p.value), bits(before), "step \(step) changed the weight")
+            for transposed in [false, true] {
+                XCTAssertTrue(p.hasCurrentBF16Packing(transposed: transposed), "step \(step): repacked by the update")
+                let packed = p.bf16Packed(transposed: transposed)
+                XCTAssertEqual(packed.bufferAddress, addresses[transposed ? 1 : 0], "step \(step): rewritten in place")
+                let fresh = transposed ? BF16Matmul.PackedB(transposing: p.value) : BF16Matmul.PackedB(p.value)
+                XCTAssertEqual(packed.values, fresh.values, "step \(step), transposed \(transposed)")
+            }
+        }
+        // Without a pending gradient Adam updates element-wise and the packings go stale, to be packed anew.
+        p.grad = Tensor(randomNormal: [70, 45], using: &rng)
+        adam.update()
+        XCTAssertFalse(p.hasCurrentBF16Packing(transposed: false))
+        XCTAssertEqual(p.bf16Packed(transposed: false).values, BF16Matmul.PackedB(p.value).values)
+    }
+
     /// The AVX-512 packers (B's panels from B and from Bᵀ, and A's rows) write the scalar loop's bits: ties, NaNs of
     /// both signs, infinities, values past the largest bf16, at every panel, pair and lane edge.
     func testTheVectorPackersWriteTheScalarBits() throws {

@@ -177,6 +177,7 @@ int64_t tg_bf16_packed_b_count(int64_t k, int64_t n);
 int64_t tg_bf16_padded_pairs(int64_t k);
 /// Nonzero: B is packed by the scalar loop even where the AVX-512 packer runs (the tests' comparison of the two).
 void tg_bf16_set_scalar_packing(int on);
+int tg_bf16_scalar_packing(void);
 void tg_bf16_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, uint16_t *out);
 int tg_sgemm_bf16_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const uint16_t *packed_b,
                          float *c, int64_t ldc);
@@ -188,6 +189,12 @@ void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, in
 /// C = op(A)·B with A or Aᵀ as stored (+ C's values when `accumulate`, each chain going on from them); C = A·B
 /// with A's row i at rows[i] (overlapping windows). Each returns 0, having done nothing, without AVX512_BF16.
 void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ldbt, uint16_t *out);
+/// Rewrite part of a packing (out, as tg_bf16_pack_b or tg_bf16_pack_b_transposed wrote it) after B changed there:
+/// B's rows p0 ..< p1 (p0 even; p1 even, or k), or B's columns j0 ..< j1 (rows j0 ..< j1 of bt). The pads are left
+/// as they are; the result is the bits a whole new packing gives.
+void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int64_t p0, int64_t p1, uint16_t *out);
+void tg_bf16_pack_b_transposed_columns(int64_t k, int64_t n, const float *bt, int64_t ldbt, int64_t j0, int64_t j1,
+                                       uint16_t *out);
 int tg_sgemm_bf16_ex(int trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const uint16_t *packed_b, float *c, int64_t ldc, int accumulate);
 int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows, const uint16_t *packed_b, float *c,
@@ -203,11 +210,10 @@ enum { TG_BF16_VDPBF16PS = 0, TG_BF16_AMX = 1 };
 int tg_bf16_amx_available(void);
 int tg_bf16_set_kernel(int kernel);
 int tg_bf16_kernel(void);
-/// C [m, n] (+)= A · packed B on AMX tiles, A's element (i, p) being a_at(layout, i, p), or row i being at
-/// a_row(layout, i) when that is not NULL; 0 without AMX.
-int tg_bf16_amx_gemm(int64_t m, int64_t n, int64_t k, float (*a_at)(const void *, int64_t, int64_t),
-                     const float *(*a_row)(const void *, int64_t), const void *layout, const uint16_t *packed_b,
-                     float *c, int64_t ldc, int accumulate);
+/// C [m, n] (+)= A · packed B on AMX tiles, A's element (i, p) being rows[i][p] when `rows` is not NULL, else
+/// a[i·row + p·column] (A as stored: column 1; Aᵀ as stored: row 1); 0 without AMX.
+int tg_bf16_amx_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t row, int64_t column,
+                     const float *const *rows, const uint16_t *packed_b, float *c, int64_t ldc, int accumulate);
 /// count floats rounded to bf16 as tg_bf16_from_float does (AVX-512 where the CPU has it: the same bits).
 void tg_bf16_round_row(const float *x, int64_t count, uint16_t *out);
 
