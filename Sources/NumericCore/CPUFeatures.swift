@@ -220,28 +220,39 @@ public enum BF16Matmul {
 
     /// C [m, n] = op(A) · B, + C's values when `accumulate` (each element's chain goes on from its value), then +
     /// `bias` on every row (one fp32 add). A is [m, k] (row stride `lda`) or, with `transposeA`, stored [k, m].
-    /// C's rows are split over threads in whole row blocks when the product is large enough; each element is
-    /// one chain over k, so the split changes no bit. The caller has checked `Precision.bf16` is supported
+    /// C's rows (or, for few rows, B's 32-column panels) are split over threads when the product is large enough;
+    /// each element is one chain over k, so the split changes no bit. The caller has checked `Precision.bf16` is supported
     /// (`Precision.unsupportedReason`); without AVX512_BF16 this stops the program.
     public static func gemm(transposeA: Bool = false, m: Int, _ a: UnsafePointer<Float>, lda: Int, _ b: PackedB,
                             _ c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
                             bias: UnsafePointer<Float>? = nil) {
         guard m > 0, b.n > 0 else { return }
         let (n, k) = (b.n, b.k)
-        // Whole row blocks of the kernel: 12 rows for VDPBF16PS, 16 (a tile) for AMX.
+        let panelValues = tg_bf16_padded_pairs(Int64(k)) * 64  // one 32-column panel of B
+        // Few rows (a batch through a wide layer): split B's panels over threads, so each streams half of B and
+        // uses each of its tiles for every row. Else whole row blocks of the kernel: 12 rows for VDPBF16PS, 16 (a
+        // tile) for AMX.
+        let large = m * n * k >= parallelGemmThreshold && Parallel.threads > 1
+        let splitColumns = large && m <= 128 && n >= 128
         let block = kernel == .amx ? 16 : 12
-        let rowsPerChunk = m * n * k >= parallelGemmThreshold ? max(block, (m + 2 * block - 1) / (2 * block) * block) : m
-        let chunks = (m + rowsPerChunk - 1) / rowsPerChunk
+        let rowsPerChunk = large && !splitColumns ? max(block, (m + 2 * block - 1) / (2 * block) * block) : m
+        let panels = (n + 31) / 32, panelsPerChunk = splitColumns ? (panels + 1) / 2 : panels
+        let chunks = splitColumns ? (panels + panelsPerChunk - 1) / panelsPerChunk : (m + rowsPerChunk - 1) / rowsPerChunk
         withExtendedLifetime(b.storage) {
             let bBase = UnsafePointer(b.storage.pointer)
             Parallel.forEachChunk(chunks) { range in
                 for chunk in range {
-                    let row = chunk * rowsPerChunk, rows = min(rowsPerChunk, m - row)
-                    let done = tg_sgemm_bf16_ex(transposeA ? 1 : 0, Int64(rows), Int64(n), Int64(k),
-                                                transposeA ? a + row : a + row * lda, Int64(lda), bBase,
-                                                c + row * ldc, Int64(ldc), accumulate ? 1 : 0)
+                    let row = splitColumns ? 0 : chunk * rowsPerChunk, rows = splitColumns ? m : min(rowsPerChunk, m - row)
+                    let column = splitColumns ? chunk * panelsPerChunk * 32 : 0
+                    let columns = splitColumns ? min(panelsPerChunk * 32, n - column) : n
+                    let done = tg_sgemm_bf16_ex(transposeA ? 1 : 0, Int64(rows), Int64(columns), Int64(k),
+                                                transposeA ? a + row : a + row * lda, Int64(lda),
+                                                bBase + Int(panelValues) * (column / 32), c + row * ldc + column,
+                                                Int64(ldc), accumulate ? 1 : 0)
                     precondition(done != 0, Precision.bf16.unsupportedReason() ?? "bf16 product failed")
-                    if let bias { for i in row..<(row + rows) { Vector.axpy(1, bias, c + i * ldc, count: n) } }
+                    if let bias {
+                        for i in row..<(row + rows) { Vector.axpy(1, bias + column, c + i * ldc + column, count: columns) }
+                    }
                 }
             }
         }

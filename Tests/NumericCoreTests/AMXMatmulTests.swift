@@ -106,22 +106,24 @@ final class AMXMatmulTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         var rng = SeededGenerator(seed: 9)
-        let (m, n, k) = (300, 200, 600)  // past parallelGemmThreshold: split over threads
-        let a = Tensor(randomNormal: [m, k], using: &rng), b = Tensor(randomNormal: [k, n], using: &rng)
-        let packed = BF16Matmul.PackedB(b)
-        XCTAssertTrue(BF16Matmul.select(.amx))
-        var results: [[UInt32]] = []
-        for threads in [1, 2, 2] {
-            Parallel.threads = threads
-            results.append(try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars.map(\.bitPattern))
+        // Past parallelGemmThreshold: split over threads by rows, and (few rows) by B's panels.
+        for (m, n, k) in [(300, 200, 600), (64, 300, 600)] {
+            let a = Tensor(randomNormal: [m, k], using: &rng), b = Tensor(randomNormal: [k, n], using: &rng)
+            let packed = BF16Matmul.PackedB(b)
+            XCTAssertTrue(BF16Matmul.select(.amx))
+            var results: [[UInt32]] = []
+            for threads in [1, 2, 2] {
+                Parallel.threads = threads
+                results.append(try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars.map(\.bitPattern))
+            }
+            XCTAssertEqual(results[0], results[1], "\(m)×\(n)×\(k): two threads give other bits")
+            XCTAssertEqual(results[1], results[2], "\(m)×\(n)×\(k): a second call gives other bits")
+            XCTAssertTrue(BF16Matmul.select(.vdpbf16ps))
+            let other = try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars
+            let amx = results[0].map(Float.init(bitPattern:))
+            let worst = zip(amx, other).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 1e-3, "AMX and VDPBF16PS differ by \(worst)")
+            XCTAssertNotEqual(results[0], other.map(\.bitPattern), "the kernels' orders differ, so some bits should too")
         }
-        XCTAssertEqual(results[0], results[1], "two threads give other bits")
-        XCTAssertEqual(results[1], results[2], "a second call gives other bits")
-        XCTAssertTrue(BF16Matmul.select(.vdpbf16ps))
-        let other = try XCTUnwrap(BF16Matmul.multiply(a, packed)).scalars
-        let amx = results[0].map(Float.init(bitPattern:))
-        let worst = zip(amx, other).map { abs($0 - $1) }.max()!
-        XCTAssertLessThan(worst, 1e-3, "AMX and VDPBF16PS differ by \(worst)")
-        XCTAssertNotEqual(results[0], other.map(\.bitPattern), "the kernels' orders differ, so some bits should too")
     }
 }

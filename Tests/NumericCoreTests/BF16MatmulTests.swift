@@ -133,8 +133,9 @@ final class BF16TrainingShapesTests: XCTestCase {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
         var rng = SeededGenerator(seed: 22)
-        // Tile edges, K slices (k > 512), and one product big enough to be split over threads.
-        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (16, 70, 64), (49, 17, 129), (30, 40, 1101), (64, 300, 300)] {
+        // Tile edges, K slices (k > 512), and products big enough to be split over threads: by B's panels (few
+        // rows) and by rows.
+        for (m, n, k) in [(1, 1, 1), (13, 33, 7), (16, 70, 64), (49, 17, 129), (30, 40, 1101), (64, 300, 300), (200, 150, 100)] {
             let a = Tensor(randomNormal: [m, k], using: &rng), w = Tensor(randomNormal: [n, k], using: &rng)
             let at = transposed(a)
             let c0 = Tensor(randomNormal: [m, n], using: &rng)
