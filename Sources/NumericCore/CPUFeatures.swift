@@ -86,8 +86,9 @@ public enum BF16Matmul {
     /// Whether the CPU has AMX-BF16 and the kernel granted this process the tile state.
     public static var amxAvailable: Bool { tg_bf16_amx_available() != 0 }
 
-    /// The kernel in use: VDPBF16PS unless TEXTGAN_BF16_KERNEL=amx asks for AMX (and the CPU grants it); tests and
-    /// benchmarks may switch it. Recorded with every run (`kernels`).
+    /// The kernel in use: AMX where the CPU grants the tiles (measured faster: see docs/performance.md), else
+    /// VDPBF16PS; TEXTGAN_BF16_KERNEL=vdpbf16ps|amx chooses (`environmentChoice`, applied when a run or a benchmark
+    /// checks bf16 is supported). Tests and benchmarks may switch it. Recorded with every run (`kernels`).
     public static var kernel: Kernel {
         get { tg_bf16_kernel() == Int32(TG_BF16_AMX) ? .amx : .vdpbf16ps }
         set { precondition(select(newValue), "the \(newValue.rawValue) bf16 kernel is not available on this CPU") }
@@ -98,9 +99,16 @@ public enum BF16Matmul {
         tg_bf16_set_kernel(Int32(kernel == .amx ? TG_BF16_AMX : TG_BF16_VDPBF16PS)) != 0
     }
 
-    /// Reads TEXTGAN_BF16_KERNEL once (amx or vdpbf16ps); nil when it is unset, else why it cannot be honoured.
+    /// The kernels this CPU can run.
+    public static var availableKernels: [Kernel] { isAvailable ? (amxAvailable ? [.vdpbf16ps, .amx] : [.vdpbf16ps]) : [] }
+
+    /// Applies the process's choice once: TEXTGAN_BF16_KERNEL (amx or vdpbf16ps) when set, else AMX where the CPU
+    /// grants it. Nil when that choice is in force, else why TEXTGAN_BF16_KERNEL cannot be honoured.
     public static let environmentChoice: String? = {
-        guard let value = ProcessInfo.processInfo.environment["TEXTGAN_BF16_KERNEL"], !value.isEmpty else { return nil }
+        guard let value = ProcessInfo.processInfo.environment["TEXTGAN_BF16_KERNEL"], !value.isEmpty else {
+            if amxAvailable { select(.amx) }
+            return nil
+        }
         guard let wanted = Kernel(rawValue: value.lowercased()) else {
             return "TEXTGAN_BF16_KERNEL=\(value) is not a bf16 kernel (amx or vdpbf16ps)"
         }
@@ -111,7 +119,7 @@ public enum BF16Matmul {
     public static var summary: String {
         guard isAvailable else { return "unavailable (no AVX512_BF16)" }
         _ = environmentChoice
-        return kernel == .amx ? "amx (tdpbf16ps)" : "avx512_bf16 (vdpbf16ps)" + (amxAvailable ? "; amx available" : "")
+        return kernel == .amx ? "amx (tdpbf16ps)" : "avx512_bf16 (vdpbf16ps)" + (amxAvailable ? "; amx available (TEXTGAN_BF16_KERNEL)" : "")
     }
 
     /// B [k, n] packed for `multiply`: 32-column panels of k pairs (`tg_bf16_pack_b`), in a 64-byte-aligned buffer.

@@ -35,8 +35,8 @@ struct Bench: ParsableCommand {
             OpenBLAS reads OPENBLAS_CORETYPE when the process starts; the kernel it chose is printed with the \
             results. MKL, when it loads (TEXTGAN_MKL, else ~/venvs/mkl/lib; TEXTGAN_GEMM=own keeps it out), takes \
             the products where it is faster; core then also measures its GEMMs on the own kernel. The bf16 products \
-            run on VDPBF16PS unless TEXTGAN_BF16_KERNEL=amx puts them on AMX tiles (where the CPU grants them); \
-            core measures the bf16 GEMM on both.
+            run on AMX tiles where the CPU grants them, else on VDPBF16PS (TEXTGAN_BF16_KERNEL=vdpbf16ps|amx \
+            chooses); core measures the bf16 GEMM on both.
             """
     )
 

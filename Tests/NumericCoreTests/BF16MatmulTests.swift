@@ -4,6 +4,13 @@ import XCTest
 
 /// The bf16 product (bf16 operands, fp32 accumulation) against its scalar twin, bit for bit, and against fp32.
 final class BF16MatmulTests: XCTestCase {
+    /// VDPBF16PS, the kernel the twin's bits are defined by (the process's own choice made first, so that it is
+    /// not made later inside a test).
+    override func setUp() {
+        _ = BF16Matmul.environmentChoice
+        BF16Matmul.select(.vdpbf16ps)
+    }
+
     func testRoundingToBF16IsNearestTiesToEven() {
         func bits(_ x: Float) -> UInt16 { tg_bf16_from_float(x) }
         XCTAssertEqual(bits(1), 0x3F80)
@@ -103,6 +110,13 @@ final class BF16MatmulTests: XCTestCase {
 /// through pointers, a bias — each against the scalar twin bit for bit, on one thread and on two; and the
 /// parameter's packing cache.
 final class BF16TrainingShapesTests: XCTestCase {
+    /// VDPBF16PS, the kernel the twin's bits are defined by (the process's own choice made first, so that it is
+    /// not made later inside a test).
+    override func setUp() {
+        _ = BF16Matmul.environmentChoice
+        BF16Matmul.select(.vdpbf16ps)
+    }
+
     private func bits(_ t: Tensor) -> [UInt32] { t.scalars.map(\.bitPattern) }
 
     private func transposed(_ x: Tensor) -> Tensor {
