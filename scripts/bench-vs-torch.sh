@@ -2,13 +2,16 @@
 # Side by side: textgan's `bench` phases against the PyTorch references (../shared/bench/torch_seqgan.py for the
 # SeqGAN phases, ../shared/bench/torch_textgans.py for the Transformer's tmle, tgen and trollout) on this machine, in one run, alternating the two per phase so both see the same machine state. Not part of CI.
 #
-#   scripts/bench-vs-torch.sh [--install] [--threads N] [--repeats N] [--openblas-native] [phase …]
+#   scripts/bench-vs-torch.sh [--install] [--threads N] [--repeats N] [--openblas-native] [--bf16] [phase …]
 #
 #   --install          create the virtual environment ($TORCH_VENV, default ~/venvs/torchbench) and install torch
 #                      and numpy from PyPI into it (the default torch wheel is large: ~0.5 GB download, ~5 GB installed)
 #   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
 #                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
 #                      by either variable. Without it both run in the environment as it is. The output says which.
+#   --bf16             also run textgan's discriminator phases (rollout, dis, adv) with --precision bf16, right after
+#                      its fp32 run, and add their times and ratios to the table (bf16 kernel: the process's choice,
+#                      printed; TEXTGAN_BF16_KERNEL overrides it)
 #   phases             any of mle gen rollout dis nll adv tmle tgen trollout gumbel tgumbel textgan (default: mle gen rollout dis nll)
 #
 # Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
@@ -16,14 +19,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv="${TORCH_VENV:-$HOME/venvs/torchbench}"
-threads=2 repeats=3 install=0 native=0 phases=()
+threads=2 repeats=3 install=0 native=0 bf16=0 phases=()
 while (($#)); do
   case "$1" in
     --install) install=1 ;;
     --threads) threads="$2"; shift ;;
     --repeats) repeats="$2"; shift ;;
     --openblas-native) native=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --bf16) bf16=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout|gumbel|tgumbel|textgan) phases+=("$1") ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -63,18 +67,28 @@ for phase in "${phases[@]}"; do
   esac
   torch_line=$("$venv/bin/python" "$reference" --phase "${torch_phase[@]}" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
   ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --format json | tail -n 1)
+  bf16_line=null
+  if ((bf16)) && [[ "$phase" =~ ^(rollout|dis|adv)$ ]]; then
+    bf16_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --precision bf16 --format json | tail -n 1)
+  fi
   echo "torch:   $torch_line"
   echo "textgan: $ours_line"
-  printf '%s\t%s\t%s\n' "$phase" "$torch_line" "$ours_line" >> "$results"
+  ((bf16)) && echo "textgan bf16: $bf16_line"
+  printf '%s\t%s\t%s\t%s\n' "$phase" "$torch_line" "$ours_line" "$bf16_line" >> "$results"
 done
 
 python3 - "$results" <<'PY'
 import json, sys
-print(f"\n{'phase':8} {'torch s':>10} {'textgan s':>10} {'torch/textgan':>14} {'torch MiB':>10} {'textgan MiB':>12}")
-for line in open(sys.argv[1]):
-    phase, t, o = line.rstrip("\n").split("\t")
-    t, o = json.loads(t), json.loads(o)
+rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1])]
+with_bf16 = any(row[3] != "null" for row in rows)
+extra = f" {'bf16 s':>10} {'torch/bf16':>11} {'bf16 MiB':>9}" if with_bf16 else ""
+print(f"\n{'phase':8} {'torch s':>10} {'textgan s':>10} {'torch/textgan':>14} {'torch MiB':>10} {'textgan MiB':>12}" + extra)
+for phase, t, o, b in rows:
+    t, o, b = json.loads(t), json.loads(o), json.loads(b)
     tm = t.get("peak_rss_mib", float("nan")); om = o.get("peak_rss_mib", float("nan"))
-    print(f"{phase:8} {t['median_s']:10.3f} {o['median_s']:10.3f} {t['median_s'] / o['median_s']:14.2f} {tm:10.0f} {om:12.0f}")
+    line = f"{phase:8} {t['median_s']:10.3f} {o['median_s']:10.3f} {t['median_s'] / o['median_s']:14.2f} {tm:10.0f} {om:12.0f}"
+    if b:
+        line += f" {b['median_s']:10.3f} {t['median_s'] / b['median_s']:11.2f} {b.get('peak_rss_mib', float('nan')):9.0f}"
+    print(line)
 PY
 rm -f "$results"
