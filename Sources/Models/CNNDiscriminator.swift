@@ -41,8 +41,10 @@ public struct CNNDiscriminatorConfig: Codable, Sendable, Equatable {
     /// convolutions' forward products, the highway's products (forward, input and weight gradients) and the frozen
     /// rollout scorer's tables and highway. Weights, gradients and Adam's moments stay fp32; the embedding, the
     /// output layer, the convolutions' sparse backward and WGAN-GP's double backward stay fp32. bf16 on a CPU
-    /// without AVX512_BF16 is a config error. fp32 by default: on Emerald Rapids VDPBF16PS runs slower than the
-    /// fp32 kernel (docs/performance.md).
+    /// without AVX512_BF16 is a config error. The products run on AMX tiles where the CPU grants them, else on
+    /// VDPBF16PS (TEXTGAN_BF16_KERNEL chooses). fp32 by default: bf16 changes a seeded run's numbers, and it pays
+    /// only on some CPUs (AMX on the model-167 Xeon: a D epoch 1.7× faster than fp32; VDPBF16PS slower than fp32 on
+    /// Emerald Rapids; docs/performance.md).
     public var precision: Precision = .fp32
 
     public static let paperWidths: [ConvolutionWidth] = [
