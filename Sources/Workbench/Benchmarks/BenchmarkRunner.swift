@@ -1,4 +1,5 @@
 import Foundation
+import NumericCore
 
 /// Times a workload: warm-up repetitions, then timed ones; reports median, min and max.
 public struct BenchmarkRunner {
@@ -65,6 +66,8 @@ public struct BenchmarkResult {
         }
         if let peakMemoryMiB { fields.append("\"peak_rss_mib\": \(fmt(peakMemoryMiB))") }
         if let precision { fields.append("\"precision\": \"\(precision)\"") }
+        // The bf16 products' kernel, the process's choice (AMX where granted, or TEXTGAN_BF16_KERNEL).
+        if precision == Precision.bf16.rawValue { fields.append("\"bf16_kernel\": \"\(BF16Matmul.kernel.rawValue)\"") }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 
