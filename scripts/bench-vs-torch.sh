@@ -9,9 +9,10 @@
 #   --openblas-native  run textgan with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, so OpenBLAS picks its kernel
 #                      for this CPU (the environment's Haswell override halves GEMM speed); PyTorch is not affected
 #                      by either variable. Without it both run in the environment as it is. The output says which.
-#   --bf16             also run textgan's discriminator phases (rollout, dis, adv) with --precision bf16, right after
-#                      its fp32 run, and add their times and ratios to the table (bf16 kernel: the process's choice,
-#                      printed; TEXTGAN_BF16_KERNEL overrides it)
+#   --bf16             also run each textgan phase with bf16 products (--precision bf16 --generator-precision bf16:
+#                      the discriminator's and the generators' vocabulary products), right after its fp32 run, and
+#                      add their times and ratios to the table (bf16 kernel: the process's choice, printed;
+#                      TEXTGAN_BF16_KERNEL overrides it)
 #   phases             any of mle gen rollout dis nll adv tmle tgen trollout gumbel tgumbel textgan (default: mle gen rollout dis nll)
 #
 # Prints each tool's JSON line and a table of median times with the ratio torch / textgan (> 1: textgan faster).
@@ -27,7 +28,7 @@ while (($#)); do
     --repeats) repeats="$2"; shift ;;
     --openblas-native) native=1 ;;
     --bf16) bf16=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     mle|gen|rollout|dis|nll|adv|tmle|tgen|trollout|gumbel|tgumbel|textgan) phases+=("$1") ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -68,8 +69,9 @@ for phase in "${phases[@]}"; do
   torch_line=$("$venv/bin/python" "$reference" --phase "${torch_phase[@]}" --threads "$threads" --repeats "$r" --warmup "$w" | tail -n 1)
   ours_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --format json | tail -n 1)
   bf16_line=null
-  if ((bf16)) && [[ "$phase" =~ ^(rollout|dis|adv)$ ]]; then
-    bf16_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --precision bf16 --format json | tail -n 1)
+  if ((bf16)); then
+    bf16_line=$("${textgan[@]}" bench "$phase" --threads "$threads" --repeats "$r" --warmup "$w" --precision bf16 \
+      --generator-precision bf16 --format json | tail -n 1)
   fi
   echo "torch:   $torch_line"
   echo "textgan: $ours_line"

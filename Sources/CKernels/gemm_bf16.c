@@ -309,21 +309,26 @@ BW static void pack_columns_avx512(int64_t k, const float *bt, int64_t ld, int64
 static int vector_packing(void) { return 0; }
 #endif
 
-/// The whole packing: with the vector packers, the pads (every pair past k's, and all of a last, partial panel)
-/// zeroed first and the real pairs written over them; the scalar packer writes every value itself.
-static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+void tg_bf16_zero_pads(int64_t k, int64_t n, uint16_t *out) {
     int64_t stride = tg_bf16_padded_pairs(k), pairs = (k + 1) / 2, panels = (n + BF_NR - 1) / BF_NR;
-    if (!vector_packing()) {
-        pack_b_scalar(k, n, b, row, column, 0, stride, 0, panels * BF_NR, out);
-        return;
-    }
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     for (int64_t panel = 0; panel < panels; panel++) {
         uint16_t *base = out + panel * stride * BF_NR * 2;
         if (n % BF_NR && panel == panels - 1) memset(base, 0, (size_t)(stride * BF_NR * 2) * 2);
         else memset(base + pairs * BF_NR * 2, 0, (size_t)((stride - pairs) * BF_NR * 2) * 2);
     }
-    if (column == 1) pack_rows_avx512(k, n, b, row, 0, pairs, out);
+}
+
+/// The whole packing: with the vector packers, the pads (every pair past k's, and all of a last, partial panel)
+/// zeroed first and the real pairs written over them; the scalar packer writes every value itself.
+static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
+    int64_t stride = tg_bf16_padded_pairs(k), panels = (n + BF_NR - 1) / BF_NR;
+    if (!vector_packing()) {
+        pack_b_scalar(k, n, b, row, column, 0, stride, 0, panels * BF_NR, out);
+        return;
+    }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    tg_bf16_zero_pads(k, n, out);
+    if (column == 1) pack_rows_avx512(k, n, b, row, 0, (k + 1) / 2, out);
     else pack_columns_avx512(k, b, column, 0, n, out);
 #endif
 }

@@ -53,7 +53,8 @@ public struct CausalSelfAttention: ParameterContainer {
         let scale = 1 / Float(D).squareRoot()
         let q = qkv.forward(x)
         var probabilities = Tensor(zeros: [B, heads, T, T])
-        let mask = dropout.forward(Tensor(repeating: 1, shape: [B, heads, T, T]), training: training, using: &rng).mask
+        let drops = training && dropout.keepProbability < 1
+        let mask = drops ? dropout.forward(Tensor(repeating: 1, shape: [B, heads, T, T]), training: true, using: &rng).mask : nil
         var attended = Tensor(zeros: [B, T, C])
         withOptionalBuffer(mask) { pm in
         q.withUnsafeBufferPointer { pq in

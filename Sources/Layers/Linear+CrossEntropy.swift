@@ -26,8 +26,15 @@ extension Linear {
     /// The weighted softmax cross-entropy of the logits x·W + b against `targets` (one per row of x), normalised
     /// by `normalizer` (default: Σ weights, or N without weights); rows of weight 0 contribute nothing. With
     /// `backward`, accumulates dW and db into the parameters' gradients and returns dx [N, I].
+    ///
+    /// With `precision` bf16 the three products take bf16 operands and fp32 sums (`BF16Matmul`): the logits from
+    /// W's packing, dx from Wᵀ's, and dW = xᵀ·dLogits as one product over all N rows, each block's logit gradients
+    /// packed to bf16 as they are made (so no [N, V] fp32 matrix is ever written). Loss, dx and dW are then the bits
+    /// of the straightforward way in bf16 (`forward`, the gradient rows, `backward` with `precision` bf16); only db,
+    /// summed block by block, differs in its last bits.
     public func softmaxCrossEntropy(
-        _ x: Tensor, targets: [Int32], weights: [Float]? = nil, normalizer: Float? = nil, backward: Bool
+        _ x: Tensor, targets: [Int32], weights: [Float]? = nil, normalizer: Float? = nil, backward: Bool,
+        precision: Precision = .fp32
     ) -> (loss: Float, dx: Tensor?) {
         let (N, I) = x.matrixShape
         let V = outputSize
@@ -42,11 +49,16 @@ extension Linear {
         let R = Self.crossEntropyBlockRows
         let blocks = (N + R - 1) / R
         let runs = min(blocks, Self.crossEntropyGradientRuns)
+        let bf16 = precision == .bf16
+        // bf16: W's two packings (cached by the parameter until W changes), and the logit gradients' packing.
+        let packedW = bf16 ? weight.bf16Packed(transposed: false) : nil
+        let packedWt = bf16 && backward ? weight.bf16Packed(transposed: true) : nil
+        let packedGradient = bf16 && backward ? BF16Matmul.PackedB(rowsToCome: N, n: V) : nil
         // dx = dLogits·Wᵀ reads Wᵀ [V, I] untransposed: a product never packs the 5000 × 32 matrix per block.
-        let wt = backward ? weight.value.transposedMatrix() : Tensor(zeros: [0])
+        let wt = backward && !bf16 ? weight.value.transposedMatrix() : Tensor(zeros: [0])
         var rowLoss = [Double](repeating: 0, count: N)
         // Each run's first block overwrites its partial sums, and every row of dx is written by a product.
-        let partialCount = backward ? runs * I * V : 0
+        let partialCount = backward && !bf16 ? runs * I * V : 0
         var partialW = [Float](unsafeUninitializedCapacity: partialCount) { $1 = partialCount }
         var partialB = [Float](unsafeUninitializedCapacity: backward ? runs * V : 0) { $1 = backward ? runs * V : 0 }
         var dx = Tensor(uninitializedShape: backward ? [N, I] : [0]) { _ in }
@@ -67,8 +79,13 @@ extension Linear {
                                                     for block in (run * blocks / runs)..<((run + 1) * blocks / runs) {
                                                         let r0 = block * R, rows = min(R, N - r0)
                                                         // logits = x·W + b for this block's rows
-                                                        gemm(m: rows, n: V, k: I, px + r0 * I, lda: I, pw, ldb: V,
-                                                             beta: 0, logits.baseAddress!, ldc: V, bias: pb)
+                                                        if let packedW {
+                                                            BF16Matmul.gemm(m: rows, px + r0 * I, lda: I, packedW,
+                                                                            logits.baseAddress!, ldc: V, bias: pb)
+                                                        } else {
+                                                            gemm(m: rows, n: V, k: I, px + r0 * I, lda: I, pw, ldb: V,
+                                                                 beta: 0, logits.baseAddress!, ldc: V, bias: pb)
+                                                        }
                                                         let first = block == run * blocks / runs
                                                         let db = partialB.baseAddress.map { $0 + run * V }
                                                         if backward && first { db!.update(repeating: 0, count: V) }
@@ -95,6 +112,13 @@ extension Linear {
                                                         }
                                                         guard backward else { continue }
                                                         let g = logits.baseAddress!
+                                                        if let packedWt, let packedGradient {
+                                                            // dx = dLogits·Wᵀ now; dW = xᵀ·dLogits once all are packed
+                                                            BF16Matmul.gemm(m: rows, g, lda: V, packedWt,
+                                                                            pdx.baseAddress! + r0 * I, ldc: I)
+                                                            packedGradient.packRows(r0, count: rows, from: g, ld: V)
+                                                            continue
+                                                        }
                                                         // dx = dLogits·Wᵀ, dW_run (+)= xᵀ·dLogits
                                                         gemm(m: rows, n: I, k: V, g, lda: V, pwt.baseAddress!, ldb: I,
                                                              beta: 0, pdx.baseAddress! + r0 * I, ldc: I)
@@ -113,13 +137,22 @@ extension Linear {
                 }
             }
         }
-        if backward {
+        if let packedGradient {
+            weight.withGradientStorage { g, isZero in
+                x.withUnsafeBufferPointer {
+                    BF16Matmul.gemm(transposeA: true, m: I, $0.baseAddress!, lda: I, packedGradient, g.baseAddress!,
+                                    ldc: V, accumulate: !isZero)
+                }
+            }
+        } else if backward {
             // The runs' partial sums, added in run order.
             weight.grad.withUnsafeMutableBufferPointer { g in
                 partialW.withUnsafeBufferPointer { p in
                     for run in 0..<runs { Vector.axpy(1, p.baseAddress! + run * I * V, g.baseAddress!, count: I * V) }
                 }
             }
+        }
+        if backward {
             if let bias {
                 bias.grad.withUnsafeMutableBufferPointer { g in
                     partialB.withUnsafeBufferPointer { p in
@@ -130,11 +163,5 @@ extension Linear {
         }
         let loss = Float(rowLoss.reduce(0, +) * Double(scale))
         return (loss, backward ? dx.reshaped(x.shape) : nil)
-    }
-
-    /// Calls `body` with the bias values, or nil without a bias.
-    private func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-        guard let bias else { return body(nil) }
-        return bias.value.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }

@@ -35,13 +35,7 @@ public struct Linear: ParameterContainer {
         if precision == .bf16 {
             let packed = weight.bf16Packed(transposed: false)
             return Tensor(uninitializedShape: shape) { py in
-                x.withUnsafeBufferPointer { px in
-                    func product(_ pb: UnsafePointer<Float>?) {
-                        BF16Matmul.gemm(m: n, px.baseAddress!, lda: inputSize, packed, py.baseAddress!, ldc: outputSize, bias: pb)
-                    }
-                    guard let bias else { return product(nil) }
-                    bias.value.withUnsafeBufferPointer { product($0.baseAddress!) }
-                }
+                x.withUnsafeBufferPointer { forward(rows: n, $0.baseAddress!, into: py.baseAddress!, packed: packed) }
             }
         }
         guard let bias else { return matmul(x, weight.value).reshaped(shape) }
@@ -61,9 +55,15 @@ public struct Linear: ParameterContainer {
 
     /// y = x·W + b for `rows` rows of x at `x` (row stride `inputSize`), written to `y` (row stride `outputSize`),
     /// for callers that use the output a block of rows at a time while it is still in cache. With the AVX-512
-    /// kernel each row's values are the bits `forward` gives that row, whatever the block.
-    public func forward(rows: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    /// kernel each row's values are the bits `forward` gives that row, whatever the block; in bf16 (W's cached
+    /// packing, `Parameter.bf16Packed`) the bits `forward(_:precision:)` gives it, on any kernel.
+    /// In bf16, fetch `packed` once (`bf16Packing`) before splitting blocks over threads, and pass it here.
+    public func forward(rows: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                        packed: BF16Matmul.PackedB? = nil) {
         guard rows > 0 else { return }
+        if let packed {
+            return withBias { BF16Matmul.gemm(m: rows, x, lda: inputSize, packed, y, ldc: outputSize, bias: $0) }
+        }
         weight.value.withUnsafeBufferPointer { pw in
             func product(_ pb: UnsafePointer<Float>?) {
                 gemm(m: rows, n: outputSize, k: inputSize, x, lda: inputSize, pw.baseAddress!, ldb: outputSize,
@@ -72,6 +72,18 @@ public struct Linear: ParameterContainer {
             guard let bias else { return product(nil) }
             bias.value.withUnsafeBufferPointer { product($0.baseAddress!) }
         }
+    }
+
+    /// W packed for `forward(rows:_:into:packed:)` in `precision`: nil in fp32. Not thread-safe (it may pack and
+    /// cache): call it before work is split over threads.
+    public func bf16Packing(_ precision: Precision) -> BF16Matmul.PackedB? {
+        precision == .bf16 ? weight.bf16Packed(transposed: false) : nil
+    }
+
+    /// Calls `body` with the bias values, or nil without a bias.
+    func withBias<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        guard let bias else { return body(nil) }
+        return bias.value.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 
     // MARK: - Backward

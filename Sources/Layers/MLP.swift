@@ -21,7 +21,7 @@ public struct MLP: ParameterContainer {
 
     public func forward(_ x: Tensor) -> (y: Tensor, cache: Cache) {
         let hidden = expand.forward(x)
-        var activated = Tensor(zeros: hidden.shape)
+        var activated = Tensor(uninitializedShape: hidden.shape) { _ in }  // every element written by GELU
         hidden.withUnsafeBufferPointer { ph in
             activated.withUnsafeMutableBufferPointer { pa in
                 Activation.geluForward(ph.baseAddress!, pa.baseAddress!, count: ph.count)

@@ -26,6 +26,13 @@ public struct LSTMGeneratorConfig: Codable, Sendable, Equatable {
     public var endToken: Int32? = nil
     /// Every tensor starts N(0, initStd²), as in SeqGAN's reference (0.1).
     public var initStd: Float = 0.1
+    /// The arithmetic of the vocabulary projection's products (`Precision`) in training (the likelihood's
+    /// gradient passes, MLE and adversarial) and in sampling (rollouts included): fp32, or bf16 operands with fp32
+    /// sums and fp32 master weights. Likelihoods that are reported (NLL-test, NLL-gen, the oracle's NLL) are
+    /// computed in fp32 either way, so runs of both precisions are scored alike. fp32 by default: bf16 pays where
+    /// the CPU multiplies bf16 faster (AMX; see docs/performance.md) and only the products with the vocabulary
+    /// are large enough to matter in this 32-unit model.
+    public var precision: Precision = .fp32
 
     public init(vocabularySize: Int, embeddingSize: Int = 32, hiddenSize: Int = 32, maxLength: Int = 20,
                 startToken: Int32 = 0, endToken: Int32? = nil, initStd: Float = 0.1) {
@@ -36,6 +43,20 @@ public struct LSTMGeneratorConfig: Codable, Sendable, Equatable {
         self.startToken = startToken
         self.endToken = endToken
         self.initStd = initStd
+    }
+
+    // Configs stored before a field existed decode with its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LSTMGeneratorConfig(vocabularySize: 0)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        embeddingSize = try c.decodeIfPresent(Int.self, forKey: .embeddingSize) ?? d.embeddingSize
+        hiddenSize = try c.decodeIfPresent(Int.self, forKey: .hiddenSize) ?? d.hiddenSize
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength) ?? d.maxLength
+        startToken = try c.decodeIfPresent(Int32.self, forKey: .startToken) ?? d.startToken
+        endToken = try c.decodeIfPresent(Int32.self, forKey: .endToken)
+        initStd = try c.decodeIfPresent(Float.self, forKey: .initStd) ?? d.initStd
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
     }
 }
 
@@ -104,7 +125,8 @@ public final class LSTMGenerator: SequenceGenerator {
         let norm = normalizer ?? Float(batch.realTokenCount)
         // The output layer and the loss run block by block, so the [T·B, V] logits are never held whole.
         let (loss, dHidden) = output.softmaxCrossEntropy(hidden.reshaped([T * B, config.hiddenSize]), targets: targets,
-                                                         weights: weights, normalizer: norm, backward: backward)
+                                                         weights: weights, normalizer: norm, backward: backward,
+                                                         precision: backward ? config.precision : .fp32)
         guard let dHidden else { return loss }
         let (dx, _) = lstm.backward(dHidden.reshaped([T, B, config.hiddenSize]), cache: cache)
         embedding.backward(dx, ids: ids)
@@ -123,7 +145,7 @@ public final class LSTMGenerator: SequenceGenerator {
         let ids = inputIds(batch)
         let (hidden, _, cache) = lstm.forward(embedding.forward(ids).reshaped([T, B, E]))
         // The product runs time-major over [T·B, H]; its rows are then reordered batch-major.
-        let timeMajorLogits = output.forward(hidden.reshaped([T * B, H]))
+        let timeMajorLogits = output.forward(hidden.reshaped([T * B, H]), precision: config.precision)
         let logits = Tensor(uninitializedShape: [B * T, V]) { out in
             timeMajorLogits.withUnsafeBufferPointer { p in
                 for b in 0..<B { for t in 0..<T { (out.baseAddress! + (b * T + t) * V).update(from: p.baseAddress! + (t * B + b) * V, count: V) } }
@@ -141,7 +163,7 @@ public final class LSTMGenerator: SequenceGenerator {
                 for t in 0..<T { for b in 0..<B { (out.baseAddress! + (t * B + b) * V).update(from: p.baseAddress! + (b * T + t) * V, count: V) } }
             }
         }
-        let dHidden = output.backward(timeMajor, input: cache.hidden)
+        let dHidden = output.backward(timeMajor, input: cache.hidden, precision: config.precision)
         let (dx, _) = lstm.backward(dHidden.reshaped([T, B, H]), cache: cache.lstm)
         embedding.backward(dx, ids: cache.ids)
     }
@@ -234,7 +256,7 @@ public final class LSTMGenerator: SequenceGenerator {
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
             let drawn = output.draw(draw, after: state.h, rows: rows, sequences: sequences, endToken: config.endToken,
-                                    using: &rng)
+                                    precision: config.precision, using: &rng)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)
@@ -313,6 +335,7 @@ extension LSTMGeneratorConfig: SequenceGeneratorConfig, CorpusFittedGeneratorCon
         try check.number("initStd", initStd, 0...10)
         try check.int("maxLength", maxLength, 1...100_000)
         try check.int("vocabularySize", vocabularySize, 0...10_000_000)
+        try check.supported("precision", precision)
     }
 
     public func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator { LSTMGenerator(self, using: &rng) }

@@ -280,6 +280,12 @@ public protocol SequenceGeneratorConfig: Codable, Sendable, Equatable {
     /// `makeGenerator` never sees a config it cannot build.
     func validate(section: String) throws
     func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator
+    /// The arithmetic of its training and sampling products (fp32 unless the generator offers bf16).
+    var precision: Precision { get }
+}
+
+extension SequenceGeneratorConfig {
+    public var precision: Precision { .fp32 }
 }
 
 /// A generator config whose corpus-decided fields are the usual four: `fit` sets them from the corpus's shape.

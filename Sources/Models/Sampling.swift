@@ -187,16 +187,17 @@ extension Linear {
     /// One token for each of `rows` (indices into the rows of `hidden` [n, inputSize]), the i-th drawn with
     /// `uniforms[i]` from this output projection's logits. The projection runs a block of rows at a time, and each
     /// block is sampled from while its logits are in cache; blocks are spread over threads, so the thread count
-    /// changes no token. Rows not listed cost nothing.
+    /// changes no token. Rows not listed cost nothing. `precision` is the projection's (bf16: bf16 operands, fp32
+    /// sums).
     /// With constraints on the tokens so far (`options.constrainsHistory`), `sequences[rows[i]]` is row i's
     /// history and `endToken` the token `minLength` holds back.
     func drawTokens(after hidden: Tensor, rows: [Int], uniforms: [Double], options: SamplingOptions,
-                    sequences: [[Int32]] = [], endToken: Int32? = nil) -> [Int32] {
+                    sequences: [[Int32]] = [], endToken: Int32? = nil, precision: Precision = .fp32) -> [Int32] {
         precondition(!options.constrainsHistory || sequences.count > (rows.max() ?? -1), "drawTokens: constraints need the sequences")
         let V = outputSize
         var drawn = [Int32](repeating: 0, count: rows.count)
         drawn.withUnsafeMutableBufferPointer { pd in
-            forEachLogitBlock(after: hidden, rows: rows) { range, logits in
+            forEachLogitBlock(after: hidden, rows: rows, precision: precision) { range, logits in
                 var sampler = TokenSampler(options: options, vocabularySize: V)
                 for (r, i) in range.enumerated() {
                     pd[i] = options.constrainsHistory
@@ -211,9 +212,10 @@ extension Linear {
     /// The logits of `rows` (indices into the rows of `hidden` [n, inputSize]), a block of `TokenSampler.blockRows`
     /// rows at a time, blocks spread over threads: `body` gets the block's indices into `rows` and its logits
     /// [count, outputSize] while they are in cache. Rows not listed cost nothing.
-    private func forEachLogitBlock(after hidden: Tensor, rows: [Int],
+    private func forEachLogitBlock(after hidden: Tensor, rows: [Int], precision: Precision,
                                    _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
         let (H, V, B) = (inputSize, outputSize, TokenSampler.blockRows)
+        let packed = bf16Packing(precision)
         hidden.withUnsafeBufferPointer { ph in
             Parallel.forEachChunk((rows.count + B - 1) / B) { blocks in
                 let x = UnsafeMutablePointer<Float>.allocate(capacity: B * H)
@@ -227,7 +229,7 @@ extension Linear {
                     for (r, i) in range.enumerated() {
                         (x + r * H).update(from: ph.baseAddress! + rows[i] * H, count: H)
                     }
-                    forward(rows: range.count, x, into: logits)
+                    forward(rows: range.count, x, into: logits, packed: packed)
                     body(range, logits)
                 }
             }
@@ -255,22 +257,22 @@ enum TokenDraw {
 extension Linear {
     /// One token for each of `rows` of `hidden`, drawn as `how` says, their randomness taken from `rng` in row order
     /// (so the tokens do not depend on the thread count). `sequences` are the tokens so far: the history a
-    /// constrained sampler checks, and where a Gumbel-max row goes.
+    /// constrained sampler checks, and where a Gumbel-max row goes. `precision` is the projection's.
     func draw(_ how: TokenDraw, after hidden: Tensor, rows: [Int], sequences: [[Int32]], endToken: Int32?,
-              using rng: inout SeededGenerator) -> [Int32] {
+              precision: Precision = .fp32, using rng: inout SeededGenerator) -> [Int32] {
         switch how {
         case .sampler(let options):
             let randomized = TokenSampler(options: options, vocabularySize: outputSize).usesRandomness
             let uniforms = randomized ? rows.map { _ in rng.nextDouble() } : [Double](repeating: 0, count: rows.count)
             return drawTokens(after: hidden, rows: rows, uniforms: uniforms, options: options, sequences: sequences,
-                              endToken: endToken)
+                              endToken: endToken, precision: precision)
         case .gumbelMax(let perturbed, let length):
             let seeds = rows.map { _ in rng.next() }
             let destinations = rows.map { b in
                 precondition(sequences[b].count < length, "draw: position \(sequences[b].count) is past \(length)")
                 return perturbed + (b * length + sequences[b].count) * outputSize
             }
-            return drawGumbelMax(after: hidden, rows: rows, seeds: seeds, into: destinations)
+            return drawGumbelMax(after: hidden, rows: rows, seeds: seeds, into: destinations, precision: precision)
         }
     }
 
@@ -279,13 +281,13 @@ extension Linear {
     /// and the token argmax z (the first of equal maxima), an exact sample of softmax(o). Blocks of rows run on
     /// several threads, each row from its own stream, so the thread count changes no bit.
     func drawGumbelMax(after hidden: Tensor, rows: [Int], seeds: [UInt64],
-                       into destinations: [UnsafeMutablePointer<Float>]) -> [Int32] {
+                       into destinations: [UnsafeMutablePointer<Float>], precision: Precision = .fp32) -> [Int32] {
         precondition(seeds.count == rows.count && destinations.count == rows.count, "drawGumbelMax: one seed and row each")
         let V = outputSize
         let group = 8  // rows whose uniform streams run side by side (`SeededGenerator.openUniforms`)
         var drawn = [Int32](repeating: 0, count: rows.count)
         drawn.withUnsafeMutableBufferPointer { pd in
-            forEachLogitBlock(after: hidden, rows: rows) { range, logits in
+            forEachLogitBlock(after: hidden, rows: rows, precision: precision) { range, logits in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: group * V) { uniforms in
                     let u = uniforms.baseAddress!
                     for first in stride(from: range.lowerBound, to: range.upperBound, by: group) {

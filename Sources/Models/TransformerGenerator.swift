@@ -43,6 +43,15 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
     /// The output projection is the token embedding, transposed (GPT-2, and Press & Wolf 2017), plus its own bias:
     /// 320k fewer parameters at V = 5000, C = 64. Off by default, as in the PyTorch reference.
     public var tieEmbeddings = false
+    /// The arithmetic of the vocabulary projection's products (`Precision`) in training (the likelihood's
+    /// gradient passes, MLE and adversarial) and in sampling (rollouts included): fp32, or bf16 operands with fp32
+    /// sums and fp32 master weights. Likelihoods that are reported (NLL-test, NLL-gen) are computed in fp32 either
+    /// way, so runs of both precisions are scored alike. The products are the output projection's (width to
+    /// vocabulary: 55 % of an fp32 MLE epoch at the default sizes). The blocks' products, k and n of 64–256,
+    /// stay fp32: in bf16 on AMX they measured no faster (tmle medians 6.3 s against 6.0 s in one alternating run on
+    /// model 167: their operands' conversion and packing eat the gain) and took the MLE loss twice as far from fp32's. fp32 by default: bf16 pays where the CPU multiplies bf16 faster
+    /// (AMX; see docs/performance.md).
+    public var precision: Precision = .fp32
 
     public init(vocabularySize: Int, maxLength: Int = 20, startToken: Int32 = 0, endToken: Int32? = nil,
                 layers: Int = 2, heads: Int = 4, width: Int = 64, mlpExpansion: Int = 4, initStd: Float = 0.02) {
@@ -72,6 +81,7 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
         initStd = try c.decodeIfPresent(Float.self, forKey: .initStd) ?? d.initStd
         dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? d.dropout
         tieEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieEmbeddings) ?? d.tieEmbeddings
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? d.precision
     }
 }
 
@@ -90,6 +100,7 @@ extension TransformerGeneratorConfig: SequenceGeneratorConfig, CorpusFittedGener
         try check.require(dropout < 1, "dropout", "\(dropout)", "below 1 (1 drops everything)")
         try check.int("maxLength", maxLength, 1...100_000)
         try check.int("vocabularySize", vocabularySize, 0...10_000_000)
+        try check.supported("precision", precision)
     }
 
     public func makeGenerator(using rng: inout SeededGenerator) -> any SequenceGenerator {
@@ -260,10 +271,11 @@ public final class TransformerGenerator: SequenceGenerator {
     public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
+        let precision = backward ? config.precision : .fp32
         let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: backward ? batch.noiseSeed : nil)
         let (loss, dy) = output.softmaxCrossEntropy(y, targets: batch.tokens, weights: batch.weights,
                                                    normalizer: normalizer ?? Float(batch.realTokenCount),
-                                                   backward: backward)
+                                                   backward: backward, precision: precision)
         if let dy {
             self.backward(dy, cache: cache, batchSize: B, length: T)
             untieGradient()
@@ -281,14 +293,14 @@ public final class TransformerGenerator: SequenceGenerator {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
         let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: batch.noiseSeed)
-        return (output.forward(y), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
+        return (output.forward(y, precision: config.precision), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
     }
 
     public func logitsBackward(_ dLogits: Tensor, cache: Any) {
         guard let cache = cache as? LogitsCache else {
             preconditionFailure("TransformerGenerator.logitsBackward: not a Transformer's logits cache")
         }
-        let dy = output.backward(dLogits, input: cache.hidden)
+        let dy = output.backward(dLogits, input: cache.hidden, precision: config.precision)
         backward(dy, cache: cache.model, batchSize: cache.batchSize, length: cache.length)
         untieGradient()
     }
@@ -358,7 +370,7 @@ public final class TransformerGenerator: SequenceGenerator {
                 for g in 0..<group.count {
                     for c in 0..<C { last[g, c] = y.scalars[(g * T + T - 1) * C + c] }
                 }
-                let logits = output.forward(last)
+                let logits = output.forward(last, precision: config.precision)
                 logits.withUnsafeBufferPointer { pl in
                     for (g, (i, b)) in group.enumerated() {
                         sequences[b].append(sampler.draw(pl.baseAddress! + g * V, uniform: uniforms[i],
@@ -479,7 +491,7 @@ public final class TransformerGenerator: SequenceGenerator {
             let rows = sequences.indices.filter { !finished(sequences[$0]) }
             guard !rows.isEmpty else { break }
             let drawn = output.draw(draw, after: stepHidden(inputs, cache: &cache), rows: rows, sequences: sequences,
-                                    endToken: config.endToken, using: &rng)
+                                    endToken: config.endToken, precision: config.precision, using: &rng)
             for (i, b) in rows.enumerated() {
                 sequences[b].append(drawn[i])
                 inputs[b] = drawn[i]

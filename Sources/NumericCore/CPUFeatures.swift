@@ -165,6 +165,26 @@ public enum BF16Matmul {
             (self.k, self.n, self.storage) = (k, n, storage)
         }
 
+        /// B [k, n] to be written a block of rows at a time (`packRows`), as a product's right operand that is
+        /// itself computed in blocks (a loss's logit gradients): its pads are zeros, its real pairs not yet written.
+        public init(rowsToCome k: Int, n: Int) {
+            let storage = Storage(count: Int(tg_bf16_packed_b_count(Int64(k), Int64(n))))
+            tg_bf16_zero_pads(Int64(k), Int64(n), storage.pointer)
+            (self.k, self.n, self.storage) = (k, n, storage)
+        }
+
+        /// Packs B's rows r0 ..< r0 + count from `rows` (row r0 first, rows `ld` floats apart): with every row
+        /// packed so, the bits of packing B whole. A block starts at an even row and ends at one or at k (a pair
+        /// of rows is packed together); blocks packed on other threads must not overlap, and the packing must not
+        /// be shared (one made by `init(rowsToCome:n:)` is not).
+        public func packRows(_ r0: Int, count: Int, from rows: UnsafePointer<Float>, ld: Int) {
+            guard count > 0 else { return }
+            precondition(r0 % 2 == 0 && r0 + count <= k && (count % 2 == 0 || r0 + count == k),
+                         "packRows: rows \(r0) ..< \(r0 + count) of \(k) do not start and end at even rows")
+            // The packer reads row p at b + p·ld; B's row r0 is at `rows`.
+            tg_bf16_pack_b_rows(Int64(k), Int64(n), rows - r0 * ld, Int64(ld), Int64(r0), Int64(r0 + count), storage.pointer)
+        }
+
         private init(k: Int, n: Int, _ scalars: [Float], transposed: Bool) {
             let ld = transposed ? k : n
             self = scalars.withUnsafeBufferPointer { PackedB(k: k, n: n, $0.baseAddress!, ld: ld, transposed: transposed) }

@@ -1,3 +1,5 @@
+import Foundation
+
 // A trainable tensor and its gradient. Layers own parameters by reference, so an optimizer, a gradient clipper
 // and the serializer can all walk the same list; gradients accumulate (+=) until `zeroGrad()`.
 //
@@ -16,6 +18,8 @@ public final class Parameter {
     private var valueVersion: UInt64 = 0
     /// The bf16 packings of the value (key: transposed), with the version they were packed from.
     private var bf16Packings: [Bool: (version: UInt64, packed: BF16Matmul.PackedB)] = [:]
+    /// Guards `bf16Packings` in `bf16Packed`: sampling runs batches side by side, each asking for the packing.
+    private let packingLock = NSLock()
 
     private var storage: Tensor
     private var storageIsZero = false
@@ -48,8 +52,11 @@ public final class Parameter {
 
     /// The value as the bf16 right operand of a product (`BF16Matmul`): x·W for a value W [k, n], or with
     /// `transposed` x·Wᵀ for a value W [n, k] (leading dimensions fold). Packed once per change of the value — once
-    /// per optimizer step in training, once for all of a frozen scorer's calls — not once per product.
+    /// per optimizer step in training, once for all of a frozen scorer's calls — not once per product. Threads may
+    /// ask at once (the first packs, the others wait for it) while nothing changes the value.
     public func bf16Packed(transposed: Bool) -> BF16Matmul.PackedB {
+        packingLock.lock()
+        defer { packingLock.unlock() }
         if let cached = bf16Packings[transposed], cached.version == valueVersion { return cached.packed }
         let packed = transposed ? BF16Matmul.PackedB(transposing: value) : BF16Matmul.PackedB(value)
         bf16Packings[transposed] = (valueVersion, packed)
@@ -62,15 +69,19 @@ public final class Parameter {
     /// at its next use. `body` must write the whole value through `value` and repack every row of it; the packings
     /// are then current with the value it leaves, the same bits as packing it anew.
     public func withBF16Repacking<R>(_ body: (BF16Matmul.RowRepacker?) -> R) -> R {
-        guard !bf16Packings.isEmpty else { return body(nil) }
         // Taken out of the cache, so their buffers are not shared with it while they are rewritten.
-        var taken = bf16Packings.map { (transposed: $0.key, packed: $0.value.packed) }
-        bf16Packings = [:]
+        var taken = packingLock.withLock {
+            defer { bf16Packings = [:] }
+            return bf16Packings.map { (transposed: $0.key, packed: $0.value.packed) }
+        }
+        guard !taken.isEmpty else { return body(nil) }
         let (rows, columns) = value.matrixShape
         let repacker = BF16Matmul.repacker(for: &taken, rows: rows, columns: columns)
         let result = body(repacker)
-        for packing in taken where repacker.rewrites(transposed: packing.transposed) {
-            bf16Packings[packing.transposed] = (valueVersion, packing.packed)
+        packingLock.withLock {
+            for packing in taken where repacker.rewrites(transposed: packing.transposed) {
+                bf16Packings[packing.transposed] = (valueVersion, packing.packed)
+            }
         }
         return result
     }

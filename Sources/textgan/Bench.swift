@@ -14,7 +14,8 @@ struct Bench: ParsableCommand {
 
             Phases:
               core: the numerical core at the SeqGAN sizes (batch 64, embedding 32, hidden 32, vocabulary 5000, \
-            length 20): the big GEMMs, LSTM forward+backward, fused softmax-cross-entropy, and the discriminator's \
+            length 20): the big GEMMs, LSTM forward+backward, fused softmax-cross-entropy (alone, and with the \
+            output layer at width 64 in fp32 and bf16), and the discriminator's \
             12-width convolution forward+backward.
               mle, gen, rollout, dis, adv, nll: the SeqGAN synthetic setup's phases with the sizes, data and \
             schedule of the PyTorch reference (../shared/bench/torch_seqgan.py): one MLE epoch (156 batches of 64), \
@@ -68,6 +69,11 @@ struct Bench: ParsableCommand {
                                valueName: "fp32|bf16"))
     var precision: Precision = .fp32
 
+    @Option(name: .customLong("generator-precision"),
+            help: ArgumentHelp("The generators' precision (generator.precision: their vocabulary products in training and sampling) in every synthetic phase but dis and textgan: fp32, or bf16 operands with fp32 sums (needs AVX512_BF16).",
+                               valueName: "fp32|bf16"))
+    var generatorPrecision: Precision = .fp32
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -75,6 +81,9 @@ struct Bench: ParsableCommand {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         if let reason = precision.unsupportedReason() { throw ValidationError("--precision \(precision.rawValue): \(reason)") }
+        if let reason = generatorPrecision.unsupportedReason() {
+            throw ValidationError("--generator-precision \(generatorPrecision.rawValue): \(reason)")
+        }
     }
 
     func run() throws {
@@ -88,20 +97,21 @@ struct Bench: ParsableCommand {
             print("kernels: fp32 gemm \(GEMMBackend.current.summary); bf16 gemm \(BF16Matmul.summary)")
             print("multiply-adds per core: " + (MultiplyAddRates.measured?.description ?? "not measured (no AVX-512)"))
             // Asked only when in use: TEXTGAN_GEMM=own or openblas leaves MKL unloaded.
-            print("precision: discriminator products \(precision.rawValue)"
-                  + (precision == .bf16 ? " (bf16 operands, fp32 sums)" : ""))
+            print("precision: discriminator products \(precision.rawValue), generator products \(generatorPrecision.rawValue)"
+                  + (precision == .bf16 || generatorPrecision == .bf16 ? " (bf16: bf16 operands, fp32 sums)" : ""))
             print("MKL: " + (GEMMBackend.detected == .mkl ? MKL.version ?? "?"
                              : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
-            if let warning = precision.slowdownWarning() { print(warning) }
+            if let warning = (precision == .bf16 ? precision : generatorPrecision).slowdownWarning() { print(warning) }
         }
         var results: [BenchmarkResult] = []
         if phases.contains(.core) { results += CoreBenchmarks.run(runner) }
         if phases.contains(.bleu) { results += MetricsBenchmarks.run(runner, dataDirectory: data, quiet: quiet) }
         // The synthetic-setup phases share one oracle, its data and the models.
         let synthetic = phases.compactMap { PhaseBenchmarks.Phase(rawValue: $0.rawValue) }
-        if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner, precision: precision) }
+        if !synthetic.isEmpty { results += PhaseBenchmarks.run(synthetic, runner, precision: precision,
+                                                                          generatorPrecision: generatorPrecision) }
         switch format {
         case .table: print(BenchmarkResult.table(results))
         case .json: for r in results { print(r.jsonLine) }
@@ -109,10 +119,12 @@ struct Bench: ParsableCommand {
             let rows = results.map { r -> [JSONValue] in
                 [.string(r.phase), .string(r.name), JSONValue(r.threads), JSONValue(r.times.count), .number(r.median),
                  .number(r.times.min()!), .number(r.times.max()!), JSONValue(r.flops), JSONValue(r.gflops),
-                 JSONValue(r.throughput), JSONValue(r.work?.unit), JSONValue(r.peakMemoryMiB), JSONValue(r.precision)]
+                 JSONValue(r.throughput), JSONValue(r.work?.unit), JSONValue(r.peakMemoryMiB), JSONValue(r.precision),
+                 JSONValue(r.generatorPrecision)]
             }
             print(DataTable(columns: ["phase", "name", "threads", "repeats", "median_s", "min_s", "max_s", "flops",
-                                      "gflops", "throughput_per_s", "unit", "peak_rss_mib", "precision"], rows: rows).csv(),
+                                      "gflops", "throughput_per_s", "unit", "peak_rss_mib", "precision",
+                                      "generator_precision"], rows: rows).csv(),
                   terminator: "")
         }
     }

@@ -77,6 +77,11 @@ struct TrainCommand: ParsableCommand {
                                valueName: "fp32|bf16"))
     var precision: Precision?
 
+    @Option(name: .customLong("generator-precision"),
+            help: ArgumentHelp("The arithmetic of the generator's vocabulary products in training and sampling (generator.precision; lstm and transformer): fp32, or bf16 operands with fp32 sums (needs AVX512_BF16). Reported likelihoods stay fp32.",
+                               valueName: "fp32|bf16"))
+    var generatorPrecision: Precision?
+
     @Option(name: .customLong("beta-max"), help: "The largest Gumbel-softmax inverse temperature of --algo gumbel (gumbel.maximumInverseTemperature).")
     var betaMax: Double?
 
@@ -154,7 +159,7 @@ struct TrainCommand: ParsableCommand {
         if let name { try RunLabel.checkName(name, flag: "--name") }
         for tag in tags { try RunLabel.checkTag(tag) }
         if resume != nil {
-            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, precision, betaMax,
+            let overrides: [Any?] = [corpus, algo, generator, initFrom, preset, configFile, epochs, adversarialSteps, loss, precision, generatorPrecision, betaMax,
                                      rollouts, batchSize, generatorLearningRate, maxLength, maxLengthLimit, seed, canaries, canaryRepeats,
                                      vocab, minCount]
             if overrides.contains(where: { $0 != nil }) || !assignments.isEmpty {
@@ -207,6 +212,12 @@ struct TrainCommand: ParsableCommand {
             let overlay = try ConfigAssignment.overlay([ConfigAssignment(path: "discriminator.precision", value: precision.rawValue,
                                                                          flag: "--precision")])
             config = try config.merging(overlay, source: "--precision")
+        }
+        if let generatorPrecision {
+            // As `--set generator.precision=…`: a generator without the field refuses it the same way.
+            let overlay = try ConfigAssignment.overlay([ConfigAssignment(path: "generator.precision", value: generatorPrecision.rawValue,
+                                                                         flag: "--generator-precision")])
+            config = try config.merging(overlay, source: "--generator-precision")
         }
         let assigned = try assignments.map { try ConfigAssignment(parsing: $0) }
         if !assigned.isEmpty { config = try config.merging(ConfigAssignment.overlay(assigned), source: "--set") }
@@ -315,8 +326,8 @@ struct TrainCommand: ParsableCommand {
             print("  the whole config: `textgan runs show \(id) --config`, or --print-config")
         }
 
-        if let warning = config.discriminator?.config.precision.slowdownWarning() {
-            FileHandle.standardError.write(Data((warning + "\n").utf8))
+        for precision in Set([config.generator.config.precision, config.discriminator?.config.precision].compactMap { $0 }) {
+            if let warning = precision.slowdownWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         }
         let reporter = ConsoleReporter(render: data.render, selfBLEUAlarm: config.evaluation.selfBLEUAlarm)
         let started = Date()

@@ -40,6 +40,7 @@ final class BadFlagTests: XCTestCase {
         "preset": Expectation(bad: ["fast", ""], names: ["--preset", "preset"]),
         "loss": Expectation(bad: ["wgan_gp", ""], names: ["--loss", "loss"], extra: ["--algo", "gumbel"]),
         "precision": Expectation(bad: ["fp16", "BF16", ""], names: ["--precision"]),
+        "generator-precision": Expectation(bad: ["fp16", "BF16", ""], names: ["--generator-precision"]),
         "config": Expectation(bad: ["/nonexistent/c.json", "/"], names: ["config file", "c.json", "/"]),
         "init-from": Expectation(bad: ["/nonexistent/x.safetensors", "99"], names: ["--init-from"]),
         "root": Expectation(bad: ["/nonexistent/root"], names: ["/nonexistent/root"]),

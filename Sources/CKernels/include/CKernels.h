@@ -195,6 +195,9 @@ void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ld
 void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int64_t p0, int64_t p1, uint16_t *out);
 void tg_bf16_pack_b_transposed_columns(int64_t k, int64_t n, const float *bt, int64_t ldbt, int64_t j0, int64_t j1,
                                        uint16_t *out);
+/// Zeros a packing's pads (every pair past k's, and all of a last, partial panel) and nothing else: a packing to be
+/// written a block of rows at a time by tg_bf16_pack_b_rows starts this way.
+void tg_bf16_zero_pads(int64_t k, int64_t n, uint16_t *out);
 int tg_sgemm_bf16_ex(int trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                      const uint16_t *packed_b, float *c, int64_t ldc, int accumulate);
 int tg_sgemm_bf16_rows(int64_t m, int64_t n, int64_t k, const float *const *rows, const uint16_t *packed_b, float *c,

@@ -43,6 +43,8 @@ public struct BenchmarkResult {
     public let peakMemoryMiB: Double?
     /// The discriminator's precision ("fp32", "bf16") in the phases that run one; nil elsewhere.
     public var precision: String?
+    /// The generator's precision in the phases that run one; nil elsewhere.
+    public var generatorPrecision: String?
 
     public var median: Double {
         let s = times.sorted()
@@ -66,8 +68,9 @@ public struct BenchmarkResult {
         }
         if let peakMemoryMiB { fields.append("\"peak_rss_mib\": \(fmt(peakMemoryMiB))") }
         if let precision { fields.append("\"precision\": \"\(precision)\"") }
+        if let generatorPrecision { fields.append("\"generator_precision\": \"\(generatorPrecision)\"") }
         // The bf16 products' kernel, the process's choice (AMX where granted, or TEXTGAN_BF16_KERNEL).
-        if precision == Precision.bf16.rawValue { fields.append("\"bf16_kernel\": \"\(BF16Matmul.kernel.rawValue)\"") }
+        if precision == Precision.bf16.rawValue || generatorPrecision == Precision.bf16.rawValue { fields.append("\"bf16_kernel\": \"\(BF16Matmul.kernel.rawValue)\"") }
         return "{" + fields.joined(separator: ", ") + "}"
     }
 

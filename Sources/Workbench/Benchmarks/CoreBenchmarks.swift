@@ -78,6 +78,25 @@ public enum CoreBenchmarks {
             }
         })
 
+        // MARK: The fused output layer + cross-entropy (`Linear.softmaxCrossEntropy`) at the Transformer's width,
+        // in fp32 and, where the CPU has it, bf16 on each kernel: the three products, the softmax and the gradient.
+        let output = Linear("output", inputSize: 64, outputSize: V, weightInit: .normal(std: 0.02), using: &rng)
+        let wide = Tensor(randomNormal: [N, 64], using: &rng)
+        let outputFlops = 3 * 2.0 * Double(N * 64 * V)
+        let kernel = BF16Matmul.isAvailable ? BF16Matmul.kernel : nil
+        let precisions: [(Precision, BF16Matmul.Kernel?)] = [(.fp32, nil)] + BF16Matmul.availableKernels.map { (.bf16, $0) }
+        for (precision, bf16Kernel) in precisions {
+            if let bf16Kernel { BF16Matmul.select(bf16Kernel) }
+            let tag = bf16Kernel.map { " bf16 (\($0.rawValue))" } ?? " fp32"
+            results.append(runner.measure(phase: "core", name: "output+xent fwd+bwd [1280,64]→5000" + tag, flops: outputFlops,
+                                          work: (Double(N), "tokens")) {
+                output.zeroGrad()
+                _ = output.softmaxCrossEntropy(wide, targets: targets, backward: true, precision: precision)
+                _ = output.weight.grad  // the weight gradient, had it been left pending
+            })
+        }
+        if let kernel { BF16Matmul.select(kernel) }
+
         // MARK: LSTM over one batch, forward and backward through time.
         let lstm = LSTM("lstm", inputSize: E, hiddenSize: H, weightInit: .normal(std: 0.1), using: &rng)
         let x = Tensor(randomNormal: [T, B, E], using: &rng)

@@ -97,21 +97,25 @@ public enum PhaseBenchmarks {
         case textgan
     }
 
-    /// `precision`: the discriminator's (`CNNDiscriminatorConfig.precision`), in every phase that runs it.
-    public static func run(_ phases: [Phase], _ runner: BenchmarkRunner, precision: Precision = .fp32) -> [BenchmarkResult] {
+    /// `precision`: the discriminator's (`CNNDiscriminatorConfig.precision`), in every phase that runs it;
+    /// `generatorPrecision`: the LSTM's and the Transformer's (`generator.precision`), in every phase that runs one
+    /// (TextGAN's latent LSTM has no bf16 path).
+    public static func run(_ phases: [Phase], _ runner: BenchmarkRunner, precision: Precision = .fp32,
+                           generatorPrecision: Precision = .fp32) -> [BenchmarkResult] {
         let oracle = Oracle.random(seed: 2017)
         let data = SequenceDataset(sequences: oracle.sampleCorpus(count: sequences, seed: 88), length: T)
         var rng = SeededGenerator(seed: 1)
-        let config = LSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, maxLength: T)
+        var config = LSTMGeneratorConfig(vocabularySize: V, embeddingSize: E, hiddenSize: H, maxLength: T)
+        config.precision = generatorPrecision
         let generator = LSTMGenerator(config, using: &rng)
         var discriminatorConfig = CNNDiscriminatorConfig(vocabularySize: V, sequenceLength: T)
         discriminatorConfig.precision = precision
         let discriminator = CNNDiscriminator(discriminatorConfig, using: &rng)
         var transformerRNG = SeededGenerator(seed: 3)
-        let transformer = TransformerGenerator(
-            TransformerGeneratorConfig(vocabularySize: V, maxLength: T, layers: transformerLayers, heads: 4,
-                                       width: transformerWidth),
-            using: &transformerRNG)
+        var transformerConfig = TransformerGeneratorConfig(vocabularySize: V, maxLength: T, layers: transformerLayers,
+                                                           heads: 4, width: transformerWidth)
+        transformerConfig.precision = generatorPrecision
+        let transformer = TransformerGenerator(transformerConfig, using: &transformerRNG)
         let flops = self.flops.merging(transformerFlops) { a, _ in a }
         var results: [BenchmarkResult] = []
         for phase in phases {
@@ -218,6 +222,7 @@ public enum PhaseBenchmarks {
             }
             // The phases that run the discriminator say in which precision.
             if ![.mle, .gen, .nll, .tmle, .tgen].contains(phase) { results[results.count - 1].precision = precision.rawValue }
+            if ![.dis, .textgan].contains(phase) { results[results.count - 1].generatorPrecision = generatorPrecision.rawValue }
         }
         return results
     }
