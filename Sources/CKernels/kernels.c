@@ -147,6 +147,39 @@ TG_CLONES void tg_tanh(const float *x, float *y, int64_t n) {
     for (; i < n; i++) y[i] = tanh_core(x[i]);
 }
 
+// GELU in GPT-2's tanh form: y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), tanh as tg_tanh's.
+static inline float gelu_u(float v) { return 0.7978845608028654f * (v + 0.044715f * v * v * v); }
+
+static inline float gelu_core(float v) { return 0.5f * v * (1.0f + tanh_core(gelu_u(v))); }
+
+// dy·GELU'(x): GELU'(x) = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²), t = tanh u.
+static inline float gelu_backward_core(float v, float g) {
+    float t = tanh_core(gelu_u(v));
+    float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
+    return g * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+}
+
+// In blocks of 16, as tg_exp: y may alias x (and dx dy) and the in-place call stays vectorised.
+TG_CLONES void tg_gelu(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float t[16];
+        for (int l = 0; l < 16; l++) t[l] = gelu_core(x[i + l]);
+        for (int l = 0; l < 16; l++) y[i + l] = t[l];
+    }
+    for (; i < n; i++) y[i] = gelu_core(x[i]);
+}
+
+TG_CLONES void tg_gelu_backward(const float *x, const float *dy, float *dx, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        float t[16];
+        for (int l = 0; l < 16; l++) t[l] = gelu_backward_core(x[i + l], dy[i + l]);
+        for (int l = 0; l < 16; l++) dx[i + l] = t[l];
+    }
+    for (; i < n; i++) dx[i] = gelu_backward_core(x[i], dy[i]);
+}
+
 TG_CLONES float tg_max(const float *x, int64_t n) {
     float acc[16];
     for (int l = 0; l < 16; l++) acc[l] = -INFINITY;

@@ -52,10 +52,11 @@ public struct CausalSelfAttention: ParameterContainer {
         let D = C / heads
         let scale = 1 / Float(D).squareRoot()
         let q = qkv.forward(x)
-        var probabilities = Tensor(zeros: [B, heads, T, T])
+        // Both written whole below: every head's scores and its columns of every row (products with beta 0).
+        var probabilities = Tensor(uninitializedShape: [B, heads, T, T]) { _ in }
         let drops = training && dropout.keepProbability < 1
         let mask = drops ? dropout.forward(Tensor(repeating: 1, shape: [B, heads, T, T]), training: true, using: &rng).mask : nil
-        var attended = Tensor(zeros: [B, T, C])
+        var attended = Tensor(uninitializedShape: [B, T, C]) { _ in }
         withOptionalBuffer(mask) { pm in
         q.withUnsafeBufferPointer { pq in
             probabilities.withUnsafeMutableBufferPointer { pp in
@@ -98,7 +99,7 @@ public struct CausalSelfAttention: ParameterContainer {
         let D = C / heads
         let scale = 1 / Float(D).squareRoot()
         let dAttended = projection.backward(dy, input: cache.attended)
-        var dqkv = Tensor(zeros: [B, T, 3 * C])
+        var dqkv = Tensor(uninitializedShape: [B, T, 3 * C]) { _ in }  // dQ, dK and dV of every head written whole
         withOptionalBuffer(cache.mask) { pm in
         cache.qkv.withUnsafeBufferPointer { pq in
             cache.probabilities.withUnsafeBufferPointer { pp in

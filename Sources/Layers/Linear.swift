@@ -57,7 +57,7 @@ public struct Linear: ParameterContainer {
     /// for callers that use the output a block of rows at a time while it is still in cache. With the AVX-512
     /// kernel each row's values are the bits `forward` gives that row, whatever the block; in bf16 (W's cached
     /// packing, `Parameter.bf16Packed`) the bits `forward(_:precision:)` gives it, on any kernel.
-    /// In bf16, fetch `packed` once (`bf16Packing`) before splitting blocks over threads, and pass it here.
+    /// In bf16 pass W's packing (`bf16Packing`).
     public func forward(rows: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
                         packed: BF16Matmul.PackedB? = nil) {
         guard rows > 0 else { return }
@@ -74,8 +74,8 @@ public struct Linear: ParameterContainer {
         }
     }
 
-    /// W packed for `forward(rows:_:into:packed:)` in `precision`: nil in fp32. Not thread-safe (it may pack and
-    /// cache): call it before work is split over threads.
+    /// W packed for `forward(rows:_:into:packed:)` in `precision`: nil in fp32. Packed once per change of W and
+    /// safe to ask from several threads; a caller that splits blocks over threads fetches it once, before.
     public func bf16Packing(_ precision: Precision) -> BF16Matmul.PackedB? {
         precision == .bf16 ? weight.bf16Packed(transposed: false) : nil
     }

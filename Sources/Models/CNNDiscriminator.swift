@@ -97,11 +97,15 @@ public final class CNNDiscriminator: SequenceDiscriminator {
     public let highway: Highway
     public let dropout: Dropout
     public let output: Linear
+    /// The arithmetic of the products: `config.precision` where this CPU runs it, else fp32 (a stored run's D
+    /// scores on a CPU without bf16).
+    let precision: Precision
 
     public init(_ config: CNNDiscriminatorConfig, using rng: inout SeededGenerator) {
         let widths = config.effectiveWidths
         precondition(!widths.isEmpty, "CNNDiscriminator: no filter width fits sequences of length \(config.sequenceLength)")
         self.config = config
+        precision = config.precision.runnable()
         let initializer = Initializer.normal(std: config.initStd)
         embedding = Embedding("discriminator.embedding", vocabularySize: config.vocabularySize,
                               embeddingSize: config.embeddingSize * config.representations,
@@ -146,8 +150,8 @@ public final class CNNDiscriminator: SequenceDiscriminator {
         let B = embedded.count / (T * E * R)
         // R representations: [B, T, R·E] → [B·R, T, E], each slice a sequence of its own.
         if R > 1 { embedded = Self.splitRepresentations(embedded, batch: B, length: T, size: E, count: R) }
-        let (features, convCache) = convolution.forward(embedded.reshaped([B * R, T, E]), precision: config.precision)
-        let (h, highwayCache) = highway.forward(features, precision: config.precision)
+        let (features, convCache) = convolution.forward(embedded.reshaped([B * R, T, E]), precision: precision)
+        let (h, highwayCache) = highway.forward(features, precision: precision)
         let (dropped, mask) = dropout.forward(h, training: training, using: &rng)
         let cache = Cache(convolution: convCache, highway: highwayCache, dropoutMask: mask, dropped: dropped)
         let logits = output.forward(dropped)
@@ -222,7 +226,7 @@ public final class CNNDiscriminator: SequenceDiscriminator {
             ? logitGradient : Self.spreadOverRepresentations(logitGradient, count: R)
         let dDropped = output.backward(dViews, input: cache.dropped)
         let dH = dropout.backward(dDropped, mask: cache.dropoutMask)
-        var dFeatures = highway.backward(dH, cache: cache.highway, precision: config.precision)
+        var dFeatures = highway.backward(dH, cache: cache.highway, precision: precision)
         if let featureGradient { dFeatures.add(Self.spreadOverRepresentations(featureGradient, count: R), scaledBy: 1) }
         var dx = convolution.backward(dFeatures, cache: cache.convolution)
         if R > 1 {
@@ -315,7 +319,7 @@ public struct FrozenScorer {
     init(_ discriminator: CNNDiscriminator) {
         self.discriminator = discriminator
         let (V, E) = (discriminator.config.vocabularySize, discriminator.config.embeddingSize)
-        let bf16 = discriminator.config.precision == .bf16
+        let bf16 = discriminator.precision == .bf16
         let embeddings = discriminator.embedding.table.value
         tables = zip(discriminator.convolution.widths, discriminator.convolution.filters).map { spec, filters in
             let (w, F) = (spec.width, spec.filters)
@@ -429,7 +433,7 @@ public struct FrozenScorer {
                 }
             }
             var unused = SeededGenerator(seed: 0)  // dropout is off, so no randomness is drawn
-            let (h, _) = d.highway.forward(features, precision: d.config.precision)
+            let (h, _) = d.highway.forward(features, precision: d.precision)
             let (dropped, _) = d.dropout.forward(h, training: false, using: &unused)
             return softmax(d.output.forward(dropped))
         }

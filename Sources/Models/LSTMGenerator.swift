@@ -67,10 +67,13 @@ public final class LSTMGenerator: SequenceGenerator {
     public let embedding: Embedding
     public let lstm: LSTM
     public let output: Linear
+    /// The arithmetic of the vocabulary products: `config.precision` where this CPU runs it, else fp32.
+    let precision: Precision
 
     public init(_ config: LSTMGeneratorConfig, using rng: inout SeededGenerator) {
         precondition(config.vocabularySize > 0 && config.maxLength > 0, "LSTMGenerator: empty vocabulary or length")
         self.config = config
+        precision = config.precision.runnable()
         let initializer = Initializer.normal(std: config.initStd)
         embedding = Embedding("generator.embedding", vocabularySize: config.vocabularySize,
                               embeddingSize: config.embeddingSize, initializer: initializer, using: &rng)
@@ -126,7 +129,7 @@ public final class LSTMGenerator: SequenceGenerator {
         // The output layer and the loss run block by block, so the [T·B, V] logits are never held whole.
         let (loss, dHidden) = output.softmaxCrossEntropy(hidden.reshaped([T * B, config.hiddenSize]), targets: targets,
                                                          weights: weights, normalizer: norm, backward: backward,
-                                                         precision: backward ? config.precision : .fp32)
+                                                         precision: backward ? self.precision : .fp32)
         guard let dHidden else { return loss }
         let (dx, _) = lstm.backward(dHidden.reshaped([T, B, config.hiddenSize]), cache: cache)
         embedding.backward(dx, ids: ids)
@@ -145,7 +148,7 @@ public final class LSTMGenerator: SequenceGenerator {
         let ids = inputIds(batch)
         let (hidden, _, cache) = lstm.forward(embedding.forward(ids).reshaped([T, B, E]))
         // The product runs time-major over [T·B, H]; its rows are then reordered batch-major.
-        let timeMajorLogits = output.forward(hidden.reshaped([T * B, H]), precision: config.precision)
+        let timeMajorLogits = output.forward(hidden.reshaped([T * B, H]), precision: precision)
         let logits = Tensor(uninitializedShape: [B * T, V]) { out in
             timeMajorLogits.withUnsafeBufferPointer { p in
                 for b in 0..<B { for t in 0..<T { (out.baseAddress! + (b * T + t) * V).update(from: p.baseAddress! + (t * B + b) * V, count: V) } }
@@ -163,7 +166,7 @@ public final class LSTMGenerator: SequenceGenerator {
                 for t in 0..<T { for b in 0..<B { (out.baseAddress! + (t * B + b) * V).update(from: p.baseAddress! + (b * T + t) * V, count: V) } }
             }
         }
-        let dHidden = output.backward(timeMajor, input: cache.hidden, precision: config.precision)
+        let dHidden = output.backward(timeMajor, input: cache.hidden, precision: precision)
         let (dx, _) = lstm.backward(dHidden.reshaped([T, B, H]), cache: cache.lstm)
         embedding.backward(dx, ids: cache.ids)
     }
@@ -256,7 +259,7 @@ public final class LSTMGenerator: SequenceGenerator {
             // the rows are then drawn on several threads, so the thread count changes no token.
             let rows = (0..<n).filter { !finished[$0] }
             let drawn = output.draw(draw, after: state.h, rows: rows, sequences: sequences, endToken: config.endToken,
-                                    precision: config.precision, using: &rng)
+                                    precision: precision, using: &rng)
             for (i, b) in rows.enumerated() {
                 let token = drawn[i]
                 sequences[b].append(token)

@@ -128,10 +128,13 @@ public final class TransformerGenerator: SequenceGenerator {
     public let blocks: [Block]
     public let finalNorm: LayerNorm
     public let output: Linear
+    /// The arithmetic of the vocabulary products: `config.precision` where this CPU runs it, else fp32.
+    let precision: Precision
 
     public init(_ config: TransformerGeneratorConfig, using rng: inout SeededGenerator) {
         precondition(config.vocabularySize > 0 && config.maxLength > 0, "TransformerGenerator: empty vocabulary or context")
         self.config = config
+        precision = config.precision.runnable()
         let (C, initializer) = (config.width, Initializer.normal(std: config.initStd))
         tokenEmbedding = Embedding("generator.token_embedding", vocabularySize: config.vocabularySize, embeddingSize: C,
                                    initializer: initializer, using: &rng)
@@ -271,7 +274,7 @@ public final class TransformerGenerator: SequenceGenerator {
     public func weightedNLL(_ batch: TokenBatch, normalizer: Float?, backward: Bool) -> Float {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
-        let precision = backward ? config.precision : .fp32
+        let precision = backward ? self.precision : .fp32
         let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: backward ? batch.noiseSeed : nil)
         let (loss, dy) = output.softmaxCrossEntropy(y, targets: batch.tokens, weights: batch.weights,
                                                    normalizer: normalizer ?? Float(batch.realTokenCount),
@@ -293,14 +296,14 @@ public final class TransformerGenerator: SequenceGenerator {
         let (B, T) = (batch.batchSize, batch.length)
         tieOutput()
         let (y, cache) = hidden(inputIds(batch), batchSize: B, length: T, noiseSeed: batch.noiseSeed)
-        return (output.forward(y, precision: config.precision), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
+        return (output.forward(y, precision: precision), LogitsCache(hidden: y, model: cache, batchSize: B, length: T))
     }
 
     public func logitsBackward(_ dLogits: Tensor, cache: Any) {
         guard let cache = cache as? LogitsCache else {
             preconditionFailure("TransformerGenerator.logitsBackward: not a Transformer's logits cache")
         }
-        let dy = output.backward(dLogits, input: cache.hidden, precision: config.precision)
+        let dy = output.backward(dLogits, input: cache.hidden, precision: precision)
         backward(dy, cache: cache.model, batchSize: cache.batchSize, length: cache.length)
         untieGradient()
     }
@@ -370,7 +373,7 @@ public final class TransformerGenerator: SequenceGenerator {
                 for g in 0..<group.count {
                     for c in 0..<C { last[g, c] = y.scalars[(g * T + T - 1) * C + c] }
                 }
-                let logits = output.forward(last, precision: config.precision)
+                let logits = output.forward(last, precision: precision)
                 logits.withUnsafeBufferPointer { pl in
                     for (g, (i, b)) in group.enumerated() {
                         sequences[b].append(sampler.draw(pl.baseAddress! + g * V, uniform: uniforms[i],
@@ -399,7 +402,7 @@ public final class TransformerGenerator: SequenceGenerator {
     /// The next-token logits [n, V] after feeding `tokens` (one per row) at position `cache.length`, extending the
     /// cache: each layer's new query attends to the cached keys of positions 0 … length.
     func step(_ tokens: [Int32], cache: inout KeyValueCache) -> Tensor {
-        output.forward(stepHidden(tokens, cache: &cache))
+        output.forward(stepHidden(tokens, cache: &cache), precision: precision)
     }
 
     /// `step` before the output projection: the final hidden states [n, C], which sampling projects a block of
@@ -491,7 +494,7 @@ public final class TransformerGenerator: SequenceGenerator {
             let rows = sequences.indices.filter { !finished(sequences[$0]) }
             guard !rows.isEmpty else { break }
             let drawn = output.draw(draw, after: stepHidden(inputs, cache: &cache), rows: rows, sequences: sequences,
-                                    endToken: config.endToken, precision: config.precision, using: &rng)
+                                    endToken: config.endToken, precision: precision, using: &rng)
             for (i, b) in rows.enumerated() {
                 sequences[b].append(drawn[i])
                 inputs[b] = drawn[i]

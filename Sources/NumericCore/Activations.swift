@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Elementwise nonlinearities as forward/backward pairs over raw buffers. Each backward takes what its forward
@@ -46,53 +47,23 @@ public enum Activation {
 
     // MARK: - GELU (tanh approximation, as GPT-2): y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
 
-    @usableFromInline static let geluScale = Float((2 / Double.pi).squareRoot())
-
     /// Elements per thread worth splitting for (each element is on its own, so a split changes no bit).
     static let elementwiseGrain = 16_384
 
+    /// y = GELU(x) (`tg_gelu`; y may be x).
     public static func geluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
         Parallel.forEachChunk(count, grain: elementwiseGrain) { range in
-            let (x, y, count) = (x + range.lowerBound, y + range.lowerBound, range.count)
-            // u = √(2/π)(x + 0.044715x³) into y, tanh in place (the vector kernel), then y = ½x(1 + tanh u).
-            for i in 0..<count {
-                let v = x[i]
-                y[i] = geluScale * (v + 0.044715 * v * v * v)
-            }
-            Vector.tanh(y, y, count: count)
-            for i in 0..<count { y[i] = 0.5 * x[i] * (1 + y[i]) }
+            tg_gelu(x + range.lowerBound, y + range.lowerBound, Int64(range.count))
         }
     }
 
-    /// GELU's derivative depends on x, so the backward takes the forward's input.
+    /// GELU's derivative depends on x, so the backward takes the forward's input (`tg_gelu_backward`; dx may be dy).
     public static func geluBackward(
         x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
     ) {
         Parallel.forEachChunk(count, grain: elementwiseGrain) { range in
             let r = range.lowerBound
-            geluBackwardChunk(x: x + r, dy: dy + r, dx: dx + r, count: range.count)
-        }
-    }
-
-    private static func geluBackwardChunk(
-        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count: Int
-    ) {
-        // dx may alias dy: tanh u goes through a chunk-sized buffer.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: min(count, 1024)) { buffer in
-            let t = buffer.baseAddress!
-            for start in stride(from: 0, to: count, by: 1024) {
-                let n = min(1024, count - start)
-                for i in 0..<n {
-                    let v = x[start + i]
-                    t[i] = geluScale * (v + 0.044715 * v * v * v)
-                }
-                Vector.tanh(t, t, count: n)
-                for i in 0..<n {
-                    let v = x[start + i]
-                    let du = geluScale * (1 + 3 * 0.044715 * v * v)
-                    dx[start + i] = dy[start + i] * (0.5 * (1 + t[i]) + 0.5 * v * (1 - t[i] * t[i]) * du)
-                }
-            }
+            tg_gelu_backward(x + r, dy + r, dx + r, Int64(range.count))
         }
     }
 }

@@ -12,6 +12,13 @@ public enum Precision: String, Codable, Sendable, CaseIterable {
         return features == .current ? BF16Matmul.environmentChoice : nil
     }
 
+    /// This precision where this CPU can run it, else fp32: what a model built from a stored config computes in (a
+    /// run trained with bf16 on another CPU still samples and scores here, in fp32). Training refuses such a config
+    /// before it gets this far (`ConfigCheck.supported`). Asking applies the process's bf16 kernel choice.
+    public func runnable(on features: CPUFeatures = .current) -> Precision {
+        self == .bf16 && unsupportedReason(on: features) == nil ? .bf16 : .fp32
+    }
+
     /// A warning when this precision is slower than fp32 by the CPU's measured multiply-add rates (bf16 below fp32's
     /// rate), or nil. The run still does what was asked: a user may want bf16's numerics on purpose.
     public func slowdownWarning(rates: MultiplyAddRates? = .measured) -> String? {

@@ -104,6 +104,15 @@ final class BF16MatmulTests: XCTestCase {
         XCTAssertNil(Precision.bf16.slowdownWarning(rates: MultiplyAddRates(fp32: 80e9, bf16: nil)))
         XCTAssertNil(Precision.bf16.slowdownWarning(rates: nil))
     }
+
+    /// A stored bf16 config computes in bf16 where the CPU has AVX512_BF16 and in fp32 where it does not (a run
+    /// trained on another CPU); fp32 stays fp32.
+    func testRunnablePrecisionFallsBackToFP32WithoutBF16() {
+        XCTAssertEqual(Precision.bf16.runnable(on: CPUFeatures(rawValue: 0)), .fp32)
+        XCTAssertEqual(Precision.bf16.runnable(on: CPUFeatures.current.subtracting(.avx512bf16)), .fp32)
+        XCTAssertEqual(Precision.fp32.runnable(on: .current), .fp32)
+        XCTAssertEqual(Precision.bf16.runnable(on: .current), BF16Matmul.isAvailable ? .bf16 : .fp32)
+    }
 }
 
 /// The shapes training uses (#20): B packed from a transposed weight, Aᵀ as stored, accumulation onto C, rows read

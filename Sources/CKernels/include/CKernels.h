@@ -13,6 +13,9 @@ void tg_exp(const float *x, float *y, int64_t n);
 void tg_sigmoid(const float *x, float *y, int64_t n);
 /// y[i] = tanh(x[i]). y may alias x.
 void tg_tanh(const float *x, float *y, int64_t n);
+/// GELU (GPT-2's tanh form) and its backward dx = dy·GELU'(x), tanh as tg_tanh's; y may alias x, dx may alias dy.
+void tg_gelu(const float *x, float *y, int64_t n);
+void tg_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
 /// The largest x[i] (-infinity for n = 0; NaN entries are skipped).
 float tg_max(const float *x, int64_t n);
 /// One LSTM step's cell for B rows, in place: gates [B, 4H] (i | f | o | g pre-activations) become σ(i), σ(f), σ(o),
