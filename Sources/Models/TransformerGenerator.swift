@@ -47,7 +47,7 @@ public struct TransformerGeneratorConfig: Codable, Sendable, Equatable {
     /// gradient passes, MLE and adversarial) and in sampling (rollouts included): fp32, or bf16 operands with fp32
     /// sums and fp32 master weights. Likelihoods that are reported (NLL-test, NLL-gen) are computed in fp32 either
     /// way, so runs of both precisions are scored alike. The products are the output projection's (width to
-    /// vocabulary: 55 % of an fp32 MLE epoch at the default sizes). The blocks' products, k and n of 64–256,
+    /// vocabulary: 57 % of an fp32 MLE epoch at the default sizes). The blocks' products, k and n of 64–256,
     /// stay fp32: in bf16 on AMX they measured no faster (tmle medians 6.3 s against 6.0 s in one alternating run on
     /// model 167: their operands' conversion and packing eat the gain) and took the MLE loss twice as far from fp32's. fp32 by default: bf16 pays where the CPU multiplies bf16 faster
     /// (AMX; see docs/performance.md).
