@@ -42,7 +42,7 @@ public final class RunLifecycle: @unchecked Sendable {
     /// Held for the whole of `finish`, the status write included.
     private let finishing = NSLock()
     private var timer: DispatchSourceTimer?
-    private var signalSources: [DispatchSourceSignal] = []
+    private var watchesSignals = false
     private var receivedSignal: Int32?
     private var signalCount = 0
     private var ended = false
@@ -73,21 +73,8 @@ public final class RunLifecycle: @unchecked Sendable {
         self.timer = timer
 
         if policy != .ignore {
-            for signo in [SIGINT, SIGTERM, SIGHUP] {
-                // let the dispatch source, not the default action, see the signal
-                let previous = signal(signo, SIG_IGN)
-                // SIGHUP already ignored stays ignored: `nohup textgan train` survives its terminal.
-                if signo == SIGHUP, let previous,
-                   unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
-                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
-                // Signals that arrive before the handler runs are coalesced; `data` says how many there were.
-                // (The handler holds the source; `stopWatching` drops the handler when it cancels the source.)
-                source.setEventHandler { [unowned self] in
-                    self.received(signo, times: max(Int(source.data), 1), policy: policy)
-                }
-                source.resume()
-                signalSources.append(source)
-            }
+            watchesSignals = true
+            ProcessSignals.shared.take { [unowned self] signo, times in self.received(signo, times: times, policy: policy) }
         }
     }
 
@@ -170,17 +157,68 @@ public final class RunLifecycle: @unchecked Sendable {
     }
 
     private func stopWatching() {
-        let (timer, sources, stopping) = lock.withLock { () -> (DispatchSourceTimer?, [DispatchSourceSignal], Bool) in
-            defer { self.timer = nil; signalSources = [] }
-            return (self.timer, signalSources, receivedSignal != nil)
+        let (timer, watched, stopping) = lock.withLock { () -> (DispatchSourceTimer?, Bool, Bool) in
+            defer { self.timer = nil; watchesSignals = false }
+            return (self.timer, watchesSignals, receivedSignal != nil)
         }
         timer?.cancel()
-        for source in sources {
-            source.cancel()
-            source.setEventHandler(handler: nil)
-            // After a stop was asked for, the process is on its way out with its own status: a late repeat of the
-            // signal (`timeout` sends two) must not kill it while it says how to resume.
-            signal(Int32(source.handle), stopping ? SIG_IGN : SIG_DFL)
+        // After a stop was asked for, the process is on its way out with its own status: a late repeat of the
+        // signal (`timeout` sends two) must not kill it while it says how to resume.
+        if watched { ProcessSignals.shared.release(ignoringLaterSignals: stopping) }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP for the whole process, watched by one dispatch source each, made once and kept: a run
+/// in progress (`RunLifecycle`) takes them, and between runs they do what they would do unwatched (end the process,
+/// with 128 + the signal's number), or nothing once a stop is on its way. Sources are never made twice for a
+/// signal: on Linux a second source for a signal whose first was cancelled never fires, so a process training
+/// several runs one after another (`textgan reproduce`) would otherwise ignore Ctrl-C from its second run on.
+final class ProcessSignals: @unchecked Sendable {
+    static let shared = ProcessSignals()
+
+    private let queue = DispatchQueue(label: "textgan.process-signals")
+    private let lock = NSLock()
+    private var sources: [DispatchSourceSignal] = []
+    private var handler: ((Int32, Int) -> Void)?
+    private var ignoring = false
+
+    /// From now until `release`, signals go to `handler` (the signal, and how many arrived coalesced).
+    func take(_ handler: @escaping (Int32, Int) -> Void) {
+        lock.withLock {
+            self.handler = handler
+            ignoring = false
+            guard sources.isEmpty else { return }
+            for signo in [SIGINT, SIGTERM, SIGHUP] {
+                // let the dispatch source, not the default action, see the signal
+                let previous = signal(signo, SIG_IGN)
+                // SIGHUP already ignored stays ignored: `nohup textgan train` survives its terminal.
+                if signo == SIGHUP, let previous,
+                   unsafeBitCast(previous, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self) { continue }
+                let source = DispatchSource.makeSignalSource(signal: signo, queue: queue)
+                // Signals that arrive before the handler runs are coalesced; `data` says how many there were.
+                source.setEventHandler { [unowned self] in  // holds the source, which is kept for good anyway
+                    self.deliver(signo, times: max(Int(source.data), 1))
+                }
+                source.resume()
+                sources.append(source)
+            }
         }
+    }
+
+    /// Signals no longer go to the run's handler: later ones are ignored (`ignoringLaterSignals`) or end the process.
+    func release(ignoringLaterSignals: Bool) {
+        lock.withLock {
+            handler = nil
+            ignoring = ignoringLaterSignals
+        }
+    }
+
+    private func deliver(_ signo: Int32, times: Int) {
+        let (handler, ignoring) = lock.withLock { (self.handler, self.ignoring) }
+        if let handler { return handler(signo, times) }
+        guard !ignoring else { return }
+        // What the signal does unwatched.
+        signal(signo, SIG_DFL)
+        raise(signo)
     }
 }

@@ -136,4 +136,49 @@ final class ReproduceCommandTests: XCTestCase {
         XCTAssertEqual(csv.rows.count, 6)
         XCTAssertEqual(csv.columns.suffix(3), ["metric", "ours", "published"])
     }
+
+    /// Two runs in one process: a signal during the second still stops it cleanly at its next step, recorded as
+    /// interrupted (it once did nothing: the second run's new signal sources never fired), and running the
+    /// experiment again resumes it, where SIGINT stops it the same way.
+    func testASignalStopsTheSecondRunOfAnExperiment() throws {
+        let directory = try temporaryDirectory(self)
+        let corpus = directory.appendingPathComponent("tiny.txt")
+        try TinyRun.writeCorpus(to: corpus)
+        let sizes = #""generator": {"embeddingSize": 8, "hiddenSize": 16}, "evaluation": {"bleuSamples": 0}"#
+        func mle(_ label: String, epochs: Int) -> PublishedExperiment.Run {
+            let overlay = "{" + sizes + #", "mle": {"epochs": \#(epochs), "batchSize": 16, "logEvery": 1}}"#
+            return PublishedExperiment.Run(label: label, algorithm: "mle", published: [:], full: overlay, short: overlay)
+        }
+        let experiment = PublishedExperiment(
+            name: "two", title: "Two runs", citation: "nobody 2026", source: "a test", corpus: corpus.path,
+            protocolName: "texygen", metrics: ["nll_test"], runs: [mle("A", epochs: 1), mle("B", epochs: 100_000)],
+            notes: "for the tests")
+        let file = directory.appendingPathComponent("experiments.json")
+        try JSONEncoder().encode([experiment]).write(to: file)
+        let database = directory.appendingPathComponent("runs/textgan.sqlite").path
+        for (signo, status) in [(SIGTERM, Int32(143)), (SIGINT, Int32(130))] {
+            let child = try Child(try executable("textgan"), ["reproduce", "two", "--experiments", file.path, "--budget", "short",
+                                                              "--threads", "1", "--db", database, "--root", packageRoot.path])
+            // The first time A trains and then B in the same process; the second time A is reused and B resumed.
+            let started = signo == SIGTERM ? "run 2 (two-b-short-seed1): training mle" : "run 2 (two-b-short-seed1) was interrupted: resuming it"
+            XCTAssertTrue(child.waitForOutput(started, timeout: 120), child.stdout)
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline, child.stdout.components(separatedBy: started).last!.components(separatedBy: "mle step").count < 3 {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            kill(child.process.processIdentifier, signo)
+            // A signal that does nothing must fail the test, not hang it.
+            let stopDeadline = Date().addingTimeInterval(60)
+            while child.process.isRunning && Date() < stopDeadline { Thread.sleep(forTimeInterval: 0.05) }
+            if child.process.isRunning {
+                kill(child.process.processIdentifier, SIGKILL)
+                XCTFail("signal \(signo) did not stop the second run within 60 s")
+            }
+            let stopped = child.wait()
+            XCTAssertEqual(stopped.status, status, "signal \(signo): " + stopped.stderr + String(stopped.stdout.suffix(300)))
+            let store = try RunDatabase(path: database, readOnly: true)
+            let runs = try store.runs().map(\.run).sorted { $0.id! < $1.id! }
+            XCTAssertEqual(runs.map(\.status), [.finished, .interrupted], "signal \(signo)")
+        }
+    }
 }
