@@ -19,12 +19,7 @@ final class LinearCrossEntropyBF16Tests: XCTestCase {
 
     private func problem(rows N: Int, inputs I: Int, classes V: Int)
         -> (layer: Linear, x: Tensor, targets: [Int32], weights: [Float]) {
-        let layer = Linear("out", inputSize: I, outputSize: V, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5),
-                           using: &rng)
-        let x = Tensor(randomNormal: [N, I], using: &rng)
-        let targets = (0..<N).map { _ in Int32(rng.nextInt(below: V)) }
-        let weights = (0..<N).map { r -> Float in r % 7 == 3 ? 0 : 0.5 + Float(r % 5) * 0.25 }
-        return (layer, x, targets, weights)
+        crossEntropyProblem(rows: N, inputs: I, classes: V, using: &rng)
     }
 
     private func bits(_ t: Tensor) -> [UInt32] { t.scalars.map(\.bitPattern) }

@@ -9,15 +9,9 @@ import XCTest
 final class LinearCrossEntropyTests: XCTestCase {
     private var rng = SeededGenerator(seed: 5_000_32)
 
-    /// A layer, inputs, targets and weights (some 0) with more rows than fit one block and one run.
     private func problem(rows N: Int, inputs I: Int, classes V: Int)
         -> (layer: Linear, x: Tensor, targets: [Int32], weights: [Float]) {
-        let layer = Linear("out", inputSize: I, outputSize: V, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5),
-                           using: &rng)
-        let x = Tensor(randomNormal: [N, I], using: &rng)
-        let targets = (0..<N).map { _ in Int32(rng.nextInt(below: V)) }
-        let weights = (0..<N).map { r -> Float in r % 7 == 3 ? 0 : 0.5 + Float(r % 5) * 0.25 }
-        return (layer, x, targets, weights)
+        crossEntropyProblem(rows: N, inputs: I, classes: V, using: &rng)
     }
 
     func testGradientsMatchCentralDifferences() {
@@ -84,4 +78,16 @@ final class LinearCrossEntropyTests: XCTestCase {
             XCTAssertEqual(other.3, results[0].3)
         }
     }
+}
+
+/// A layer, inputs, targets and weights (some 0) with more rows than fit one block and one run (shared with
+/// `LinearCrossEntropyBF16Tests`).
+func crossEntropyProblem(rows N: Int, inputs I: Int, classes V: Int, using rng: inout SeededGenerator)
+    -> (layer: Linear, x: Tensor, targets: [Int32], weights: [Float]) {
+    let layer = Linear("out", inputSize: I, outputSize: V, weightInit: .normal(std: 0.5), biasInit: .normal(std: 0.5),
+                       using: &rng)
+    let x = Tensor(randomNormal: [N, I], using: &rng)
+    let targets = (0..<N).map { _ in Int32(rng.nextInt(below: V)) }
+    let weights = (0..<N).map { r -> Float in r % 7 == 3 ? 0 : 0.5 + Float(r % 5) * 0.25 }
+    return (layer, x, targets, weights)
 }
