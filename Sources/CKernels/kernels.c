@@ -574,6 +574,9 @@ TG_CLONES float tg_gumbel_noise(const float *o, int64_t V, int64_t y, float lse,
 }
 
 TG_CLONES int64_t tg_gumbel_max(const float *o, int64_t V, const float *u, float *z) {
+    // Two passes: the perturbed logits (a plain map, which the compiler vectorises without spilling), then the first
+    // maximum of z. Each z[j] is the same expression as in one fused pass, so the bits do not depend on the split.
+    for (int64_t j = 0; j < V; j++) z[j] = o[j] - log_core(-log_core(u[j]));
     // 16 running maxima (lane l sees i ≡ l mod 16) with the first index attaining each; then the smallest index
     // among the lanes' equal maxima, so the result is the first maximum of the row whatever the vector width.
     float best[16];
@@ -585,17 +588,14 @@ TG_CLONES int64_t tg_gumbel_max(const float *o, int64_t V, const float *u, float
     int64_t i = 0;
     for (; i + 16 <= V; i += 16) {
         for (int l = 0; l < 16; l++) {
-            int64_t j = i + l;
-            z[j] = o[j] - log_core(-log_core(u[j]));
-            int better = z[j] > best[l];
-            best[l] = better ? z[j] : best[l];
-            at[l] = better ? j : at[l];
+            int better = z[i + l] > best[l];
+            best[l] = better ? z[i + l] : best[l];
+            at[l] = better ? i + l : at[l];
         }
     }
     float top = -INFINITY;
     int64_t argmax = -1;
     for (; i < V; i++) {
-        z[i] = o[i] - log_core(-log_core(u[i]));
         if (z[i] > top) {
             top = z[i];
             argmax = i;
