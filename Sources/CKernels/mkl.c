@@ -26,6 +26,7 @@ typedef void (*version_fn)(char *, int);
 
 static sgemm_fn mkl_sgemm = NULL;
 static char mkl_description[160] = "";
+static char mkl_refusal[160] = "";
 
 int tg_mkl_load(const char *path) {
     if (mkl_sgemm) return 1;
@@ -45,15 +46,23 @@ int tg_mkl_load(const char *path) {
     uint32_t cpu = tg_cpu_features();
     int branch = (cpu & TG_CPU_AVX512F) ? MKL_CBWR_AVX512
                  : (cpu & TG_CPU_AVX2) && (cpu & TG_CPU_FMA) ? MKL_CBWR_AVX2 : MKL_CBWR_COMPATIBLE;
+    const char *name = branch == MKL_CBWR_AVX512 ? "avx512" : branch == MKL_CBWR_AVX2 ? "avx2" : "compatible";
     set_interface(MKL_INTERFACE_LP64);
-    if (set_threading(MKL_THREADING_SEQUENTIAL) != MKL_THREADING_SEQUENTIAL ||
-        set_cbwr(branch | MKL_CBWR_STRICT) != MKL_CBWR_SUCCESS || get_cbwr(~0) != (branch | MKL_CBWR_STRICT)) {
+    if (set_threading(MKL_THREADING_SEQUENTIAL) != MKL_THREADING_SEQUENTIAL) {
         dlclose(library);
         return 0;
     }
+    // MKL grants the AVX2 and AVX-512 reproducibility branches only on Intel processors (on AMD it answers
+    // MKL_CBWR_ERR_UNSUPPORTED_BRANCH); the compatible branch is SSE2, slower than every kernel textgan has, so
+    // MKL is then not used rather than used without reproducibility.
+    if (set_cbwr(branch | MKL_CBWR_STRICT) != MKL_CBWR_SUCCESS || get_cbwr(~0) != (branch | MKL_CBWR_STRICT)) {
+        snprintf(mkl_refusal, sizeof mkl_refusal, "MKL refuses strict reproducibility on its %s branch on this CPU",
+                 name);
+        dlclose(library);
+        return -1;
+    }
     char text[128] = "";
     if (version) version(text, (int)sizeof text);
-    const char *name = branch == MKL_CBWR_AVX512 ? "avx512" : branch == MKL_CBWR_AVX2 ? "avx2" : "compatible";
     snprintf(mkl_description, sizeof mkl_description, "%s (sequential, cbwr=%s,strict)", text, name);
     mkl_sgemm = sgemm;
     return 1;
@@ -62,6 +71,8 @@ int tg_mkl_load(const char *path) {
 int tg_mkl_loaded(void) { return mkl_sgemm != NULL; }
 
 const char *tg_mkl_description(void) { return mkl_description; }
+
+const char *tg_mkl_refusal(void) { return mkl_refusal; }
 
 int tg_mkl_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {

@@ -22,12 +22,24 @@ public enum MKL {
     }
 
     /// Whether MKL is loaded and set up. Loading happens on first use (`GEMMBackend.detected` asks).
-    public static let isLoaded: Bool = {
+    public static var isLoaded: Bool { loading.loaded }
+
+    /// Why MKL is not in use, for benchmarks' and runs' headers (nil when it is loaded).
+    public static var absence: String? {
+        loading.loaded ? nil : loading.refusal ?? "no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib"
+    }
+
+    private static let loading: (loaded: Bool, refusal: String?) = {
         let environment = ProcessInfo.processInfo.environment
+        var refusal: String?
         for path in candidates(environment) where FileManager.default.fileExists(atPath: path) {
-            if tg_mkl_load(path) != 0 { return true }
+            switch tg_mkl_load(path) {
+            case 1: return (true, nil)
+            case -1: refusal = String(cString: tg_mkl_refusal())
+            default: break
+            }
         }
-        return false
+        return (false, refusal)
     }()
 
     /// MKL's version and settings, or nil when it is not loaded.

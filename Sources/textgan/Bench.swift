@@ -100,7 +100,8 @@ struct Bench: ParsableCommand {
             print("precision: discriminator products \(precision.rawValue), generator products \(generatorPrecision.rawValue)"
                   + (precision == .bf16 || generatorPrecision == .bf16 ? " (bf16: bf16 operands, fp32 sums)" : ""))
             print("MKL: " + (GEMMBackend.detected == .mkl ? MKL.version ?? "?"
-                             : "not used (TEXTGAN_GEMM, or no libmkl_rt.so.3 in TEXTGAN_MKL or ~/venvs/mkl/lib)"))
+                             : "not used (" + (ProcessInfo.processInfo.environment["TEXTGAN_GEMM"].flatMap { $0 == "mkl" ? nil : "TEXTGAN_GEMM=\($0)" }
+                                               ?? MKL.absence ?? "?") + ")"))
             print("OpenBLAS: \(BLAS.configuration)")
             print("OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
             if let warning = (precision == .bf16 ? precision : generatorPrecision).slowdownWarning() { print(warning) }

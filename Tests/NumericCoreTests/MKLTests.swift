@@ -9,7 +9,7 @@ final class MKLTests: XCTestCase {
     private var saved: (GEMMBackend, Int)!
 
     override func setUpWithError() throws {
-        try XCTSkipUnless(MKL.isLoaded, "MKL is not loadable here (TEXTGAN_MKL, else ~/venvs/mkl/lib: no libmkl_rt.so.3)")
+        try XCTSkipUnless(MKL.isLoaded, "MKL is not in use here: \(MKL.absence ?? "?")")
         try XCTSkipUnless(tg_sgemm_available() != 0, "the comparison is against the AVX-512 kernel, which this CPU lacks")
         saved = (GEMMBackend.current, Parallel.threads)
     }

@@ -75,8 +75,11 @@ int tg_sgemm_available(void);
 /// Loads Intel MKL from `path` (a libmkl_rt.so) with dlopen and sets it up for every later call: the sequential
 /// threading layer (one thread; textgan splits products itself) and strict conditional numerical reproducibility on
 /// the AVX-512 branch (AVX2, or the compatible one, on CPUs without it), so equal calls give equal bits. 1 when MKL
-/// is ready (also when it already was), 0 when the library or one of its functions is missing or refuses a setting.
+/// is ready (also when it already was), 0 when the library or one of its functions is missing or refuses the
+/// threading layer, −1 when it refuses the reproducibility mode on this CPU (tg_mkl_refusal says which).
 int tg_mkl_load(const char *path);
+/// Why the last tg_mkl_load returned −1 ("" otherwise).
+const char *tg_mkl_refusal(void);
 /// 1 once tg_mkl_load has succeeded.
 int tg_mkl_loaded(void);
 /// MKL's version string and the settings tg_mkl_load chose ("" before it).
