@@ -6,11 +6,12 @@
 // bf16 values is exact in fp32) rounded to nearest even, with bf16 denormal inputs read as zero and denormal results
 // flushed to zero. tg_sgemm_bf16_reference does exactly that in the same order, so the two agree to the bit.
 //
-// Operands are rounded to bf16 (nearest, ties to even) while packing, by the same scalar function in both: B once
-// into 32-column panels of k-pairs (from B or from the transpose of a matrix stored [n, k]), A per 12-row block into
-// pairs (from A, from Aᵀ as stored, or from row pointers). With tg_bf16_set_kernel(TG_BF16_AMX) the same packed B
-// goes to gemm_amx.c's tile kernel instead. Each C element is one chain over k in order (continued
-// from C's value when accumulating), so a caller may split C's rows over threads without changing a bit.
+// Operands are rounded to bf16 (nearest, ties to even) while packing, by the same scalar function in both (the AVX-512
+// packers write its bits): B once into 32-column panels of k-pairs (from B or from the transpose of a matrix stored
+// [n, k]), A per 12-row block into pairs (from A, from Aᵀ as stored, or from row pointers). With
+// tg_bf16_set_kernel(TG_BF16_AMX) the same packed B goes to gemm_amx.c's tile kernel instead. Each C element is one
+// chain over k in order (continued from C's value when accumulating), so a caller may split C's rows over threads
+// without changing a bit.
 #include "CKernels.h"
 #include "bf16_round.h"
 
@@ -427,6 +428,48 @@ BF16 __attribute__((noinline)) static void bf16_kernel(int64_t pairs, const uint
     }
 }
 
+/// Pairs q0 ..< q0 + kq of rows i0 ..< i0 + rows of op(A) into one block, out[q][r] = A(r, 2q) | A(r, 2q + 1) << 16
+/// with zeros past k and in rows past `rows`: the scalar loop, or (unless tg_bf16_set_scalar_packing) the AVX-512
+/// packers, which write its bits. Rows that lie in memory (A as stored, or row pointers) go 16 pairs of each row at
+/// a time through a register transpose; Aᵀ as stored has the block's rows side by side, one pair of columns at a time.
+BF16 static void pack_a(const a_layout *layout, int64_t k, int64_t i0, int64_t rows, int64_t q0, int64_t kq,
+                        uint32_t *out) {
+    if (vector_packing() && (layout->rows || layout->column == 1)) {
+        const float *source[BF_MR];
+        for (int64_t r = 0; r < rows; r++) source[r] = layout->rows ? layout->rows[i0 + r] : layout->a + (i0 + r) * layout->row;
+        for (int64_t q = 0; q < kq; q += 16) {
+            __m512i v[16];
+            for (int r = 0; r < 16; r++) v[r] = r < rows ? column_pairs16(source[r], k, q0 + q) : _mm512_setzero_si512();
+            transpose16x16(v);
+            for (int64_t i = 0; i < 16 && q + i < kq; i++) _mm512_mask_storeu_epi32(out + (q + i) * BF_MR, 0x0FFF, v[i]);
+        }
+        return;
+    }
+    if (vector_packing() && !layout->rows && layout->row == 1) {
+        __mmask16 mask = first_lanes(rows);
+        for (int64_t q = 0; q < kq; q++) {
+            int64_t p = 2 * (q0 + q);
+            const float *column = layout->a + i0 + p * layout->column;
+            __m512i lo = bf16_round16_wide(_mm512_maskz_loadu_ps(mask, column));
+            __m512i hi = p + 1 < k ? bf16_round16_wide(_mm512_maskz_loadu_ps(mask, column + layout->column))
+                                   : _mm512_setzero_si512();
+            _mm512_mask_storeu_epi32(out + q * BF_MR, 0x0FFF, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        }
+        return;
+    }
+    for (int64_t q = 0; q < kq; q++) {
+        int64_t p = 2 * (q0 + q);
+        for (int64_t r = 0; r < BF_MR; r++) {
+            uint32_t lo = 0, hi = 0;
+            if (r < rows) {
+                lo = tg_bf16_from_float(a_at(layout, i0 + r, p));
+                hi = p + 1 < k ? tg_bf16_from_float(a_at(layout, i0 + r, p + 1)) : 0;
+            }
+            out[q * BF_MR + r] = lo | (hi << 16);
+        }
+    }
+}
+
 /// K in slices of BF_KC pairs; within a slice, A's rows are packed once (all row blocks), then each B panel's slice
 /// (BF_KC × 32 pairs, 32 KB) stays in cache while every row block of A passes over it.
 enum { BF_KC = 256 };
@@ -445,18 +488,7 @@ static int bf16_gemm(int64_t m, int64_t n, int64_t k, const a_layout *layout, co
         int64_t kq = pairs - q0 < BF_KC ? pairs - q0 : BF_KC;
         for (int64_t blk = 0; blk < blocks; blk++) {
             int64_t i0 = blk * BF_MR, rows = m - i0 < BF_MR ? m - i0 : BF_MR;
-            uint32_t *out = ap + blk * BF_KC * BF_MR;
-            for (int64_t q = 0; q < kq; q++) {
-                int64_t p = 2 * (q0 + q);
-                for (int64_t r = 0; r < BF_MR; r++) {
-                    uint32_t lo = 0, hi = 0;
-                    if (r < rows) {
-                        lo = tg_bf16_from_float(a_at(layout, i0 + r, p));
-                        hi = p + 1 < k ? tg_bf16_from_float(a_at(layout, i0 + r, p + 1)) : 0;
-                    }
-                    out[q * BF_MR + r] = lo | (hi << 16);
-                }
-            }
+            pack_a(layout, k, i0, rows, q0, kq, ap + blk * BF_KC * BF_MR);
         }
         for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
             int64_t cols = n - j0 < BF_NR ? n - j0 : BF_NR;

@@ -367,4 +367,46 @@ final class BF16TrainingShapesTests: XCTestCase {
             XCTAssertEqual(rows[1].suffix(3), [0xABCD, 0xABCD, 0xABCD], "nothing written past the row")
         }
     }
+
+    /// The AVX-512 packers of A (its rows as stored, Aᵀ as stored, and row pointers) give the products of the scalar
+    /// loop, bit for bit: ties, denormals and signed zeros in every row, NaNs and infinities in some, at the edges of
+    /// the 12-row blocks, of 16 pairs and of the 256-pair K slices.
+    func testTheVectorAPackersGiveTheScalarPackersProducts() throws {
+        guard BF16Matmul.isAvailable else { throw XCTSkip("this CPU has no AVX512_BF16 (\(CPUFeatures.current))") }
+        defer { tg_bf16_set_scalar_packing(0) }
+        var rng = SeededGenerator(seed: 28)
+        let finite: [Float] = [1 + 1.0 / 256, -(1 + 3.0 / 256), Float.leastNormalMagnitude / 4, 0, -0.0]
+        let special: [Float] = [.nan, -.nan, .infinity, -.infinity, .greatestFiniteMagnitude]
+        for (m, n, k) in [(1, 1, 1), (11, 5, 2), (12, 33, 31), (13, 32, 33), (25, 17, 64), (40, 40, 513), (7, 3, 1101)] {
+            var a = Tensor(randomNormal: [m, k], std: 100, using: &rng)
+            for i in stride(from: 0, to: a.count, by: 3) { a.scalars[i] = finite[(i / 3) % finite.count] }
+            for i in stride(from: 2 * k, to: a.count, by: 5 * k) { a.scalars[i + (i / k) % k] = special[(i / k) % special.count] }
+            let at = transposed(a), w = Tensor(randomNormal: [n, k], using: &rng), packed = BF16Matmul.PackedB(transposing: w)
+            var products: [[[UInt32]]] = []
+            for scalar in [1, 0] {
+                tg_bf16_set_scalar_packing(Int32(scalar))
+                var plain = Tensor(zeros: [m, n]), fromAT = Tensor(zeros: [m, n]), fromRows = Tensor(zeros: [m, n])
+                a.withUnsafeBufferPointer { pa in
+                    plain.withUnsafeMutableBufferPointer {
+                        BF16Matmul.gemm(m: m, pa.baseAddress!, lda: k, packed, $0.baseAddress!, ldc: n)
+                    }
+                    let rows: [UnsafePointer<Float>?] = (0..<m).map { UnsafePointer(pa.baseAddress! + $0 * k) }
+                    rows.withUnsafeBufferPointer { r in
+                        fromRows.withUnsafeMutableBufferPointer {
+                            BF16Matmul.gemm(rows: r.baseAddress!, m: m, packed, $0.baseAddress!, ldc: n)
+                        }
+                    }
+                }
+                at.withUnsafeBufferPointer { pa in
+                    fromAT.withUnsafeMutableBufferPointer {
+                        BF16Matmul.gemm(transposeA: true, m: m, pa.baseAddress!, lda: m, packed, $0.baseAddress!, ldc: n)
+                    }
+                }
+                products.append([bits(plain), bits(fromAT), bits(fromRows)])
+            }
+            XCTAssertEqual(products[0], products[1], "\(m)×\(n)×\(k)")
+            XCTAssertEqual(products[1][0], products[1][1], "\(m)×\(n)×\(k): A and Aᵀ")
+            XCTAssertEqual(products[1][0], products[1][2], "\(m)×\(n)×\(k): A and its rows' pointers")
+        }
+    }
 }
