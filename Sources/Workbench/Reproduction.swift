@@ -192,8 +192,10 @@ public struct Reproduction {
         return scores
     }
 
-    /// The reproduce tables of runs recorded in `store`, for `textgan report`: the runs whose names `reproduce`
-    /// gave (`PublishedExperiment.match`), grouped by experiment, budget and seed, with their recorded scores.
+    /// The reproduce tables of runs recorded in `store`, for `textgan report`: the finished runs whose names
+    /// `reproduce` gave (`PublishedExperiment.match`), grouped by experiment, budget and seed, with their recorded
+    /// scores. Of several finished runs of one label the latest is shown; a running, interrupted, crashed or failed
+    /// run is not (`reproduce` never scores one), so a later attempt that did not finish leaves the table as it was.
     public static func recordedTables(runs: [Run], in store: RunDatabase,
                                       experiments: [PublishedExperiment] = PublishedExperiment.registry)
         throws -> [(experiment: PublishedExperiment, budget: Budget, seed: UInt64, lines: [Line])] {
@@ -201,14 +203,16 @@ public struct Reproduction {
         for experiment in experiments {
             var groups: [String: (budget: Budget, seed: UInt64, members: [(PublishedExperiment.Run, Int64)])] = [:]
             for recorded in runs {
-                guard let id = recorded.id, let (run, budget, seed) = experiment.match(runName: recorded.name) else { continue }
+                guard let id = recorded.id, recorded.status == .finished,
+                      let (run, budget, seed) = experiment.match(runName: recorded.name) else { continue }
                 groups["\(budget.rawValue) \(seed)", default: (budget, seed, [])].members.append((run, id))
             }
             for key in groups.keys.sorted() {
                 let group = groups[key]!
                 var lines: [Line] = []
                 for run in experiment.runs {
-                    // The latest run of each label, as `reproduce` would pick it.
+                    // The latest finished run of each label: the one `reproduce` reuses, unless this build's
+                    // defaults differ from its config (then `reproduce` trains a new run beside it).
                     guard let id = group.members.filter({ $0.0.label == run.label }).map(\.1).max() else { continue }
                     let scores = try recordedScores(run: id, protocolName: experiment.protocolName, seed: group.seed,
                                                     step: nil, in: store)

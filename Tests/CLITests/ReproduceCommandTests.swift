@@ -130,6 +130,20 @@ final class ReproduceCommandTests: XCTestCase {
         XCTAssertTrue(page.html.contains("<td><code>bleu2</code></td><td class=\"num\">") && page.html.contains("0.500</td>"))
         XCTAssertFalse(try ReportPage(runs: [1, 2], in: RunDatabase(path: database, readOnly: true), source: "test")
             .html.contains("Reproduced experiments"), "the tiny experiment is not in the registry")
+        // A later attempt at the MLE run that failed, and one still running, are not what the table shows: it keeps
+        // the finished run 1 (it once showed the latest of any status, with no scores).
+        let writable = try RunDatabase(path: database)
+        for failing in [true, false] {
+            let attempt = try writable.startRun(NewRun(name: "tiny-mle-short-seed3", algorithm: "mle", generator: "lstm",
+                                                       corpus: corpus.path, seed: 3, configJSON: "{}"))
+            if failing { try writable.finish(run: attempt, status: .failed, reason: "a test") }
+        }
+        let later = try ReportPage(runs: [1, 2, 3, 4], in: RunDatabase(path: database, readOnly: true), source: "test",
+                                   experiments: [experiment])
+        let table = try XCTUnwrap(later.html.components(separatedBy: "id=\"reproduced\"").last?
+            .components(separatedBy: "</section>").first)
+        XCTAssertTrue(table.contains("href=\"#run-1\">MLE</a>") && table.contains("href=\"#run-2\">SeqGAN</a>"), table)
+        XCTAssertFalse(table.contains("#run-3") || table.contains("#run-4"), table)
 
         // CSV has one row per run and metric.
         let csv = try readCSVObjects(try reproduce("csv").stdout)
