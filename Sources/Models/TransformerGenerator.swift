@@ -169,10 +169,17 @@ public final class TransformerGenerator: SequenceGenerator {
 
     /// Tied: output.weight ← tableᵀ. Called at every entry point that reads the output projection, before any work
     /// is split over threads (the parallel parts only read it).
+    /// Skipped while neither the table nor the written weight changed since the last tie, so the weight's bf16
+    /// packings (kept per version of its value) are not redone at every entry point.
     func tieOutput() {
         guard config.tieEmbeddings else { return }
+        if let tied = tiedVersions, tied == (tokenEmbedding.table.version, output.weight.version) { return }
         output.weight.value = tokenEmbedding.table.value.transposedMatrix()
+        tiedVersions = (tokenEmbedding.table.version, output.weight.version)
     }
+
+    /// The versions of the table and of the output weight just after the last `tieOutput` wrote it.
+    private var tiedVersions: (UInt64, UInt64)?
 
     /// Tied: table.grad += (output.weight.grad)ᵀ, and the output weight's own gradient is cleared.
     func untieGradient() {

@@ -16,6 +16,8 @@ public final class Parameter {
         didSet { valueVersion &+= 1 }
     }
     private var valueVersion: UInt64 = 0
+    /// Changes whenever the value does (assigned, or written in place); equal versions mean an unchanged value.
+    public var version: UInt64 { valueVersion }
     /// The bf16 packings of the value (key: transposed), with the version they were packed from.
     private var bf16Packings: [Bool: (version: UInt64, packed: BF16Matmul.PackedB)] = [:]
     /// Guards `bf16Packings` in `bf16Packed`: sampling runs batches side by side, each asking for the packing.

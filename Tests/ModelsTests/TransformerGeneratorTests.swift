@@ -120,6 +120,17 @@ final class TransformerGeneratorTests: XCTestCase {
         // Sampling reads the tied projection after the update too: the cached path and its twin agree.
         _ = g.sample(count: 1, using: &a)  // an entry point: writes the projection from the table
         XCTAssertEqual(g.output.weight.value, g.tokenEmbedding.table.value.transposedMatrix())
+        // An entry point with the table unchanged leaves the weight as it is (its bf16 packings stay current); a
+        // change of the table, or of the weight itself, is written through at the next one.
+        let version = g.output.weight.version
+        _ = g.nextTokenLogProbabilities(after: [3])
+        XCTAssertEqual(g.output.weight.version, version, "unchanged table: not rewritten")
+        g.output.weight.value.scale(by: 0)
+        _ = g.nextTokenLogProbabilities(after: [3])
+        XCTAssertEqual(g.output.weight.value, g.tokenEmbedding.table.value.transposedMatrix(), "the weight was overwritten")
+        g.tokenEmbedding.table.value.scale(by: 0.5)
+        _ = g.nextTokenLogProbabilities(after: [3])
+        XCTAssertEqual(g.output.weight.value, g.tokenEmbedding.table.value.transposedMatrix(), "the table changed")
         XCTAssertEqual(g.continueSequencesCached([[Int32]](repeating: [4], count: 6), using: &a),
                        g.continueSequencesByRerunning([[Int32]](repeating: [4], count: 6), using: &b))
     }
