@@ -429,11 +429,21 @@ final class TrainEndToEndTests: XCTestCase {
         let child = try startTinyRun(["--adversarial-steps", "400"])
         XCTAssertTrue(child.waitForOutput("== adversarial (400 steps)", timeout: 120), child.stdout)
         let pid = child.process.processIdentifier
-        kill(pid, SIGSTOP)
         defer { kill(pid, SIGKILL) }
         let store = try RunDatabase(path: database)
-        try store.writer.write { db in  // as 60 s without a heartbeat would leave it
-            try db.execute(sql: "UPDATE runs SET heartbeat_at = '2000-01-01 00:00:00.000' WHERE id = 1")
+        // A process stopped inside one of its write transactions holds the store's lock (every other writer then
+        // waits out the busy timeout): it is let go and stopped again until it was stopped between them.
+        for attempt in 1... {
+            kill(pid, SIGSTOP)
+            do {
+                try store.writer.write { db in  // as 60 s without a heartbeat would leave it
+                    try db.execute(sql: "UPDATE runs SET heartbeat_at = '2000-01-01 00:00:00.000' WHERE id = 1")
+                }
+                break
+            } catch where attempt < 5 && "\(error)".contains("database is locked") {
+                kill(pid, SIGCONT)
+                usleep(50_000)
+            }
         }
         XCTAssertEqual(try store.run(1).status, .crashed)
         let rows = try store.metricHistory(run: 1, key: "pg_loss").count
