@@ -202,16 +202,17 @@ int64_t tg_bf16_packed_b_count(int64_t k, int64_t n) {
 // of rows at a time repacks each block while it is in cache.
 
 /// Pairs q0 ..< q1 of columns j0 ..< j1 (whole panels' worth, up to the padded width) from B's element (p, j) at
-/// b[p·row + j·column], zeros past k and n: the scalar packer, twin of the vector ones.
-static void pack_b_scalar(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, int64_t q0, int64_t q1,
-                          int64_t j0, int64_t j1, uint16_t *out) {
+/// b[(p − base)·row + j·column] (b points at row `base`, never before it), zeros past k and n: the scalar packer,
+/// twin of the vector ones.
+static void pack_b_scalar(int64_t k, int64_t n, const float *b, int64_t base, int64_t row, int64_t column, int64_t q0,
+                          int64_t q1, int64_t j0, int64_t j1, uint16_t *out) {
     int64_t stride = tg_bf16_padded_pairs(k);
     for (int64_t col = j0; col < j1; col++) {
         uint16_t *panel = out + (col / BF_NR) * stride * BF_NR * 2;
         for (int64_t q = q0; q < q1; q++) {
             for (int64_t h = 0; h < 2; h++) {
                 int64_t p = 2 * q + h;
-                panel[(q * BF_NR + col % BF_NR) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[p * row + col * column]) : 0;
+                panel[(q * BF_NR + col % BF_NR) * 2 + h] = col < n && p < k ? tg_bf16_from_float(b[(p - base) * row + col * column]) : 0;
             }
         }
     }
@@ -226,21 +227,22 @@ int tg_bf16_scalar_packing(void) { return scalar_packing; }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 static int vector_packing(void) { return !scalar_packing && (tg_cpu_features() & TG_CPU_AVX512BW); }
 
-/// Pairs q0 ..< q1 of every panel from rows of B (b, rows `ld` floats apart): 16 columns of rows p and p + 1 at a time,
-/// interleaved into 32-bit words (even k in the low half). Columns past n in a panel's second half are not written.
+/// Pairs q0 ..< q1 of every panel from rows of B (b: row 2·q0, rows `ld` floats apart): 16 columns of rows p and p + 1
+/// at a time, interleaved into 32-bit words (even k in the low half). Columns past n in a panel's second half are not
+/// written.
 BW static void pack_rows_avx512(int64_t k, int64_t n, const float *b, int64_t ld, int64_t q0, int64_t q1, uint16_t *out) {
     int64_t stride = tg_bf16_padded_pairs(k);
     uint32_t *words = (uint32_t *)out;
     for (int64_t j0 = 0; j0 < n; j0 += BF_NR) {
         uint32_t *panel = words + (j0 / BF_NR) * stride * BF_NR;
         for (int64_t q = q0; q < q1; q++) {
-            int64_t p = 2 * q;
+            int64_t p = 2 * q, r = p - 2 * q0;
             for (int64_t half = 0; half < 2; half++) {
                 int64_t j = j0 + 16 * half;
                 __mmask16 mask = first_lanes(n - j);
                 if (!mask) break;
-                __m512i lo = _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + p * ld + j)));
-                __m512i hi = p + 1 < k ? _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + (p + 1) * ld + j)))
+                __m512i lo = _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + r * ld + j)));
+                __m512i hi = p + 1 < k ? _mm512_cvtepu16_epi32(bf16_round16(_mm512_maskz_loadu_ps(mask, b + (r + 1) * ld + j)))
                                        : _mm512_setzero_si512();
                 _mm512_storeu_si512(panel + q * BF_NR + 16 * half, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
             }
@@ -324,7 +326,7 @@ void tg_bf16_zero_pads(int64_t k, int64_t n, uint16_t *out) {
 static void pack_b(int64_t k, int64_t n, const float *b, int64_t row, int64_t column, uint16_t *out) {
     int64_t stride = tg_bf16_padded_pairs(k), panels = (n + BF_NR - 1) / BF_NR;
     if (!vector_packing()) {
-        pack_b_scalar(k, n, b, row, column, 0, stride, 0, panels * BF_NR, out);
+        pack_b_scalar(k, n, b, 0, row, column, 0, stride, 0, panels * BF_NR, out);
         return;
     }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -362,7 +364,7 @@ void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ld
 void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int64_t p0, int64_t p1, uint16_t *out) {
     int64_t q0 = p0 / 2, q1 = (p1 + 1) / 2;
     if (!vector_packing()) {
-        pack_b_scalar(k, n, b, ldb, 1, q0, q1, 0, n, out);
+        pack_b_scalar(k, n, b, p0, ldb, 1, q0, q1, 0, n, out);
         return;
     }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -373,7 +375,7 @@ void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int6
 void tg_bf16_pack_b_transposed_columns(int64_t k, int64_t n, const float *bt, int64_t ldbt, int64_t j0, int64_t j1,
                                        uint16_t *out) {
     if (!vector_packing()) {
-        pack_b_scalar(k, n, bt, 1, ldbt, 0, (k + 1) / 2, j0, j1, out);
+        pack_b_scalar(k, n, bt, 0, 1, ldbt, 0, (k + 1) / 2, j0, j1, out);
         return;
     }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

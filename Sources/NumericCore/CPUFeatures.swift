@@ -181,8 +181,7 @@ public enum BF16Matmul {
             guard count > 0 else { return }
             precondition(r0 % 2 == 0 && r0 + count <= k && (count % 2 == 0 || r0 + count == k),
                          "packRows: rows \(r0) ..< \(r0 + count) of \(k) do not start and end at even rows")
-            // The packer reads row p at b + p·ld; B's row r0 is at `rows`.
-            tg_bf16_pack_b_rows(Int64(k), Int64(n), rows - r0 * ld, Int64(ld), Int64(r0), Int64(r0 + count), storage.pointer)
+            tg_bf16_pack_b_rows(Int64(k), Int64(n), rows, Int64(ld), Int64(r0), Int64(r0 + count), storage.pointer)
         }
 
         private init(k: Int, n: Int, _ scalars: [Float], transposed: Bool) {
@@ -228,7 +227,7 @@ public enum BF16Matmul {
                 if transposed {
                     tg_bf16_pack_b_transposed_columns(C, R, weight, C, Int64(r0), Int64(r0 + count), buffer)
                 } else {
-                    tg_bf16_pack_b_rows(R, C, weight, C, Int64(r0), Int64(r0 + count), buffer)
+                    tg_bf16_pack_b_rows(R, C, weight + r0 * columns, C, Int64(r0), Int64(r0 + count), buffer)
                 }
             }
         }

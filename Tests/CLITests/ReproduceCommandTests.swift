@@ -30,6 +30,10 @@ final class ReproduceCommandTests: XCTestCase {
         XCTAssertEqual(texygen.map { $0.published["bleu5"] }, [0.189, 0.180, 0.207])
         XCTAssertEqual(PublishedExperiment.relganCOCO.protocolName, "relgan")
         XCTAssertTrue(PublishedExperiment.relganCOCO.metrics.contains("nll_gen_train"))
+        let relgan = PublishedExperiment.relganCOCO.runs
+        XCTAssertEqual(relgan.map(\.label), ["MLE", "RelGAN (100)", "RelGAN (1000)"])
+        XCTAssertEqual(relgan.map { $0.published["bleu2"] }, [nil, 0.849, 0.814])
+        XCTAssertEqual(relgan.map { $0.published["bleu5"] }, [nil, 0.331, 0.303])
 
         // A registry entry naming what does not exist is refused.
         var broken = PublishedExperiment.seqganOracle

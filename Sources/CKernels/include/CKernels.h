@@ -196,8 +196,8 @@ void tg_sgemm_bf16_reference(int64_t m, int64_t n, int64_t k, const float *a, in
 /// with A's row i at rows[i] (overlapping windows). Each returns 0, having done nothing, without AVX512_BF16.
 void tg_bf16_pack_b_transposed(int64_t k, int64_t n, const float *bt, int64_t ldbt, uint16_t *out);
 /// Rewrite part of a packing (out, as tg_bf16_pack_b or tg_bf16_pack_b_transposed wrote it) after B changed there:
-/// B's rows p0 ..< p1 (p0 even; p1 even, or k), or B's columns j0 ..< j1 (rows j0 ..< j1 of bt). The pads are left
-/// as they are; the result is the bits a whole new packing gives.
+/// B's rows p0 ..< p1 (p0 even; p1 even, or k) with b pointing at row p0, or B's columns j0 ..< j1 (rows j0 ..< j1 of
+/// bt, with bt pointing at bt's row 0). The pads are left as they are; the result is the bits a whole new packing gives.
 void tg_bf16_pack_b_rows(int64_t k, int64_t n, const float *b, int64_t ldb, int64_t p0, int64_t p1, uint16_t *out);
 void tg_bf16_pack_b_transposed_columns(int64_t k, int64_t n, const float *bt, int64_t ldbt, int64_t j0, int64_t j1,
                                        uint16_t *out);
