@@ -50,7 +50,7 @@ public enum MKL {
     /// all steps, the Transformer's projections (the highway's weight gradients would qualify, but Adam computes them
     /// 16 rows at a time, below the size). Everything else (transposed B, long sums, small products) stays on
     /// textgan's kernel, which was as fast or faster there
-    /// (scripts/gemm-vs-mkl/run.sh; docs/performance.md, "MKL against the own kernel"). Without AVX-512, MKL takes
+    /// (scripts/gemm-vs-libs/run.sh; docs/performance.md, "MKL against the own kernel"). Without AVX-512, MKL takes
     /// every product. The rule depends on the product's shape alone, never on the thread count.
     public static func wins(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int) -> Bool {
         guard tg_sgemm_available() != 0 else { return true }

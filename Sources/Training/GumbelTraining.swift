@@ -54,6 +54,10 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
     public var maximumInverseTemperature: Double = 100
     /// How β rises from 1 to β_max over the adversarial steps: no (constant β_max), lin, exp, log, sigmoid, quad or sqrt (RelGAN's names).
     public var annealing: TemperatureAnnealing = .exp
+    /// The annealing's horizon N, in adversarial steps; unset: the run's own `adversarialSteps`, so β reaches β_max
+    /// at the last step. RelGAN's code fixes N = 5000 for its 2,000-step runs (its exp schedule ends at
+    /// β_max^0.4: 6.3 for β_max 100, 15.8 for 1000); set 5000 to anneal as it does. Steps past N stay at β_max.
+    public var annealingSteps: Int?
     /// Adam for both (RelGAN: 1e-4) and the global-norm clip on both gradients (RelGAN: 5).
     public var generatorLearningRate: Float = 1e-4
     /// The discriminator's Adam learning rate (RelGAN: 1e-4).
@@ -76,6 +80,7 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
         maximumInverseTemperature = try c.decodeIfPresent(Double.self, forKey: .maximumInverseTemperature)
             ?? d.maximumInverseTemperature
         annealing = try c.decodeIfPresent(TemperatureAnnealing.self, forKey: .annealing) ?? d.annealing
+        annealingSteps = try c.decodeIfPresent(Int.self, forKey: .annealingSteps)
         generatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .generatorLearningRate) ?? d.generatorLearningRate
         discriminatorLearningRate = try c.decodeIfPresent(Float.self, forKey: .discriminatorLearningRate)
             ?? d.discriminatorLearningRate
@@ -86,7 +91,9 @@ public struct GumbelConfig: Codable, Sendable, Equatable {
 
     /// β at adversarial step n (0-based).
     public func inverseTemperature(step n: Int) -> Float {
-        Float(annealing.inverseTemperature(step: n, of: adversarialSteps, maximum: maximumInverseTemperature))
+        let horizon = annealingSteps ?? adversarialSteps
+        guard n < horizon else { return Float(maximumInverseTemperature) }
+        return Float(annealing.inverseTemperature(step: n, of: horizon, maximum: maximumInverseTemperature))
     }
 }
 

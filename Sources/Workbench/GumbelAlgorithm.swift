@@ -33,6 +33,7 @@ extension GumbelConfig: ConfigSection {
         try check.int("adversarialSteps", adversarialSteps, 0...1_000_000)
         try check.int("discriminatorSteps", discriminatorSteps, 0...10_000)
         try check.int("batchSize", batchSize, 2...65_536)
+        if let annealingSteps { try check.int("annealingSteps", annealingSteps, 1...1_000_000) }
         try check.number("maximumInverseTemperature", Float(maximumInverseTemperature), 0...1e6, open: true)
         try check.number("generatorLearningRate", generatorLearningRate, 0...100, open: true)
         try check.number("discriminatorLearningRate", discriminatorLearningRate, 0...100, open: true)

@@ -181,6 +181,24 @@ final class GumbelTests: XCTestCase {
         }
     }
 
+    /// `annealingSteps` is the horizon N (RelGAN: 5000 for 2,000 steps); unset, the run's own steps; past it, β_max.
+    func testAnnealingHorizon() throws {
+        var config = GumbelConfig()
+        config.adversarialSteps = 2000
+        config.maximumInverseTemperature = 100
+        XCTAssertEqual(config.inverseTemperature(step: 1000), 10, accuracy: 1e-4)
+        config.annealingSteps = 5000
+        XCTAssertEqual(config.inverseTemperature(step: 1999), Float(Foundation.pow(100, 1999.0 / 5000)), accuracy: 1e-4)
+        XCTAssertEqual(config.inverseTemperature(step: 2500), 10, accuracy: 1e-4)
+        config.annealingSteps = 100
+        XCTAssertEqual(config.inverseTemperature(step: 99), Float(Foundation.pow(100, 0.99)), accuracy: 1e-3)
+        XCTAssertEqual(config.inverseTemperature(step: 100), 100)
+        XCTAssertEqual(config.inverseTemperature(step: 1999), 100)
+        let decoded = try JSONDecoder().decode(GumbelConfig.self, from: Data(#"{"annealingSteps": 5000}"#.utf8))
+        XCTAssertEqual(decoded.annealingSteps, 5000)
+        XCTAssertNil(try JSONDecoder().decode(GumbelConfig.self, from: Data("{}".utf8)).annealingSteps)
+    }
+
     private func tinyTrainer(directory: URL?, loss: GANObjective = .rsgan, representations: Int = 1,
                              keepProbability: Float = 1) -> GumbelTrainer {
         var rng = SeededGenerator(seed: 3)
